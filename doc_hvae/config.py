@@ -1,0 +1,262 @@
+"""DocHVAEConfig: the architecture of a document hierarchical VAE, and nothing else.
+
+Training settings (KL schedules, free bits, optimiser) live in the recipe configs; what lives
+here is what `from_pretrained` needs to rebuild the same network.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from transformers import AutoConfig, PreTrainedConfig
+
+LEVELS = ("document", "paragraph", "sentence")
+INJECTIONS = ("memory", "embedding")
+DECODER_CONTEXTS = ("paragraph", "sentence")
+POSTERIORS = ("plain", "residual")
+
+DEFAULT_INJECTION = {"document": ["memory"], "paragraph": ["memory"], "sentence": ["embedding"]}
+
+
+def default_decoder_config(vocab_size: int, hidden_size: int = 256, num_layers: int = 4, num_heads: int = 4) -> dict:
+    """A GPT-2 decoder config dict; the built-in decoder of every preset."""
+    return {
+        "model_type": "gpt2",
+        "vocab_size": vocab_size,
+        "n_embd": hidden_size,
+        "n_layer": num_layers,
+        "n_head": num_heads,
+        "n_positions": 1024,
+        "resid_pdrop": 0.1,
+        "embd_pdrop": 0.1,
+        "attn_pdrop": 0.1,
+    }
+
+
+def default_encoder_config(vocab_size: int, hidden_size: int = 256, num_layers: int = 2, num_heads: int = 4) -> dict:
+    """A BERT encoder config dict: the bidirectional sentence encoder (half the decoder's depth)."""
+    return {
+        "model_type": "bert",
+        "vocab_size": vocab_size,
+        "hidden_size": hidden_size,
+        "num_hidden_layers": num_layers,
+        "num_attention_heads": num_heads,
+        "intermediate_size": 4 * hidden_size,
+        "max_position_embeddings": 512,
+        "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1,
+    }
+
+
+class DocHVAEConfig(PreTrainedConfig):
+    r"""Configuration of a [`DocHVAE`]: which latent levels exist and how they reach the decoder.
+
+    Args:
+        levels (`list[str]`, defaults to `["document", "paragraph", "sentence"]`):
+            The latent levels, top-down: any ordered subset of ("document", "paragraph",
+            "sentence"). `[]` is the flat language model baseline (same decoder, no latents),
+            `["sentence"]` an Optimus-style sentence VAE, `["document", "sentence"]` a
+            VHCR-style two-level model.
+        latent_size (`int | dict[str, int]`, defaults to 32):
+            Dimensions of each level's latent, one value for all levels or one per level.
+        latent_injection (`dict[str, list[str]]`, defaults to memory for document and paragraph, embedding for sentence):
+            How each level enters the decoder: "memory" (projected to prefix positions every
+            token of the stream attends to) and/or "embedding" (projected and added to the
+            input embedding of the tokens it covers). Sentence memory needs
+            `decoder_context="sentence"` (a paragraph stream spans several sentences).
+        memory_tokens (`int`, defaults to 1):
+            Prefix positions per memory-injected level.
+        decoder_context (`str`, defaults to `"paragraph"`):
+            "paragraph": one decoder stream per paragraph; "sentence": one per sentence, so that
+            everything crossing sentences must flow through the latents. Cross-paragraph
+            information always flows through the latents only.
+        posterior (`str`, defaults to `"plain"`):
+            "plain": q is a Gaussian from the encoder and the sampled parent; "residual": q is
+            the prior shifted and rescaled by the encoder (NVAE's residual normal).
+        decoder (`dict`, *optional*):
+            A transformers causal-LM config as a dict (with `model_type`); defaults to a 4-layer,
+            256-wide GPT-2. `DocHVAE.from_pretrained_parts` fills it from a checkpoint.
+        encoder (`dict`, *optional*):
+            A transformers encoder config as a dict (the sentence encoder); defaults to a
+            2-layer BERT as wide as the decoder. Unused (and not built) without latent levels.
+        context_layers (`int`, defaults to 1):
+            Transformer layers of the paragraph encoder (over sentence features) and of the
+            document encoder (over paragraph features).
+        prior_layers (`int`, defaults to 1):
+            Causal transformer layers of each conditional prior and of the stop head.
+        context_size (`int`, *optional*):
+            Width of the context encoders, priors and stop head; defaults to the encoder width.
+        max_siblings (`int`, defaults to 64):
+            Position embeddings of paragraphs in a document and sentences in a paragraph (later
+            positions share the last embedding).
+        vocab_size (`int`, defaults to 8000): size of the token vocabulary (`len(tokenizer)`).
+        pad_token_id, bos_token_id, sentence_end_token_id, paragraph_end_token_id, unk_token_id (`int`):
+            Special token ids (see `doc_hvae.data.tokenizer`).
+        word_dropout (`float`, defaults to 0.0):
+            Probability of replacing a decoder input token by `<unk>` during training.
+        sentence_drop (`float`, defaults to 0.0):
+            Probability of zeroing a sentence's feature before the paragraph encoder (training).
+        paragraph_drop (`float`, defaults to 0.0):
+            Probability of zeroing a paragraph's feature before the document encoder (training).
+        bow_loss_weight (`dict[str, float]`, defaults to `{}`):
+            Weight of a bag-of-words auxiliary loss per level (the level's latent predicts the
+            tokens it covers); 0 or absent = off.
+        mean_bound, log_scale_bound (`float`, defaults to 8.0 and 4.0):
+            Soft-clamp bounds of every Gaussian's mean and log-scale.
+        initializer_range (`float`, defaults to 0.02): std of the normal initialiser.
+    """
+
+    model_type = "doc_hvae"
+
+    def __init__(
+        self,
+        levels: list[str] | tuple[str, ...] = LEVELS,
+        latent_size: int | dict[str, int] = 32,
+        latent_injection: dict[str, list[str]] | None = None,
+        memory_tokens: int = 1,
+        decoder_context: str = "paragraph",
+        posterior: str = "plain",
+        decoder: dict | None = None,
+        encoder: dict | None = None,
+        context_layers: int = 1,
+        prior_layers: int = 1,
+        context_size: int | None = None,
+        max_siblings: int = 64,
+        vocab_size: int = 8000,
+        pad_token_id: int = 0,
+        bos_token_id: int = 1,
+        sentence_end_token_id: int = 2,
+        unk_token_id: int = 3,
+        paragraph_end_token_id: int = 4,
+        word_dropout: float = 0.0,
+        sentence_drop: float = 0.0,
+        paragraph_drop: float = 0.0,
+        bow_loss_weight: dict[str, float] | None = None,
+        mean_bound: float = 8.0,
+        log_scale_bound: float = 4.0,
+        initializer_range: float = 0.02,
+        **kwargs,
+    ):
+        self.levels = list(levels)
+        self.latent_size = copy.deepcopy(latent_size)
+        self.latent_injection = copy.deepcopy(latent_injection if latent_injection is not None else DEFAULT_INJECTION)
+        self.memory_tokens = memory_tokens
+        self.decoder_context = decoder_context
+        self.posterior = posterior
+        self.decoder = copy.deepcopy(decoder) if decoder is not None else default_decoder_config(vocab_size)
+        self.encoder = copy.deepcopy(encoder) if encoder is not None else default_encoder_config(
+            vocab_size, hidden_size=_decoder_width(self.decoder), num_layers=max(1, _decoder_depth(self.decoder) // 2)
+        )
+        self.context_layers = context_layers
+        self.prior_layers = prior_layers
+        self.context_size = context_size
+        self.max_siblings = max_siblings
+        self.vocab_size = vocab_size
+        self.sentence_end_token_id = sentence_end_token_id
+        self.paragraph_end_token_id = paragraph_end_token_id
+        self.unk_token_id = unk_token_id
+        self.word_dropout = word_dropout
+        self.sentence_drop = sentence_drop
+        self.paragraph_drop = paragraph_drop
+        self.bow_loss_weight = dict(bow_loss_weight or {})
+        self.mean_bound = mean_bound
+        self.log_scale_bound = log_scale_bound
+        self.initializer_range = initializer_range
+        # The decoder must agree on the special ids (GPT-2 configs default to 50256).
+        for sub in (self.decoder, self.encoder):
+            if isinstance(sub, dict):
+                sub.update(pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=sentence_end_token_id)
+        super().__init__(pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=sentence_end_token_id, **kwargs)
+        self.validate()
+
+    # ------------------------------------------------------------------ derived
+    def latent_dim(self, level: str) -> int:
+        return self.latent_size[level] if isinstance(self.latent_size, dict) else self.latent_size
+
+    def parent_level(self, level: str) -> str | None:
+        """The nearest present level above `level` (its latent conditions this one)."""
+        above = [name for name in self.levels if LEVELS.index(name) < LEVELS.index(level)]
+        return above[-1] if above else None
+
+    @property
+    def memory_levels(self) -> list[str]:
+        return [level for level in self.levels if "memory" in self.latent_injection.get(level, [])]
+
+    @property
+    def embedding_levels(self) -> list[str]:
+        return [level for level in self.levels if "embedding" in self.latent_injection.get(level, [])]
+
+    @property
+    def num_memory_slots(self) -> int:
+        return len(self.memory_levels) * self.memory_tokens
+
+    @property
+    def hidden_size(self) -> int:
+        """Width of the decoder (the latent projections' output)."""
+        return _decoder_width(self.decoder)
+
+    @property
+    def encoder_size(self) -> int:
+        return AutoConfig.for_model(**self.encoder).hidden_size
+
+    @property
+    def context_width(self) -> int:
+        return self.context_size or self.encoder_size
+
+    # ------------------------------------------------------------------ checks
+    def validate(self) -> None:
+        """Reject invalid values with a message naming the field, the value and what is allowed."""
+        problems = []
+        unknown = [level for level in self.levels if level not in LEVELS]
+        if unknown:
+            problems.append(f"levels={self.levels}: unknown level(s) {unknown}; allowed: {list(LEVELS)}")
+        elif [LEVELS.index(level) for level in self.levels] != sorted({LEVELS.index(level) for level in self.levels}):
+            problems.append(f"levels={self.levels}: list each level once, top-down (document, paragraph, sentence)")
+        if isinstance(self.latent_size, dict):
+            missing = [level for level in self.levels if level not in self.latent_size]
+            extra = [level for level in self.latent_size if level not in LEVELS]
+            if missing or extra:
+                problems.append(f"latent_size={self.latent_size}: give a size for each level in {self.levels} (missing {missing}, unknown {extra})")
+        sizes = self.latent_size.values() if isinstance(self.latent_size, dict) else [self.latent_size]
+        if not all(isinstance(size, int) and size > 0 for size in sizes):
+            problems.append(f"latent_size={self.latent_size}: sizes must be positive integers")
+        for level, ways in self.latent_injection.items():
+            if level not in LEVELS or not set(ways) <= set(INJECTIONS):
+                problems.append(f"latent_injection={self.latent_injection}: keys are levels {list(LEVELS)}, values lists of {list(INJECTIONS)}")
+                break
+        for level in self.levels:
+            if not self.latent_injection.get(level):
+                problems.append(f"latent_injection has no entry for level {level!r}: the decoder would ignore it; add e.g. {level}: [memory]")
+        if self.decoder_context not in DECODER_CONTEXTS:
+            problems.append(f"decoder_context={self.decoder_context!r}; allowed: {list(DECODER_CONTEXTS)}")
+        elif "sentence" in self.memory_levels and self.decoder_context != "sentence":
+            problems.append(
+                "latent_injection.sentence includes 'memory' but decoder_context='paragraph': a paragraph stream spans "
+                "several sentences; use 'embedding' for the sentence level or decoder_context='sentence'"
+            )
+        if self.posterior not in POSTERIORS:
+            problems.append(f"posterior={self.posterior!r}; allowed: {list(POSTERIORS)}")
+        for name in ("memory_tokens", "context_layers", "prior_layers", "max_siblings"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                problems.append(f"{name}={getattr(self, name)!r}; use a positive integer")
+        for name in ("word_dropout", "sentence_drop", "paragraph_drop"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                problems.append(f"{name}={getattr(self, name)!r}; use a probability in [0, 1)")
+        bad_bow = {k: v for k, v in self.bow_loss_weight.items() if k not in self.levels or v < 0}
+        if bad_bow:
+            problems.append(f"bow_loss_weight={self.bow_loss_weight}: keys must be levels of the model {self.levels}, weights >= 0")
+        for name, sub in (("decoder", self.decoder), ("encoder", self.encoder)):
+            if not isinstance(sub, dict) or "model_type" not in sub:
+                problems.append(f"{name}={sub!r}: give a transformers config dict with a 'model_type' (e.g. gpt2 / bert)")
+        if isinstance(self.decoder, dict) and self.decoder.get("vocab_size", self.vocab_size) != self.vocab_size:
+            problems.append(f"decoder.vocab_size={self.decoder.get('vocab_size')} differs from vocab_size={self.vocab_size}; they must match the tokenizer")
+        if problems:
+            raise ValueError("invalid DocHVAEConfig:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def _decoder_width(decoder: dict) -> int:
+    return AutoConfig.for_model(**decoder).hidden_size
+
+
+def _decoder_depth(decoder: dict) -> int:
+    return AutoConfig.for_model(**decoder).num_hidden_layers

@@ -1,0 +1,327 @@
+"""The metrics of DESIGN section 5, one definition each, printed with every report.
+
+Pure estimators (tested against closed forms on linear-Gaussian models) come first; the
+model-facing passes after them. All passes are batched: documents are packed by the collator,
+importance samples are stacked as repeated copies of a batch sharing one encoder pass.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass
+
+import sacrebleu
+import torch
+from tqdm.auto import tqdm
+
+from .data.batching import DocBatch, DocCollator, TokenBudgetBatchSampler
+from .generation import GeneratedDocument, SamplingConfig, document_text, reconstruct, sample_prior
+from .modeling import DocHVAE
+from .modeling.distributions import DiagonalGaussian
+from .modeling.encoder import EncoderFeatures
+from .modeling.modeling_doc_hvae import unit_document
+
+DEFINITIONS = {
+    "tokens": "every predicted position: content tokens, end-of-sentence and end-of-paragraph; never BOS or padding",
+    "NLL (ELBO)": "-ELBO = reconstruction NLL + stop-head NLL + KL of every level, nats per document and per token",
+    "NLL (IW, k)": "-log (1/k) sum_k p(x, z_k) / q(z_k | x), z_k a joint sample of all levels, log-ratios summed over every unit "
+    "of every level and over the stop head; per document, then per token",
+    "PPL": "exp(total NLL / total tokens); word-level PPL uses whitespace words of the source text",
+    "KL per level": "analytic KL summed over units and dimensions of that level: nats per document, per unit and per token, "
+    "and its share of the total rate",
+    "AU per level": "number of dimensions d with Cov over units of E_q[z_d] > 0.01 (posterior means, parents at their means)",
+    "MI per level": "E[log q(z|x)] - E[log q(z)], q(z) the aggregate posterior over all of the level's units in the evaluation set "
+    "(one sample per unit); at most log N",
+    "level use (delta PPL)": "reconstruction PPL with that level's latents drawn from their prior (parents from the posterior) "
+    "minus reconstruction PPL with all latents from the posterior",
+    "BLEU": "sacrebleu corpus BLEU of greedy reconstructions (all levels at their posterior means) against the source text",
+}
+
+AU_THRESHOLDS = (0.001, 0.01, 0.1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure estimators
+
+
+def iw_log_likelihood(log_weights: torch.Tensor) -> torch.Tensor:
+    """log (1/k) sum_k exp(w_k) over dim 0 of [k, N], computed stably -> [N]."""
+    return torch.logsumexp(log_weights.double(), dim=0) - math.log(log_weights.shape[0])
+
+
+def active_units(posterior_means: torch.Tensor, thresholds=AU_THRESHOLDS) -> tuple[dict[float, int], torch.Tensor]:
+    """Active units from posterior means [N, D]: per threshold, dims with variance over units above it."""
+    variance = posterior_means.double().var(dim=0, unbiased=True) if posterior_means.shape[0] > 1 else torch.zeros(posterior_means.shape[1])
+    return {t: int((variance > t).sum()) for t in thresholds}, variance
+
+
+def mutual_information(posterior: DiagonalGaussian, z: torch.Tensor, chunk: int = 1024) -> float:
+    """I(x; z) ~ E[log q(z|x)] - E[log q(z)], with q(z) = (1/N) sum_n q(z | x_n) over the N units given.
+
+    posterior: [N, D] the units' posteriors; z: [N, D] one sample from each. The aggregate
+    posterior is evaluated exactly over all N units (in chunks of `chunk` samples), so the
+    estimate cannot exceed log N.
+    """
+    mean, log_scale = posterior.mean.double(), posterior.log_scale.double()
+    z = z.double()
+    n = z.shape[0]
+    log_q_conditional = DiagonalGaussian(mean, log_scale).log_prob(z).sum(-1)  # [N]
+    log_q_aggregate = []
+    for start in range(0, n, chunk):
+        block = z[start : start + chunk, None, :]  # [c, 1, D] against all N posteriors
+        log_densities = DiagonalGaussian(mean[None], log_scale[None]).log_prob(block).sum(-1)  # [c, N]
+        log_q_aggregate.append(torch.logsumexp(log_densities, dim=1) - math.log(n))
+    return float(log_q_conditional.mean() - torch.cat(log_q_aggregate).mean())
+
+
+# ---------------------------------------------------------------------------------------------
+# Model-facing passes
+
+
+@dataclass
+class EvalSettings:
+    iw_samples: int = 100  # k; 0 skips the IW estimate
+    iw_chunk: int = 25  # importance samples per forward pass
+    max_tokens: int = 8192  # token budget of a batch of (distinct) documents
+    level_use: bool = True
+    bleu_documents: int = 0  # greedy reconstructions for BLEU; 0 skips
+    seed: int = 0
+
+
+def _batches(dataset, collator: DocCollator, max_tokens: int):
+    sampler = TokenBudgetBatchSampler(dataset["num_tokens"], max_tokens=max_tokens, shuffle=False)
+    for indices in sampler:
+        yield [dataset[i] for i in indices]
+
+
+def _repeat_features(features: EncoderFeatures, times: int) -> EncoderFeatures:
+    """Encoder features of a batch whose documents are repeated `times` (tiled) by the collator."""
+    return EncoderFeatures(*(None if f is None else f.repeat(times, 1) for f in (features.sentence, features.paragraph, features.document)))
+
+
+def _log_ratio_per_document(output, batch: DocBatch) -> torch.Tensor:
+    """[B] sum over units of log p(z_u | parents) - log q(z_u | x, parents), for the sampled z."""
+    total = output.document_recon_nll.new_zeros(batch.num_documents, dtype=torch.float64)
+    for level, out in output.latents.items():
+        ratio = (out.prior.log_prob(out.z) - out.posterior.log_prob(out.z)).sum(-1).double()
+        total = total.index_add(0, unit_document(level, batch), ratio)
+    return total
+
+
+@torch.no_grad()
+def evaluate(model: DocHVAE, dataset, collator: DocCollator, settings: EvalSettings, tokenizer=None, show_progress: bool = True) -> dict:
+    """Every metric of DESIGN section 5 over a dataset split; returns a JSON-ready report."""
+    if len(dataset) == 0:
+        raise ValueError("the evaluation split is empty")
+    model.eval()
+    device = next(model.parameters()).device
+    levels = list(model.config.levels)
+    torch.manual_seed(settings.seed)
+    started = time.perf_counter()
+
+    totals = defaultdict(float)
+    kl_units = defaultdict(int)
+    kl_per_dim = {level: torch.zeros(model.config.latent_dim(level), dtype=torch.float64) for level in levels}
+    means = defaultdict(list)  # posterior means (mean pass), for AU
+    posteriors = defaultdict(list)  # (mean, log_scale, z) of one sample pass, for MI
+    iw_nll_documents = []
+    prior_recon = defaultdict(float)
+
+    batches = list(_batches(dataset, collator, settings.max_tokens))
+    for rows in tqdm(batches, desc="evaluating", disable=not show_progress):
+        batch = collator(rows).to(device)
+        totals["documents"] += batch.num_documents
+        totals["tokens"] += batch.num_tokens
+        totals["words"] += float(batch.document_words.sum())
+        features = model.encoder(batch) if levels else None
+
+        # 1. One posterior sample: the ELBO terms, KL per level, and the units' posteriors for MI.
+        output = model(batch, return_latents=True, encoder_features=features)
+        totals["recon_nll"] += float(output.recon_nll)
+        totals["stop_nll"] += float(output.stop_nll)
+        for level, out in (output.latents or {}).items():
+            totals[f"kl/{level}"] += float(out.kl.sum())
+            kl_per_dim[level] += out.kl.double().sum(0).cpu()
+            kl_units[level] += out.kl.shape[0]
+            posteriors[level].append((out.posterior.mean.cpu(), out.posterior.log_scale.cpu(), out.z.cpu()))
+
+        if levels:
+            # 2. Posterior means (parents at their means): active units.
+            mean_output = model(batch, latent_mode="mean", return_latents=True, encoder_features=features)
+            for level, out in mean_output.latents.items():
+                means[level].append(out.z.cpu())
+            # 3. Level use: one level from its prior, everything else from the posterior.
+            if settings.level_use:
+                for level in levels:
+                    prior_recon[level] += float(model(batch, prior_levels=(level,), encoder_features=features).recon_nll)
+
+        # 4. Importance-weighted NLL: k joint samples, `iw_chunk` copies of the batch per pass.
+        if settings.iw_samples > 0:
+            if not levels:
+                iw_nll_documents.append((output.document_recon_nll + output.document_stop_nll).double().cpu())
+            else:
+                log_weights = []
+                for start in range(0, settings.iw_samples, settings.iw_chunk):
+                    copies = min(settings.iw_chunk, settings.iw_samples - start)
+                    repeated = collator(list(rows) * copies).to(device)
+                    out = model(repeated, return_latents=True, encoder_features=_repeat_features(features, copies))
+                    log_joint = -(out.document_recon_nll + out.document_stop_nll).double() + _log_ratio_per_document(out, repeated)
+                    log_weights.append(log_joint.view(copies, batch.num_documents))
+                iw_nll_documents.append(-iw_log_likelihood(torch.cat(log_weights)).cpu())
+
+    report = _assemble(model, settings, totals, kl_units, kl_per_dim, means, posteriors, iw_nll_documents, prior_recon)
+    if settings.bleu_documents > 0 and tokenizer is not None:
+        report["bleu"] = reconstruction_bleu(model, dataset, collator, tokenizer, settings.bleu_documents)
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    report["documents_per_second"] = round(report["documents"] / max(report["seconds"], 1e-9), 2)
+    return report
+
+
+def _assemble(model, settings, totals, kl_units, kl_per_dim, means, posteriors, iw_nll_documents, prior_recon) -> dict:
+    levels = list(model.config.levels)
+    documents, tokens, words = totals["documents"], totals["tokens"], totals["words"]
+    total_kl = sum(totals[f"kl/{level}"] for level in levels)
+    elbo_nll = totals["recon_nll"] + totals["stop_nll"] + total_kl
+    report = {
+        "definitions": DEFINITIONS,
+        "levels": levels,
+        "documents": int(documents),
+        "tokens": int(tokens),
+        "words": int(words),
+        "nll_elbo_per_document": elbo_nll / documents,
+        "nll_elbo_per_token": elbo_nll / tokens,
+        "ppl_elbo": math.exp(elbo_nll / tokens),
+        "word_ppl_elbo": math.exp(elbo_nll / words) if words else None,
+        "recon_nll_per_token": totals["recon_nll"] / tokens,
+        "recon_ppl": math.exp(totals["recon_nll"] / tokens),
+        "stop_nll_per_document": totals["stop_nll"] / documents,
+        "rate_per_document": total_kl / documents,
+    }
+    if iw_nll_documents:
+        iw_total = float(torch.cat(iw_nll_documents).sum())
+        report.update(
+            iw_samples=settings.iw_samples if levels else 1,
+            nll_iw_per_document=iw_total / documents,
+            nll_iw_per_token=iw_total / tokens,
+            ppl_iw=math.exp(iw_total / tokens),
+            word_ppl_iw=math.exp(iw_total / words) if words else None,
+        )
+    if not levels:
+        report["note"] = "flat language model: no latents, so the ELBO is the exact NLL and there is no KL, AU, MI or level use"
+        return report
+
+    report["per_level"] = {}
+    for level in levels:
+        kl_total = totals[f"kl/{level}"]
+        units = kl_units[level]
+        au, variance = active_units(torch.cat(means[level]))
+        mean, log_scale, z = (torch.cat(part) for part in zip(*posteriors[level]))
+        mi = mutual_information(DiagonalGaussian(mean, log_scale), z)
+        entry = {
+            "units": units,
+            "latent_dim": model.config.latent_dim(level),
+            "kl_per_document": kl_total / documents,
+            "kl_per_unit": kl_total / units,
+            "kl_per_token": kl_total / tokens,
+            "kl_share_of_rate": kl_total / total_kl if total_kl > 0 else 0.0,
+            "kl_per_dimension": (kl_per_dim[level] / units).tolist(),
+            "active_units": au[0.01],
+            "active_units_sweep": {str(t): n for t, n in au.items()},
+            "posterior_mean_variance": variance.tolist(),
+            "mutual_information": mi,
+            "mutual_information_ceiling": math.log(units),
+        }
+        if mi < 0:
+            entry["mutual_information_warning"] = (
+                f"negative MI estimate ({mi:.3f} nats) with {units} units: too few units for the aggregate posterior q(z); "
+                "evaluate on more documents"
+            )
+            warnings.warn(f"{level}: {entry['mutual_information_warning']}")
+        if level in prior_recon:
+            entry["recon_ppl_with_prior"] = math.exp(prior_recon[level] / tokens)
+            entry["level_use_delta_ppl"] = entry["recon_ppl_with_prior"] - report["recon_ppl"]
+        report["per_level"][level] = entry
+    return report
+
+
+@torch.no_grad()
+def reconstruction_bleu(model: DocHVAE, dataset, collator: DocCollator, tokenizer, num_documents: int) -> dict:
+    """Corpus BLEU (sacrebleu) of greedy reconstructions against the source documents."""
+    device = next(model.parameters()).device
+    rows = [dataset[i] for i in range(min(num_documents, len(dataset)))]
+    hypotheses, references = [], []
+    greedy = SamplingConfig(temperature=0.0, max_paragraphs=64, max_sentences=64, max_tokens=512)
+    for start in range(0, len(rows), 8):
+        chunk = rows[start : start + 8]
+        batch = collator(chunk).to(device)
+        if model.config.levels:
+            generated = reconstruct(model, batch, greedy)
+        else:  # a flat LM has nothing to reconstruct from: its greedy continuation of <s>
+            generated = sample_prior(model, len(chunk), greedy)
+        hypotheses += [document_text(doc, tokenizer).replace("\n\n", " ") for doc in generated]
+        references += [document_text(GeneratedDocument(row["paragraphs"]), tokenizer).replace("\n\n", " ") for row in chunk]
+    bleu = sacrebleu.corpus_bleu(hypotheses, [references])
+    return {"bleu": bleu.score, "documents": len(rows), "signature": str(sacrebleu.BLEU().get_signature())}
+
+
+@torch.no_grad()
+def validation_metrics(model: DocHVAE, batches: list[DocBatch]) -> dict[str, float]:
+    """The cheap periodic validation of training: ELBO and recon PPL, per-level KL per document and AU."""
+    was_training = model.training
+    model.eval()
+    sums = defaultdict(float)
+    means = defaultdict(list)
+    for batch in batches:
+        output = model(batch)
+        sums["tokens"] += batch.num_tokens
+        sums["documents"] += batch.num_documents
+        sums["recon"] += float(output.recon_nll)
+        sums["stop"] += float(output.stop_nll)
+        for level, kl in output.kl.items():
+            sums[f"kl/{level}"] += float(kl.sum())
+        if model.config.levels:
+            for level, out in model(batch, latent_mode="mean", return_latents=True).latents.items():
+                means[level].append(out.z.cpu())
+    model.train(was_training)
+    kl_total = sum(v for k, v in sums.items() if k.startswith("kl/"))
+    nll = sums["recon"] + sums["stop"] + kl_total
+    metrics = {
+        "val/nll_elbo_per_token": nll / sums["tokens"],
+        "val/ppl_elbo": math.exp(nll / sums["tokens"]),
+        "val/recon_ppl": math.exp(sums["recon"] / sums["tokens"]),
+    }
+    for level in model.config.levels:
+        metrics[f"val/kl/{level}"] = sums[f"kl/{level}"] / sums["documents"]
+        metrics[f"val/active_units/{level}"] = active_units(torch.cat(means[level]))[0][0.01]
+    return metrics
+
+
+def format_report(report: dict, title: str = "Evaluation") -> str:
+    """A Markdown report: the numbers, then the definitions they follow."""
+    lines = [f"## {title}", "", "| metric | value |", "|---|---|"]
+    for key in ("documents", "tokens", "words", "nll_elbo_per_document", "nll_elbo_per_token", "ppl_elbo", "word_ppl_elbo",
+                "nll_iw_per_document", "nll_iw_per_token", "ppl_iw", "word_ppl_iw", "iw_samples", "recon_ppl", "rate_per_document", "seconds"):
+        if report.get(key) is not None:
+            value = report[key]
+            lines.append(f"| {key} | {value:,.3f} |" if isinstance(value, float) else f"| {key} | {value:,} |")
+    if "bleu" in report:
+        lines.append(f"| reconstruction BLEU ({report['bleu']['documents']} docs) | {report['bleu']['bleu']:.2f} |")
+    if report.get("note"):
+        lines += ["", report["note"]]
+    if report.get("per_level"):
+        lines += ["", "| level | KL/doc | KL/unit | KL/token | share | AU (0.01) | AU sweep | MI | log N | level use (dPPL) |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for level, e in report["per_level"].items():
+            sweep = "/".join(str(n) for n in e["active_units_sweep"].values())
+            use = f"{e['level_use_delta_ppl']:.3f}" if "level_use_delta_ppl" in e else "-"
+            lines.append(
+                f"| {level} | {e['kl_per_document']:.2f} | {e['kl_per_unit']:.3f} | {e['kl_per_token']:.4f} | {e['kl_share_of_rate']:.2f} | "
+                f"{e['active_units']}/{e['latent_dim']} | {sweep} | {e['mutual_information']:.3f} | {e['mutual_information_ceiling']:.2f} | {use} |"
+            )
+    for level, e in (report.get("per_level") or {}).items():
+        if "mutual_information_warning" in e:
+            lines += ["", f"Warning ({level}): {e['mutual_information_warning']}"]
+    lines += ["", "Definitions:", ""] + [f"- **{name}**: {text}" for name, text in report["definitions"].items()]
+    return "\n".join(lines)

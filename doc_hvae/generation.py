@@ -1,0 +1,477 @@
+"""Generating documents: from the prior, in a reference's style, reconstruction, interpolation, swap.
+
+Everything goes through one ancestral decoder, `decode_documents`, driven by a `LatentPlan` that
+fixes some latents (from a posterior) and leaves the rest to the priors:
+
+    z_doc                         fixed, or ~ N(0, I)
+    for each paragraph j:         z_par[j] fixed, or ~ p(z_par | z_doc, z_par[<j])
+        tokens, KV-cached:        z_sen switches at every end-of-sentence: fixed, or ~ p(z_sen | z_par[j], z_sen[<i])
+        stop:                     fixed paragraph count, or ~ the stop head
+Documents are decoded in parallel; the streams of one paragraph step stay aligned, so no padding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from transformers import DynamicCache
+from transformers.generation import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+from .data.batching import DocBatch, DocCollator
+from .modeling import DocHVAE
+from .modeling.distributions import DiagonalGaussian
+from .modeling.latents import Siblings
+
+
+@dataclass
+class SamplingConfig:
+    """Token and latent sampling settings, and bounds."""
+
+    temperature: float = 1.0  # token temperature; 0 = greedy
+    top_k: int = 0
+    top_p: float = 1.0
+    latent_temperature: dict[str, float] = field(default_factory=dict)  # per level, default 1.0
+    max_paragraphs: int = 8
+    max_sentences: int = 16  # per paragraph
+    max_tokens: int = 256  # per paragraph (per sentence with decoder_context="sentence")
+
+    def __post_init__(self):
+        problems = []
+        if self.temperature < 0:
+            problems.append(f"temperature={self.temperature}; use >= 0 (0 = greedy)")
+        if self.top_k < 0 or not 0 < self.top_p <= 1:
+            problems.append(f"top_k={self.top_k}, top_p={self.top_p}; use top_k >= 0 and 0 < top_p <= 1")
+        for name in ("max_paragraphs", "max_sentences", "max_tokens"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name}={getattr(self, name)}; use a positive bound")
+        if problems:
+            raise ValueError("invalid SamplingConfig: " + "; ".join(problems))
+
+    def latent_temperature_of(self, level: str) -> float:
+        return self.latent_temperature.get(level, 1.0)
+
+
+@dataclass
+class LatentPlan:
+    """Latents fixed in advance for B documents; anything not fixed is drawn from its prior.
+
+    document:   [B, D] or None.
+    paragraphs: per document, [P_b, D] or None.
+    sentences:  per document, per paragraph, [S, D] (sentences beyond S come from the prior) or None.
+    num_paragraphs: per document, a fixed count (reconstruction), or None for the stop head.
+    """
+
+    num_documents: int
+    document: torch.Tensor | None = None
+    paragraphs: list[torch.Tensor | None] | None = None
+    sentences: list[list[torch.Tensor] | None] | None = None
+    num_paragraphs: list[int] | None = None
+
+
+@dataclass
+class GeneratedDocument:
+    paragraphs: list[list[list[int]]]  # token ids per sentence, without special tokens
+
+    @property
+    def num_tokens(self) -> int:
+        """Predicted positions, as in training: content tokens plus one boundary per sentence."""
+        return sum(len(s) + 1 for p in self.paragraphs for s in p)
+
+
+# ---------------------------------------------------------------------------------------------
+# Priors one step at a time (the same modules as in training, on a history buffer)
+
+
+def _prior_at(level_module, history: torch.Tensor, position: torch.Tensor, parent: torch.Tensor | None):
+    """p(z_k | parent, z_<k) at k = position[g] for G groups with latents history [G, L, D].
+
+    The prior is causal, so entries at and after each group's position (placeholders) are never read.
+    """
+    groups, length, dim = history.shape
+    device = history.device
+    siblings = Siblings(torch.arange(groups * length, device=device).view(groups, length), torch.ones(groups, length, dtype=torch.bool, device=device))
+    parent_units = parent.repeat_interleave(length, dim=0) if parent is not None else None
+    prior = level_module.prior(history.reshape(-1, dim), parent_units, siblings)
+    return prior[torch.arange(groups, device=device) * length + position]
+
+
+def _stop_probability(model: DocHVAE, z_doc: torch.Tensor | None, paragraphs: torch.Tensor | None, count: int, groups: int, device) -> torch.Tensor:
+    """P(paragraph count-1 is the last) for G documents, from z_doc [G, D] and paragraphs [G, >=count, D]."""
+    latents = {}
+    if z_doc is not None:
+        latents["document"] = z_doc
+    if paragraphs is not None:
+        latents["paragraph"] = paragraphs[:, :count].reshape(groups * count, -1)
+    children = torch.arange(groups * count, device=device).view(groups, count)
+    siblings = Siblings(children, torch.ones_like(children, dtype=torch.bool))
+    paragraph_document = torch.arange(groups, device=device).repeat_interleave(count)
+    logits = model.stop_head(latents, paragraph_document, siblings).view(groups, count)
+    return torch.sigmoid(logits[:, -1])
+
+
+def _sample(distribution, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
+    noise = torch.randn(distribution.mean.shape, generator=generator, device=distribution.mean.device, dtype=distribution.mean.dtype)
+    return distribution.rsample(noise, temperature)
+
+
+class SentenceLatents:
+    """Sentence latents of A streams of one paragraph: fixed ones from the plan, the rest from the prior."""
+
+    def __init__(self, model: DocHVAE, parent, fixed: list[torch.Tensor | None], max_sentences: int, temperature: float, generator, device):
+        self.level = model.latent_levels["sentence"]
+        self.parent, self.fixed = parent, fixed
+        self.temperature, self.generator = temperature, generator
+        self.history = torch.zeros(len(fixed), max_sentences + 1, model.config.latent_dim("sentence"), device=device)
+        self.count = torch.zeros(len(fixed), dtype=torch.long, device=device)
+
+    def next(self, rows: torch.Tensor) -> torch.Tensor:
+        """Draw the next latent of the streams in `rows` [A] bool; returns [A, D] (rows elsewhere: undefined)."""
+        position = self.count.clamp(max=self.history.shape[1] - 1)
+        z = _sample(_prior_at(self.level, self.history, position, self.parent), self.temperature, self.generator)
+        for a, fixed in enumerate(self.fixed):
+            if fixed is not None and int(position[a]) < fixed.shape[0]:
+                z[a] = fixed[int(position[a])]
+        index = rows.nonzero().squeeze(-1)
+        self.history[index, position[index]] = z[index]
+        self.count += rows.long()
+        return z
+
+
+# ---------------------------------------------------------------------------------------------
+# Token decoding
+
+
+class TokenSampler:
+    """Temperature, top-k and top-p through transformers' logits warpers; greedy at temperature 0."""
+
+    def __init__(self, config: SamplingConfig, generator: torch.Generator | None):
+        self.greedy = config.temperature == 0
+        self.generator = generator
+        warpers = []
+        if not self.greedy:
+            if config.temperature != 1.0:
+                warpers.append(TemperatureLogitsWarper(config.temperature))
+            if config.top_k > 0:
+                warpers.append(TopKLogitsWarper(config.top_k))
+            if config.top_p < 1.0:
+                warpers.append(TopPLogitsWarper(config.top_p))
+        self.warpers = LogitsProcessorList(warpers)
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        if self.greedy:
+            return logits.argmax(-1)
+        logits = self.warpers(None, logits.float())
+        return torch.multinomial(torch.softmax(logits, -1), 1, generator=self.generator).squeeze(-1)
+
+
+def decode_streams(
+    model: DocHVAE,
+    num_streams: int,
+    memory: torch.Tensor | None,
+    latents: dict[str, torch.Tensor],
+    on_sentence_end,
+    sampler: TokenSampler,
+    max_tokens: int,
+    max_sentences: int,
+    use_cache: bool = True,
+) -> tuple[list[list[list[int]]], torch.Tensor]:
+    """Decode A aligned streams "[memory] <s> ..." until each ends, KV-cached.
+
+    memory:          [A, m, H] memory vectors, or None.
+    latents:         per embedding level, [A, D]: what the first sentence's tokens get.
+    on_sentence_end: None (a stream is one sentence and ends at any boundary token) or a function
+                     rows [A] bool -> per embedding level [A, D], the latents of the next sentence
+                     of the streams that just emitted end-of-sentence.
+    Returns each stream's sentences (token ids) and whether it ended the paragraph ([A] bool:
+    emitted end-of-paragraph, or hit a bound).
+    """
+    config = model.config
+    decoder = model.decoder
+    embed = decoder.lm.get_input_embeddings()
+    device = embed.weight.device
+    streams = num_streams
+    one_sentence = on_sentence_end is None
+
+    def input_embedding(tokens: torch.Tensor) -> torch.Tensor:
+        """[A] tokens -> [A, 1, H], with the current latents added (the sentence of the next token)."""
+        return (embed(tokens) + decoder.latent_embedding(latents))[:, None]
+
+    inputs = input_embedding(torch.full((streams,), config.bos_token_id, device=device))
+    if memory is not None:
+        inputs = torch.cat([memory, inputs], dim=1)  # [A, m + 1, H]
+    sequence = inputs  # the whole input so far, for the loop without cache
+    cache = DynamicCache() if use_cache else None
+    finished = torch.zeros(streams, dtype=torch.bool, device=device)
+    ended_paragraph = torch.zeros(streams, dtype=torch.bool, device=device)
+    sentences_done = torch.zeros(streams, dtype=torch.long, device=device)
+    emitted = []
+    for step in range(max_tokens):
+        length = sequence.shape[1] if not use_cache else cache.get_seq_length() + inputs.shape[1]
+        positions = torch.arange(length - inputs.shape[1], length, device=device)[None].expand(streams, -1)
+        logits = decoder.lm(inputs_embeds=inputs, position_ids=positions, cache=cache, use_cache=use_cache).logits[:, -1]
+        if not one_sentence:  # the last allowed sentence may only end the paragraph
+            at_limit = sentences_done + 1 >= max_sentences
+            logits[at_limit, config.sentence_end_token_id] = float("-inf")
+        tokens = sampler(logits).masked_fill(finished, config.pad_token_id)
+        emitted.append(tokens)
+        ends_sentence = (tokens == config.sentence_end_token_id) & ~finished
+        ends_paragraph = (tokens == config.paragraph_end_token_id) & ~finished
+        ended_paragraph |= ends_paragraph
+        finished |= ends_paragraph | (ends_sentence if one_sentence else torch.zeros_like(finished))
+        if bool(finished.all()):
+            break
+        if not one_sentence and bool(ends_sentence.any()):
+            sentences_done += ends_sentence.long()
+            new = on_sentence_end(ends_sentence)
+            latents = {level: torch.where(ends_sentence[:, None], new[level], latents[level]) for level in latents}
+        inputs = input_embedding(tokens)
+        if not use_cache:
+            sequence = torch.cat([sequence, inputs], dim=1)
+            inputs = sequence
+    ended_paragraph |= ~finished  # cut by max_tokens: the paragraph ends here
+
+    # Split each stream's tokens at its boundaries (everything after its end is padding).
+    boundaries = (config.sentence_end_token_id, config.paragraph_end_token_id)
+    result = []
+    for row in torch.stack(emitted, dim=1).tolist():
+        sentences, current = [], []
+        for token in row:
+            if token in boundaries:
+                sentences.append(current)
+                current = []
+                if token == config.paragraph_end_token_id or one_sentence:
+                    break
+            else:
+                current.append(token)
+        else:
+            if current:
+                sentences.append(current)  # a partial sentence cut by max_tokens
+        result.append(sentences)
+    return result, ended_paragraph
+
+
+# ---------------------------------------------------------------------------------------------
+# Documents
+
+
+@torch.no_grad()
+def decode_documents(
+    model: DocHVAE,
+    plan: LatentPlan,
+    sampling: SamplingConfig,
+    generator: torch.Generator | None = None,
+    use_cache: bool = True,
+) -> list[GeneratedDocument]:
+    """Ancestral decoding of `plan.num_documents` documents (see the module docstring)."""
+    if plan.num_documents < 1:
+        raise ValueError(f"num_documents={plan.num_documents}; ask for at least one document")
+    config = model.config
+    model.eval()
+    device = model.decoder.lm.get_input_embeddings().weight.device
+    levels = config.levels
+    B = plan.num_documents
+    sampler = TokenSampler(sampling, generator)
+    temperature = sampling.latent_temperature_of
+
+    z_doc = None
+    if "document" in levels:
+        z_doc = plan.document.to(device) if plan.document is not None else _sample(
+            DiagonalGaussian.standard((B, config.latent_dim("document")), device=device), temperature("document"), generator
+        )
+    z_par_all = torch.zeros(B, sampling.max_paragraphs + 1, config.latent_dim("paragraph"), device=device) if "paragraph" in levels else None
+
+    documents = [GeneratedDocument(paragraphs=[]) for _ in range(B)]
+    active = torch.ones(B, dtype=torch.bool, device=device)
+    for j in range(sampling.max_paragraphs):
+        index = active.nonzero().squeeze(-1)
+        if index.numel() == 0:
+            break
+        # Paragraph latents (all documents, so the buffer stays aligned): prior unless the plan fixes them.
+        z_par = None
+        if z_par_all is not None:
+            position = torch.full((B,), j, device=device)
+            z_par = _sample(_prior_at(model.latent_levels["paragraph"], z_par_all, position, z_doc if "document" in levels else None), temperature("paragraph"), generator)
+            for b in range(B):
+                fixed = plan.paragraphs[b] if plan.paragraphs is not None else None
+                if fixed is not None and j < fixed.shape[0]:
+                    z_par[b] = fixed[j].to(device)
+            z_par_all[:, j] = z_par
+
+        upper = {"document": z_doc[index] if z_doc is not None else None, "paragraph": z_par[index] if z_par is not None else None}
+        sentence_latents = None
+        if "sentence" in levels:
+            parent = upper["paragraph"] if upper["paragraph"] is not None else upper["document"]
+            fixed = [_fixed_sentences(plan, int(b), j, device) for b in index]
+            sentence_latents = SentenceLatents(model, parent, fixed, sampling.max_sentences, temperature("sentence"), generator, device)
+
+        def embedding_latents(z_sentence):
+            return {level: (z_sentence if level == "sentence" else upper[level]) for level in config.embedding_levels}
+
+        all_rows = torch.ones(index.numel(), dtype=torch.bool, device=device)
+        z_sen = sentence_latents.next(all_rows) if sentence_latents is not None else None
+        if config.decoder_context == "paragraph":
+            memory = model.decoder.memory_vectors(upper) if config.memory_levels else None
+            on_end = lambda rows: embedding_latents(sentence_latents.next(rows) if sentence_latents is not None else None)  # noqa: E731
+            paragraphs, _ = decode_streams(model, index.numel(), memory, embedding_latents(z_sen), on_end, sampler, sampling.max_tokens, sampling.max_sentences, use_cache)
+        else:
+            paragraphs = _decode_sentence_streams(model, index.numel(), upper, z_sen, sentence_latents, embedding_latents, sampler, sampling, use_cache)
+        for a, b in enumerate(index.tolist()):
+            documents[b].paragraphs.append(paragraphs[a])
+
+        # Stop: the plan's paragraph count, or a draw from the stop head; always at the bound.
+        probability = _stop_probability(model, z_doc, z_par_all, j + 1, B, device)
+        draws = torch.rand(B, generator=generator, device=device) < probability
+        for b in index.tolist():
+            fixed_count = plan.num_paragraphs[b] if plan.num_paragraphs is not None else None
+            if (fixed_count is not None and j + 1 >= fixed_count) or (fixed_count is None and bool(draws[b])):
+                active[b] = False
+    return documents
+
+
+def _fixed_sentences(plan: LatentPlan, b: int, j: int, device) -> torch.Tensor | None:
+    if plan.sentences is None or plan.sentences[b] is None or j >= len(plan.sentences[b]):
+        return None
+    return plan.sentences[b][j].to(device)
+
+
+def _decode_sentence_streams(model, streams, upper, z_sen, sentence_latents, embedding_latents, sampler, sampling, use_cache):
+    """decoder_context="sentence": one fresh stream per sentence, until a stream ends the paragraph."""
+    config = model.config
+    paragraphs: list[list[list[int]]] = [[] for _ in range(streams)]
+    going = torch.ones(streams, dtype=torch.bool)
+    for i in range(sampling.max_sentences):
+        memory = model.decoder.memory_vectors({**upper, "sentence": z_sen}) if config.memory_levels else None
+        sentences, ended = decode_streams(model, streams, memory, embedding_latents(z_sen), None, sampler, sampling.max_tokens, 1, use_cache)
+        for a in range(streams):
+            if going[a]:
+                paragraphs[a].extend(sentences[a][:1] or [[]])
+                if bool(ended[a]) or i + 1 >= sampling.max_sentences:
+                    going[a] = False
+        if not bool(going.any()):
+            break
+        if sentence_latents is not None:
+            z_sen = sentence_latents.next(going.to(z_sen.device))
+    return paragraphs
+
+
+# ---------------------------------------------------------------------------------------------
+# Posterior latents of given documents, and the four ways to use them
+
+
+@torch.no_grad()
+def posterior_latents(model: DocHVAE, batch: DocBatch, mode: str = "mean") -> dict[str, torch.Tensor]:
+    """Every level's latents for a batch (posterior means, or one sample)."""
+    model.eval()
+    output = model(batch, latent_mode=mode, return_latents=True)
+    return {level: out.z for level, out in output.latents.items()}
+
+
+def plan_from_posterior(model: DocHVAE, batch: DocBatch, latents: dict[str, torch.Tensor], fix_structure: bool = True) -> LatentPlan:
+    """A plan that fixes every level to the given per-unit latents (for reconstruction and swap)."""
+    B = batch.num_documents
+    plan = LatentPlan(num_documents=B, document=latents.get("document"))
+    paragraphs_of = [batch.document_paragraphs[b][batch.document_paragraphs_mask[b]] for b in range(B)]
+    if "paragraph" in latents:
+        plan.paragraphs = [latents["paragraph"][p] for p in paragraphs_of]
+    if "sentence" in latents:
+        plan.sentences = [
+            [latents["sentence"][batch.paragraph_sentences[p][batch.paragraph_sentences_mask[p]]] for p in paragraphs.tolist()]
+            for paragraphs in paragraphs_of
+        ]
+    if fix_structure:
+        plan.num_paragraphs = [int(p.numel()) for p in paragraphs_of]
+    return plan
+
+
+def reconstruct(model: DocHVAE, batch: DocBatch, sampling: SamplingConfig, mode: str = "mean", generator=None) -> list[GeneratedDocument]:
+    """Decode each document from all of its own posterior latents (paragraph count kept)."""
+    latents = posterior_latents(model, batch, mode)
+    return decode_documents(model, plan_from_posterior(model, batch, latents), sampling, generator)
+
+
+def sample_prior(model: DocHVAE, num_documents: int, sampling: SamplingConfig, generator=None) -> list[GeneratedDocument]:
+    return decode_documents(model, LatentPlan(num_documents=num_documents), sampling, generator)
+
+
+def generate_in_style(
+    model: DocHVAE, references: DocBatch, per_reference: int, sampling: SamplingConfig, mode: str = "mean", generator=None
+) -> list[list[GeneratedDocument]]:
+    """N documents per reference: z_doc from the reference's posterior, the lower levels from their priors."""
+    if "document" not in model.config.levels:
+        raise ValueError(f"style generation needs a document level; this model's levels are {model.config.levels}")
+    if per_reference < 1:
+        raise ValueError(f"per_reference={per_reference}; ask for at least one document per reference")
+    z_doc = posterior_latents(model, references, mode)["document"]
+    plan = LatentPlan(num_documents=z_doc.shape[0] * per_reference, document=z_doc.repeat_interleave(per_reference, dim=0))
+    flat = decode_documents(model, plan, sampling, generator)
+    return [flat[r * per_reference : (r + 1) * per_reference] for r in range(z_doc.shape[0])]
+
+
+def interpolate(
+    model: DocHVAE, pair: DocBatch, level: str, steps: int, sampling: SamplingConfig, generator=None
+) -> list[GeneratedDocument]:
+    """Documents along the line between two documents' posterior means at `level`.
+
+    The level's units are paired by position (the shorter document sets the count); levels above
+    come from the first document's posterior mean, levels below from their priors.
+    """
+    if level not in model.config.levels:
+        raise ValueError(f"level={level!r} is not a level of this model ({model.config.levels})")
+    if pair.num_documents != 2:
+        raise ValueError(f"interpolation needs exactly 2 documents, got {pair.num_documents}")
+    if steps < 2:
+        raise ValueError(f"steps={steps}; use at least 2 (the two endpoints)")
+    latents = posterior_latents(model, pair)
+    plan_a = plan_from_posterior(model, pair, latents, fix_structure=False)
+    weights = torch.linspace(0, 1, steps)
+    plan = LatentPlan(num_documents=steps)
+    if level == "document":
+        plan.document = torch.stack([(1 - w) * latents["document"][0] + w * latents["document"][1] for w in weights])
+        return decode_documents(model, plan, sampling, generator)
+    if "document" in latents:
+        plan.document = latents["document"][:1].repeat(steps, 1)
+    if level == "paragraph":
+        a, b = plan_a.paragraphs
+        count = min(a.shape[0], b.shape[0])
+        plan.paragraphs = [(1 - w) * a[:count] + w * b[:count] for w in weights]
+        plan.num_paragraphs = [count] * steps
+    else:  # sentence: pair sentence by sentence inside paired paragraphs
+        if "paragraph" in latents:
+            plan.paragraphs = [plan_a.paragraphs[0]] * steps
+        sa, sb = plan_a.sentences
+        count = min(len(sa), len(sb))
+        plan.sentences = [
+            [(1 - w) * sa[j][: min(len(sa[j]), len(sb[j]))] + w * sb[j][: min(len(sa[j]), len(sb[j]))] for j in range(count)] for w in weights
+        ]
+        plan.num_paragraphs = [count] * steps
+    return decode_documents(model, plan, sampling, generator)
+
+
+def swap(model: DocHVAE, batch: DocBatch, donors: list[int], sampling: SamplingConfig, generator=None) -> list[GeneratedDocument]:
+    """Keep each document's paragraph and sentence latents, take z_doc from document `donors[b]`."""
+    if "document" not in model.config.levels:
+        raise ValueError(f"swap needs a document level; this model's levels are {model.config.levels}")
+    if len(donors) != batch.num_documents or not all(0 <= d < batch.num_documents for d in donors):
+        raise ValueError(f"donors={donors}: give one donor index in [0, {batch.num_documents}) per document")
+    latents = posterior_latents(model, batch)
+    plan = plan_from_posterior(model, batch, latents)
+    plan.document = latents["document"][torch.tensor(donors)]
+    return decode_documents(model, plan, sampling, generator)
+
+
+# ---------------------------------------------------------------------------------------------
+# Text
+
+
+def document_text(document: GeneratedDocument, tokenizer) -> str:
+    """Readable text: sentences joined by spaces, paragraphs separated by blank lines."""
+    paragraphs = []
+    for paragraph in document.paragraphs:
+        sentences = [tokenizer.decode(s, skip_special_tokens=True).strip() for s in paragraph]
+        paragraphs.append(" ".join(s for s in sentences if s))
+    return "\n\n".join(p for p in paragraphs if p)
+
+
+def seeded_generator(seed: int, device="cpu") -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed)

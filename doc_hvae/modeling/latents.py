@@ -1,0 +1,160 @@
+"""One block per latent level (top-down), and the paragraph stop head (DESIGN sections 1 and 2).
+
+A level owns
+    q(z_u | h_u, z_parent(u))                    the posterior, from encoder features and the sampled parent
+    p(z_u | z_parent(u), z_siblings before u)    the conditional prior, causal over siblings
+and returns its sample with the KL statistics. Siblings are the paragraphs of a document or the
+sentences of a paragraph; the document level has none and its prior is N(0, I).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..config import DocHVAEConfig
+from .distributions import DiagonalGaussian
+from .encoder import SiblingEncoder
+
+
+@dataclass
+class LevelOutput:
+    """What one level produced for a batch: per-unit latents and both distributions."""
+
+    z: torch.Tensor  # [U, D]
+    posterior: DiagonalGaussian  # [U, D]
+    prior: DiagonalGaussian  # [U, D]
+    kl: torch.Tensor  # [U, D] analytic KL(q || p) given the sampled parents and earlier siblings
+
+
+@dataclass
+class Siblings:
+    """Units grouped by parent: `children[g, k]` is the k-th unit of group g (valid where `mask`)."""
+
+    children: torch.Tensor  # [G, L]
+    mask: torch.Tensor  # [G, L]
+
+    def group(self, values: torch.Tensor) -> torch.Tensor:
+        """[U, ...] per unit -> [G, L, ...] per group position (zeros where masked)."""
+        grouped = values[self.children]
+        return grouped * self.mask.reshape(*self.mask.shape, *([1] * (values.dim() - 1))).to(values.dtype)
+
+    def previous(self, values: torch.Tensor) -> torch.Tensor:
+        """[U, D] -> [G, L, D] where position k holds unit k-1's value (zeros at k = 0)."""
+        grouped = self.group(values)
+        return torch.cat([torch.zeros_like(grouped[:, :1]), grouped[:, :-1]], dim=1)
+
+
+def mlp(input_size: int, hidden: int, output: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(input_size, hidden), nn.GELU(), nn.Linear(hidden, output))
+
+
+class LatentLevel(nn.Module):
+    """Posterior, causal prior and sampling for one level of the hierarchy."""
+
+    def __init__(self, config: DocHVAEConfig, level: str, feature_size: int):
+        super().__init__()
+        self.config = config
+        self.level = level
+        self.latent_size = config.latent_dim(level)
+        parent = config.parent_level(level)
+        self.parent_size = config.latent_dim(parent) if parent else 0
+        width = config.context_width
+        self.posterior_net = mlp(feature_size + self.parent_size, width, 2 * self.latent_size)
+        self.has_siblings = level != "document"
+        if self.has_siblings:
+            # Input at sibling k: [z_parent, z_{k-1}]; causal attention covers z_{<k}.
+            self.prior_net = SiblingEncoder(self.parent_size + self.latent_size, width, config.prior_layers, config.max_siblings, causal=True)
+            self.prior_head = nn.Linear(width, 2 * self.latent_size)
+            self.prior_head._zero_init = True  # the prior starts at N(0, I)
+
+    def gaussian(self, params: torch.Tensor) -> DiagonalGaussian:
+        return DiagonalGaussian.from_params(params, self.config.mean_bound, self.config.log_scale_bound)
+
+    def prior(self, z: torch.Tensor, parent_z: torch.Tensor | None, siblings: Siblings | None) -> DiagonalGaussian:
+        """p(z_u | parent, earlier siblings) for every unit, given all units' latents z [U, D]."""
+        if not self.has_siblings:
+            return DiagonalGaussian.standard(z.shape, device=z.device, dtype=z.dtype)
+        inputs = siblings.previous(z)  # [G, L, D]
+        if parent_z is not None:
+            inputs = torch.cat([siblings.group(parent_z), inputs], dim=-1)
+        hidden = self.prior_net(inputs, siblings.mask)  # [G, L, W]
+        return self.gaussian(self.prior_head(hidden[siblings.mask]))  # [U, 2D] -> [U, D]
+
+    def forward(
+        self,
+        features: torch.Tensor,
+        parent_z: torch.Tensor | None,
+        siblings: Siblings | None,
+        mode: str = "sample",
+        temperature: float = 1.0,
+    ) -> LevelOutput:
+        """Sample this level given encoder features [U, F] and the parent's sampled latent [U, Dp].
+
+        mode: "sample" (posterior sample), "mean" (posterior mean) or "prior" (sample from the
+        prior given the parents: the level-use metric replaces one level this way).
+        """
+        inputs = features if parent_z is None else torch.cat([features, parent_z], dim=-1)
+        posterior = self.gaussian(self.posterior_net(inputs))
+        noise = torch.randn_like(posterior.mean)
+
+        if mode == "prior":
+            z = self._sample_prior(parent_z, siblings, noise, temperature, features)
+            prior = self.prior(z, parent_z, siblings)
+            return LevelOutput(z=z, posterior=prior, prior=prior, kl=torch.zeros_like(z))
+
+        def draw(q: DiagonalGaussian) -> torch.Tensor:
+            return q.mean if mode == "mean" else q.rsample(noise, temperature)
+
+        if self.config.posterior == "residual" and self.has_siblings:
+            # q_k = prior_k shifted by the encoder; prior_k depends on z_{<k}, so iterate: after
+            # step t the first t+1 siblings are exact (the prior is causal), L steps in all.
+            delta = posterior
+            z = draw(delta)
+            for _ in range(siblings.mask.shape[1]):
+                prior = self.prior(z, parent_z, siblings)
+                posterior = prior.residual(delta)
+                z = draw(posterior)
+        else:
+            if self.config.posterior == "residual":  # document level: the prior is N(0, I)
+                posterior = DiagonalGaussian.standard(posterior.mean.shape, posterior.mean.device, posterior.mean.dtype).residual(posterior)
+            z = draw(posterior)
+        prior = self.prior(z, parent_z, siblings)
+        return LevelOutput(z=z, posterior=posterior, prior=prior, kl=posterior.kl(prior))
+
+    def _sample_prior(self, parent_z, siblings, noise, temperature, features) -> torch.Tensor:
+        """Ancestral sample from the causal prior, all groups at once (L steps of the prior net)."""
+        if not self.has_siblings:
+            return noise * temperature
+        z = torch.zeros(features.shape[0], self.latent_size, device=features.device, dtype=features.dtype)
+        for _ in range(siblings.mask.shape[1]):
+            z = self.prior(z, parent_z, siblings).rsample(noise, temperature)
+        return z
+
+
+class StopHead(nn.Module):
+    """p(stop_j | z_doc, z_par[<=j]): is paragraph j the document's last? Causal over paragraphs.
+
+    Without document or paragraph latents it still models the number of paragraphs (from the
+    paragraph position alone), so every configuration pays for that term of log p(x).
+    """
+
+    def __init__(self, config: DocHVAEConfig):
+        super().__init__()
+        self.inputs = [level for level in ("document", "paragraph") if level in config.levels]
+        input_size = sum(config.latent_dim(level) for level in self.inputs)
+        self.net = SiblingEncoder(input_size, config.context_width, config.prior_layers, config.max_siblings, causal=True)
+        self.head = nn.Linear(config.context_width, 1)
+
+    def forward(self, latents: dict[str, torch.Tensor], paragraph_document: torch.Tensor, siblings: Siblings) -> torch.Tensor:
+        """Stop logits per paragraph [N_par], from z per level (document [B, D], paragraph [N_par, D])."""
+        parts = []
+        if "document" in self.inputs:
+            parts.append(latents["document"][paragraph_document])
+        if "paragraph" in self.inputs:
+            parts.append(latents["paragraph"])
+        inputs = siblings.group(torch.cat(parts, dim=-1)) if parts else None
+        hidden = self.net(inputs, siblings.mask)  # [B, P_max, W]
+        return self.head(hidden[siblings.mask]).squeeze(-1)

@@ -1,0 +1,242 @@
+"""DocHVAE: document, paragraph and sentence latents over an autoregressive transformer decoder.
+
+The generative story (DESIGN section 1), for a document with paragraphs j and sentences i:
+
+    z_doc          ~ N(0, I)
+    z_par[j]       ~ p(z_par[j] | z_doc, z_par[<j])            causal over paragraphs
+    stop[j]        ~ p(stop | z_doc, z_par[<=j])                is j the last paragraph?
+    z_sen[j, i]    ~ p(z_sen[j, i] | z_par[j], z_sen[j, <i])    causal over sentences
+    tokens of j    ~ p(w | w_<t, z_doc, z_par[j], z_sen[j, i(t)])
+
+Any top-down subset of the levels is a config; with none it is a flat LM over paragraph streams
+(plus the stop head), the baseline every result is compared against. `forward` returns the
+terms of the ELBO kept apart; the objective (KL schedules, free bits) lives in `objectives.py`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from ..config import DocHVAEConfig
+from ..data.batching import DocBatch
+from .decoder import LatentDecoder, unit_of_sentence
+from .encoder import EncoderFeatures, HierarchicalEncoder
+from .latents import LatentLevel, LevelOutput, Siblings, StopHead
+
+
+@dataclass
+class DocHVAEOutput(ModelOutput):
+    """The terms of the ELBO for a batch, kept apart, with the counts needed to normalise them.
+
+    Sums are over the batch (nats). `loss` is the plain negative ELBO per token (beta = 1, no free
+    bits, no auxiliary loss): a convenience; training builds its own loss from the parts.
+    """
+
+    loss: torch.Tensor | None = None
+    recon_nll: torch.Tensor | None = None  # sum over predicted tokens
+    stop_nll: torch.Tensor | None = None  # sum over paragraphs
+    kl: dict[str, torch.Tensor] | None = None  # per level: [units, latent dims], analytic KL(q || p)
+    bow_nll: dict[str, torch.Tensor] | None = None  # per level with a bag-of-words loss: sum over tokens
+    aux_loss: torch.Tensor | None = None  # sum of the weighted bag-of-words losses
+    document_recon_nll: torch.Tensor | None = None  # [B]
+    document_stop_nll: torch.Tensor | None = None  # [B]
+    num_tokens: int | None = None
+    num_sentences: int | None = None
+    num_paragraphs: int | None = None
+    num_documents: int | None = None
+    latents: dict[str, LevelOutput] | None = None
+
+    def document_kl(self, batch: DocBatch) -> torch.Tensor:
+        """[B] total KL of every level's units, summed per document."""
+        total = self.document_recon_nll.new_zeros(self.num_documents)
+        for level, kl in self.kl.items():
+            total = total.index_add(0, unit_document(level, batch), kl.sum(-1))
+        return total
+
+
+def unit_document(level: str, batch: DocBatch) -> torch.Tensor:
+    """Document index of each unit of `level`."""
+    if level == "document":
+        return torch.arange(batch.num_documents, device=batch.document_tokens.device)
+    return batch.paragraph_document if level == "paragraph" else batch.sentence_document
+
+
+class DocHVAEPreTrainedModel(PreTrainedModel):
+    config_class = DocHVAEConfig
+    base_model_prefix = "doc_hvae"
+    main_input_name = "batch"
+    supports_gradient_checkpointing = False
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        # Prior heads start at zero so every conditional prior starts as N(0, I) (VDVAE, NVAE).
+        if getattr(module, "_zero_init", False):
+            init.zeros_(module.weight)
+            init.zeros_(module.bias)
+
+
+class DocHVAE(DocHVAEPreTrainedModel):
+    def __init__(self, config: DocHVAEConfig):
+        super().__init__(config)
+        self.encoder = HierarchicalEncoder(config) if config.levels else None
+        feature_size = {"document": config.context_width, "paragraph": config.context_width, "sentence": config.context_width}
+        self.latent_levels = nn.ModuleDict({level: LatentLevel(config, level, feature_size[level]) for level in config.levels})
+        self.stop_head = StopHead(config)
+        self.decoder = LatentDecoder(config)
+        weighted = {level: w for level, w in config.bow_loss_weight.items() if w > 0}
+        self.bow_heads = nn.ModuleDict({level: nn.Linear(config.latent_dim(level), config.vocab_size) for level in weighted})
+        self.post_init()
+
+    # ------------------------------------------------------------------ structure helpers
+    def siblings(self, level: str, batch: DocBatch) -> Siblings | None:
+        if level == "document":
+            return None
+        if level == "paragraph":
+            return Siblings(batch.document_paragraphs, batch.document_paragraphs_mask)
+        return Siblings(batch.paragraph_sentences, batch.paragraph_sentences_mask)
+
+    def parent_index(self, level: str, batch: DocBatch) -> torch.Tensor | None:
+        """For each unit of `level`, the index of its unit in the parent level (None at the top)."""
+        parent = self.config.parent_level(level)
+        if parent is None:
+            return None
+        if level == "paragraph":
+            return batch.paragraph_document
+        return batch.sentence_paragraph if parent == "paragraph" else batch.sentence_document
+
+    # ------------------------------------------------------------------ forward
+    def forward(
+        self,
+        batch: DocBatch,
+        latent_mode: str = "sample",
+        prior_levels: tuple[str, ...] = (),
+        temperature: float = 1.0,
+        return_latents: bool = False,
+        encoder_features: EncoderFeatures | None = None,
+    ) -> DocHVAEOutput:
+        """Score a batch: posterior samples top-down, then the stop head and the decoder.
+
+        Args:
+            latent_mode: "sample" (reparameterised posterior samples) or "mean" (posterior means).
+            prior_levels: levels whose latents are drawn from their prior instead (parents still
+                from the posterior); used by the level-use metric.
+            temperature: scales the std of every latent sample.
+            encoder_features: precomputed `self.encoder(batch)`, to score several samples of one
+                batch with a single encoder pass.
+        """
+        unknown = [level for level in prior_levels if level not in self.config.levels]
+        if unknown:
+            raise ValueError(f"prior_levels={list(prior_levels)}: the model has no level(s) {unknown}; its levels are {self.config.levels}")
+        if latent_mode not in ("sample", "mean"):
+            raise ValueError(f"latent_mode={latent_mode!r}; use 'sample' or 'mean'")
+
+        latents: dict[str, LevelOutput] = {}
+        if self.config.levels:
+            features = encoder_features if encoder_features is not None else self.encoder(batch)
+            for level in self.config.levels:  # top-down
+                parent = self.config.parent_level(level)
+                parent_z = latents[parent].z[self.parent_index(level, batch)] if parent else None
+                latents[level] = self.latent_levels[level](
+                    getattr(features, level),
+                    parent_z,
+                    self.siblings(level, batch),
+                    mode="prior" if level in prior_levels else latent_mode,
+                    temperature=temperature,
+                )
+        z = {level: out.z for level, out in latents.items()}
+
+        # Stop head: is paragraph j the last one of its document?
+        stop_logits = self.stop_head(z, batch.paragraph_document, self.siblings("paragraph", batch))
+        stop_nll = F.binary_cross_entropy_with_logits(stop_logits.float(), batch.is_last_paragraph.float(), reduction="none")
+
+        tokens = self.decoder(batch, z)
+        token_document = batch.sentence_document[tokens.sentence]
+        document_recon_nll = tokens.nll.new_zeros(batch.num_documents).index_add(0, token_document, tokens.nll)
+        document_stop_nll = stop_nll.new_zeros(batch.num_documents).index_add(0, batch.paragraph_document, stop_nll)
+
+        bow_nll = {}
+        is_content = (tokens.target != self.config.sentence_end_token_id) & (tokens.target != self.config.paragraph_end_token_id)
+        for level, head in self.bow_heads.items():
+            # The level's latent predicts, order-free, every content token of its unit.
+            log_probs = F.log_softmax(head(z[level]).float(), dim=-1)  # [U, V]
+            unit = unit_of_sentence(level, tokens.sentence[is_content], batch)
+            bow_nll[level] = -log_probs[unit, tokens.target[is_content]].sum()
+        aux_loss = sum((self.config.bow_loss_weight[level] * nll for level, nll in bow_nll.items()), tokens.nll.new_zeros(()))
+
+        kl = {level: out.kl for level, out in latents.items()}
+        recon_nll, stop_total = tokens.nll.sum(), stop_nll.sum()
+        total_kl = sum((k.sum() for k in kl.values()), recon_nll.new_zeros(()))
+        return DocHVAEOutput(
+            loss=(recon_nll + stop_total + total_kl) / max(batch.num_tokens, 1),
+            recon_nll=recon_nll,
+            stop_nll=stop_total,
+            kl=kl,
+            bow_nll=bow_nll,
+            aux_loss=aux_loss,
+            document_recon_nll=document_recon_nll,
+            document_stop_nll=document_stop_nll,
+            num_tokens=batch.num_tokens,
+            num_sentences=batch.num_sentences,
+            num_paragraphs=batch.num_paragraphs,
+            num_documents=batch.num_documents,
+            latents=latents if return_latents else None,
+        )
+
+    # ------------------------------------------------------------------ building from checkpoints
+    @classmethod
+    def from_pretrained_parts(
+        cls,
+        config: DocHVAEConfig,
+        decoder: str | os.PathLike | None = None,
+        encoder: str | os.PathLike | None = None,
+    ) -> "DocHVAE":
+        """Build a model whose decoder and/or sentence encoder start from transformers checkpoints.
+
+        The checkpoints' configs replace `config.decoder` / `config.encoder` (so `save_pretrained`
+        and `from_pretrained` rebuild the same architecture without them), and their weights are
+        copied in. Token embeddings are resized to `config.vocab_size` (the tokenizer's size,
+        special tokens included); encoder and decoder must share the tokenizer.
+        """
+        paths = {"decoder": decoder, "encoder": encoder}
+        pretrained = {}
+        if decoder is not None:
+            pretrained["decoder"] = AutoModelForCausalLM.from_pretrained(decoder)
+        if encoder is not None:
+            pretrained["encoder"] = AutoModel.from_pretrained(encoder)
+        for name, model in pretrained.items():
+            model.resize_token_embeddings(config.vocab_size)
+            part_config = model.config.to_dict()
+            part_config["model_type"] = model.config.model_type
+            setattr(config, name, part_config)
+            setattr(config, f"{name}_init_from", str(paths[name]))  # provenance only
+        config.validate()
+        model = cls(config)
+        if "decoder" in pretrained:
+            model.decoder.lm.load_state_dict(pretrained["decoder"].state_dict())
+        if "encoder" in pretrained and model.encoder is not None:
+            missing, unexpected = model.encoder.sentence_encoder.load_state_dict(pretrained["encoder"].state_dict(), strict=False)
+            # The pooler was removed on purpose (unused); anything else missing is an error.
+            if [key for key in missing if not key.startswith("pooler.")] or [key for key in unexpected if not key.startswith("pooler.")]:
+                raise ValueError(f"encoder checkpoint {str(encoder)!r} does not match: missing {missing}, unexpected {unexpected}")
+        return model
+
+
+def register_auto_classes() -> None:
+    """Make `AutoConfig`/`AutoModel` resolve model_type "doc_hvae" (idempotent)."""
+    try:
+        AutoConfig.register("doc_hvae", DocHVAEConfig)
+    except ValueError:
+        pass  # already registered
+    try:
+        AutoModel.register(DocHVAEConfig, DocHVAE)
+    except ValueError:
+        pass

@@ -1,0 +1,143 @@
+"""KL control, outside the model: beta schedules and free bits as pure functions (DESIGN section 4).
+
+    loss = [ recon_nll + stop_nll + sum_level beta_level(step) * free_bits_level(KL_level) + aux ] / tokens
+
+`KL_level` is the model's per-unit, per-dimension KL tensor [U, D]. Free bits replace it by a
+hinged total that has no gradient below the threshold, so a level can keep that much
+information for free; the raw KL is always logged beside it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import Field, model_validator
+
+from .config import LEVELS
+from .config_loading import StrictModel
+
+
+class BetaSchedule(StrictModel):
+    """beta(step): constant, linear warm-up, or cyclical (Fu et al. 2019), optionally delayed.
+
+    linear:    `start` until `offset_steps`, then linearly to `end` over `warmup_steps`, then `end`.
+    cyclical:  after `offset_steps`, cycles of `cycle_steps`: a linear ramp from `start` to `end`
+               over the first `ramp_fraction` of each cycle, then `end`; after `num_cycles` cycles
+               (if set) it stays at `end`.
+    """
+
+    kind: Literal["constant", "linear", "cyclical"] = "linear"
+    start: float = Field(0.0, ge=0)
+    end: float = Field(1.0, ge=0)
+    warmup_steps: int = Field(1000, ge=0)
+    cycle_steps: int = Field(1000, ge=1)
+    ramp_fraction: float = Field(0.5, gt=0, le=1)
+    num_cycles: int | None = Field(None, ge=1)
+    offset_steps: int = Field(0, ge=0)
+
+
+class FreeBits(StrictModel):
+    """Free bits: `nats` of KL that cost nothing.
+
+    dimension: per latent dimension, on its batch mean over units (Kingma et al. 2016) - nats per dimension;
+    unit:      per unit (document / paragraph / sentence), on its KL summed over dimensions - nats per unit;
+    level:     on the level's batch-mean KL per unit - nats per unit;
+    none:      off.
+    """
+
+    mode: Literal["dimension", "unit", "level", "none"] = "dimension"
+    nats: float = Field(0.0, ge=0)
+
+
+class LevelObjective(StrictModel):
+    """Per-level overrides; unset fields fall back to the objective's defaults."""
+
+    beta: BetaSchedule | None = None
+    free_bits: FreeBits | None = None
+
+
+class Objective(StrictModel):
+    beta: BetaSchedule = Field(default_factory=BetaSchedule)
+    free_bits: FreeBits = Field(default_factory=FreeBits)
+    stagger_steps: int = Field(0, ge=0, description="delay each level's beta schedule by this many steps per rank")
+    stagger_order: Literal["bottom_up", "top_down"] = Field(
+        "bottom_up",
+        description="bottom_up: the sentence level warms up first and the document level last, "
+        "so upper levels have time to carry information before they are charged for it",
+    )
+    levels: dict[str, LevelObjective] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_levels(self) -> "Objective":
+        unknown = [level for level in self.levels if level not in LEVELS]
+        if unknown:
+            raise ValueError(f"objective.levels has unknown level(s) {unknown}; use {list(LEVELS)}")
+        return self
+
+    def for_level(self, level: str, model_levels: list[str]) -> tuple[BetaSchedule, FreeBits]:
+        """The schedule and free bits a level trains with, staggering applied."""
+        override = self.levels.get(level, LevelObjective())
+        schedule = override.beta or self.beta
+        if self.stagger_steps and override.beta is None:
+            order = model_levels[::-1] if self.stagger_order == "bottom_up" else model_levels
+            schedule = schedule.model_copy(update={"offset_steps": schedule.offset_steps + self.stagger_steps * order.index(level)})
+        return schedule, override.free_bits or self.free_bits
+
+
+def beta_at(step: int, schedule: BetaSchedule) -> float:
+    """The KL weight at optimisation step `step` (0-based)."""
+    if schedule.kind == "constant":
+        return schedule.end
+    t = step - schedule.offset_steps
+    if t < 0:
+        return schedule.start
+    if schedule.kind == "linear":
+        if schedule.warmup_steps == 0:
+            return schedule.end
+        return schedule.start + (schedule.end - schedule.start) * min(1.0, t / schedule.warmup_steps)
+    cycle = t // schedule.cycle_steps
+    if schedule.num_cycles is not None and cycle >= schedule.num_cycles:
+        return schedule.end
+    phase = (t % schedule.cycle_steps) / (schedule.cycle_steps * schedule.ramp_fraction)
+    return schedule.start + (schedule.end - schedule.start) * min(1.0, phase)
+
+
+def free_bits_kl(kl: torch.Tensor, free_bits: FreeBits) -> torch.Tensor:
+    """Total KL after free bits, from per-unit per-dimension KL [U, D]; on the raw total's scale."""
+    units = kl.shape[0]
+    if free_bits.mode == "none" or free_bits.nats == 0 or units == 0:
+        return kl.sum()
+    if free_bits.mode == "dimension":
+        return units * torch.clamp(kl.mean(0), min=free_bits.nats).sum()
+    if free_bits.mode == "unit":
+        return torch.clamp(kl.sum(-1), min=free_bits.nats).sum()
+    return units * torch.clamp(kl.sum(-1).mean(), min=free_bits.nats)
+
+
+def objective_loss(output, objective: Objective, step: int, model_levels: list[str]) -> tuple[torch.Tensor, dict[str, torch.Tensor | float]]:
+    """The training loss of a `DocHVAEOutput` at `step`, and what to log (detached tensors and floats).
+
+    Logged values stay tensors so that a step does not wait on the device; convert them with
+    `float()` only when a log line is written.
+    """
+    tokens = max(output.num_tokens, 1)
+    documents = max(output.num_documents, 1)
+    total = output.recon_nll + output.stop_nll + output.aux_loss
+    logs: dict[str, torch.Tensor | float] = {
+        "recon_nll_per_token": output.recon_nll.detach() / tokens,
+        "stop_nll_per_document": output.stop_nll.detach() / documents,
+    }
+    for level, kl in output.kl.items():
+        schedule, free_bits = objective.for_level(level, model_levels)
+        beta = beta_at(step, schedule)
+        charged = free_bits_kl(kl, free_bits)
+        total = total + beta * charged
+        logs[f"kl_raw/{level}"] = kl.detach().sum() / documents
+        logs[f"kl_free_bits/{level}"] = charged.detach() / documents
+        logs[f"beta/{level}"] = beta
+    for level, nll in output.bow_nll.items():
+        logs[f"bow_nll/{level}"] = nll.detach() / tokens
+    loss = total / tokens
+    logs["loss"] = loss.detach()
+    return loss, logs

@@ -1,0 +1,299 @@
+"""Building blocks of the training recipe: its typed config, builders, checkpoint folders, logging.
+
+The loop itself, and the Accelerator, live in `recipes/train_docs.py`; everything here is plain
+Python and PyTorch so it can be tested and reused without a launcher.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from accelerate.tracking import GeneralTracker
+from pydantic import Field, field_validator, model_validator
+from torch.utils.data import DataLoader
+from transformers import get_scheduler
+
+from .config import DocHVAEConfig
+from .config_loading import StrictModel
+from .data.batching import DocCollator, TokenBudgetBatchSampler
+from .data.prepare import LimitsConfig, SourceConfig, TokenizerConfig
+from .data.tokenizer import SpecialTokenIds
+from .modeling import DocHVAE
+from .objectives import Objective
+
+# ---------------------------------------------------------------------------------------------
+# The training config (one YAML file, see recipes/configs/)
+
+_MODEL_CONFIG_KEYS = set(inspect.signature(DocHVAEConfig.__init__).parameters) - {"self", "kwargs", "vocab_size"} - {
+    name for name in inspect.signature(DocHVAEConfig.__init__).parameters if name.endswith("token_id")
+}
+
+
+class PrepareSection(StrictModel):
+    """How to build `data.prepared_dir` when it does not exist yet (see data_scripts/prepare_corpus.py)."""
+
+    source: SourceConfig
+    tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+
+
+class DataSection(StrictModel):
+    prepared_dir: str = Field(description="a prepared corpus folder (dataset/, tokenizer/, statistics.json)")
+    prepare: PrepareSection | None = Field(None, description="prepare the corpus first if prepared_dir does not exist")
+    train_split: str = "train"
+    validation_split: str = "validation"
+    max_tokens: int = Field(4096, ge=16, description="token budget of one training batch (per process)")
+    eval_max_tokens: int = Field(8192, ge=16)
+    max_validation_documents: int | None = Field(None, ge=1, description="periodic validation on the first N windows")
+    min_row_length: int = Field(64, ge=1, description="packed rows are at least this long")
+
+
+class ModelSection(StrictModel):
+    config: dict[str, Any] = Field(default_factory=dict, description="DocHVAEConfig arguments (vocab and special ids come from the tokenizer)")
+    decoder_name_or_path: str | None = Field(None, description="start the decoder from this AutoModelForCausalLM checkpoint")
+    encoder_name_or_path: str | None = Field(None, description="start the sentence encoder from this AutoModel checkpoint")
+    init_from: str | None = Field(None, description="start from a saved DocHVAE (save_pretrained folder)")
+
+    @field_validator("config")
+    @classmethod
+    def _known_keys(cls, value: dict) -> dict:
+        unknown = sorted(set(value) - _MODEL_CONFIG_KEYS)
+        if unknown:
+            raise ValueError(f"unknown DocHVAEConfig key(s) {unknown}; allowed: {sorted(_MODEL_CONFIG_KEYS)}")
+        return value
+
+
+class OptimSection(StrictModel):
+    lr: float = Field(5e-4, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = Field(1e-8, gt=0)
+    scheduler: Literal["cosine", "linear", "constant_with_warmup"] = "cosine"
+    warmup_steps: int = Field(200, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    skip_grad_norm: float | None = Field(
+        1000.0, gt=0, description="skip the update when the gradient norm (before clipping) exceeds this (VDVAE); None = only non-finite"
+    )
+
+
+class TrainingSection(StrictModel):
+    output_dir: str
+    seed: int = 0
+    max_steps: int = Field(1000, ge=1, description="optimisation steps (synchronised gradient updates)")
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    log_every: int = Field(10, ge=1)
+    eval_every: int = Field(500, ge=1)
+    save_every: int = Field(500, ge=1)
+    keep_last: int = Field(2, ge=1, description="step folders kept under output_dir/checkpoints")
+    max_consecutive_skips: int = Field(20, ge=1, description="stop (with a checkpoint) after this many skipped updates in a row")
+    num_samples: int = Field(3, ge=0, description="documents sampled from the prior at the end")
+    sample_max_tokens: int = Field(120, ge=1)
+    tensorboard: bool = Field(True, description="also log to TensorBoard when it is installed")
+    iw_samples: int = Field(0, ge=0, description="importance samples for the final validation IW NLL (0 = skip)")
+
+
+class TrainConfig(StrictModel):
+    data: DataSection
+    model: ModelSection = Field(default_factory=ModelSection)
+    objective: Objective = Field(default_factory=Objective)
+    optim: OptimSection = Field(default_factory=OptimSection)
+    training: TrainingSection
+
+    @model_validator(mode="after")
+    def _levels_known(self) -> "TrainConfig":
+        levels = self.model.config.get("levels", list(DocHVAEConfig().levels))
+        extra = [level for level in self.objective.levels if level not in levels]
+        if extra:
+            raise ValueError(f"objective.levels sets level(s) {extra} the model does not have (model.config.levels={levels})")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# Builders
+
+
+def model_config_from(section: ModelSection, tokenizer) -> DocHVAEConfig:
+    """A DocHVAEConfig from the recipe's model section, with vocab and special ids from the tokenizer."""
+    special = SpecialTokenIds.from_tokenizer(tokenizer)
+    kwargs = dict(section.config)
+    vocab = len(tokenizer)
+    for part in ("decoder", "encoder"):
+        if part in kwargs:
+            kwargs[part] = {**kwargs[part], "vocab_size": vocab}
+    return DocHVAEConfig(
+        **kwargs,
+        vocab_size=vocab,
+        pad_token_id=special.pad,
+        bos_token_id=special.bos,
+        sentence_end_token_id=special.sentence_end,
+        paragraph_end_token_id=special.paragraph_end,
+        unk_token_id=special.unk,
+    )
+
+
+def build_model(section: ModelSection, tokenizer) -> DocHVAE:
+    if section.init_from:
+        return load_model(section.init_from)
+    config = model_config_from(section, tokenizer)
+    if section.decoder_name_or_path or section.encoder_name_or_path:
+        return DocHVAE.from_pretrained_parts(config, decoder=section.decoder_name_or_path, encoder=section.encoder_name_or_path)
+    return DocHVAE(config)
+
+
+def load_model(path: str | os.PathLike) -> DocHVAE:
+    """`DocHVAE.from_pretrained` with errors that say what is wrong and what to do."""
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"no model at {str(path)!r}; give the export folder of a training run (output_dir/final) or a step folder's model")
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{str(path)!r} has no config.json; it is not a save_pretrained folder of a DocHVAE")
+    try:
+        return DocHVAE.from_pretrained(path)
+    except Exception as error:  # corrupt safetensors, mismatched shapes, ...
+        raise OSError(f"could not load the DocHVAE at {str(path)!r} ({type(error).__name__}: {error}); the checkpoint may be corrupt or incomplete: re-export it") from error
+
+
+def build_dataloader(dataset, collator: DocCollator, max_tokens: int, shuffle: bool, seed: int) -> tuple[DataLoader, TokenBudgetBatchSampler]:
+    """A DataLoader over token-budget batches (the sampler is returned too, for `set_epoch`)."""
+    sampler = TokenBudgetBatchSampler(dataset["num_tokens"], max_tokens=max_tokens, shuffle=shuffle, seed=seed)
+    # num_workers=0: on few cores, workers compete with the compute threads (ECOSYSTEM-NOTES).
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collator, num_workers=0), sampler
+
+
+def build_optimizer(model: torch.nn.Module, optim: OptimSection) -> torch.optim.Optimizer:
+    """AdamW, without weight decay on biases, norms and embeddings' position tables."""
+    decay, no_decay = [], []
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        (no_decay if parameter.ndim < 2 or "norm" in name.lower() else decay).append(parameter)
+    groups = [{"params": decay, "weight_decay": optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=optim.lr, betas=optim.betas, eps=optim.eps)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, optim: OptimSection, max_steps: int):
+    return get_scheduler(optim.scheduler, optimizer, num_warmup_steps=optim.warmup_steps, num_training_steps=max_steps)
+
+
+# ---------------------------------------------------------------------------------------------
+# State that checkpoints carry, and step folders
+
+
+class TrainerState:
+    """Counters saved with every checkpoint (registered with `accelerator.register_for_checkpointing`)."""
+
+    def __init__(self):
+        self.step = 0  # optimisation steps done
+        self.epoch = 0
+        self.batches_in_epoch = 0  # batches of the current epoch already consumed
+        self.skipped_updates = 0
+        self.consecutive_skips = 0
+        self.tokens_seen = 0
+
+    def state_dict(self) -> dict:
+        return dict(vars(self))
+
+    def load_state_dict(self, state: dict) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)
+
+
+class StepFolders:
+    """`output_dir/checkpoints/step_00000100` folders: the newest is found from the saved state, not the name."""
+
+    def __init__(self, output_dir: str | os.PathLike):
+        self.root = Path(output_dir) / "checkpoints"
+
+    def path(self, step: int) -> Path:
+        return self.root / f"step_{step:08d}"
+
+    def all(self) -> list[Path]:
+        """Complete step folders (with our state file), oldest first by the step recorded inside."""
+        folders = [p for p in self.root.glob("step_*") if (p / "trainer_state.json").is_file()]
+        return sorted(folders, key=lambda p: json.loads((p / "trainer_state.json").read_text())["step"])
+
+    def latest(self) -> Path | None:
+        folders = self.all()
+        return folders[-1] if folders else None
+
+    def mark_complete(self, folder: Path, state: TrainerState) -> None:
+        # Written last: a folder without it (a run killed mid-save) is never resumed from.
+        (folder / "trainer_state.json").write_text(json.dumps(state.state_dict(), indent=2))
+
+    def prune(self, keep_last: int) -> list[Path]:
+        removed = self.all()[:-keep_last]
+        for folder in removed:
+            shutil.rmtree(folder, ignore_errors=True)
+        return removed
+
+    def resolve(self, resume: str) -> Path:
+        """'latest' or a path -> a complete step folder, with a clear error otherwise."""
+        if resume == "latest":
+            folder = self.latest()
+            if folder is None:
+                raise FileNotFoundError(f"--resume latest: no complete checkpoint under {str(self.root)!r}; start without --resume")
+            return folder
+        folder = Path(resume)
+        if not (folder / "trainer_state.json").is_file():
+            raise FileNotFoundError(f"--resume {resume!r}: not a complete checkpoint folder (no trainer_state.json); use 'latest' or a step folder under {self.root}")
+        return folder
+
+
+# ---------------------------------------------------------------------------------------------
+# Logging
+
+
+class JsonLinesTracker(GeneralTracker):
+    """An Accelerate tracker writing one JSON object per `log` call to `output_dir/log.jsonl`."""
+
+    name = "jsonl"
+    requires_logging_directory = True
+    main_process_only = True
+
+    def __init__(self, run_name: str, logging_dir: str | os.PathLike):
+        super().__init__()
+        self.path = Path(logging_dir) / "log.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a", buffering=1)
+
+    @property
+    def tracker(self):
+        return self._file
+
+    def store_init_configuration(self, values: dict) -> None:
+        self._file.write(json.dumps({"config": values, "time": time.time()}) + "\n")
+
+    def log(self, values: dict, step: int | None = None, **kwargs) -> None:
+        record = {"step": step, "time": round(time.time(), 3), **{k: _jsonable(v) for k, v in values.items()}}
+        self._file.write(json.dumps(record) + "\n")
+
+    def finish(self) -> None:
+        self._file.close()
+
+
+def _jsonable(value):
+    if isinstance(value, torch.Tensor):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def read_log(path: str | os.PathLike) -> list[dict]:
+    """The records of a log.jsonl (the config line excluded)."""
+    return [r for r in map(json.loads, Path(path).read_text().splitlines()) if "config" not in r]
+
+
+def format_summary(rows: dict[str, Any]) -> str:
+    width = max(len(k) for k in rows)
+    return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows.items())
+
