@@ -162,6 +162,7 @@ class DocHVAEConfig(PreTrainedConfig):
         self.mean_bound = mean_bound
         self.log_scale_bound = log_scale_bound
         self.initializer_range = initializer_range
+        kwargs.pop("eos_token_id", None)  # always the end-of-sentence token (saved configs carry it back)
         # The decoder must agree on the special ids (GPT-2 configs default to 50256).
         for sub in (self.decoder, self.encoder):
             if isinstance(sub, dict):

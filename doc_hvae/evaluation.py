@@ -263,8 +263,9 @@ def reconstruction_bleu(model: DocHVAE, dataset, collator: DocCollator, tokenize
             generated = sample_prior(model, len(chunk), greedy)
         hypotheses += [document_text(doc, tokenizer).replace("\n\n", " ") for doc in generated]
         references += [document_text(GeneratedDocument(row["paragraphs"]), tokenizer).replace("\n\n", " ") for row in chunk]
-    bleu = sacrebleu.corpus_bleu(hypotheses, [references])
-    return {"bleu": bleu.score, "documents": len(rows), "signature": str(sacrebleu.BLEU().get_signature())}
+    metric = sacrebleu.BLEU()
+    bleu = metric.corpus_score(hypotheses, [references])
+    return {"bleu": bleu.score, "documents": len(rows), "signature": str(metric.get_signature())}
 
 
 @torch.no_grad()

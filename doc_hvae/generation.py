@@ -78,6 +78,12 @@ class GeneratedDocument:
         """Predicted positions, as in training: content tokens plus one boundary per sentence."""
         return sum(len(s) + 1 for p in self.paragraphs for s in p)
 
+    def as_row(self, doc_id: str = "generated") -> dict:
+        """A row the collator accepts, to re-encode the document (empty sentences and paragraphs dropped)."""
+        paragraphs = [[s for s in p if s] for p in self.paragraphs]
+        paragraphs = [p for p in paragraphs if p] or [[[]]]  # a document that said nothing is one empty sentence
+        return {"id": doc_id, "paragraphs": paragraphs, "num_tokens": sum(len(s) + 1 for p in paragraphs for s in p), "num_words": 0}
+
 
 # ---------------------------------------------------------------------------------------------
 # Priors one step at a time (the same modules as in training, on a history buffer)
@@ -200,6 +206,8 @@ def decode_streams(
     inputs = input_embedding(torch.full((streams,), config.bos_token_id, device=device))
     if memory is not None:
         inputs = torch.cat([memory, inputs], dim=1)  # [A, m + 1, H]
+    if decoder.max_positions is not None:  # never run past the decoder's position table
+        max_tokens = min(max_tokens, decoder.max_positions - inputs.shape[1])
     sequence = inputs  # the whole input so far, for the loop without cache
     cache = DynamicCache() if use_cache else None
     finished = torch.zeros(streams, dtype=torch.bool, device=device)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+import yaml
 from accelerate.tracking import GeneralTracker
 from pydantic import Field, field_validator, model_validator
 from torch.utils.data import DataLoader
@@ -162,11 +163,22 @@ def load_model(path: str | os.PathLike) -> DocHVAE:
         raise OSError(f"could not load the DocHVAE at {str(path)!r} ({type(error).__name__}: {error}); the checkpoint may be corrupt or incomplete: re-export it") from error
 
 
+def prepared_dir_of(model_path: str | os.PathLike) -> str:
+    """The prepared corpus a saved model was trained on (from the train_config.yaml of its export)."""
+    config_file = Path(model_path) / "train_config.yaml"
+    if not config_file.is_file():
+        raise FileNotFoundError(f"{str(model_path)!r} has no train_config.yaml; pass the prepared corpus folder with --data")
+    return yaml.safe_load(config_file.read_text())["data"]["prepared_dir"]
+
+
 def build_dataloader(dataset, collator: DocCollator, max_tokens: int, shuffle: bool, seed: int) -> tuple[DataLoader, TokenBudgetBatchSampler]:
     """A DataLoader over token-budget batches (the sampler is returned too, for `set_epoch`)."""
     sampler = TokenBudgetBatchSampler(dataset["num_tokens"], max_tokens=max_tokens, shuffle=shuffle, seed=seed)
     # num_workers=0: on few cores, workers compete with the compute threads (ECOSYSTEM-NOTES).
-    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collator, num_workers=0), sampler
+    # Its own generator: creating an iterator draws a seed, and drawing it from the global RNG
+    # would shift dropout and latent noise after a resume (the iterator is created at another time).
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collator, num_workers=0, generator=generator), sampler
 
 
 def build_optimizer(model: torch.nn.Module, optim: OptimSection) -> torch.optim.Optimizer:

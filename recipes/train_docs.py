@@ -124,6 +124,15 @@ def save_checkpoint(accelerator: Accelerator, folders: StepFolders, state: Train
     return folder
 
 
+def replica_checksums(accelerator: Accelerator, model) -> list[float]:
+    """Sum of all parameters on every process; data-parallel replicas must agree exactly."""
+    local = torch.tensor([sum(float(p.double().sum()) for p in accelerator.unwrap_model(model).parameters())], dtype=torch.float64, device=accelerator.device)
+    checksums = accelerator.gather(local).tolist()
+    if len(set(checksums)) > 1:
+        raise SystemExit(f"data-parallel replicas diverged: parameter checksums per process {checksums}")
+    return checksums
+
+
 def export(accelerator, model, corpus, config: TrainConfig, metrics: dict, output_dir: Path) -> Path:
     """save_pretrained of the model and tokenizer, the resolved config and a model card."""
     final = output_dir / "final"
@@ -277,6 +286,8 @@ def main(argv=None) -> dict:
         accelerator.end_training()
         raise SystemExit(stopped_early)
 
+    checksums = replica_checksums(accelerator, model)
+
     # Final evaluation, export, samples and a summary.
     final_metrics = {}
     samples = []
@@ -301,6 +312,7 @@ def main(argv=None) -> dict:
             "wall time": f"{wall / 60:.1f} min",
             "tokens seen (this process)": f"{state.tokens_seen:,}",
             "skipped updates": state.skipped_updates,
+            "parameter checksum per process": ", ".join(f"{c:.10e}" for c in checksums),
             "validation PPL (ELBO)": f"{final_metrics.get('ppl_elbo', float('nan')):.2f}",
             "model": str(final),
             "log": str(output_dir / "log.jsonl"),

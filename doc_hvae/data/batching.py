@@ -1,0 +1,341 @@
+"""Documents -> one `DocBatch`: the flattened hierarchy, with token streams packed into rows.
+
+Units are numbered across the batch: documents 0..B-1, paragraphs 0..N_par-1 in document order,
+sentences 0..N_sen-1 in paragraph order. Index tensors map each unit to its parent.
+
+Token streams (one per sentence for the encoder; one per paragraph or per sentence for the
+decoder) are packed first-fit into rows of equal length, and the model attends only within a
+stream (block-diagonal masks built from `*_segment`). Packing instead of padding every stream
+to the longest keeps real tokens / token slots high even when paragraph lengths vary 100x.
+
+A decoder stream is
+    [m memory slots] <s> w w </s> w w w </p>          (decoder_context="paragraph")
+    [m memory slots] <s> w w </s>                      (decoder_context="sentence")
+where the memory slots are filled by the model with projections of the upper latents, and
+`decoder_labels` holds the next token of the same stream (-100 where there is none).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+from torch.utils.data import Sampler
+
+from .tokenizer import SpecialTokenIds
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class DocBatch:
+    """A batch of documents as flat unit tables plus packed token rows (all tensors int64/bool)."""
+
+    # Hierarchy: parent index and position among siblings, per unit.
+    paragraph_document: torch.Tensor  # [N_par] document of each paragraph
+    paragraph_position: torch.Tensor  # [N_par] index of the paragraph inside its document
+    sentence_paragraph: torch.Tensor  # [N_sen] paragraph of each sentence
+    sentence_position: torch.Tensor  # [N_sen] index of the sentence inside its paragraph
+    # The same, as padded child lists (for sibling-wise attention and causal priors).
+    document_paragraphs: torch.Tensor  # [B, P_max] paragraph ids, 0 where masked
+    document_paragraphs_mask: torch.Tensor  # [B, P_max] bool
+    paragraph_sentences: torch.Tensor  # [N_par, S_max] sentence ids, 0 where masked
+    paragraph_sentences_mask: torch.Tensor  # [N_par, S_max] bool
+    is_last_paragraph: torch.Tensor  # [N_par] bool: the stop head's target
+    # Encoder rows: one stream per sentence, "<s> w w w </s>" (or "</p>" for a paragraph's last).
+    encoder_input_ids: torch.Tensor  # [R_enc, C_enc]
+    encoder_segment: torch.Tensor  # [R_enc, C_enc] sentence id, -1 = padding
+    encoder_position: torch.Tensor  # [R_enc, C_enc] position inside the stream
+    # Decoder rows.
+    decoder_input_ids: torch.Tensor  # [R_dec, C_dec] (memory slots hold the pad id)
+    decoder_segment: torch.Tensor  # [R_dec, C_dec] stream id, -1 = padding
+    decoder_position: torch.Tensor  # [R_dec, C_dec] position inside the stream; < m = memory slot
+    decoder_labels: torch.Tensor  # [R_dec, C_dec] next token, IGNORE_INDEX where none
+    decoder_sentence: torch.Tensor  # [R_dec, C_dec] sentence of the predicted token, -1 where none
+    # Counts.
+    document_tokens: torch.Tensor  # [B] predicted positions per document
+    document_words: torch.Tensor  # [B] whitespace words of the source text
+    num_memory_slots: int
+    decoder_context: str
+    document_ids: list[str]
+    labels: list[str | None]
+
+    @property
+    def num_documents(self) -> int:
+        return self.document_tokens.shape[0]
+
+    @property
+    def num_paragraphs(self) -> int:
+        return self.paragraph_document.shape[0]
+
+    @property
+    def num_sentences(self) -> int:
+        return self.sentence_paragraph.shape[0]
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.document_tokens.sum())
+
+    @property
+    def sentence_document(self) -> torch.Tensor:
+        return self.paragraph_document[self.sentence_paragraph]
+
+    @property
+    def stream_paragraph(self) -> torch.Tensor:
+        """Paragraph of each decoder stream."""
+        return self.sentence_paragraph if self.decoder_context == "sentence" else torch.arange(self.num_paragraphs)
+
+    def padding_efficiency(self) -> dict[str, float]:
+        """Filled slots / all slots of the packed rows, for the decoder and the encoder."""
+        return {
+            "decoder": float((self.decoder_segment >= 0).float().mean()) if self.decoder_segment.numel() else 1.0,
+            "encoder": float((self.encoder_segment >= 0).float().mean()) if self.encoder_segment.numel() else 1.0,
+        }
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> "DocBatch":
+        """Move every tensor (Accelerate calls this through `send_to_device`)."""
+        moved = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            moved[field.name] = value.to(device, non_blocking=non_blocking) if isinstance(value, torch.Tensor) else value
+        return DocBatch(**moved)
+
+
+def pack_first_fit(lengths: Sequence[int], capacity: int) -> tuple[list[tuple[int, int]], int]:
+    """Assign segments to rows first-fit-decreasing; return (row, offset) per segment and the row count."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    free: list[int] = []  # remaining space per row
+    placement = [(0, 0)] * len(lengths)
+    for i in order:
+        need = lengths[i]
+        row = next((r for r, space in enumerate(free) if space >= need), None)
+        if row is None:
+            free.append(capacity)
+            row = len(free) - 1
+        placement[i] = (row, capacity - free[row])
+        free[row] -= need
+    return placement, len(free)
+
+
+def _pack_streams(
+    streams: list[np.ndarray], extra: dict[str, list[np.ndarray]], pad_id: int, min_length: int, multiple: int
+) -> dict[str, torch.Tensor]:
+    """Pack token streams into [rows, capacity] tensors with their segment id and position."""
+    lengths = [len(s) for s in streams]
+    longest = max(lengths, default=1)
+    capacity = max(min_length, math.ceil(longest / multiple) * multiple)
+    placement, num_rows = pack_first_fit(lengths, capacity)
+    shape = (max(num_rows, 1), capacity)
+    out = {"input_ids": np.full(shape, pad_id, np.int64), "segment": np.full(shape, -1, np.int64), "position": np.zeros(shape, np.int64)}
+    out.update({name: np.full(shape, -100 if name == "labels" else -1, np.int64) for name in extra})
+    for segment, ((row, offset), stream) in enumerate(zip(placement, streams)):
+        span = slice(offset, offset + len(stream))
+        out["input_ids"][row, span] = stream
+        out["segment"][row, span] = segment
+        out["position"][row, span] = np.arange(len(stream))
+        for name, values in extra.items():
+            out[name][row, span] = values[segment]
+    return {name: torch.from_numpy(array) for name, array in out.items()}
+
+
+class DocCollator:
+    """Collate prepared-corpus rows (with a `paragraphs` field of token ids) into a `DocBatch`.
+
+    Args:
+        special: ids of the special tokens (`SpecialTokenIds.from_tokenizer(tokenizer)`).
+        decoder_context: "paragraph" (one decoder stream per paragraph) or "sentence".
+        num_memory_slots: memory positions reserved at the start of each decoder stream.
+        build_encoder_rows: False for models without latents (a flat LM needs no encoder).
+        min_row_length / row_multiple: packed rows are at least this long and a multiple of this.
+    """
+
+    def __init__(
+        self,
+        special: SpecialTokenIds,
+        decoder_context: str = "paragraph",
+        num_memory_slots: int = 0,
+        build_encoder_rows: bool = True,
+        min_row_length: int = 64,
+        row_multiple: int = 16,
+    ):
+        if decoder_context not in ("paragraph", "sentence"):
+            raise ValueError(f"decoder_context={decoder_context!r}; use 'paragraph' or 'sentence'")
+        self.special = special
+        self.decoder_context = decoder_context
+        self.num_memory_slots = num_memory_slots
+        self.build_encoder_rows = build_encoder_rows
+        self.min_row_length = min_row_length
+        self.row_multiple = row_multiple
+
+    @classmethod
+    def for_model(cls, config, **kwargs) -> "DocCollator":
+        """The collator a `DocHVAEConfig` needs (special ids, context, memory slots)."""
+        special = SpecialTokenIds(
+            pad=config.pad_token_id,
+            bos=config.bos_token_id,
+            sentence_end=config.sentence_end_token_id,
+            paragraph_end=config.paragraph_end_token_id,
+            unk=config.unk_token_id,
+        )
+        return cls(special, config.decoder_context, config.num_memory_slots, build_encoder_rows=bool(config.levels), **kwargs)
+
+    def __call__(self, rows: Sequence[dict]) -> DocBatch:
+        if not rows:
+            raise ValueError("cannot collate zero documents")
+        sp = self.special
+        m = self.num_memory_slots
+        paragraph_document, paragraph_position, sentence_paragraph, sentence_position = [], [], [], []
+        is_last_paragraph, document_tokens, document_words = [], [], []
+        encoder_streams: list[np.ndarray] = []
+        sentence_streams: list[np.ndarray] = []  # sentence streams: boundary included
+        paragraph_streams: list[np.ndarray] = []
+        paragraph_stream_sentences: list[np.ndarray] = []
+
+        for d, row in enumerate(rows):
+            paragraphs = row["paragraphs"]
+            if not paragraphs or not all(paragraphs):
+                raise ValueError(f"document {row.get('id')!r} has an empty paragraph list or an empty paragraph; prepare it with prepare_corpus")
+            n_tokens = 0
+            for j, paragraph in enumerate(paragraphs):
+                p = len(paragraph_document)
+                paragraph_document.append(d)
+                paragraph_position.append(j)
+                is_last_paragraph.append(j == len(paragraphs) - 1)
+                pieces, piece_sentences = [np.array([sp.bos], np.int64)], [None]
+                for i, sentence in enumerate(paragraph):
+                    s = len(sentence_paragraph)
+                    sentence_paragraph.append(p)
+                    sentence_position.append(i)
+                    boundary = sp.paragraph_end if i == len(paragraph) - 1 else sp.sentence_end
+                    body = np.asarray(sentence, np.int64)
+                    stream = np.concatenate([[sp.bos], body, [boundary]])
+                    sentence_streams.append(stream)
+                    pieces.append(np.concatenate([body, [boundary]]))
+                    piece_sentences.append(s)
+                    n_tokens += len(body) + 1
+                # Sentence of every token of the paragraph stream (<s> belongs to the first sentence).
+                first = piece_sentences[1]
+                token_sentence = np.concatenate([np.full(len(piece), first if s is None else s, np.int64) for piece, s in zip(pieces, piece_sentences)])
+                paragraph_streams.append(np.concatenate(pieces))
+                paragraph_stream_sentences.append(token_sentence)
+            document_tokens.append(n_tokens)
+            document_words.append(int(row.get("num_words", 0)))
+        if self.build_encoder_rows:
+            encoder_streams = sentence_streams
+
+        # Decoder streams and their per-position extras.
+        if self.decoder_context == "paragraph":
+            streams, token_sentences = paragraph_streams, paragraph_stream_sentences
+        else:
+            streams = sentence_streams
+            token_sentences = [np.full(len(s), k, np.int64) for k, s in enumerate(sentence_streams)]
+        decoder_streams, labels, target_sentence = [], [], []
+        for stream, sentences in zip(streams, token_sentences):
+            memory = np.full(m, sp.pad, np.int64)
+            decoder_streams.append(np.concatenate([memory, stream]))
+            # Position t predicts token t+1 of the same stream; memory slots and the last token predict nothing.
+            labels.append(np.concatenate([np.full(m, IGNORE_INDEX), stream[1:], [IGNORE_INDEX]]))
+            target_sentence.append(np.concatenate([np.full(m, -1), sentences[1:], [-1]]))
+        decoder = _pack_streams(
+            decoder_streams, {"labels": labels, "sentence": target_sentence}, sp.pad, self.min_row_length, self.row_multiple
+        )
+        encoder = _pack_streams(encoder_streams, {}, sp.pad, self.min_row_length, self.row_multiple) if encoder_streams else None
+
+        paragraph_document_t = torch.tensor(paragraph_document)
+        sentence_paragraph_t = torch.tensor(sentence_paragraph)
+        document_paragraphs, document_paragraphs_mask = _child_lists(paragraph_document_t, torch.tensor(paragraph_position), len(rows))
+        paragraph_sentences, paragraph_sentences_mask = _child_lists(sentence_paragraph_t, torch.tensor(sentence_position), len(paragraph_document))
+        empty = torch.zeros(1, 0, dtype=torch.long)
+        return DocBatch(
+            paragraph_document=paragraph_document_t,
+            paragraph_position=torch.tensor(paragraph_position),
+            sentence_paragraph=sentence_paragraph_t,
+            sentence_position=torch.tensor(sentence_position),
+            document_paragraphs=document_paragraphs,
+            document_paragraphs_mask=document_paragraphs_mask,
+            paragraph_sentences=paragraph_sentences,
+            paragraph_sentences_mask=paragraph_sentences_mask,
+            is_last_paragraph=torch.tensor(is_last_paragraph),
+            encoder_input_ids=encoder["input_ids"] if encoder else empty,
+            encoder_segment=encoder["segment"] if encoder else empty,
+            encoder_position=encoder["position"] if encoder else empty,
+            decoder_input_ids=decoder["input_ids"],
+            decoder_segment=decoder["segment"],
+            decoder_position=decoder["position"],
+            decoder_labels=decoder["labels"],
+            decoder_sentence=decoder["sentence"],
+            document_tokens=torch.tensor(document_tokens),
+            document_words=torch.tensor(document_words),
+            num_memory_slots=m,
+            decoder_context=self.decoder_context,
+            document_ids=[str(row.get("id", i)) for i, row in enumerate(rows)],
+            labels=[row.get("label") for row in rows],
+        )
+
+
+def _child_lists(parent: torch.Tensor, position: torch.Tensor, num_parents: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """[num_parents, max_children] child ids (0 where masked) and the mask, from parent/position."""
+    width = int(position.max()) + 1 if position.numel() else 1
+    children = torch.zeros(num_parents, width, dtype=torch.long)
+    mask = torch.zeros(num_parents, width, dtype=torch.bool)
+    children[parent, position] = torch.arange(parent.numel())
+    mask[parent, position] = True
+    return children, mask
+
+
+class TokenBudgetBatchSampler(Sampler[list[int]]):
+    """Batches of documents of similar size whose tokens sum to at most `max_tokens`.
+
+    Documents are shuffled (seeded by `seed` and the epoch), cut into pools of `pool_size`,
+    sorted by length inside each pool, and cut greedily into batches; the batch order is then
+    shuffled. Grouping by size keeps the number of packed rows, and so memory, steady. A
+    document longer than the budget forms a batch of its own (counted in `oversized`).
+    """
+
+    def __init__(self, lengths: Sequence[int], max_tokens: int, shuffle: bool = True, seed: int = 0, pool_size: int = 1024):
+        if max_tokens <= 0:
+            raise ValueError(f"max_tokens={max_tokens}; use a positive token budget")
+        if len(lengths) == 0:
+            raise ValueError("no documents to batch: the dataset split is empty")
+        self.lengths = np.asarray(lengths, dtype=np.int64)
+        self.max_tokens = max_tokens
+        self.shuffle = shuffle
+        self.seed = seed
+        self.pool_size = pool_size
+        self.epoch = 0
+        self.oversized = int((self.lengths > max_tokens).sum())
+        self._batches = self._make_batches()
+
+    def set_epoch(self, epoch: int) -> None:
+        if epoch != self.epoch:
+            self.epoch = epoch
+            self._batches = self._make_batches()
+
+    def _make_batches(self) -> list[list[int]]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(len(self.lengths)) if self.shuffle else np.arange(len(self.lengths))
+        batches = []
+        for start in range(0, len(order), self.pool_size):
+            pool = order[start : start + self.pool_size]
+            pool = pool[np.argsort(self.lengths[pool], kind="stable")]
+            batch, tokens = [], 0
+            for index in pool.tolist():
+                if batch and tokens + self.lengths[index] > self.max_tokens:
+                    batches.append(batch)
+                    batch, tokens = [], 0
+                batch.append(index)
+                tokens += int(self.lengths[index])
+            if batch:
+                batches.append(batch)
+        if self.shuffle:
+            batches = [batches[i] for i in rng.permutation(len(batches))]
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self._batches)
+
+    def __len__(self) -> int:
+        return len(self._batches)

@@ -1,0 +1,418 @@
+"""Corpus -> tokenized document windows in a `datasets.DatasetDict`, with a statistics report.
+
+A prepared corpus is a folder:
+
+    dataset/           DatasetDict.save_to_disk (train / validation / test)
+    tokenizer/         AutoTokenizer-loadable, with the document special tokens
+    statistics.json    counts, length percentiles and every limit's cuts, per split
+    statistics.md      the same, for people
+    prepare_config.yaml
+
+Each row is one window of a document: whole paragraphs, each a list of sentences, each a list
+of token ids without special tokens (the collator adds them). Long documents are cut into
+windows of whole paragraphs, never truncated away.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from datasets import Dataset, DatasetDict, Features, List, Value, load_from_disk
+from pydantic import Field, model_validator
+from tqdm.auto import tqdm
+
+from ..config_loading import StrictModel, dump_config
+from .document import Document, SkipReport
+from .readers import read_corpus
+from .tokenizer import SpecialTokenIds, load_tokenizer, train_bpe_tokenizer
+
+SPLITS = ("train", "validation", "test")
+_SPLIT_ALIASES = {"train": "train", "valid": "validation", "validation": "validation", "dev": "validation", "test": "test"}
+
+FEATURES = Features(
+    {
+        "id": Value("string"),
+        "source_id": Value("string"),
+        "window": Value("int32"),
+        "label": Value("string"),
+        "title": Value("string"),
+        "paragraphs": List(List(List(Value("int32")))),
+        "num_tokens": Value("int32"),
+        "num_words": Value("int32"),
+        "num_sentences": Value("int32"),
+        "num_paragraphs": Value("int32"),
+    }
+)
+
+
+class SourceConfig(StrictModel):
+    """Where the documents come from (see `doc_hvae.data.readers.READERS`)."""
+
+    reader: str = Field(description="reader name: wikitext, lines, text, jsonl, hf, pydoc")
+    path: str | None = Field(None, description="one source for all splits (split by `split_fractions` unless the reader sets splits)")
+    paths: dict[str, str] | None = Field(None, description="one source per split, e.g. {train: a, validation: b, test: c}")
+    options: dict = Field(default_factory=dict, description="reader options, e.g. {splitter: punctuation}")
+    split_fractions: dict[str, float] = Field(
+        default_factory=lambda: {"validation": 0.05, "test": 0.05},
+        description="seeded split by document, used when the source has no splits of its own",
+    )
+    split_seed: int = 0
+    split_by: Literal["document", "chunk"] = Field(
+        "document",
+        description="unit of the seeded split: whole documents, or chunks of `chunk_paragraphs` paragraphs "
+        "(for corpora of a few long documents, e.g. books, so every book reaches every split)",
+    )
+    chunk_paragraphs: int = Field(64, ge=1)
+    max_documents: int | None = Field(None, ge=1, description="read at most this many documents per split (quick runs)")
+
+    @model_validator(mode="after")
+    def _check(self) -> "SourceConfig":
+        if self.path is not None and self.paths is not None:
+            raise ValueError("give either source.path or source.paths, not both")
+        for name in self.paths or {}:
+            if name not in _SPLIT_ALIASES:
+                raise ValueError(f"source.paths has unknown split {name!r}; use train, validation, test")
+        for name, fraction in self.split_fractions.items():
+            if name not in ("validation", "test") or not 0 <= fraction < 1:
+                raise ValueError(f"source.split_fractions.{name}={fraction}: use validation/test fractions in [0, 1)")
+        return self
+
+
+class TokenizerConfig(StrictModel):
+    """Train a byte-level BPE on the training split, or use an existing tokenizer."""
+
+    pretrained: str | None = Field(None, description="tokenizer folder or Hub name; None trains a new one")
+    vocab_size: int = Field(8000, ge=300)
+    min_frequency: int = Field(2, ge=1)
+
+
+class LimitsConfig(StrictModel):
+    """Size limits. Nothing is truncated away: longer items are split, and every split is counted."""
+
+    max_sentence_tokens: int = Field(64, ge=4, description="longer sentences are cut into consecutive chunks")
+    max_paragraph_sentences: int = Field(32, ge=1, description="longer paragraphs are cut into consecutive paragraphs")
+    max_paragraph_tokens: int = Field(512, ge=8, description="... and so are paragraphs with more tokens (at sentence boundaries): "
+                                      "a paragraph is one decoder stream, so this bounds the decoder's positions")
+    max_window_paragraphs: int = Field(16, ge=1, description="documents are cut into windows of at most this many paragraphs")
+    max_window_tokens: int = Field(2048, ge=8, description="... and at most this many tokens (a paragraph is never split)")
+
+    @model_validator(mode="after")
+    def _check(self) -> "LimitsConfig":
+        if self.max_paragraph_tokens < self.max_sentence_tokens + 1:
+            raise ValueError(
+                f"limits.max_paragraph_tokens={self.max_paragraph_tokens} cannot hold one sentence of max_sentence_tokens="
+                f"{self.max_sentence_tokens} plus its boundary token; raise it to at least {self.max_sentence_tokens + 1}"
+            )
+        if self.max_window_tokens < self.max_paragraph_tokens:
+            raise ValueError(
+                f"limits.max_window_tokens={self.max_window_tokens} is below limits.max_paragraph_tokens={self.max_paragraph_tokens}: "
+                "a window must hold the longest paragraph"
+            )
+        return self
+
+
+class PrepareConfig(StrictModel):
+    source: SourceConfig
+    tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    output_dir: str
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading and splitting
+
+
+def load_documents(source: SourceConfig, report: SkipReport) -> dict[str, list[Document]]:
+    """Read every document of the source and assign it to a split."""
+    if source.paths is not None:
+        by_split = {}
+        for name, path in source.paths.items():
+            by_split[_SPLIT_ALIASES[name]] = _take(read_corpus(source.reader, path, report=report, **source.options), source.max_documents, report)
+        return by_split
+
+    documents = list(read_corpus(source.reader, source.path, report=report, **source.options))
+    if any(doc.split is not None for doc in documents):
+        # The source assigns splits itself (e.g. a split file): keep them.
+        by_split: dict[str, list[Document]] = defaultdict(list)
+        for doc in documents:
+            if doc.split is None or doc.split not in _SPLIT_ALIASES:
+                report.add("document without a known split skipped", example=f"{doc.id} (split={doc.split!r})")
+                continue
+            by_split[_SPLIT_ALIASES[doc.split]].append(doc)
+        return {name: _take(docs, source.max_documents, report) for name, docs in by_split.items()}
+
+    if source.split_by == "chunk":
+        documents = [
+            Document(id=f"{doc.id}@{start // source.chunk_paragraphs}", paragraphs=doc.paragraphs[start : start + source.chunk_paragraphs], label=doc.label, title=doc.title)
+            for doc in documents
+            for start in range(0, len(doc.paragraphs), source.chunk_paragraphs)
+        ]
+    # Seeded split by document (or chunk), so windows of one never straddle two splits.
+    order = list(range(len(documents)))
+    random.Random(source.split_seed).shuffle(order)
+    by_split = {"train": [], "validation": [], "test": []}
+    n_validation = round(len(documents) * source.split_fractions.get("validation", 0.0))
+    n_test = round(len(documents) * source.split_fractions.get("test", 0.0))
+    for rank, index in enumerate(order):
+        name = "validation" if rank < n_validation else "test" if rank < n_validation + n_test else "train"
+        by_split[name].append(documents[index])
+    # Keep source order inside each split: it is the order people expect to read them in.
+    position = {id(doc): i for i, doc in enumerate(documents)}
+    return {name: _take(sorted(docs, key=lambda d: position[id(d)]), source.max_documents, report) for name, docs in by_split.items()}
+
+
+def _take(documents: Iterable[Document], limit: int | None, report: SkipReport) -> list[Document]:
+    documents = list(documents)
+    if limit is not None and len(documents) > limit:
+        report.add(f"documents beyond source.max_documents={limit} not used", len(documents) - limit)
+        documents = documents[:limit]
+    return documents
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokenizing and windowing
+
+
+def _tokenize_documents(documents: list[Document], tokenizer, batch_sentences: int = 20000) -> Iterator[list[list[list[int]]]]:
+    """Yield each document's paragraphs as token ids, tokenizing sentences in large batches."""
+    pending: list[Document] = []
+    pending_sentences: list[str] = []
+
+    def flush():
+        # split_special_tokens: a literal "</s>" in the text is text, not a boundary.
+        encoded = tokenizer(pending_sentences, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        cursor = 0
+        for doc in pending:
+            paragraphs = []
+            for paragraph in doc.paragraphs:
+                paragraphs.append(encoded[cursor : cursor + len(paragraph)])
+                cursor += len(paragraph)
+            yield paragraphs
+
+    for doc in documents:
+        pending.append(doc)
+        pending_sentences.extend(s for p in doc.paragraphs for s in p)
+        if len(pending_sentences) >= batch_sentences:
+            yield from flush()
+            pending, pending_sentences = [], []
+    if pending:
+        yield from flush()
+
+
+def window_document(
+    doc: Document, paragraphs: list[list[list[int]]], limits: LimitsConfig, report: SkipReport
+) -> list[dict]:
+    """Apply the limits to one tokenized document and cut it into windows of whole paragraphs."""
+    words = [[len(sentence.split()) for sentence in paragraph] for paragraph in doc.paragraphs]
+    # 1. Sentences longer than the limit become consecutive chunks; the words count with the first.
+    limited: list[list[tuple[list[int], int]]] = []
+    for paragraph, paragraph_words in zip(paragraphs, words):
+        sentences = []
+        for ids, n_words in zip(paragraph, paragraph_words):
+            if not ids:
+                report.add("sentence with no tokens skipped", example=doc.id)
+                continue
+            if len(ids) > limits.max_sentence_tokens:
+                report.add(f"sentences over max_sentence_tokens={limits.max_sentence_tokens}, cut into chunks", example=doc.id)
+            for start in range(0, len(ids), limits.max_sentence_tokens):
+                sentences.append((ids[start : start + limits.max_sentence_tokens], n_words if start == 0 else 0))
+        # 2. Paragraphs with too many sentences or tokens become consecutive paragraphs.
+        piece, piece_tokens = [], 0
+        for sentence in sentences:
+            tokens = len(sentence[0]) + 1  # + its boundary token
+            too_many = len(piece) >= limits.max_paragraph_sentences
+            too_long = piece_tokens + tokens > limits.max_paragraph_tokens
+            if piece and (too_many or too_long):
+                reason = f"max_paragraph_sentences={limits.max_paragraph_sentences}" if too_many else f"max_paragraph_tokens={limits.max_paragraph_tokens}"
+                report.add(f"paragraphs cut at {reason}", example=doc.id)
+                limited.append(piece)
+                piece, piece_tokens = [], 0
+            piece.append(sentence)
+            piece_tokens += tokens
+        if piece:
+            limited.append(piece)
+
+    # 3. Windows of whole paragraphs under both window limits.
+    windows: list[list[list[tuple[list[int], int]]]] = []
+    current, current_tokens = [], 0
+    for paragraph in limited:
+        tokens = sum(len(ids) + 1 for ids, _ in paragraph)  # + one boundary token per sentence
+        if current and (len(current) >= limits.max_window_paragraphs or current_tokens + tokens > limits.max_window_tokens):
+            windows.append(current)
+            current, current_tokens = [], 0
+        current.append(paragraph)
+        current_tokens += tokens
+    if current:
+        windows.append(current)
+    if not windows:
+        report.add("document with no tokens skipped", example=doc.id)
+    if len(windows) > 1:
+        report.add("documents cut into windows", example=doc.id)
+        report.add("extra windows made by cutting documents", len(windows) - 1)
+
+    rows = []
+    for index, window in enumerate(windows):
+        rows.append(
+            {
+                "id": doc.id if len(windows) == 1 else f"{doc.id}#{index}",
+                "source_id": doc.id,
+                "window": index,
+                "label": doc.label,
+                "title": doc.title,
+                "paragraphs": [[ids for ids, _ in paragraph] for paragraph in window],
+                "num_tokens": sum(len(ids) + 1 for paragraph in window for ids, _ in paragraph),
+                "num_words": sum(n for paragraph in window for _, n in paragraph),
+                "num_sentences": sum(len(paragraph) for paragraph in window),
+                "num_paragraphs": len(window),
+            }
+        )
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics
+
+
+def _percentiles(values: list[int]) -> dict[str, float]:
+    if not values:
+        return {}
+    array = np.asarray(values)
+    return {
+        "mean": round(float(array.mean()), 1),
+        **{f"p{q}": float(np.percentile(array, q)) for q in (5, 50, 95, 99)},
+        "max": int(array.max()),
+    }
+
+
+def split_statistics(documents: list[Document], rows: list[dict]) -> dict:
+    sentence_lengths = [len(s) for row in rows for p in row["paragraphs"] for s in p]
+    return {
+        "source_documents": len(documents),
+        "source_paragraphs": sum(len(doc.paragraphs) for doc in documents),
+        "source_sentences": sum(doc.num_sentences for doc in documents),
+        "windows": len(rows),
+        "paragraphs": sum(row["num_paragraphs"] for row in rows),
+        "sentences": sum(row["num_sentences"] for row in rows),
+        "tokens": sum(row["num_tokens"] for row in rows),
+        "content_tokens": sum(sentence_lengths),
+        "words": sum(row["num_words"] for row in rows),
+        "labels": len({row["label"] for row in rows if row["label"] is not None}),
+        "tokens_per_window": _percentiles([row["num_tokens"] for row in rows]),
+        "paragraphs_per_window": _percentiles([row["num_paragraphs"] for row in rows]),
+        "sentences_per_paragraph": _percentiles([len(p) for row in rows for p in row["paragraphs"]]),
+        "tokens_per_sentence": _percentiles(sentence_lengths),
+    }
+
+
+def format_statistics(statistics: dict) -> str:
+    """A Markdown report: one table of counts per split, one of percentiles, then the skips."""
+    splits = [s for s in SPLITS if s in statistics["splits"]]
+    counts = ["source_documents", "source_paragraphs", "source_sentences", "windows", "paragraphs", "sentences", "tokens", "words", "labels"]
+    lines = ["| | " + " | ".join(splits) + " |", "|---" * (len(splits) + 1) + "|"]
+    for key in counts:
+        lines.append(f"| {key} | " + " | ".join(f"{statistics['splits'][s][key]:,}" for s in splits) + " |")
+    lines += ["", "| length (train) | mean | p5 | p50 | p95 | p99 | max |", "|---|---|---|---|---|---|---|"]
+    train = statistics["splits"].get("train") or statistics["splits"][splits[0]]
+    for key in ("tokens_per_window", "paragraphs_per_window", "sentences_per_paragraph", "tokens_per_sentence"):
+        p = train[key]
+        if p:
+            lines.append(f"| {key} | {p['mean']} | {p['p5']:g} | {p['p50']:g} | {p['p95']:g} | {p['p99']:g} | {p['max']} |")
+    lines += ["", "Skipped or changed, and why:", ""]
+    skipped = statistics["skipped"]["counts"]
+    lines += [f"- {reason}: {n:,}" for reason, n in skipped.items()] or ["- nothing"]
+    lines += ["", f"Tokens count every predicted position: content tokens plus one boundary token per sentence. "
+              f"Prepared in {statistics['seconds']:.1f} s."]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry points
+
+
+def prepare_corpus(config: PrepareConfig, show_progress: bool = True) -> dict:
+    """Build and save the prepared corpus; return its statistics."""
+    started = time.perf_counter()
+    output_dir = Path(config.output_dir)
+    report = SkipReport()
+
+    documents = load_documents(config.source, report)
+    if not documents.get("train"):
+        raise ValueError(
+            f"source {config.source.reader!r} gave no training documents (splits: "
+            f"{ {k: len(v) for k, v in documents.items()} }); check source.path/paths and the reader options."
+        )
+
+    if config.tokenizer.pretrained:
+        tokenizer = load_tokenizer(config.tokenizer.pretrained)
+    else:
+        sentences = (s for doc in documents["train"] for p in doc.paragraphs for s in p)
+        tokenizer = train_bpe_tokenizer(sentences, config.tokenizer.vocab_size, config.tokenizer.min_frequency)
+    SpecialTokenIds.from_tokenizer(tokenizer)  # fails early if a special token is missing
+
+    splits, statistics = {}, {"splits": {}}
+    for name in SPLITS:
+        docs = documents.get(name, [])
+        rows = []
+        tokenized = _tokenize_documents(docs, tokenizer)
+        for doc, paragraphs in tqdm(zip(docs, tokenized), total=len(docs), desc=f"windowing {name}", disable=not show_progress):
+            rows.extend(window_document(doc, paragraphs, config.limits, report))
+        splits[name] = Dataset.from_list(rows, features=FEATURES) if rows else Dataset.from_dict({k: [] for k in FEATURES}, features=FEATURES)
+        statistics["splits"][name] = split_statistics(docs, rows)
+    statistics["skipped"] = report.as_dict()
+    statistics["vocab_size"] = len(tokenizer)
+    statistics["limits"] = config.limits.model_dump()
+    statistics["seconds"] = round(time.perf_counter() - started, 2)
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    DatasetDict(splits).save_to_disk(str(output_dir / "dataset"))
+    tokenizer.save_pretrained(str(output_dir / "tokenizer"))
+    (output_dir / "statistics.json").write_text(json.dumps(statistics, indent=2))
+    (output_dir / "statistics.md").write_text(format_statistics(statistics) + "\n")
+    (output_dir / "prepare_config.yaml").write_text(dump_config(config))
+    return statistics
+
+
+class PreparedCorpus:
+    """A prepared corpus folder, loaded: `.dataset` (DatasetDict), `.tokenizer`, `.statistics`."""
+
+    def __init__(self, path: str | os.PathLike):
+        path = Path(path)
+        if not (path / "dataset").is_dir() or not (path / "tokenizer").is_dir():
+            raise FileNotFoundError(
+                f"{str(path)!r} is not a prepared corpus (no dataset/ and tokenizer/ inside); "
+                "make one with: python data_scripts/prepare_corpus.py --config <yaml> output_dir=" + str(path)
+            )
+        self.path = path
+        self.dataset: DatasetDict = load_from_disk(str(path / "dataset"))
+        self.tokenizer = load_tokenizer(path / "tokenizer")
+        stats = path / "statistics.json"
+        self.statistics = json.loads(stats.read_text()) if stats.exists() else {}
+
+    def __repr__(self) -> str:
+        sizes = {name: len(split) for name, split in self.dataset.items()}
+        return f"PreparedCorpus({str(self.path)!r}, windows={sizes}, vocab={len(self.tokenizer)})"
+
+
+def rows_from_documents(documents: list[Document], tokenizer, limits: LimitsConfig, report: SkipReport | None = None) -> list[dict]:
+    """Tokenize and window documents outside a prepared corpus (references given as text); first window of each."""
+    report = report if report is not None else SkipReport()
+    rows = []
+    for doc, paragraphs in zip(documents, _tokenize_documents(documents, tokenizer)):
+        windows = window_document(doc, paragraphs, limits, report)
+        if not windows:
+            raise ValueError(f"document {doc.id!r} has no tokens after tokenization")
+        rows.append(windows[0])
+    return rows
+
+
+def is_prepared(path: str | os.PathLike) -> bool:
+    path = Path(path)
+    return (path / "dataset").is_dir() and (path / "tokenizer").is_dir() and (path / "statistics.json").is_file()

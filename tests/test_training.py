@@ -1,0 +1,186 @@
+"""Short real runs of recipes/train_docs.py: resume, two-process data parallel, update skipping, config errors.
+
+The corpus is CPython's documentation (the `pydoc` reader: real text, no download), prepared
+once per session; the model is tiny. Recipe runs are subprocesses, as a user would start them.
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+from conftest import REPO_ROOT
+
+from doc_hvae.config_loading import load_config
+from doc_hvae.data.batching import DocCollator
+from doc_hvae.data.prepare import PrepareConfig, PreparedCorpus, prepare_corpus
+from doc_hvae.training import TrainConfig, build_model, build_optimizer, build_scheduler, read_log
+
+TINY_MODEL = {
+    "levels": ["document", "paragraph", "sentence"],
+    "latent_size": 8,
+    "decoder": {"model_type": "gpt2", "n_embd": 32, "n_layer": 1, "n_head": 2, "n_positions": 512},
+    "encoder": {"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64},
+}
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory):
+    output = tmp_path_factory.mktemp("corpus")
+    config = PrepareConfig(
+        source={"reader": "pydoc", "max_documents": 20, "split_fractions": {"validation": 0.2, "test": 0.1}},
+        tokenizer={"vocab_size": 500},
+        limits={"max_sentence_tokens": 32, "max_paragraph_sentences": 8, "max_paragraph_tokens": 128, "max_window_paragraphs": 4, "max_window_tokens": 256},
+        output_dir=str(output),
+    )
+    prepare_corpus(config, show_progress=False)
+    return output
+
+
+def write_config(tmp_path, prepared, **sections) -> str:
+    config = {
+        "data": {"prepared_dir": str(prepared), "max_tokens": 512, "max_validation_documents": 8},
+        "model": {"config": TINY_MODEL},
+        "objective": {"beta": {"kind": "linear", "warmup_steps": 4}, "free_bits": {"mode": "dimension", "nats": 0.05}},
+        "optim": {"lr": 1e-3, "warmup_steps": 2},
+        "training": {"output_dir": str(tmp_path / "run"), "max_steps": 6, "log_every": 1, "eval_every": 3, "save_every": 3,
+                     "keep_last": 5, "num_samples": 1, "sample_max_tokens": 16, "tensorboard": False},
+    }
+    for section, values in sections.items():
+        config[section].update(values)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+def run_recipe(args, env=None, launcher=None, timeout=300) -> subprocess.CompletedProcess:
+    command = (launcher or [sys.executable]) + [str(REPO_ROOT / "recipes" / "train_docs.py"), *args]
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment, cwd=REPO_ROOT)
+
+
+def training_losses(output_dir) -> dict[int, float]:
+    return {r["step"]: r["loss"] for r in read_log(os.path.join(output_dir, "log.jsonl")) if "loss" in r}
+
+
+@pytest.mark.slow
+def test_resume_continues_exactly(tmp_path, prepared):
+    config = write_config(tmp_path, prepared)
+    full = run_recipe(["--config", config])
+    assert full.returncode == 0, full.stderr[-3000:]
+    uninterrupted = training_losses(tmp_path / "run")
+    assert sorted(uninterrupted) == [1, 2, 3, 4, 5, 6]
+    step3 = tmp_path / "run" / "checkpoints" / "step_00000003"
+    assert (step3 / "trainer_state.json").is_file()
+    assert json.loads((step3 / "trainer_state.json").read_text())["step"] == 3
+
+    # A run interrupted after step 3 restarts from that checkpoint (into another folder).
+    resumed = run_recipe(["--config", config, "--resume", str(step3), f"training.output_dir={tmp_path / 'resumed'}"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Resumed from" in resumed.stdout
+    continued = training_losses(tmp_path / "resumed")
+    assert sorted(continued) == [4, 5, 6]
+    for step in (4, 5, 6):
+        assert continued[step] == pytest.approx(uninterrupted[step], abs=1e-6), step
+
+    # The export is a loadable model with its tokenizer, config and model card.
+    final = tmp_path / "resumed" / "final"
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "train_config.yaml", "README.md"):
+        assert (final / name).is_file(), name
+    assert "Final validation metrics" in (final / "README.md").read_text()
+
+
+@pytest.mark.slow
+def test_two_process_data_parallel_on_cpu(tmp_path, prepared):
+    config = write_config(tmp_path, prepared, training={"max_steps": 4, "save_every": 2})
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                "--mixed_precision", "no", "--dynamo_backend", "no"]
+    result = run_recipe(["--config", config], env={"ACCELERATE_USE_CPU": "1"}, launcher=launcher, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "2 process(es)" in result.stdout
+    # Both ranks report their parameter checksum; they must be identical.
+    line = next(l for l in result.stdout.splitlines() if "parameter checksum per process" in l)
+    checksums = line.split("process")[-1].split(",")
+    assert len(checksums) == 2 and checksums[0].strip() == checksums[1].strip()
+    # Only the main process wrote logs and the model: one record per step, one set of files.
+    steps = [r["step"] for r in read_log(tmp_path / "run" / "log.jsonl") if "loss" in r]
+    assert steps == sorted(set(steps)) == [1, 2, 3, 4]
+    checkpoint = tmp_path / "run" / "checkpoints" / "step_00000004"
+    assert len(list(checkpoint.glob("model*.safetensors"))) == 1
+    assert len(list((tmp_path / "run" / "final").glob("*.safetensors"))) == 1
+
+
+@pytest.mark.slow
+def test_consecutive_skips_stop_with_a_checkpoint(tmp_path, prepared):
+    # Every gradient norm exceeds the threshold, so every update is skipped.
+    config = write_config(tmp_path, prepared, optim={"skip_grad_norm": 1e-12}, training={"max_consecutive_skips": 2})
+    result = run_recipe(["--config", config])
+    assert result.returncode != 0
+    assert "2 updates in a row were skipped" in result.stderr + result.stdout
+    folder = tmp_path / "run" / "checkpoints" / "step_00000002"
+    assert json.loads((folder / "trainer_state.json").read_text())["skipped_updates"] == 2
+
+
+def test_config_errors_are_reported_together(tmp_path, prepared):
+    config = write_config(tmp_path, prepared)
+    result = run_recipe(["--config", config, "optim.lrr=1e-3", "training.max_steps=many", "model.config.levelz=[sentence]"])
+    assert result.returncode != 0
+    message = result.stderr
+    assert "3 problem(s)" in message
+    assert "optim.lrr" in message and "did you mean 'lr'" in message
+    assert "training.max_steps" in message and "'many'" in message
+    assert "levelz" in message
+
+
+def test_launch_with_missing_processes_is_refused(tmp_path, prepared):
+    # WORLD_SIZE says 2, but this is a single plain process: the two would clobber each other.
+    config = write_config(tmp_path, prepared)
+    result = run_recipe(["--config", config], env={"WORLD_SIZE": "2"})
+    assert result.returncode != 0
+    assert "2 processes were launched but Accelerate runs 1" in result.stderr
+    assert "ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2" in result.stderr
+
+
+def _recipe_module():
+    spec = importlib.util.spec_from_file_location("train_docs", REPO_ROOT / "recipes" / "train_docs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_non_finite_loss_skips_the_update(tmp_path, prepared):
+    from accelerate import Accelerator
+
+    recipe = _recipe_module()
+    config = load_config(TrainConfig, write_config(tmp_path, prepared))
+    corpus = PreparedCorpus(prepared)
+    model = build_model(config.model, corpus.tokenizer)
+    optimizer = build_optimizer(model, config.optim)
+    scheduler = build_scheduler(optimizer, config.optim, 10)
+    accelerator = Accelerator(cpu=True)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    batch = DocCollator.for_model(model.config)([corpus.dataset["train"][i] for i in range(2)])
+    state = recipe.TrainerState()
+
+    # A batch whose first token has an infinite embedding makes the loss non-finite.
+    poisoned_token = int(batch.decoder_labels[batch.decoder_labels >= 0][0])
+    with torch.no_grad():
+        model.decoder.lm.get_input_embeddings().weight[poisoned_token] = float("inf")
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    logs, updated = recipe.training_step(model, batch, optimizer, scheduler, accelerator, config, state, list(model.config.levels))
+    assert updated is False
+    assert state.skipped_updates == 1 and state.consecutive_skips == 1 and state.step == 1
+    assert not torch.isfinite(logs["loss"])
+    for name, parameter in model.named_parameters():
+        assert torch.equal(parameter, before[name]), name
+
+    # With the embedding repaired, the next update is applied and the skip streak resets.
+    with torch.no_grad():
+        model.decoder.lm.get_input_embeddings().weight[poisoned_token] = 0.0
+    _, updated = recipe.training_step(model, batch, optimizer, scheduler, accelerator, config, state, list(model.config.levels))
+    assert updated is True and state.consecutive_skips == 0 and state.skipped_updates == 1
+    assert any(not torch.equal(p, before[n]) for n, p in model.named_parameters() if torch.isfinite(before[n]).all())
