@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar, get_args, get_origin
 
 import yaml
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -35,22 +35,34 @@ class ConfigError(ValueError):
         super().__init__(f"{len(problems)} problem(s) in {source}:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
+def _section_model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """The pydantic model inside an annotation (Model, Model | None, dict[str, Model]), and whether a
+    dict key comes before it in a location."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    keyed = get_origin(annotation) in (dict, Mapping)
+    for argument in get_args(annotation):
+        model, _ = _section_model(argument)
+        if model is not None:
+            return model, keyed
+    return None, False
+
+
 def _allowed_keys(schema: type[BaseModel], location: tuple) -> list[str]:
     """The field names of the (nested) model that `location` points into."""
-    model: Any = schema
-    for part in location[:-1]:
+    model: type[BaseModel] | None = schema
+    parts = list(location[:-1])
+    while parts:
+        part = parts.pop(0)
         if isinstance(part, int):
             continue
-        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        field = model.model_fields.get(part) if model is not None else None
         if field is None:
             return []
-        annotation = field.annotation
-        # Unwrap Optional[Model] and dict[str, Model].
-        candidates = [annotation, *getattr(annotation, "__args__", ())]
-        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-        if model is None:
-            return []
-    return list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
+        model, keyed = _section_model(field.annotation)
+        if keyed and parts:
+            parts.pop(0)  # the dict key (e.g. a level name) is not a field
+    return list(model.model_fields) if model is not None else []
 
 
 def format_validation_error(error: ValidationError, schema: type[BaseModel]) -> list[str]:
@@ -81,25 +93,34 @@ def validate_config(schema: type[Schema], data: dict, source: str = "config") ->
 
 def load_config(schema: type[Schema], path: str | os.PathLike | None, overrides: Sequence[str] = ()) -> Schema:
     """Load `path` (YAML), apply `key=value` overrides, validate against `schema`."""
-    problems = []
+    source = str(path) if path is not None else "overrides"
     base = OmegaConf.create({})
     if path is not None:
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"config file {str(path)!r} does not exist; see recipes/configs/ for the shipped ones.")
+            raise FileNotFoundError(f"config file {str(path)!r} does not exist; give the path of a YAML config (e.g. under recipes/configs/ or data_scripts/configs/)")
         try:
             base = OmegaConf.load(path)
         except (yaml.YAMLError, OmegaConfBaseException) as error:
-            raise ConfigError([f"{path}: not valid YAML: {error}"], str(path)) from None
-    bad = [o for o in overrides if "=" not in o or o.startswith("=")]
-    problems += [f"override {o!r}: expected key=value (dotted keys, e.g. optim.lr=3e-4)" for o in bad]
+            raise ConfigError([f"{path}: not valid YAML: {error}"], source) from None
+        if not isinstance(base, DictConfig):
+            raise ConfigError([f"{path}: the top level must be a mapping of sections (key: value), not a {type(base).__name__}"], source)
+    problems = []
+    for override in overrides:  # one at a time, so that every bad override is reported
+        if "=" not in override or override.startswith("="):
+            problems.append(f"override {override!r}: expected key=value (dotted keys, e.g. optim.lr=3e-4)")
+            continue
+        try:
+            base = OmegaConf.merge(base, OmegaConf.from_dotlist([override]))
+        except (OmegaConfBaseException, yaml.YAMLError, TypeError, ValueError) as error:
+            problems.append(f"override {override!r}: {str(error).splitlines()[0]}")
     try:
-        merged = OmegaConf.merge(base, OmegaConf.from_dotlist([o for o in overrides if o not in bad]))
+        data = OmegaConf.to_container(base, resolve=True)
     except OmegaConfBaseException as error:
-        raise ConfigError(problems + [f"overrides: {error}"], str(path)) from None
+        problems.append(f"interpolation: {str(error).splitlines()[0]} ({getattr(error, 'full_key', '')})")
+        data = None
     if problems:
-        raise ConfigError(problems, str(path))
-    data = OmegaConf.to_container(merged, resolve=True)
-    return validate_config(schema, data, str(path) if path else "config")
+        raise ConfigError(problems, source)
+    return validate_config(schema, data, source)
 
 
 def dump_config(config: BaseModel) -> str:

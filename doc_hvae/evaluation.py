@@ -276,7 +276,8 @@ def validation_metrics(model: DocHVAE, batches: list[DocBatch]) -> dict[str, flo
     sums = defaultdict(float)
     means = defaultdict(list)
     for batch in batches:
-        output = model(batch)
+        features = model.encoder(batch) if model.config.levels else None
+        output = model(batch, encoder_features=features)
         sums["tokens"] += batch.num_tokens
         sums["documents"] += batch.num_documents
         sums["recon"] += float(output.recon_nll)
@@ -284,7 +285,7 @@ def validation_metrics(model: DocHVAE, batches: list[DocBatch]) -> dict[str, flo
         for level, kl in output.kl.items():
             sums[f"kl/{level}"] += float(kl.sum())
         if model.config.levels:
-            for level, out in model(batch, latent_mode="mean", return_latents=True).latents.items():
+            for level, out in model(batch, latent_mode="mean", return_latents=True, encoder_features=features).latents.items():
                 means[level].append(out.z.cpu())
     model.train(was_training)
     kl_total = sum(v for k, v in sums.items() if k.startswith("kl/"))

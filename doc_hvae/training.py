@@ -18,11 +18,11 @@ from typing import Any, Literal
 import torch
 import yaml
 from accelerate.tracking import GeneralTracker
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 from torch.utils.data import DataLoader
 from transformers import get_scheduler
 
-from .config import DocHVAEConfig
+from .config import LEVELS, DocHVAEConfig
 from .config_loading import StrictModel
 from .data.batching import DocCollator, TokenBudgetBatchSampler
 from .data.prepare import LimitsConfig, SourceConfig, TokenizerConfig
@@ -109,13 +109,11 @@ class TrainConfig(StrictModel):
     optim: OptimSection = Field(default_factory=OptimSection)
     training: TrainingSection
 
-    @model_validator(mode="after")
-    def _levels_known(self) -> "TrainConfig":
-        levels = self.model.config.get("levels", list(DocHVAEConfig().levels))
-        extra = [level for level in self.objective.levels if level not in levels]
-        if extra:
-            raise ValueError(f"objective.levels sets level(s) {extra} the model does not have (model.config.levels={levels})")
-        return self
+    def unused_objective_levels(self) -> list[str]:
+        """Levels with objective settings that this model does not have (a variant made by overriding
+        model.config.levels keeps the base config's per-level settings; they are ignored, and said so)."""
+        levels = self.model.config.get("levels", list(LEVELS))
+        return [level for level in self.objective.levels if level not in levels]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -202,6 +202,8 @@ def main(argv=None) -> dict:
     )
     check_launch(accelerator)
     set_seed(config.training.seed)
+    if config.unused_objective_levels():
+        accelerator.print(f"Note: objective.levels settings for {config.unused_objective_levels()} are ignored: the model has no such level.")
 
     corpus = prepare_data(config, accelerator)
     model = build_model(config.model, corpus.tokenizer)

@@ -86,7 +86,9 @@ class DocBatch:
     @property
     def stream_paragraph(self) -> torch.Tensor:
         """Paragraph of each decoder stream."""
-        return self.sentence_paragraph if self.decoder_context == "sentence" else torch.arange(self.num_paragraphs)
+        if self.decoder_context == "sentence":
+            return self.sentence_paragraph
+        return torch.arange(self.num_paragraphs, device=self.paragraph_document.device)
 
     def padding_efficiency(self) -> dict[str, float]:
         """Filled slots / all slots of the packed rows, for the decoder and the encoder."""

@@ -83,6 +83,8 @@ class SourceConfig(StrictModel):
         for name, fraction in self.split_fractions.items():
             if name not in ("validation", "test") or not 0 <= fraction < 1:
                 raise ValueError(f"source.split_fractions.{name}={fraction}: use validation/test fractions in [0, 1)")
+        if sum(self.split_fractions.values()) >= 1:
+            raise ValueError(f"source.split_fractions={self.split_fractions} leave no training documents; make them sum to less than 1")
         return self
 
 

@@ -1,0 +1,133 @@
+#!/usr/bin/env python
+"""Train and evaluate every variant of a suite with the same decoder, tokenizer and token budget.
+
+    python benchmarks/quality_suite.py --suite wikitext2 [--variants flat_lm three_level] [--k 100] [--max-steps 1200]
+    python benchmarks/quality_suite.py --suite ptb
+
+Each variant is the suite's base config plus overrides (so only the latent levels differ). It
+trains with `accelerate launch recipes/train_docs.py`, evaluates the test split with
+`recipes/evaluate_docs.py`, and the suite ends with one comparison table (Markdown and JSON)
+under `--output` (default outputs/bench/<suite>). Finished variants are reused unless --retrain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from compare_reports import compare  # noqa: E402
+
+SUITES = {
+    "wikitext2": {
+        "config": "recipes/configs/wikitext2.yaml",
+        "variants": {
+            "flat_lm": ["model.config.levels=[]"],
+            "sentence_vae": ["model.config.levels=[sentence]"],
+            "two_level": ["model.config.levels=[document,sentence]"],
+            "three_level": [],
+        },
+    },
+    "ptb": {
+        "config": "recipes/configs/ptb_sentence_vae.yaml",
+        "variants": {"flat_lm": ["model.config.levels=[]"], "sentence_vae": []},
+    },
+}
+
+
+def run(command: list[str], log: Path, env: dict | None = None) -> float:
+    """Run a command, streaming its output to a log file; return its wall time (s)."""
+    started = time.perf_counter()
+    with open(log, "w") as handle:
+        process = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, cwd=REPO, env={**os.environ, **(env or {})})
+    if process.returncode != 0:
+        raise SystemExit(f"failed ({process.returncode}): {' '.join(command)}\nsee {log}:\n" + log.read_text()[-3000:])
+    return time.perf_counter() - started
+
+
+def literature_units(report: dict, sentences: int) -> dict:
+    """PTB papers report NLL per sentence and word PPL over words plus one end-of-sentence per sentence."""
+    nll = report.get("nll_iw_per_document", report["nll_elbo_per_document"]) * report["documents"]
+    return {
+        "nll_per_sentence": nll / sentences,
+        "word_ppl_words_plus_eos": math.exp(nll / (report["words"] + sentences)),
+    }
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--suite", choices=sorted(SUITES), default="wikitext2")
+    parser.add_argument("--variants", nargs="*", default=None, help="subset of the suite's variants")
+    parser.add_argument("--k", type=int, default=100, help="importance samples for the test IW NLL")
+    parser.add_argument("--max-steps", type=int, default=None, help="override training.max_steps for every variant")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eval-max-documents", type=int, default=None, help="evaluate on the first N test windows only")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--extra", nargs="*", default=[], help="overrides applied to every variant")
+    parser.add_argument("--output", default=None)
+    parser.add_argument("--retrain", action="store_true", help="train again even where a finished model exists")
+    args = parser.parse_args(argv)
+
+    suite = SUITES[args.suite]
+    names = args.variants or list(suite["variants"])
+    unknown = [n for n in names if n not in suite["variants"]]
+    if unknown:
+        raise SystemExit(f"unknown variant(s) {unknown}; {args.suite} has {list(suite['variants'])}")
+    output = Path(args.output or REPO / "outputs" / "bench" / args.suite)
+    output.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for name in names:
+        run_dir = output / name
+        overrides = [*suite["variants"][name], *args.extra, f"training.output_dir={run_dir}", f"training.seed={args.seed}"]
+        if args.max_steps:
+            overrides.append(f"training.max_steps={args.max_steps}")
+        entry = {"overrides": overrides}
+        if args.retrain or not (run_dir / "final" / "model.safetensors").is_file():
+            print(f"[{name}] training ({' '.join(overrides)}) ...", flush=True)
+            launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_cpu_threads_per_process", str(args.threads)]
+            entry["train_seconds"] = run([*launch, "recipes/train_docs.py", "--config", suite["config"], *overrides], output / f"{name}.train.log")
+        records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines() if "tokens_per_second" in line]
+        entry["train_tokens_per_second"] = sum(r["tokens_per_second"] for r in records[1:]) / max(len(records) - 1, 1)
+        print(f"[{name}] evaluating (k={args.k}) ...", flush=True)
+        evaluate = [sys.executable, "recipes/evaluate_docs.py", "--model", str(run_dir / "final"), "--split", "test", "--k", str(args.k),
+                    "--seed", str(args.seed), "--threads", str(args.threads), "--log", str(run_dir / "log.jsonl"), "--output", str(run_dir / "eval_test")]
+        if args.eval_max_documents:
+            evaluate += ["--max-documents", str(args.eval_max_documents)]
+        entry["eval_seconds"] = run(evaluate, output / f"{name}.eval.log")
+        entry["report"] = json.loads((run_dir / "eval_test" / "report.json").read_text())
+        results[name] = entry
+        print(f"[{name}] PPL (ELBO) {entry['report']['ppl_elbo']:.2f}, PPL (IW) {entry['report'].get('ppl_iw', float('nan')):.2f}", flush=True)
+
+    table = compare({name: entry["report"] for name, entry in results.items()})
+    speed = ["| variant | train tokens/s | ratio to flat LM | eval documents/s | train wall (min) | eval wall (min) |", "|---|---|---|---|---|---|"]
+    flat = results.get("flat_lm", {}).get("train_tokens_per_second")
+    for name, entry in results.items():
+        ratio = f"{entry['train_tokens_per_second'] / flat:.2f}" if flat else "-"
+        train_min = f"{entry['train_seconds'] / 60:.1f}" if "train_seconds" in entry else "(reused)"
+        speed.append(f"| {name} | {entry['train_tokens_per_second']:,.0f} | {ratio} | {entry['report']['documents_per_second']:.2f} | {train_min} | {entry['eval_seconds'] / 60:.1f} |")
+    sections = [f"## {args.suite}: test split, k = {args.k}", "", table, "", "Speed (this machine, measured within each run):", "", *speed]
+    if args.suite == "ptb":
+        lines = ["| variant | NLL / sentence (nats) | word PPL (words + EOS, literature) | word PPL (ours: words only) |", "|---|---|---|---|"]
+        for name, entry in results.items():
+            report = entry["report"]
+            units = literature_units(report, sentences=report["documents"])  # one sentence per PTB document
+            ours = report.get("word_ppl_iw") or report["word_ppl_elbo"]
+            lines.append(f"| {name} | {units['nll_per_sentence']:.2f} | {units['word_ppl_words_plus_eos']:.2f} | {ours:.2f} |")
+            entry["literature_units"] = units
+        sections += ["", "In the literature's units:", "", *lines]
+    markdown = "\n".join(sections)
+    (output / "results.md").write_text(markdown + "\n")
+    (output / "results.json").write_text(json.dumps({"suite": args.suite, "k": args.k, "seed": args.seed, "results": results}, indent=2))
+    print("\n" + markdown)
+    return results
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,281 @@
+"""Tests of `doc_hvae.config_loading`: YAML + dotted overrides, validated into pydantic models,
+every problem reported together in one `ConfigError`; and the shipped corpus configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO_ROOT
+from omegaconf.errors import InterpolationResolutionError
+from pydantic import Field
+
+from doc_hvae.config_loading import ConfigError, StrictModel, dump_config, load_config, validate_config
+from doc_hvae.data.prepare import PrepareConfig
+
+
+class Optim(StrictModel):
+    name: str
+    lr: float = 1e-3
+    betas: list[float] = Field(default_factory=lambda: [0.9, 0.999])
+    warmup_steps: int = Field(0, ge=0)
+
+
+class Model(StrictModel):
+    hidden_size: int = 64
+    levels: list[str] = Field(default_factory=lambda: ["document", "paragraph", "sentence"])
+    dropout: float = 0.1
+
+
+class Head(StrictModel):
+    size: int = 1
+
+
+class TrainConfig(StrictModel):
+    optim: Optim
+    model: Model = Field(default_factory=Model)
+    heads: dict[str, Head] = Field(default_factory=dict)
+    tag: float | str = "none"
+    max_steps: int = 100
+    output_dir: str = "runs/x"
+
+
+BASE_YAML = """\
+optim:
+  name: adamw
+  lr: 1.0e-3
+model:
+  hidden_size: 32
+max_steps: 10
+"""
+
+
+@pytest.fixture
+def base(tmp_path) -> Path:
+    path = tmp_path / "train.yaml"
+    path.write_text(BASE_YAML)
+    return path
+
+
+def problems_of(error: pytest.ExceptionInfo) -> list[str]:
+    assert isinstance(error.value, ConfigError) and isinstance(error.value, ValueError)
+    for problem in error.value.problems:
+        assert problem in str(error.value)
+    assert str(error.value).startswith(f"{len(error.value.problems)} problem(s) in ")
+    return error.value.problems
+
+
+def test_yaml_only(base):
+    config = load_config(TrainConfig, base)
+    assert config.optim == Optim(name="adamw", lr=1e-3)
+    assert config.model.hidden_size == 32 and config.model.dropout == 0.1
+    assert config.max_steps == 10 and config.heads == {}
+
+
+def test_overrides_merge_typed(base):
+    config = load_config(
+        TrainConfig,
+        base,
+        ["optim.lr=3e-4", "optim.betas=[0.8,0.95]", "model.levels=[document,sentence]", "max_steps=7",
+         "tag=3e-4", "heads.bow.size=5", "output_dir=runs/y"],
+    )
+    assert config.optim.lr == 3e-4 and isinstance(config.optim.lr, float)
+    assert config.optim.betas == [0.8, 0.95]
+    assert config.model.levels == ["document", "sentence"]
+    assert config.model.hidden_size == 32, "keys the overrides do not name are kept from the YAML"
+    assert config.optim.name == "adamw"
+    assert config.max_steps == 7
+    # The override value is typed by YAML before pydantic sees it: `float | str` keeps a float.
+    assert config.tag == 3e-4 and isinstance(config.tag, float)
+    assert config.heads == {"bow": Head(size=5)}
+    assert config.output_dir == "runs/y"
+
+
+def test_quoted_override_stays_a_string(base):
+    config = load_config(TrainConfig, base, ["tag='3e-4'"])
+    assert config.tag == "3e-4"
+
+
+def test_overrides_without_yaml():
+    config = load_config(TrainConfig, None, ["optim.name=sgd", "optim.lr=0.5"])
+    assert config.optim == Optim(name="sgd", lr=0.5)
+
+
+def test_later_override_wins(base):
+    assert load_config(TrainConfig, base, ["max_steps=1", "max_steps=2"]).max_steps == 2
+
+
+@pytest.mark.parametrize(
+    "override, key, suggestion",
+    [
+        ("optim.lrr=1", "optim.lrr", "lr"),
+        ("max_step=1", "max_step", "max_steps"),
+        ("model.hiden_size=3", "model.hiden_size", "hidden_size"),
+    ],
+)
+def test_unknown_key_names_it_and_suggests(base, override, key, suggestion):
+    with pytest.raises(ConfigError) as error:
+        load_config(TrainConfig, base, [override])
+    (problem,) = problems_of(error)
+    assert problem.startswith(f"{key}: unknown key")
+    assert f"did you mean '{suggestion}'?" in problem
+
+
+def test_unknown_key_without_close_match_lists_allowed(base):
+    with pytest.raises(ConfigError) as error:
+        load_config(TrainConfig, base, ["optim.zzzzzz=1"])
+    (problem,) = problems_of(error)
+    assert "optim.zzzzzz" in problem and "allowed keys here" in problem
+    for key in ("name", "lr", "betas", "warmup_steps"):
+        assert key in problem
+
+
+def test_unknown_key_inside_a_dict_of_sections_suggests(base):
+    with pytest.raises(ConfigError) as error:
+        load_config(TrainConfig, base, ["heads.bow.sise=2"])
+    (problem,) = problems_of(error)
+    assert "heads.bow.sise" in problem and "did you mean 'size'?" in problem
+
+
+def test_all_problems_reported_together(tmp_path):
+    path = tmp_path / "bad.yaml"
+    # optim.name is missing, optim.lrr is unknown, max_steps has a bad type; the override adds a bad value.
+    path.write_text("optim:\n  lrr: 0.1\nmax_steps: many\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(TrainConfig, path, ["optim.warmup_steps=-1"])
+    problems = problems_of(error)
+    assert len(problems) == 4
+    text = "\n".join(problems)
+    assert "optim.name: required key is missing" in text and "optim.name=..." in text
+    assert "optim.lrr: unknown key" in text and "did you mean 'lr'?" in text
+    assert "max_steps:" in text and "'many'" in text
+    assert "optim.warmup_steps:" in text and "-1" in text
+    assert str(path) in str(error.value)
+
+
+def test_missing_required_section():
+    with pytest.raises(ConfigError) as error:
+        load_config(TrainConfig, None, [])
+    (problem,) = problems_of(error)
+    assert problem.startswith("optim: required key is missing")
+
+
+@pytest.mark.parametrize("override", ["max_steps", "=3", "model.hidden_size"])
+def test_bad_override_syntax(base, override):
+    with pytest.raises(ConfigError) as error:
+        load_config(TrainConfig, base, ["max_steps=3", override])
+    (problem,) = problems_of(error)
+    assert repr(override) in problem and "key=value" in problem
+
+
+def test_several_bad_overrides_reported_together(base):
+    with pytest.raises(ConfigError) as error:
+        load_config(TrainConfig, base, ["lr", "=1", "max_steps=2"])
+    assert len(problems_of(error)) == 2
+
+
+def test_override_with_invalid_yaml_value(base):
+    with pytest.raises(ConfigError, match=r"max_steps"):
+        load_config(TrainConfig, base, ["max_steps=[1"])
+
+
+def test_override_replacing_a_section_by_a_list(base):
+    with pytest.raises(ConfigError, match=r"optim"):
+        load_config(TrainConfig, base, ["optim=[1,2]"])
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "nope.yaml"
+    with pytest.raises(FileNotFoundError) as error:
+        load_config(TrainConfig, path)
+    assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize("text", ["optim: {name: adam\n", "optim:\n\tname: x\n", "max_steps: 1\nmax_steps: 2\n"])
+def test_invalid_yaml(tmp_path, text):
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        load_config(TrainConfig, path, ["optim.name=x"])
+    (problem,) = problems_of(error)
+    assert "not valid YAML" in problem and str(path) in problem
+
+
+def test_yaml_top_level_must_be_a_mapping(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text("- optim\n- model\n")
+    with pytest.raises(ConfigError, match="list.yaml"):
+        load_config(TrainConfig, path)
+
+
+def test_unresolvable_interpolation(tmp_path):
+    path = tmp_path / "interp.yaml"
+    path.write_text("optim:\n  name: ${nope}\n")
+    with pytest.raises(ConfigError, match="optim.name"):
+        load_config(TrainConfig, path)
+
+
+def test_interpolation_resolves(tmp_path):
+    path = tmp_path / "interp.yaml"
+    path.write_text("optim:\n  name: adam\noutput_dir: runs/${optim.name}\n")
+    assert load_config(TrainConfig, path).output_dir == "runs/adam"
+
+
+def test_empty_yaml_reports_missing_keys(tmp_path):
+    path = tmp_path / "empty.yaml"
+    path.write_text("")
+    with pytest.raises(ConfigError, match="optim: required key is missing"):
+        load_config(TrainConfig, path)
+    assert load_config(TrainConfig, path, ["optim.name=a"]).optim.name == "a"
+
+
+def test_strict_model_validates_assignment():
+    config = validate_config(TrainConfig, {"optim": {"name": "a"}})
+    with pytest.raises(ValueError):
+        config.max_steps = "many"
+    with pytest.raises(ValueError):
+        TrainConfig(optim={"name": "a"}, unknown=1)
+
+
+def test_dump_config_round_trip(base, tmp_path):
+    config = load_config(TrainConfig, base, ["heads.bow.size=3", "optim.lr=3e-4"])
+    dumped = tmp_path / "dumped.yaml"
+    dumped.write_text(dump_config(config))
+    assert load_config(TrainConfig, dumped) == config
+
+
+# ---------------------------------------------------------------------------------------------
+# The shipped corpus configs.
+
+SHIPPED = sorted((REPO_ROOT / "data_scripts" / "configs").glob("*.yaml"))
+
+
+def test_shipped_configs_exist():
+    assert {path.stem for path in SHIPPED} >= {"wikitext2", "ptb", "gutenberg", "arxiv", "yahoo"}
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_config_validates(path, tmp_path):
+    config = load_config(PrepareConfig, path)
+    assert isinstance(config, PrepareConfig)
+    assert config.output_dir == f"data/{path.stem}"
+    assert (config.source.path is None) != (config.source.paths is None)
+    # Each opens with the command that runs it.
+    assert path.read_text().splitlines()[0] == f"# python data_scripts/prepare_corpus.py --config data_scripts/configs/{path.name}"
+    # Overrides apply on top of it, and the result dumps and loads back.
+    overridden = load_config(PrepareConfig, path, [f"output_dir={tmp_path}", "tokenizer.vocab_size=1000"])
+    assert overridden.output_dir == str(tmp_path) and overridden.tokenizer.vocab_size == 1000
+    dumped = tmp_path / "dumped.yaml"
+    dumped.write_text(dump_config(overridden))
+    assert load_config(PrepareConfig, dumped) == overridden
+
+
+def test_prepare_config_reports_nested_problems():
+    path = REPO_ROOT / "data_scripts" / "configs" / "wikitext2.yaml"
+    with pytest.raises(ConfigError) as error:
+        load_config(PrepareConfig, path, ["limits.max_sentence_tokn=3", "tokenizer.vocab_size=10", "source.reader=null"])
+    text = "\n".join(problems_of(error))
+    assert "limits.max_sentence_tokn: unknown key" in text and "did you mean 'max_sentence_tokens'?" in text
+    assert "tokenizer.vocab_size:" in text and "source.reader:" in text
+    assert len(error.value.problems) == 3

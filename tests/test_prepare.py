@@ -1,0 +1,463 @@
+"""Tests of `doc_hvae.data.prepare`: splitting, tokenizing, limits, windows, statistics, loading.
+
+Unit tests write a small JSON-lines (or plain-text) corpus to a temporary folder and check the
+prepared rows against the tokenizer applied to the source sentences, independently of how
+`window_document` computes them. Integration tests run the shipped WikiText-2 and PTB configs
+on the shared corpora (skipped when ../shared/data is absent).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections import defaultdict
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported
+
+import numpy as np
+import pyarrow.compute as pc
+import pytest
+from conftest import REPO_ROOT, shared_data
+from pydantic import ValidationError
+
+from doc_hvae.config_loading import load_config
+from doc_hvae.data.document import Document, SkipReport
+from doc_hvae.data.prepare import (
+    LimitsConfig,
+    PrepareConfig,
+    PreparedCorpus,
+    SourceConfig,
+    TokenizerConfig,
+    is_prepared,
+    load_documents,
+    prepare_corpus,
+    window_document,
+)
+
+# Small enough that every limit is hit by the corpus below.
+LIMITS = dict(max_sentence_tokens=16, max_paragraph_sentences=4, max_paragraph_tokens=48, max_window_paragraphs=3, max_window_tokens=96)
+WORDS = ("the a of and to in cat dog house river mountain quickly slowly extraordinary "
+         "unbelievable photosynthesis ran sat jumped over under beside 1998 2,000 x-ray").split()
+
+
+def write_jsonl_corpus(path, num_documents: int = 40, seed: int = 0) -> list[dict]:
+    """Lower-cased, pre-tokenized documents (sentences end with a standalone '.'), one JSON object each.
+
+    Some sentences are very long (cut by max_sentence_tokens), some paragraphs have many
+    sentences (cut by max_paragraph_sentences / max_paragraph_tokens), some documents have many
+    paragraphs (cut into windows).
+    """
+    rng = random.Random(seed)
+    records = []
+    for d in range(num_documents):
+        paragraphs = []
+        for _ in range(rng.choice([1, 1, 2, 3, 5, 8])):
+            sentences = []
+            for _ in range(rng.choice([1, 2, 3, 6, 9])):
+                length = rng.choice([2, 4, 6, 9, 12]) if rng.random() > 0.08 else rng.randint(40, 70)
+                sentences.append(" ".join(rng.choice(WORDS) for _ in range(length)) + " .")
+            paragraphs.append(" ".join(sentences))
+        records.append({"id": f"doc{d}", "text": "\n\n".join(paragraphs), "label": f"L{d % 3}"})
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return records
+
+
+def jsonl_config(corpus, output_dir, **source) -> PrepareConfig:
+    return PrepareConfig(
+        source=SourceConfig(
+            reader="jsonl",
+            path=str(corpus),
+            options={"text_field": "text", "id_field": "id", "label_field": "label", "splitter": "punctuation"},
+            split_fractions={"validation": 0.1, "test": 0.2},
+            split_seed=source.pop("split_seed", 0),
+            **source,
+        ),
+        tokenizer=TokenizerConfig(vocab_size=400, min_frequency=1),
+        limits=LimitsConfig(**LIMITS),
+        output_dir=str(output_dir),
+    )
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """(config, statistics, PreparedCorpus, source documents by split) of the small jsonl corpus."""
+    folder = tmp_path_factory.mktemp("prepare")
+    corpus = folder / "corpus.jsonl"
+    write_jsonl_corpus(corpus)
+    config = jsonl_config(corpus, folder / "out")
+    statistics = prepare_corpus(config, show_progress=False)
+    documents = load_documents(config.source, SkipReport())
+    return config, statistics, PreparedCorpus(config.output_dir), documents
+
+
+def rows_by_source(dataset) -> dict[str, list[dict]]:
+    by_source = defaultdict(list)
+    for row in dataset.to_list():
+        by_source[row["source_id"]].append(row)
+    return {k: sorted(v, key=lambda r: r["window"]) for k, v in by_source.items()}
+
+
+def tokenize(tokenizer, sentence: str) -> list[int]:
+    return tokenizer(sentence, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+
+
+def match_document(doc: Document, rows: list[dict], tokenizer, limits: LimitsConfig) -> dict:
+    """Walk the source sentences against the rows' sentences and check the row structure.
+
+    Returns counts of the cuts it saw. Asserts:
+    - every source sentence is the concatenation of consecutive row sentences, the chunks being
+      exactly `max_sentence_tokens` long except the last (so no token is lost or moved);
+    - a row paragraph never mixes sentences of two source paragraphs;
+    - a row's num_words counts the whitespace words of the sentences that start in it.
+    """
+    row_sentences = []  # (row index, row paragraph key, ids)
+    for r, row in enumerate(rows):
+        for j, paragraph in enumerate(row["paragraphs"]):
+            for ids in paragraph:
+                row_sentences.append((r, (r, j), ids))
+    cursor = 0
+    words_per_row = [0] * len(rows)
+    source_paragraph_of = {}  # row paragraph key -> source paragraph index
+    long_sentences = 0
+    for p, paragraph in enumerate(doc.paragraphs):
+        for sentence in paragraph:
+            ids = tokenize(tokenizer, sentence)
+            assert ids, sentence
+            chunks = [ids[k : k + limits.max_sentence_tokens] for k in range(0, len(ids), limits.max_sentence_tokens)]
+            long_sentences += len(chunks) > 1
+            for c, chunk in enumerate(chunks):
+                r, key, got = row_sentences[cursor]
+                assert got == chunk, f"{doc.id}: sentence {sentence!r} chunk {c}"
+                assert source_paragraph_of.setdefault(key, p) == p, f"{doc.id}: row paragraph {key} spans two source paragraphs"
+                if c == 0:
+                    words_per_row[r] += len(sentence.split())
+                cursor += 1
+    assert cursor == len(row_sentences), f"{doc.id}: rows hold sentences the source does not have"
+    assert [row["num_words"] for row in rows] == words_per_row
+    row_paragraphs = len(source_paragraph_of)
+    return {"long_sentences": long_sentences, "paragraph_cuts": row_paragraphs - len(doc.paragraphs)}
+
+
+def test_splits_follow_seeded_fractions(prepared):
+    config, statistics, corpus, documents = prepared
+    assert set(corpus.dataset) == {"train", "validation", "test"}
+    sizes = {name: statistics["splits"][name]["source_documents"] for name in ("train", "validation", "test")}
+    assert sizes == {"train": 28, "validation": 4, "test": 8}  # 40 documents, 10% / 20%
+    ids = {name: set(corpus.dataset[name]["source_id"]) for name in sizes}
+    assert {name: len(v) for name, v in ids.items()} == sizes
+    assert not ids["train"] & ids["validation"] and not ids["train"] & ids["test"] and not ids["validation"] & ids["test"]
+    assert ids["train"] | ids["validation"] | ids["test"] == {f"doc{d}" for d in range(40)}
+    # Inside a split, documents keep their source order.
+    for name, docs in documents.items():
+        numbers = [int(doc.id[3:]) for doc in docs]
+        assert numbers == sorted(numbers)
+
+
+def test_split_is_deterministic_per_seed(tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    write_jsonl_corpus(corpus)
+
+    def split(seed):
+        docs = load_documents(jsonl_config(corpus, tmp_path, split_seed=seed).source, SkipReport())
+        return {name: [doc.id for doc in v] for name, v in docs.items()}
+
+    assert split(0) == split(0)
+    assert split(0) != split(1)
+    assert {name: len(v) for name, v in split(1).items()} == {name: len(v) for name, v in split(0).items()}
+
+
+def test_same_seed_gives_identical_prepared_corpus(prepared, tmp_path):
+    config, statistics, corpus, _ = prepared
+    again = config.model_copy(update={"output_dir": str(tmp_path / "again")})
+    statistics_again = prepare_corpus(again, show_progress=False)
+    assert statistics_again["splits"] == statistics["splits"]
+    reloaded = PreparedCorpus(tmp_path / "again")
+    for name in ("train", "validation", "test"):
+        assert reloaded.dataset[name].to_list() == corpus.dataset[name].to_list()
+
+
+def test_rows_match_tokenized_source(prepared):
+    """No token lost, moved or invented; paragraphs and sentences cut only as the limits say."""
+    config, statistics, corpus, documents = prepared
+    tokenizer = corpus.tokenizer
+    counts = defaultdict(int)
+    for name in ("train", "validation", "test"):
+        by_source = rows_by_source(corpus.dataset[name])
+        assert set(by_source) == {doc.id for doc in documents[name]}
+        content_before = content_after = 0
+        for doc in documents[name]:
+            rows = by_source[doc.id]
+            assert [row["window"] for row in rows] == list(range(len(rows)))
+            assert [row["id"] for row in rows] == ([doc.id] if len(rows) == 1 else [f"{doc.id}#{k}" for k in range(len(rows))])
+            assert all(row["label"] == doc.label for row in rows)
+            found = match_document(doc, rows, tokenizer, config.limits)
+            counts["long_sentences"] += found["long_sentences"]
+            counts["paragraph_cuts"] += found["paragraph_cuts"]
+            counts["extra_windows"] += len(rows) - 1
+            counts["documents_cut"] += len(rows) > 1
+            content_before += sum(len(tokenize(tokenizer, s)) for p in doc.paragraphs for s in p)
+            content_after += sum(len(s) for row in rows for p in row["paragraphs"] for s in p)
+            assert sum(row["num_words"] for row in rows) == doc.num_words
+        assert content_after == content_before
+        assert statistics["splits"][name]["content_tokens"] == content_before
+    # The corpus was written to hit every limit; every cut is counted in statistics.json.
+    skipped = json.loads((corpus.path / "statistics.json").read_text())["skipped"]["counts"]
+    limits = config.limits
+    assert counts["long_sentences"] > 0 and counts["paragraph_cuts"] > 0 and counts["extra_windows"] > 0
+    assert skipped[f"sentences over max_sentence_tokens={limits.max_sentence_tokens}, cut into chunks"] == counts["long_sentences"]
+    paragraph_cuts = sum(n for reason, n in skipped.items() if reason.startswith("paragraphs cut at "))
+    assert paragraph_cuts == counts["paragraph_cuts"]
+    assert skipped["extra windows made by cutting documents"] == counts["extra_windows"]
+    assert skipped["documents cut into windows"] == counts["documents_cut"]
+    assert any(reason.startswith("paragraphs cut at max_paragraph_sentences") for reason in skipped)
+    assert any(reason.startswith("paragraphs cut at max_paragraph_tokens") for reason in skipped)
+
+
+def test_rows_respect_limits_and_windows_are_greedy(prepared):
+    config, _, corpus, _ = prepared
+    limits = config.limits
+    for name in ("train", "validation", "test"):
+        for rows in rows_by_source(corpus.dataset[name]).values():
+            for row in rows:
+                paragraphs = row["paragraphs"]
+                assert 1 <= len(paragraphs) <= limits.max_window_paragraphs
+                assert row["num_paragraphs"] == len(paragraphs)
+                assert row["num_sentences"] == sum(len(p) for p in paragraphs)
+                content = sum(len(s) for p in paragraphs for s in p)
+                assert row["num_tokens"] == content + row["num_sentences"]  # one boundary token per sentence
+                assert row["num_tokens"] <= limits.max_window_tokens
+                for paragraph in paragraphs:
+                    assert 1 <= len(paragraph) <= limits.max_paragraph_sentences
+                    assert sum(len(s) + 1 for s in paragraph) <= limits.max_paragraph_tokens
+                    assert all(1 <= len(s) <= limits.max_sentence_tokens for s in paragraph)
+            # A window is closed only when the next paragraph would break a window limit.
+            for current, following in zip(rows, rows[1:]):
+                first = sum(len(s) + 1 for s in following["paragraphs"][0])
+                assert (current["num_paragraphs"] == limits.max_window_paragraphs
+                        or current["num_tokens"] + first > limits.max_window_tokens)
+
+
+def test_statistics_totals(prepared):
+    _, statistics, corpus, documents = prepared
+    for name in ("train", "validation", "test"):
+        split = statistics["splits"][name]
+        rows = corpus.dataset[name]
+        docs = documents[name]
+        assert split["windows"] == len(rows)
+        assert split["source_paragraphs"] == sum(len(doc.paragraphs) for doc in docs)
+        assert split["source_sentences"] == sum(doc.num_sentences for doc in docs)
+        assert split["tokens"] == sum(rows["num_tokens"]) == split["content_tokens"] + split["sentences"]
+        assert split["words"] == sum(doc.num_words for doc in docs) == sum(len(s.split()) for doc in docs for p in doc.paragraphs for s in p)
+        assert split["labels"] == len({doc.label for doc in docs})
+    assert statistics["vocab_size"] == len(corpus.tokenizer)
+    assert corpus.statistics == json.loads(json.dumps(statistics))
+    markdown = (corpus.path / "statistics.md").read_text()
+    assert "source_documents" in markdown and "Skipped or changed" in markdown
+
+
+def test_prepared_corpus_loads_what_was_saved(prepared):
+    """The saved rows are exactly what window_document makes of the source with the saved tokenizer."""
+    config, _, corpus, documents = prepared
+    assert is_prepared(corpus.path)
+    for name in ("train", "validation", "test"):
+        expected = []
+        for doc in documents[name]:
+            paragraphs = [[tokenize(corpus.tokenizer, s) for s in p] for p in doc.paragraphs]
+            expected += window_document(doc, paragraphs, config.limits, SkipReport())
+        assert corpus.dataset[name].to_list() == expected
+    # The config saved beside the corpus validates and equals the one used.
+    assert load_config(PrepareConfig, corpus.path / "prepare_config.yaml") == config
+    assert "PreparedCorpus(" in repr(corpus)
+
+
+def test_prepared_corpus_rejects_other_folders(tmp_path):
+    assert not is_prepared(tmp_path)
+    with pytest.raises(FileNotFoundError, match="not a prepared corpus"):
+        PreparedCorpus(tmp_path)
+
+
+def test_split_by_chunk(tmp_path):
+    """A few long books: the seeded split is by chunks of paragraphs, each chunk a document."""
+    books = tmp_path / "books"
+    books.mkdir()
+    rng = random.Random(3)
+    paragraphs_per_book = {"austen-a": 25, "austen-b": 12, "melville-c": 23}
+    for stem, n in paragraphs_per_book.items():
+        paragraphs = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 10))) + f" p{k} ." for k in range(n)]
+        (books / f"{stem}.txt").write_text("\n\n".join(paragraphs) + "\n")
+    config = PrepareConfig(
+        source=SourceConfig(reader="text", path=str(books), options={"splitter": "punctuation", "label_from": "filename_prefix"},
+                            split_by="chunk", chunk_paragraphs=5, split_fractions={"validation": 0.2, "test": 0.2}),
+        tokenizer=TokenizerConfig(vocab_size=300, min_frequency=1),
+        limits=LimitsConfig(**LIMITS),
+        output_dir=str(tmp_path / "out"),
+    )
+    documents = load_documents(config.source, SkipReport())
+    chunks = {name: [doc.id for doc in docs] for name, docs in documents.items()}
+    expected = {f"{stem}@{k}" for stem, n in paragraphs_per_book.items() for k in range(math.ceil(n / 5))}
+    assert len(expected) == 13
+    assert sorted(sum(chunks.values(), [])) == sorted(expected)  # each chunk in exactly one split
+    assert {name: len(v) for name, v in chunks.items()} == {"train": 13 - 3 - 3, "validation": 3, "test": 3}
+    for docs in documents.values():
+        for doc in docs:
+            stem, k = doc.id.split("@")
+            first = int(k) * 5
+            assert [p[0].split()[-2] for p in doc.paragraphs] == [f"p{i}" for i in range(first, min(first + 5, paragraphs_per_book[stem]))]
+            assert doc.label == stem.split("-")[0]
+    statistics = prepare_corpus(config, show_progress=False)
+    corpus = PreparedCorpus(config.output_dir)
+    assert {name: set(corpus.dataset[name]["source_id"]) for name in chunks} == {name: set(v) for name, v in chunks.items()}
+    assert statistics["splits"]["train"]["source_paragraphs"] == sum(len(d.paragraphs) for d in documents["train"])
+
+
+def test_empty_source_is_a_clear_error(tmp_path):
+    corpus = tmp_path / "empty.jsonl"
+    corpus.write_text("")
+    with pytest.raises(ValueError, match="no training documents"):
+        prepare_corpus(jsonl_config(corpus, tmp_path / "out"), show_progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_no_training_split_is_a_clear_error(tmp_path):
+    corpus = tmp_path / "valid.jsonl"
+    write_jsonl_corpus(corpus, num_documents=3)
+    config = PrepareConfig(
+        source=SourceConfig(reader="jsonl", paths={"valid": str(corpus)}, options={"splitter": "punctuation"}),
+        output_dir=str(tmp_path / "out"),
+    )
+    with pytest.raises(ValueError, match=r"no training documents.*'validation': 3"):
+        prepare_corpus(config, show_progress=False)
+
+
+def test_missing_source_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.jsonl"):
+        prepare_corpus(jsonl_config(tmp_path / "nope.jsonl", tmp_path / "out"), show_progress=False)
+
+
+def test_max_documents_is_counted(tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    write_jsonl_corpus(corpus, num_documents=20)
+    report = SkipReport()
+    documents = load_documents(jsonl_config(corpus, tmp_path, max_documents=5).source, report)
+    # 20 documents: 2 validation, 4 test, 14 train -> 5 train kept.
+    assert [len(documents[name]) for name in ("train", "validation", "test")] == [5, 2, 4]
+    assert report.counts["documents beyond source.max_documents=5 not used"] == 9
+
+
+@pytest.mark.parametrize(
+    "limits, field",
+    [
+        ({"max_sentence_tokens": 64, "max_paragraph_tokens": 64}, "max_paragraph_tokens"),
+        ({"max_paragraph_tokens": 512, "max_window_tokens": 256}, "max_window_tokens"),
+        ({"max_sentence_tokens": 2}, "max_sentence_tokens"),
+        ({"max_window_paragraphs": 0}, "max_window_paragraphs"),
+        ({"max_paragraph_sentences": 0}, "max_paragraph_sentences"),
+    ],
+)
+def test_limits_config_rejects_inconsistent_limits(limits, field):
+    with pytest.raises(ValidationError) as error:
+        LimitsConfig(**limits)
+    assert field in str(error.value)
+
+
+def test_limits_config_accepts_tight_consistent_limits():
+    limits = LimitsConfig(max_sentence_tokens=16, max_paragraph_tokens=17, max_window_tokens=17)
+    assert (limits.max_paragraph_tokens, limits.max_window_tokens) == (17, 17)
+
+
+@pytest.mark.parametrize(
+    "source, match",
+    [
+        ({"reader": "jsonl", "path": "a", "paths": {"train": "b"}}, "not both"),
+        ({"reader": "jsonl", "paths": {"training_set": "b"}}, "training_set"),
+        ({"reader": "jsonl", "path": "a", "split_fractions": {"validation": 1.0}}, "split_fractions.validation"),
+        ({"reader": "jsonl", "path": "a", "split_fractions": {"train": 0.5}}, "split_fractions.train"),
+        ({"reader": "jsonl", "path": "a", "chunk_paragraphs": 0}, "chunk_paragraphs"),
+        ({"reader": "jsonl", "path": "a", "split_by": "book"}, "split_by"),
+    ],
+)
+def test_source_config_rejects_bad_values(source, match):
+    with pytest.raises(ValidationError, match=match):
+        SourceConfig(**source)
+
+
+def test_source_config_rejects_fractions_that_leave_no_training_split():
+    with pytest.raises(ValidationError, match="split_fractions"):
+        SourceConfig(reader="jsonl", path="a", split_fractions={"validation": 0.6, "test": 0.5})
+
+
+# ---------------------------------------------------------------------------------------------
+# Integration: the shipped configs on the shared corpora.
+
+
+def _array_limits(dataset) -> dict[str, int]:
+    """Largest window / paragraph / sentence sizes of a prepared split, computed with Arrow."""
+    windows = dataset.data.column("paragraphs").combine_chunks()
+    paragraphs = windows.flatten()
+    sentences = paragraphs.flatten()
+    sentence_tokens = pc.list_value_length(sentences).to_numpy(zero_copy_only=False)
+    sentences_per_paragraph = pc.list_value_length(paragraphs).to_numpy(zero_copy_only=False)
+    paragraph_starts = np.concatenate([[0], np.cumsum(sentences_per_paragraph)[:-1]])
+    paragraph_tokens = np.add.reduceat(sentence_tokens + 1, paragraph_starts)
+    return {
+        "min_sentence_tokens": int(sentence_tokens.min()),
+        "max_sentence_tokens": int(sentence_tokens.max()),
+        "max_paragraph_sentences": int(sentences_per_paragraph.max()),
+        "min_paragraph_sentences": int(sentences_per_paragraph.min()),
+        "max_paragraph_tokens": int(paragraph_tokens.max()),
+        "max_window_paragraphs": int(pc.max(pc.list_value_length(windows)).as_py()),
+        "max_window_tokens": int(max(dataset["num_tokens"])),
+        "tokens": int(sentence_tokens.sum() + len(sentence_tokens)),
+    }
+
+
+@pytest.mark.slow
+def test_wikitext2_shipped_config(tmp_path, monkeypatch):
+    shared_data("wikitext-2", "tokenized", "wiki.train.tokens")
+    monkeypatch.chdir(REPO_ROOT)  # the YAML's paths are relative to the repository root
+    config = load_config(PrepareConfig, "data_scripts/configs/wikitext2.yaml", [f"output_dir={tmp_path}"])
+    started = time.perf_counter()
+    statistics = prepare_corpus(config, show_progress=False)
+    print(f"\nWikiText-2 prepared in {time.perf_counter() - started:.1f} s")
+    splits = statistics["splits"]
+    assert [splits[name]["source_documents"] for name in ("train", "validation", "test")] == [600, 60, 60]
+    assert splits["train"]["source_paragraphs"] == 17_585
+    corpus = PreparedCorpus(tmp_path)
+    for name in ("train", "validation", "test"):
+        found = _array_limits(corpus.dataset[name])
+        assert found["min_sentence_tokens"] >= 1 and found["min_paragraph_sentences"] >= 1
+        for limit in ("max_sentence_tokens", "max_paragraph_sentences", "max_paragraph_tokens", "max_window_paragraphs", "max_window_tokens"):
+            assert found[limit] <= getattr(config.limits, limit), (name, limit, found[limit])
+        assert found["tokens"] == splits[name]["tokens"]
+        assert splits[name]["windows"] == len(corpus.dataset[name]) >= splits[name]["source_documents"]
+    skipped = statistics["skipped"]["counts"]
+    assert skipped["extra windows made by cutting documents"] == sum(splits[n]["windows"] - splits[n]["source_documents"] for n in splits)
+    assert (tmp_path / "statistics.md").read_text().startswith("| | train | validation | test |")
+    assert statistics["vocab_size"] == len(corpus.tokenizer) <= 8000
+
+
+@pytest.mark.slow
+def test_ptb_shipped_config(tmp_path, monkeypatch):
+    shared_data("ptb", "ptb.valid.txt")
+    monkeypatch.chdir(REPO_ROOT)
+    config = load_config(PrepareConfig, "data_scripts/configs/ptb.yaml", [f"output_dir={tmp_path}", "source.max_documents=500"])
+    statistics = prepare_corpus(config, show_progress=False)
+    corpus = PreparedCorpus(tmp_path)
+    for name in ("train", "validation", "test"):
+        split = statistics["splits"][name]
+        # One sentence per line: a document is one paragraph of one sentence, cut only when too long.
+        assert split["source_documents"] == split["source_paragraphs"] == split["source_sentences"] == 500
+        found = _array_limits(corpus.dataset[name])
+        assert found["max_paragraph_sentences"] == found["max_window_paragraphs"] == 1
+        assert found["max_sentence_tokens"] <= 96 and found["max_window_tokens"] <= 128
+        assert split["words"] == sum(len(line.split()) for line in _first_lines(name, 500))
+    assert statistics["skipped"]["counts"]["documents beyond source.max_documents=500 not used"] > 0
+
+
+def _first_lines(split: str, n: int) -> list[str]:
+    name = {"train": "ptb.train.txt", "validation": "ptb.valid.txt", "test": "ptb.test.txt"}[split]
+    lines = [line for line in shared_data("ptb", name).read_text().splitlines() if line.strip()]
+    return lines[:n]
