@@ -84,7 +84,8 @@ def mutual_information(posterior: DiagonalGaussian, z: torch.Tensor, chunk: int 
 @dataclass
 class EvalSettings:
     iw_samples: int = 100  # k; 0 skips the IW estimate
-    iw_chunk: int = 25  # importance samples per forward pass
+    iw_chunk: int = 25  # at most this many importance samples per forward pass ...
+    iw_max_tokens: int = 32768  # ... and at most this many tokens (copies x documents) in it
     max_tokens: int = 8192  # token budget of a batch of (distinct) documents
     level_use: bool = True
     bleu_documents: int = 0  # greedy reconstructions for BLEU; 0 skips
@@ -164,8 +165,9 @@ def evaluate(model: DocHVAE, dataset, collator: DocCollator, settings: EvalSetti
                 iw_nll_documents.append((output.document_recon_nll + output.document_stop_nll).double().cpu())
             else:
                 log_weights = []
-                for start in range(0, settings.iw_samples, settings.iw_chunk):
-                    copies = min(settings.iw_chunk, settings.iw_samples - start)
+                copies_per_pass = max(1, min(settings.iw_chunk, settings.iw_max_tokens // max(batch.num_tokens, 1)))
+                for start in range(0, settings.iw_samples, copies_per_pass):
+                    copies = min(copies_per_pass, settings.iw_samples - start)
                     repeated = collator(list(rows) * copies).to(device)
                     out = model(repeated, return_latents=True, encoder_features=_repeat_features(features, copies))
                     log_joint = -(out.document_recon_nll + out.document_stop_nll).double() + _log_ratio_per_document(out, repeated)
@@ -175,8 +177,9 @@ def evaluate(model: DocHVAE, dataset, collator: DocCollator, settings: EvalSetti
     report = _assemble(model, settings, totals, kl_units, kl_per_dim, means, posteriors, iw_nll_documents, prior_recon)
     if settings.bleu_documents > 0 and tokenizer is not None:
         report["bleu"] = reconstruction_bleu(model, dataset, collator, tokenizer, settings.bleu_documents)
-    report["seconds"] = round(time.perf_counter() - started, 1)
-    report["documents_per_second"] = round(report["documents"] / max(report["seconds"], 1e-9), 2)
+    seconds = time.perf_counter() - started
+    report["seconds"] = round(seconds, 1)
+    report["documents_per_second"] = round(report["documents"] / seconds, 2)
     return report
 
 
@@ -198,8 +201,9 @@ def _assemble(model, settings, totals, kl_units, kl_per_dim, means, posteriors, 
         "recon_nll_per_token": totals["recon_nll"] / tokens,
         "recon_ppl": math.exp(totals["recon_nll"] / tokens),
         "stop_nll_per_document": totals["stop_nll"] / documents,
-        "rate_per_document": total_kl / documents,
     }
+    if levels:
+        report["rate_per_document"] = total_kl / documents
     if iw_nll_documents:
         iw_total = float(torch.cat(iw_nll_documents).sum())
         report.update(

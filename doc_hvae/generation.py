@@ -214,10 +214,12 @@ def decode_streams(
     ended_paragraph = torch.zeros(streams, dtype=torch.bool, device=device)
     sentences_done = torch.zeros(streams, dtype=torch.long, device=device)
     emitted = []
+    never_sampled = [config.bos_token_id, config.pad_token_id, config.unk_token_id]
     for step in range(max_tokens):
         length = sequence.shape[1] if not use_cache else cache.get_seq_length() + inputs.shape[1]
         positions = torch.arange(length - inputs.shape[1], length, device=device)[None].expand(streams, -1)
         logits = decoder.lm(inputs_embeds=inputs, position_ids=positions, cache=cache, use_cache=use_cache).logits[:, -1]
+        logits[:, never_sampled] = float("-inf")  # <s>, <pad> and <unk> are never content
         if not one_sentence:  # the last allowed sentence may only end the paragraph
             at_limit = sentences_done + 1 >= max_sentences
             logits[at_limit, config.sentence_end_token_id] = float("-inf")
@@ -281,17 +283,19 @@ def decode_documents(
     B = plan.num_documents
     sampler = TokenSampler(sampling, generator)
     temperature = sampling.latent_temperature_of
+    # A plan that fixes the paragraph count (reconstruction, swap) is never cut by the bound.
+    max_paragraphs = max([sampling.max_paragraphs, *(n for n in plan.num_paragraphs or [] if n is not None)])
 
     z_doc = None
     if "document" in levels:
         z_doc = plan.document.to(device) if plan.document is not None else _sample(
             DiagonalGaussian.standard((B, config.latent_dim("document")), device=device), temperature("document"), generator
         )
-    z_par_all = torch.zeros(B, sampling.max_paragraphs + 1, config.latent_dim("paragraph"), device=device) if "paragraph" in levels else None
+    z_par_all = torch.zeros(B, max_paragraphs + 1, config.latent_dim("paragraph"), device=device) if "paragraph" in levels else None
 
     documents = [GeneratedDocument(paragraphs=[]) for _ in range(B)]
     active = torch.ones(B, dtype=torch.bool, device=device)
-    for j in range(sampling.max_paragraphs):
+    for j in range(max_paragraphs):
         index = active.nonzero().squeeze(-1)
         if index.numel() == 0:
             break
@@ -320,8 +324,11 @@ def decode_documents(
         z_sen = sentence_latents.next(all_rows) if sentence_latents is not None else None
         if config.decoder_context == "paragraph":
             memory = model.decoder.memory_vectors(upper) if config.memory_levels else None
-            on_end = lambda rows: embedding_latents(sentence_latents.next(rows) if sentence_latents is not None else None)  # noqa: E731
-            paragraphs, _ = decode_streams(model, index.numel(), memory, embedding_latents(z_sen), on_end, sampler, sampling.max_tokens, sampling.max_sentences, use_cache)
+
+            def next_sentence(rows: torch.Tensor) -> dict[str, torch.Tensor]:
+                return embedding_latents(sentence_latents.next(rows) if sentence_latents is not None else None)
+
+            paragraphs, _ = decode_streams(model, index.numel(), memory, embedding_latents(z_sen), next_sentence, sampler, sampling.max_tokens, sampling.max_sentences, use_cache)
         else:
             paragraphs = _decode_sentence_streams(model, index.numel(), upper, z_sen, sentence_latents, embedding_latents, sampler, sampling, use_cache)
         for a, b in enumerate(index.tolist()):

@@ -1,0 +1,221 @@
+"""Decoding speed: doc_hvae's ancestral loop against transformers' `generate()` on the same decoder.
+
+One GPT-2 decoder architecture (`--layers`, `--width`, `--vocab`) is built twice, inside a flat
+language model (`levels=[]`) and inside a three-level model (document, paragraph, sentence
+latents: two memory slots and a sentence embedding), with random weights. For each model,
+at batch `--batch`, side by side in one process:
+
+- generate():        `model.decoder.lm.generate(inputs_embeds=<s> embeddings, do_sample=True,
+                      max_new_tokens=N, min_new_tokens=N)`, the decoder used as a plain LM
+                      (min_new_tokens masks end-of-sentence, so every stream makes N tokens);
+- ours, KV cache:    `decode_documents(..., use_cache=True)`, one paragraph per document,
+                      `max_tokens=N` and unbounded sentences, sampling at temperature 1
+                      (for the three-level model: latents drawn from the priors, memory
+                      slots, a new sentence latent at every end-of-sentence);
+- ours, no cache:    the same loop re-reading the whole stream every step (the reference the
+                      cached loop is tested against).
+
+Our loop stops a stream at end-of-paragraph, so it counts the tokens it actually generated
+(an untrained model emits it with probability about 1/vocab per step); generate() always
+makes batch x N. Time is the median of `--repeats` runs after one warm-up run; the methods take
+turns run by run, so load from elsewhere on a shared machine hits them alike.
+
+Usage:
+    python benchmarks/generation_speed.py [--layers 4 --width 256 --vocab 8000 --batch 8
+        --new-tokens 128 --repeats 3 --threads 2] [--output results.json] [--profile]
+
+Prints a Markdown table (tokens/s and the ratio to generate() of the same model) and writes
+the numbers as JSON with --output. --profile adds a per-operator breakdown of one cached run
+of ours and of generate() (torch.profiler, CPU time), to see where the time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+import torch  # noqa: E402
+import transformers  # noqa: E402
+
+from doc_hvae.config import DocHVAEConfig, default_decoder_config, default_encoder_config  # noqa: E402
+from doc_hvae.generation import LatentPlan, SamplingConfig, decode_documents, seeded_generator  # noqa: E402
+from doc_hvae.modeling import DocHVAE  # noqa: E402
+
+MODELS = {"flat LM": [], "three-level": ["document", "paragraph", "sentence"]}
+
+
+def build_model(levels: list[str], args) -> DocHVAE:
+    torch.manual_seed(args.seed)
+    config = DocHVAEConfig(
+        levels=levels,
+        latent_size=args.latent_size,
+        vocab_size=args.vocab,
+        decoder=default_decoder_config(args.vocab, args.width, args.layers, args.heads),
+        encoder=default_encoder_config(args.vocab, args.width, max(1, args.layers // 2), args.heads),
+    )
+    return DocHVAE(config).to(args.device).eval()
+
+
+def run_generate(model: DocHVAE, args) -> int:
+    """The decoder as a flat LM through transformers' generate(); returns the tokens made."""
+    lm = model.decoder.lm
+    bos = torch.full((args.batch, 1), model.config.bos_token_id, device=args.device)
+    with torch.no_grad():
+        embeds = lm.get_input_embeddings()(bos)
+        out = lm.generate(
+            inputs_embeds=embeds,
+            attention_mask=torch.ones(args.batch, 1, dtype=torch.long, device=args.device),
+            do_sample=True,
+            temperature=1.0,
+            top_k=0,
+            top_p=1.0,
+            max_new_tokens=args.new_tokens,
+            min_new_tokens=args.new_tokens,
+            pad_token_id=model.config.pad_token_id,
+            eos_token_id=model.config.sentence_end_token_id,
+        )
+    if out.shape != (args.batch, args.new_tokens):
+        raise RuntimeError(f"generate() returned {tuple(out.shape)}, expected {(args.batch, args.new_tokens)}")
+    return out.numel()
+
+
+def run_ours(model: DocHVAE, args, use_cache: bool, seed: int) -> int:
+    """decode_documents: one paragraph per document, N tokens unless a stream ends it; returns tokens made."""
+    sampling = SamplingConfig(temperature=1.0, max_paragraphs=1, max_sentences=args.new_tokens + 1, max_tokens=args.new_tokens)
+    plan = LatentPlan(num_documents=args.batch, num_paragraphs=[1] * args.batch)
+    documents = decode_documents(model, plan, sampling, seeded_generator(seed, args.device), use_cache=use_cache)
+    # Predicted positions per paragraph: content + boundaries. A paragraph cut by the bound has no
+    # final boundary (num_tokens counts one for every sentence), hence the min.
+    return sum(min(sum(len(s) + 1 for s in p), args.new_tokens) for d in documents for p in d.paragraphs)
+
+
+def timed_interleaved(methods: dict, repeats: int) -> dict[str, tuple[float, int, list[float]]]:
+    """Median-time run of each method: (seconds, tokens it made, all run times).
+
+    Each method runs once to warm up, then the methods take turns (A B C A B C ...), so a burst of
+    load from elsewhere on a shared machine hits all of them alike instead of one method's runs.
+    """
+    for fn in methods.values():
+        fn()  # warm-up (allocations, first-call overheads)
+    runs = {name: [] for name in methods}
+    for _ in range(repeats):
+        for name, fn in methods.items():
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            tokens = fn()
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            runs[name].append((time.perf_counter() - start, tokens))
+    result = {}
+    for name, timings in runs.items():
+        seconds, tokens = sorted(timings)[len(timings) // 2]
+        result[name] = (seconds, tokens, [t[0] for t in timings])
+    return result
+
+
+def profile(name: str, fn, rows: int = 12) -> str:
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+
+    fn()
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    table = prof.key_averages().table(sort_by="cpu_time_total", row_limit=rows)
+    return f"### {name}\n\n```\n{table}\n```"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--width", type=int, default=256)
+    parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--vocab", type=int, default=8000)
+    parser.add_argument("--latent-size", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--new-tokens", type=int, default=128, help="tokens per stream (generate: exactly; ours: at most)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-uncached", action="store_true", help="leave out our loop without cache (quadratic)")
+    parser.add_argument("--profile", action="store_true", help="print a torch.profiler breakdown of ours and generate()")
+    parser.add_argument("--output", type=Path, help="write the results as JSON here")
+    args = parser.parse_args()
+    if args.device == "cpu":
+        torch.set_num_threads(args.threads)
+
+    results = []
+    profiles = []
+    for model_name, levels in MODELS.items():
+        model = build_model(levels, args)
+
+        def baseline():
+            torch.manual_seed(args.seed)
+            return run_generate(model, args)
+
+        methods = {"generate()": baseline, "ours, KV cache": lambda: run_ours(model, args, True, args.seed)}
+        if not args.skip_uncached:
+            methods["ours, no cache"] = lambda: run_ours(model, args, False, args.seed)
+        reference = None
+        for method, (seconds, tokens, all_seconds) in timed_interleaved(methods, args.repeats).items():
+            rate = tokens / seconds
+            reference = rate if method == "generate()" else reference
+            results.append(
+                {
+                    "model": model_name,
+                    "method": method,
+                    "tokens": tokens,
+                    "seconds": seconds,
+                    "tokens_per_second": rate,
+                    "ratio_to_generate": rate / reference,
+                    "all_seconds": all_seconds,
+                }
+            )
+            print(f"{model_name:12s} {method:16s} {tokens:6d} tokens  {seconds:7.3f} s  {rate:9.1f} tokens/s", file=sys.stderr, flush=True)
+        if args.profile:
+            profiles.append(profile(f"{model_name}: ours, KV cache", methods["ours, KV cache"]))
+            profiles.append(profile(f"{model_name}: generate()", baseline))
+        del model
+
+    environment = {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "device": args.device,
+    }
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+
+    lines = [
+        f"Decoding speed: GPT-2 {args.layers} x {args.width}, vocab {args.vocab}, batch {args.batch}, "
+        f"{args.new_tokens} new tokens per stream, {environment['threads']} threads on {args.device} "
+        f"(median of {args.repeats}; torch {environment['torch']}, transformers {environment['transformers']})",
+        "",
+        "| model | method | tokens | seconds | tokens/s | ratio to generate() |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(f"| {r['model']} | {r['method']} | {r['tokens']} | {r['seconds']:.3f} | {r['tokens_per_second']:,.0f} | {r['ratio_to_generate']:.2f}x |")
+    print("\n".join(lines))
+    for block in profiles:
+        print("\n" + block)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps({"settings": settings, "environment": environment, "results": results}, indent=2) + "\n")
+        print(f"\nwrote {args.output}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
