@@ -87,11 +87,11 @@ class Objective(StrictModel):
 
 def beta_at(step: int, schedule: BetaSchedule) -> float:
     """The KL weight at optimisation step `step` (0-based)."""
-    if schedule.kind == "constant":
-        return schedule.end
     t = step - schedule.offset_steps
     if t < 0:
         return schedule.start
+    if schedule.kind == "constant":
+        return schedule.end
     if schedule.kind == "linear":
         if schedule.warmup_steps == 0:
             return schedule.end

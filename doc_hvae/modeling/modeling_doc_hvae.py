@@ -96,6 +96,14 @@ class DocHVAE(DocHVAEPreTrainedModel):
         self.bow_heads = nn.ModuleDict({level: nn.Linear(config.latent_dim(level), config.vocab_size) for level in weighted})
         self.post_init()
 
+    def post_init(self):
+        super().post_init()
+        # transformers collects tied weights (GPT-2's lm_head = wte) from direct sub-models only;
+        # ours sit deeper (decoder.lm), and without this from_pretrained would leave lm_head random.
+        for name, module in self.named_modules():
+            if name and isinstance(module, PreTrainedModel) and "." in name:
+                self.all_tied_weights_keys.update({f"{name}.{k}": f"{name}.{v}" for k, v in module.all_tied_weights_keys.items()})
+
     # ------------------------------------------------------------------ structure helpers
     def siblings(self, level: str, batch: DocBatch) -> Siblings | None:
         if level == "document":
