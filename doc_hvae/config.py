@@ -101,6 +101,14 @@ class DocHVAEConfig(PreTrainedConfig):
         bow_loss_weight (`dict[str, float]`, defaults to `{}`):
             Weight of a bag-of-words auxiliary loss per level (the level's latent predicts the
             tokens it covers); 0 or absent = off.
+        posterior_log_scale_init (`float`, defaults to 0.0):
+            Initial log standard deviation of every posterior (the bias of its log-scale output).
+            Below 0, early samples are dominated by the input-dependent mean rather than by
+            noise, so the decoder has a signal to learn to use before it learns to ignore z.
+        posterior_mean_norm (`dict[str, float]`, defaults to `{}`):
+            Per level, the fixed scale gamma of BN-VAE's batch normalisation of posterior means
+            (Zhu et al. 2020): the means of a level's units keep spread gamma across inputs, so
+            the level cannot collapse. Absent or 0 = off. Typical: 0.3 to 0.6.
         mean_bound, log_scale_bound (`float`, defaults to 8.0 and 4.0):
             Soft-clamp bounds of every Gaussian's mean and log-scale.
         initializer_range (`float`, defaults to 0.02): std of the normal initialiser.
@@ -132,6 +140,8 @@ class DocHVAEConfig(PreTrainedConfig):
         sentence_drop: float = 0.0,
         paragraph_drop: float = 0.0,
         bow_loss_weight: dict[str, float] | None = None,
+        posterior_log_scale_init: float = 0.0,
+        posterior_mean_norm: dict[str, float] | None = None,
         mean_bound: float = 8.0,
         log_scale_bound: float = 4.0,
         initializer_range: float = 0.02,
@@ -159,6 +169,8 @@ class DocHVAEConfig(PreTrainedConfig):
         self.sentence_drop = sentence_drop
         self.paragraph_drop = paragraph_drop
         self.bow_loss_weight = dict(bow_loss_weight or {})
+        self.posterior_log_scale_init = posterior_log_scale_init
+        self.posterior_mean_norm = dict(posterior_mean_norm or {})
         self.mean_bound = mean_bound
         self.log_scale_bound = log_scale_bound
         self.initializer_range = initializer_range
@@ -243,6 +255,11 @@ class DocHVAEConfig(PreTrainedConfig):
         for name in ("word_dropout", "sentence_drop", "paragraph_drop"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 problems.append(f"{name}={getattr(self, name)!r}; use a probability in [0, 1)")
+        if not -self.log_scale_bound < self.posterior_log_scale_init < self.log_scale_bound:
+            problems.append(f"posterior_log_scale_init={self.posterior_log_scale_init}; use a value inside (-log_scale_bound, log_scale_bound) = (-{self.log_scale_bound}, {self.log_scale_bound})")
+        bad_norm = {k: v for k, v in self.posterior_mean_norm.items() if k not in LEVELS or not 0 <= v <= 2}
+        if bad_norm:
+            problems.append(f"posterior_mean_norm={self.posterior_mean_norm}: keys are levels {list(LEVELS)}, values gammas in [0, 2] (0 = off)")
         bad_bow = {k: v for k, v in self.bow_loss_weight.items() if k not in self.levels or v < 0}
         if bad_bow:
             problems.append(f"bow_loss_weight={self.bow_loss_weight}: keys must be levels of the model {self.levels}, weights >= 0")

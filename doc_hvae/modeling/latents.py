@@ -47,6 +47,33 @@ class Siblings:
         return torch.cat([torch.zeros_like(grouped[:, :1]), grouped[:, :-1]], dim=1)
 
 
+class PosteriorMeanNorm(nn.Module):
+    """BN-VAE (Zhu et al., ACL 2020): batch-normalise posterior means over the units of a batch.
+
+    mean -> gamma * (mean - E[mean]) / std[mean] + shift, per dimension, with gamma fixed, so the
+    means of different inputs keep a spread gamma whatever the encoder does: training cannot
+    shrink them into one point (posterior collapse), and the expected KL has a floor. Running
+    statistics serve evaluation and batches with a single unit.
+    """
+
+    def __init__(self, dim: int, gamma: float, momentum: float = 0.05, eps: float = 1e-5):
+        super().__init__()
+        self.gamma, self.momentum, self.eps = gamma, momentum, eps
+        self.shift = nn.Parameter(torch.zeros(dim))
+        self.register_buffer("running_mean", torch.zeros(dim))
+        self.register_buffer("running_var", torch.ones(dim))
+
+    def forward(self, mean: torch.Tensor) -> torch.Tensor:
+        if self.training and mean.shape[0] > 1:
+            center, var = mean.mean(0), mean.var(0, unbiased=False)
+            with torch.no_grad():
+                self.running_mean.lerp_(center.detach(), self.momentum)
+                self.running_var.lerp_(var.detach(), self.momentum)
+        else:
+            center, var = self.running_mean, self.running_var
+        return self.gamma * (mean - center) / torch.sqrt(var + self.eps) + self.shift
+
+
 def mlp(input_size: int, hidden: int, output: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(input_size, hidden), nn.GELU(), nn.Linear(hidden, output))
 
@@ -63,6 +90,13 @@ class LatentLevel(nn.Module):
         self.parent_size = config.latent_dim(parent) if parent else 0
         width = config.context_width
         self.posterior_net = mlp(feature_size + self.parent_size, width, 2 * self.latent_size)
+        # Variance-preserving init: with transformers' std 0.02 the posterior means of different
+        # inputs start ~1e-3 apart, under the posterior noise, and the decoder learns to ignore z.
+        for layer in self.posterior_net[::2]:
+            layer._fan_in_init = True
+        self.posterior_net[-1]._log_scale_init = config.posterior_log_scale_init
+        gamma = config.posterior_mean_norm.get(level, 0.0)
+        self.mean_norm = PosteriorMeanNorm(self.latent_size, gamma) if gamma > 0 else None
         self.has_siblings = level != "document"
         if self.has_siblings:
             # Input at sibling k: [z_parent, z_{k-1}]; causal attention covers z_{<k}.
@@ -97,7 +131,11 @@ class LatentLevel(nn.Module):
         prior given the parents: the level-use metric replaces one level this way).
         """
         inputs = features if parent_z is None else torch.cat([features, parent_z], dim=-1)
-        posterior = self.gaussian(self.posterior_net(inputs))
+        params = self.posterior_net(inputs)
+        if self.mean_norm is not None:
+            mean, log_scale = params.chunk(2, dim=-1)
+            params = torch.cat([self.mean_norm(mean), log_scale], dim=-1)
+        posterior = self.gaussian(params)
         noise = torch.randn_like(posterior.mean)
 
         if mode == "prior":

@@ -82,6 +82,11 @@ class DocHVAEPreTrainedModel(PreTrainedModel):
         if getattr(module, "_zero_init", False):
             init.zeros_(module.weight)
             init.zeros_(module.bias)
+        if getattr(module, "_fan_in_init", False):
+            init.normal_(module.weight, mean=0.0, std=module.weight.shape[1] ** -0.5)
+        # Posterior heads output [mean, log_scale]: the log-scale half of the bias sets the initial std.
+        if getattr(module, "_log_scale_init", 0.0):
+            init.constant_(module.bias[module.bias.shape[0] // 2 :], module._log_scale_init)
 
 
 class DocHVAE(DocHVAEPreTrainedModel):

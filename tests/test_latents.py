@@ -1,0 +1,84 @@
+"""Anti-collapse options of the latent levels: BN-VAE mean normalisation and posterior initialisation."""
+
+import pytest
+import torch
+
+from doc_hvae import DocHVAE, DocHVAEConfig
+from doc_hvae.config import default_decoder_config, default_encoder_config
+from doc_hvae.data.batching import DocCollator
+from doc_hvae.modeling.latents import PosteriorMeanNorm
+
+V = 64
+
+
+def make_model(**kwargs) -> DocHVAE:
+    torch.manual_seed(0)
+    config = DocHVAEConfig(
+        levels=["document", "paragraph", "sentence"], latent_size=8, vocab_size=V,
+        decoder=default_decoder_config(V, 32, 1, 2), encoder=default_encoder_config(V, 32, 1, 2), **kwargs,
+    )
+    return DocHVAE(config)
+
+
+def rows(n_documents: int) -> list[dict]:
+    generator = torch.Generator().manual_seed(1)
+    documents = []
+    for d in range(n_documents):
+        paragraphs = [[torch.randint(5, V, (int(torch.randint(3, 9, (1,), generator=generator)),), generator=generator).tolist() for _ in range(3)] for _ in range(2)]
+        documents.append({"id": str(d), "paragraphs": paragraphs, "num_words": 10})
+    return documents
+
+
+def test_mean_norm_gives_every_dimension_the_fixed_spread_in_training():
+    norm = PosteriorMeanNorm(dim=4, gamma=0.5).train()
+    means = torch.randn(64, 4) * torch.tensor([1e-2, 1.0, 10.0, 0.0]) + 3.0  # small, unit, large and no spread (eps=1e-5 floors below ~3e-3)
+    out = norm(means)
+    spread = out.std(0, unbiased=False)
+    assert torch.allclose(spread[:3], torch.full((3,), 0.5), atol=1e-3)  # whatever the raw spread
+    assert torch.allclose(out.mean(0), torch.zeros(4), atol=1e-5)  # centred (shift starts at 0)
+    # The normalisation is scale-invariant, so training cannot shrink the spread through its input.
+    assert torch.allclose(norm(means * 1000.0)[:, :3], out[:, :3], atol=1e-4)
+
+
+def test_mean_norm_uses_running_statistics_in_eval_and_for_single_units():
+    norm = PosteriorMeanNorm(dim=2, gamma=1.0, momentum=1.0).train()
+    batch = torch.tensor([[0.0, 10.0], [2.0, 30.0]])
+    norm(batch)  # momentum 1: the running statistics become this batch's
+    assert torch.allclose(norm.running_mean, torch.tensor([1.0, 20.0]))
+    assert torch.allclose(norm.running_var, torch.tensor([1.0, 100.0]))
+    single = torch.tensor([[3.0, 40.0]])
+    expected = (single - torch.tensor([1.0, 20.0])) / torch.sqrt(torch.tensor([1.0, 100.0]) + norm.eps)
+    assert torch.allclose(norm(single), expected, atol=1e-5)  # one unit: no batch statistics to take
+    norm.eval()
+    assert torch.allclose(norm(single), expected, atol=1e-5)
+
+
+def test_model_with_mean_norm_keeps_posterior_means_apart():
+    model = make_model(posterior_mean_norm={"document": 0.5, "sentence": 0.3}).train()
+    assert model.latent_levels["paragraph"].mean_norm is None
+    batch = DocCollator.for_model(model.config)(rows(6))
+    output = model(batch, return_latents=True)
+    for level, gamma in (("document", 0.5), ("sentence", 0.3)):
+        means = output.latents[level].posterior.mean
+        assert torch.allclose(means.std(0, unbiased=False), torch.full((8,), gamma), atol=0.02), level
+    (output.recon_nll + sum(k.sum() for k in output.kl.values())).backward()
+    assert model.latent_levels["document"].mean_norm.shift.grad is not None
+    # Saved and loaded with the running statistics.
+    assert "latent_levels.document.mean_norm.running_var" in model.state_dict()
+
+
+def test_posterior_initialisation_options():
+    model = make_model(posterior_log_scale_init=-2.0)
+    head = model.latent_levels["sentence"].posterior_net[-1]
+    assert torch.all(head.bias[8:] == -2.0) and torch.all(head.bias[:8] == 0.0)
+    # Variance-preserving init of the posterior MLP (std 1/sqrt(fan_in)), not transformers' 0.02.
+    first = model.latent_levels["sentence"].posterior_net[0]
+    assert first.weight.std().item() == pytest.approx(first.weight.shape[1] ** -0.5, rel=0.1)
+    # And the prior heads still start at zero (every prior starts as N(0, I)).
+    assert torch.count_nonzero(model.latent_levels["sentence"].prior_head.weight) == 0
+
+
+@pytest.mark.parametrize("kwargs", [{"posterior_mean_norm": {"chapter": 0.5}}, {"posterior_mean_norm": {"document": -1}}, {"posterior_log_scale_init": -9.0}])
+def test_invalid_anti_collapse_options_are_rejected(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        make_model(**kwargs)
