@@ -31,7 +31,7 @@ def rows(n_documents: int) -> list[dict]:
 
 def test_mean_norm_gives_every_dimension_the_fixed_spread_in_training():
     norm = PosteriorMeanNorm(dim=4, gamma=0.5).train()
-    means = torch.randn(64, 4) * torch.tensor([1e-2, 1.0, 10.0, 0.0]) + 3.0  # small, unit, large and no spread (eps=1e-5 floors below ~3e-3)
+    means = torch.randn(64, 4) * torch.tensor([0.1, 1.0, 10.0, 0.0]) + 3.0  # small, unit, large and no spread (eps=1e-5 floors below ~3e-3)
     out = norm(means)
     spread = out.std(0, unbiased=False)
     assert torch.allclose(spread[:3], torch.full((3,), 0.5), atol=1e-3)  # whatever the raw spread
