@@ -37,7 +37,7 @@ def test_mean_norm_gives_every_dimension_the_fixed_spread_in_training():
     assert torch.allclose(spread[:3], torch.full((3,), 0.5), atol=1e-3)  # whatever the raw spread
     assert torch.allclose(out.mean(0), torch.zeros(4), atol=1e-5)  # centred (shift starts at 0)
     # The normalisation is scale-invariant, so training cannot shrink the spread through its input.
-    assert torch.allclose(norm(means * 1000.0)[:, :3], out[:, :3], atol=1e-4)
+    assert torch.allclose(norm(means * 1000.0)[:, :3], out[:, :3], atol=1e-3)  # up to the eps floor
 
 
 def test_mean_norm_uses_running_statistics_in_eval_and_for_single_units():
