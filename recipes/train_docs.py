@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
@@ -77,10 +78,24 @@ def prepare_data(config: TrainConfig, accelerator: Accelerator) -> PreparedCorpu
                 statistics = prepare_corpus(PrepareConfig(**data.prepare.model_dump(), output_dir=data.prepared_dir))
                 accelerator.print(f"Prepared {data.prepared_dir}:\n{format_statistics(statistics)}\n")
         corpus = PreparedCorpus(data.prepared_dir)
+    if data.prepare is not None:
+        check_prepared_matches(data)
     for split in (data.train_split, data.validation_split):
         if split not in corpus.dataset or len(corpus.dataset[split]) == 0:
             raise SystemExit(f"split {split!r} of {data.prepared_dir} is missing or empty (splits: {dict((k, len(v)) for k, v in corpus.dataset.items())})")
     return corpus
+
+
+def check_prepared_matches(data) -> None:
+    """Refuse a prepared corpus built with other settings than the config's data.prepare."""
+    saved = yaml.safe_load((Path(data.prepared_dir) / "prepare_config.yaml").read_text())
+    wanted = data.prepare.model_dump(mode="json")
+    different = [key for key in wanted if saved.get(key) != wanted[key]]
+    if different:
+        raise SystemExit(
+            f"{data.prepared_dir} was prepared with other {different} settings than this config's data.prepare "
+            f"(saved: { {k: saved.get(k) for k in different} }). Delete the folder to prepare it again, or set data.prepared_dir elsewhere."
+        )
 
 
 def training_step(model, batch, optimizer, scheduler, accelerator, config: TrainConfig, state: TrainerState, levels: list[str]):
