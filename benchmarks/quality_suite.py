@@ -16,6 +16,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -89,7 +90,14 @@ def main(argv=None) -> dict:
         if args.max_steps:
             overrides.append(f"training.max_steps={args.max_steps}")
         entry = {"overrides": overrides}
-        if args.retrain or not (run_dir / "final" / "model.safetensors").is_file():
+        recorded = run_dir / "suite_overrides.json"
+        finished = (run_dir / "final" / "model.safetensors").is_file()
+        if finished and not args.retrain and recorded.is_file() and json.loads(recorded.read_text()) != overrides:
+            raise SystemExit(f"{run_dir} was trained with other overrides ({recorded.read_text()}); pass --retrain or another --output")
+        if args.retrain or not finished:
+            shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run never mixes with an earlier one
+            run_dir.mkdir(parents=True)
+            recorded.write_text(json.dumps(overrides))
             print(f"[{name}] training ({' '.join(overrides)}) ...", flush=True)
             launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_cpu_threads_per_process", str(args.threads)]
             entry["train_seconds"] = run([*launch, "recipes/train_docs.py", "--config", suite["config"], *overrides], output / f"{name}.train.log")

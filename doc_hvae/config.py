@@ -102,7 +102,8 @@ class DocHVAEConfig(PreTrainedConfig):
             Weight of a bag-of-words auxiliary loss per level (the level's latent predicts the
             tokens it covers); 0 or absent = off.
         posterior_log_scale_init (`float`, defaults to 0.0):
-            Initial log standard deviation of every posterior (the bias of its log-scale output).
+            Initial log standard deviation of every posterior: the bias of its log-scale output,
+            before the soft clamp (so the std starts at exp(log_scale_bound * tanh(init / bound))).
             Below 0, early samples are dominated by the input-dependent mean rather than by
             noise, so the decoder has a signal to learn to use before it learns to ignore z.
         posterior_mean_norm (`dict[str, float]`, defaults to `{}`):
@@ -154,9 +155,12 @@ class DocHVAEConfig(PreTrainedConfig):
         self.decoder_context = decoder_context
         self.posterior = posterior
         self.decoder = copy.deepcopy(decoder) if decoder is not None else default_decoder_config(vocab_size)
-        self.encoder = copy.deepcopy(encoder) if encoder is not None else default_encoder_config(
-            vocab_size, hidden_size=_decoder_width(self.decoder), num_layers=max(1, _decoder_depth(self.decoder) // 2)
-        )
+        if encoder is not None:
+            self.encoder = copy.deepcopy(encoder)
+        elif isinstance(self.decoder, dict) and "model_type" in self.decoder:  # as wide as the decoder, half as deep
+            self.encoder = default_encoder_config(vocab_size, hidden_size=_decoder_width(self.decoder), num_layers=max(1, _decoder_depth(self.decoder) // 2))
+        else:
+            self.encoder = default_encoder_config(vocab_size)  # the decoder is invalid; validate() says so
         self.context_layers = context_layers
         self.prior_layers = prior_layers
         self.context_size = context_size

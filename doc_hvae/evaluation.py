@@ -18,11 +18,11 @@ import torch
 from tqdm.auto import tqdm
 
 from .data.batching import DocBatch, DocCollator, TokenBudgetBatchSampler
-from .generation import GeneratedDocument, SamplingConfig, document_text, reconstruct, sample_prior
+from .generation import SamplingConfig, document_text, reconstruct, row_text, sample_prior
 from .modeling import DocHVAE
 from .modeling.distributions import DiagonalGaussian
 from .modeling.encoder import EncoderFeatures
-from .modeling.modeling_doc_hvae import unit_document
+from .modeling.modeling_doc_hvae import in_eval_mode, unit_document
 
 DEFINITIONS = {
     "tokens": "every predicted position: content tokens, end-of-sentence and end-of-paragraph; never BOS or padding",
@@ -43,6 +43,14 @@ DEFINITIONS = {
 AU_THRESHOLDS = (0.001, 0.01, 0.1)
 
 
+def perplexity(nll: float, count: float) -> float:
+    """exp(nll / count), inf rather than an overflow error for a diverged model."""
+    try:
+        return math.exp(nll / count)
+    except OverflowError:
+        return float("inf")
+
+
 # ---------------------------------------------------------------------------------------------
 # Pure estimators
 
@@ -58,16 +66,17 @@ def active_units(posterior_means: torch.Tensor, thresholds=AU_THRESHOLDS) -> tup
     return {t: int((variance > t).sum()) for t in thresholds}, variance
 
 
-def mutual_information(posterior: DiagonalGaussian, z: torch.Tensor, chunk: int = 1024) -> float:
+def mutual_information(posterior: DiagonalGaussian, z: torch.Tensor, chunk: int = 1024, max_elements: int = 2**25) -> float:
     """I(x; z) ~ E[log q(z|x)] - E[log q(z)], with q(z) = (1/N) sum_n q(z | x_n) over the N units given.
 
     posterior: [N, D] the units' posteriors; z: [N, D] one sample from each. The aggregate
-    posterior is evaluated exactly over all N units (in chunks of `chunk` samples), so the
-    estimate cannot exceed log N.
+    posterior is evaluated exactly over all N units (in chunks of at most `chunk` samples, and of
+    at most `max_elements` entries per [chunk, N, D] temporary), so the estimate cannot exceed log N.
     """
     mean, log_scale = posterior.mean.double(), posterior.log_scale.double()
     z = z.double()
     n = z.shape[0]
+    chunk = max(1, min(chunk, max_elements // max(n * z.shape[1], 1)))
     log_q_conditional = DiagonalGaussian(mean, log_scale).log_prob(z).sum(-1)  # [N]
     log_q_aggregate = []
     for start in range(0, n, chunk):
@@ -113,14 +122,22 @@ def _log_ratio_per_document(output, batch: DocBatch) -> torch.Tensor:
 
 
 @torch.no_grad()
+@in_eval_mode
 def evaluate(model: DocHVAE, dataset, collator: DocCollator, settings: EvalSettings, tokenizer=None, show_progress: bool = True) -> dict:
-    """Every metric of DESIGN section 5 over a dataset split; returns a JSON-ready report."""
+    """Every metric of DESIGN section 5 over a dataset split; returns a JSON-ready report.
+
+    Seeded by `settings.seed` without touching the caller's random state (training resumes exactly).
+    """
     if len(dataset) == 0:
         raise ValueError("the evaluation split is empty")
-    model.eval()
     device = next(model.parameters()).device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(settings.seed)
+        return _evaluate(model, dataset, collator, settings, tokenizer, show_progress, device)
+
+
+def _evaluate(model, dataset, collator, settings, tokenizer, show_progress, device) -> dict:
     levels = list(model.config.levels)
-    torch.manual_seed(settings.seed)
     started = time.perf_counter()
 
     totals = defaultdict(float)
@@ -196,10 +213,10 @@ def _assemble(model, settings, totals, kl_units, kl_per_dim, means, posteriors, 
         "words": int(words),
         "nll_elbo_per_document": elbo_nll / documents,
         "nll_elbo_per_token": elbo_nll / tokens,
-        "ppl_elbo": math.exp(elbo_nll / tokens),
-        "word_ppl_elbo": math.exp(elbo_nll / words) if words else None,
+        "ppl_elbo": perplexity(elbo_nll, tokens),
+        "word_ppl_elbo": perplexity(elbo_nll, words) if words else None,
         "recon_nll_per_token": totals["recon_nll"] / tokens,
-        "recon_ppl": math.exp(totals["recon_nll"] / tokens),
+        "recon_ppl": perplexity(totals["recon_nll"], tokens),
         "stop_nll_per_document": totals["stop_nll"] / documents,
     }
     if levels:
@@ -210,8 +227,8 @@ def _assemble(model, settings, totals, kl_units, kl_per_dim, means, posteriors, 
             iw_samples=settings.iw_samples if levels else 1,
             nll_iw_per_document=iw_total / documents,
             nll_iw_per_token=iw_total / tokens,
-            ppl_iw=math.exp(iw_total / tokens),
-            word_ppl_iw=math.exp(iw_total / words) if words else None,
+            ppl_iw=perplexity(iw_total, tokens),
+            word_ppl_iw=perplexity(iw_total, words) if words else None,
         )
     if not levels:
         report["note"] = "flat language model: no latents, so the ELBO is the exact NLL and there is no KL, AU, MI or level use"
@@ -245,7 +262,7 @@ def _assemble(model, settings, totals, kl_units, kl_per_dim, means, posteriors, 
             )
             warnings.warn(f"{level}: {entry['mutual_information_warning']}")
         if level in prior_recon:
-            entry["recon_ppl_with_prior"] = math.exp(prior_recon[level] / tokens)
+            entry["recon_ppl_with_prior"] = perplexity(prior_recon[level], tokens)
             entry["level_use_delta_ppl"] = entry["recon_ppl_with_prior"] - report["recon_ppl"]
         report["per_level"][level] = entry
     return report
@@ -266,17 +283,16 @@ def reconstruction_bleu(model: DocHVAE, dataset, collator: DocCollator, tokenize
         else:  # a flat LM has nothing to reconstruct from: its greedy continuation of <s>
             generated = sample_prior(model, len(chunk), greedy)
         hypotheses += [document_text(doc, tokenizer).replace("\n\n", " ") for doc in generated]
-        references += [document_text(GeneratedDocument(row["paragraphs"]), tokenizer).replace("\n\n", " ") for row in chunk]
+        references += [row_text(row, tokenizer).replace("\n\n", " ") for row in chunk]
     metric = sacrebleu.BLEU()
     bleu = metric.corpus_score(hypotheses, [references])
     return {"bleu": bleu.score, "documents": len(rows), "signature": str(metric.get_signature())}
 
 
 @torch.no_grad()
+@in_eval_mode
 def validation_metrics(model: DocHVAE, batches: list[DocBatch]) -> dict[str, float]:
     """The cheap periodic validation of training: ELBO and recon PPL, per-level KL per document and AU."""
-    was_training = model.training
-    model.eval()
     sums = defaultdict(float)
     means = defaultdict(list)
     for batch in batches:
@@ -291,13 +307,12 @@ def validation_metrics(model: DocHVAE, batches: list[DocBatch]) -> dict[str, flo
         if model.config.levels:
             for level, out in model(batch, latent_mode="mean", return_latents=True, encoder_features=features).latents.items():
                 means[level].append(out.z.cpu())
-    model.train(was_training)
     kl_total = sum(v for k, v in sums.items() if k.startswith("kl/"))
     nll = sums["recon"] + sums["stop"] + kl_total
     metrics = {
         "val/nll_elbo_per_token": nll / sums["tokens"],
-        "val/ppl_elbo": math.exp(nll / sums["tokens"]),
-        "val/recon_ppl": math.exp(sums["recon"] / sums["tokens"]),
+        "val/ppl_elbo": perplexity(nll, sums["tokens"]),
+        "val/recon_ppl": perplexity(sums["recon"], sums["tokens"]),
     }
     for level in model.config.levels:
         metrics[f"val/kl/{level}"] = sums[f"kl/{level}"] / sums["documents"]

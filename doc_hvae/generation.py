@@ -18,8 +18,9 @@ import torch
 from transformers import DynamicCache
 from transformers.generation import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
-from .data.batching import DocBatch, DocCollator
+from .data.batching import DocBatch
 from .modeling import DocHVAE
+from .modeling.modeling_doc_hvae import in_eval_mode
 from .modeling.distributions import DiagonalGaussian
 from .modeling.latents import Siblings
 
@@ -28,7 +29,7 @@ from .modeling.latents import Siblings
 class SamplingConfig:
     """Token and latent sampling settings, and bounds."""
 
-    temperature: float = 1.0  # token temperature; 0 = greedy
+    temperature: float = 1.0  # token temperature; 0 = greedy (tokens and the stop decision)
     top_k: int = 0
     top_p: float = 1.0
     latent_temperature: dict[str, float] = field(default_factory=dict)  # per level, default 1.0
@@ -266,6 +267,7 @@ def decode_streams(
 
 
 @torch.no_grad()
+@in_eval_mode
 def decode_documents(
     model: DocHVAE,
     plan: LatentPlan,
@@ -277,8 +279,12 @@ def decode_documents(
     if plan.num_documents < 1:
         raise ValueError(f"num_documents={plan.num_documents}; ask for at least one document")
     config = model.config
-    model.eval()
     device = model.decoder.lm.get_input_embeddings().weight.device
+    if generator is not None and generator.device != device:
+        raise ValueError(f"the generator is on {generator.device} but the model on {device}; use seeded_generator(seed, device)")
+    unknown = sorted(set(sampling.latent_temperature) - set(config.levels))
+    if unknown:
+        raise ValueError(f"latent_temperature has level(s) {unknown} this model does not have; its levels are {config.levels}")
     levels = config.levels
     B = plan.num_documents
     sampler = TokenSampler(sampling, generator)
@@ -336,7 +342,8 @@ def decode_documents(
 
         # Stop: the plan's paragraph count, or a draw from the stop head; always at the bound.
         probability = _stop_probability(model, z_doc, z_par_all, j + 1, B, device)
-        draws = torch.rand(B, generator=generator, device=device) < probability
+        # Greedy decoding (temperature 0) is greedy for the stop decision too.
+        draws = probability > 0.5 if sampling.temperature == 0 else torch.rand(B, generator=generator, device=device) < probability
         for b in index.tolist():
             fixed_count = plan.num_paragraphs[b] if plan.num_paragraphs is not None else None
             if (fixed_count is not None and j + 1 >= fixed_count) or (fixed_count is None and bool(draws[b])):
@@ -375,9 +382,9 @@ def _decode_sentence_streams(model, streams, upper, z_sen, sentence_latents, emb
 
 
 @torch.no_grad()
+@in_eval_mode
 def posterior_latents(model: DocHVAE, batch: DocBatch, mode: str = "mean") -> dict[str, torch.Tensor]:
     """Every level's latents for a batch (posterior means, or one sample)."""
-    model.eval()
     output = model(batch, latent_mode=mode, return_latents=True)
     return {level: out.z for level, out in output.latents.items()}
 
@@ -477,6 +484,11 @@ def swap(model: DocHVAE, batch: DocBatch, donors: list[int], sampling: SamplingC
 
 # ---------------------------------------------------------------------------------------------
 # Text
+
+
+def row_text(row: dict, tokenizer) -> str:
+    """The text of a prepared-corpus row (its token ids decoded), paragraphs separated by blank lines."""
+    return document_text(GeneratedDocument(row["paragraphs"]), tokenizer)
 
 
 def document_text(document: GeneratedDocument, tokenizer) -> str:

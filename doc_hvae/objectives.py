@@ -21,6 +21,8 @@ from .config_loading import StrictModel
 class BetaSchedule(StrictModel):
     """beta(step): constant, linear warm-up, or cyclical (Fu et al. 2019), optionally delayed.
 
+    Before `offset_steps` every kind gives `start`; after it:
+    constant:  `end`.
     linear:    `start` until `offset_steps`, then linearly to `end` over `warmup_steps`, then `end`.
     cyclical:  after `offset_steps`, cycles of `cycle_steps`: a linear ramp from `start` to `end`
                over the first `ramp_fraction` of each cycle, then `end`; after `num_cycles` cycles
@@ -60,7 +62,7 @@ class LevelObjective(StrictModel):
 class Objective(StrictModel):
     beta: BetaSchedule = Field(default_factory=BetaSchedule)
     free_bits: FreeBits = Field(default_factory=FreeBits)
-    stagger_steps: int = Field(0, ge=0, description="delay each level's beta schedule by this many steps per rank")
+    stagger_steps: int = Field(0, ge=0, description="delay each level's beta schedule by this many steps per position in stagger_order")
     stagger_order: Literal["bottom_up", "top_down"] = Field(
         "bottom_up",
         description="bottom_up: the sentence level warms up first and the document level last, "

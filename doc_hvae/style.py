@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from .data.batching import DocCollator
-from .generation import GeneratedDocument, SamplingConfig, document_text, generate_in_style, posterior_latents, sample_prior
+from .generation import GeneratedDocument, SamplingConfig, document_text, generate_in_style, posterior_latents, row_text, sample_prior
 from .modeling import DocHVAE
 
 DEFINITION = (
@@ -96,7 +96,7 @@ def style_consistency(
         result[f"{name}_retrieval_accuracy"] = retrieval_accuracy(z, owner, reference_z)
     labels = [row.get("label") for row in references]
     if classifier is not None and all(label is not None for label in labels):
-        reference_texts = [document_text(GeneratedDocument(row["paragraphs"]), tokenizer) for row in references]
+        reference_texts = [row_text(row, tokenizer) for row in references]
         expected = np.asarray([labels[r] for r in owner.tolist()])
         result["classifier_accuracy_on_references"] = classifier.accuracy(reference_texts, labels)
         result["majority_label_rate"] = float(max(np.mean(expected == label) for label in set(labels)))

@@ -18,9 +18,9 @@ from typing import Any, Literal
 import torch
 import yaml
 from accelerate.tracking import GeneralTracker
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from torch.utils.data import DataLoader
-from transformers import get_scheduler
+from transformers import AutoConfig, get_scheduler
 
 from .config import LEVELS, DocHVAEConfig
 from .config_loading import StrictModel
@@ -53,7 +53,7 @@ class DataSection(StrictModel):
     validation_split: str = "validation"
     max_tokens: int = Field(4096, ge=16, description="token budget of one training batch (per process)")
     eval_max_tokens: int = Field(8192, ge=16)
-    max_validation_documents: int | None = Field(None, ge=1, description="periodic validation on the first N windows")
+    max_validation_documents: int | None = Field(None, ge=1, description="validate (periodically and at the end) on the first N windows only")
     min_row_length: int = Field(64, ge=1, description="packed rows are at least this long")
 
 
@@ -65,11 +65,18 @@ class ModelSection(StrictModel):
 
     @field_validator("config")
     @classmethod
-    def _known_keys(cls, value: dict) -> dict:
+    def _valid_model_config(cls, value: dict) -> dict:
         unknown = sorted(set(value) - _MODEL_CONFIG_KEYS)
         if unknown:
             raise ValueError(f"unknown DocHVAEConfig key(s) {unknown}; allowed: {sorted(_MODEL_CONFIG_KEYS)}")
+        DocHVAEConfig(**value)  # its ValueError lists every invalid field, reported with the other config errors
         return value
+
+    @model_validator(mode="after")
+    def _init_from_alone(self) -> "ModelSection":
+        if self.init_from and (self.config or self.decoder_name_or_path or self.encoder_name_or_path):
+            raise ValueError("model.init_from loads a whole saved DocHVAE: leave model.config, decoder_name_or_path and encoder_name_or_path unset")
+        return self
 
 
 class OptimSection(StrictModel):
@@ -141,7 +148,17 @@ def model_config_from(section: ModelSection, tokenizer) -> DocHVAEConfig:
 
 def build_model(section: ModelSection, tokenizer) -> DocHVAE:
     if section.init_from:
-        return load_model(section.init_from)
+        model = load_model(section.init_from)
+        special = SpecialTokenIds.from_tokenizer(tokenizer)
+        ours = (model.config.vocab_size, model.config.pad_token_id, model.config.bos_token_id, model.config.sentence_end_token_id,
+                model.config.paragraph_end_token_id, model.config.unk_token_id)
+        theirs = (len(tokenizer), special.pad, special.bos, special.sentence_end, special.paragraph_end, special.unk)
+        if ours != theirs:
+            raise ValueError(
+                f"model.init_from={section.init_from!r} was trained with another tokenizer (vocab and special ids {ours}, "
+                f"this corpus {theirs}); prepare the corpus with tokenizer.pretrained=<that model's folder>"
+            )
+        return model
     config = model_config_from(section, tokenizer)
     if section.decoder_name_or_path or section.encoder_name_or_path:
         return DocHVAE.from_pretrained_parts(config, decoder=section.decoder_name_or_path, encoder=section.encoder_name_or_path)
@@ -167,6 +184,24 @@ def prepared_dir_of(model_path: str | os.PathLike) -> str:
     if not config_file.is_file():
         raise FileNotFoundError(f"{str(model_path)!r} has no train_config.yaml; pass the prepared corpus folder with --data")
     return yaml.safe_load(config_file.read_text())["data"]["prepared_dir"]
+
+
+def check_positions(config: DocHVAEConfig, limits: dict) -> None:
+    """Fail before training if the corpus's longest streams exceed the encoder's or decoder's position tables."""
+    problems = []
+    sentence_stream = limits["max_sentence_tokens"] + 2  # <s> sentence boundary
+    if config.levels:
+        encoder_positions = AutoConfig.for_model(**config.encoder).max_position_embeddings
+        if sentence_stream > encoder_positions:
+            problems.append(f"sentences of up to {limits['max_sentence_tokens']} tokens need {sentence_stream} encoder positions, "
+                            f"the encoder has {encoder_positions}: lower limits.max_sentence_tokens or raise the encoder's max_position_embeddings")
+    decoder_stream = config.num_memory_slots + 1 + (limits["max_paragraph_tokens"] if config.decoder_context == "paragraph" else limits["max_sentence_tokens"] + 1)
+    decoder_positions = AutoConfig.for_model(**config.decoder).max_position_embeddings
+    if decoder_stream > decoder_positions:
+        problems.append(f"decoder streams of up to {decoder_stream} positions (memory + <s> + tokens) exceed the decoder's {decoder_positions}: "
+                        "lower limits.max_paragraph_tokens or raise the decoder's n_positions")
+    if problems:
+        raise ValueError("the prepared corpus does not fit the model:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 def build_dataloader(dataset, collator: DocCollator, max_tokens: int, shuffle: bool, seed: int) -> tuple[DataLoader, TokenBudgetBatchSampler]:
@@ -269,11 +304,12 @@ class JsonLinesTracker(GeneralTracker):
     requires_logging_directory = True
     main_process_only = True
 
-    def __init__(self, run_name: str, logging_dir: str | os.PathLike):
+    def __init__(self, run_name: str, logging_dir: str | os.PathLike, append: bool = False):
         super().__init__()
         self.path = Path(logging_dir) / "log.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a", buffering=1)
+        # A resumed run continues its log; a fresh run starts a new one.
+        self._file = open(self.path, "a" if append else "w", buffering=1)
 
     @property
     def tracker(self):

@@ -26,13 +26,15 @@ import torch
 from doc_hvae.data.batching import DocCollator
 from doc_hvae.data.prepare import LimitsConfig, PreparedCorpus, rows_from_documents
 from doc_hvae.data.readers import document_from_text
+from doc_hvae.data.document import SkipReport
+from doc_hvae.data.tokenizer import load_tokenizer
 from doc_hvae.generation import (
-    GeneratedDocument,
     SamplingConfig,
     document_text,
     generate_in_style,
     interpolate,
     reconstruct,
+    row_text,
     sample_prior,
     seeded_generator,
     swap,
@@ -81,16 +83,21 @@ def sampling_config(args) -> SamplingConfig:
                           max_paragraphs=args.max_paragraphs, max_sentences=args.max_sentences, max_tokens=args.max_tokens)
 
 
-def reference_rows(args, corpus: PreparedCorpus, limits: LimitsConfig) -> list[dict]:
+def reference_rows(args, corpus: PreparedCorpus) -> list[dict]:
     if args.reference_file:
+        report = SkipReport()
+        limits = LimitsConfig(**corpus.statistics["limits"]) if corpus.statistics.get("limits") else LimitsConfig()
         documents = []
         for path in args.reference_file:
             try:
                 text = Path(path).read_text(encoding="utf-8")
             except FileNotFoundError:
                 raise SystemExit(f"--reference-file {path!r} does not exist") from None
-            documents.append(document_from_text(text, Path(path).name))
-        return rows_from_documents(documents, corpus.tokenizer, limits)
+            documents.append(document_from_text(text, Path(path).name, report=report))
+        rows = rows_from_documents(documents, corpus.tokenizer, limits, report)
+        if report.counts:
+            print(f"Reference files, skipped or changed:\n{report.format()}")
+        return rows
     split = corpus.dataset[args.split]
     indices = args.references if args.references is not None else [0, 1]
     bad = [i for i in indices if not 0 <= i < len(split)]
@@ -104,8 +111,9 @@ def main(argv=None) -> list[dict]:
     model = load_model(args.model)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device).eval()
-    corpus = PreparedCorpus(args.data or prepared_dir_of(args.model))
-    limits = LimitsConfig(**corpus.statistics.get("limits", {})) if corpus.statistics.get("limits") else LimitsConfig()
+    # Prior samples need only the tokenizer saved beside the model; references need the corpus.
+    corpus = None if args.mode == "prior" and not args.data else PreparedCorpus(args.data or prepared_dir_of(args.model))
+    tokenizer = corpus.tokenizer if corpus is not None else load_tokenizer(args.model)
     collator = DocCollator.for_model(model.config)
     sampling = sampling_config(args)
     generator = seeded_generator(args.seed, device)
@@ -119,9 +127,9 @@ def main(argv=None) -> list[dict]:
         classifier = None
         train = corpus.dataset["train"]
         if train[0]["label"] is not None:
-            texts = [document_text(GeneratedDocument(row["paragraphs"]), corpus.tokenizer) for row in train]
+            texts = [row_text(row, tokenizer) for row in train]
             classifier = LabelClassifier(texts, train["label"], seed=args.seed)
-        result = style_consistency(model, references, collator, corpus.tokenizer, args.per_reference, sampling, generator, classifier)
+        result = style_consistency(model, references, collator, tokenizer, args.per_reference, sampling, generator, classifier)
         print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=2))
         for sample in result["samples"]:
             print(f"\n--- in the style of {sample['reference']} ({sample['label']}) ---\n{sample['text']}")
@@ -129,26 +137,26 @@ def main(argv=None) -> list[dict]:
     else:
         if args.mode == "prior":
             documents = sample_prior(model, args.num_documents, sampling, generator)
-            records = [{"mode": "prior", "text": document_text(d, corpus.tokenizer)} for d in documents]
+            records = [{"mode": "prior", "text": document_text(d, tokenizer)} for d in documents]
         else:
-            rows = reference_rows(args, corpus, limits)
+            rows = reference_rows(args, corpus)
             batch = collator(rows).to(device)
             ids = [row.get("id") for row in rows]
             if args.mode == "style":
                 groups = generate_in_style(model, batch, args.per_reference, sampling, mode=args.posterior, generator=generator)
-                records = [{"mode": "style", "reference": ids[r], "text": document_text(d, corpus.tokenizer)} for r, docs in enumerate(groups) for d in docs]
+                records = [{"mode": "style", "reference": ids[r], "text": document_text(d, tokenizer)} for r, docs in enumerate(groups) for d in docs]
             elif args.mode == "reconstruct":
                 documents = reconstruct(model, batch, sampling, mode=args.posterior, generator=generator)
-                records = [{"mode": "reconstruct", "reference": ids[i], "source": document_text(GeneratedDocument(rows[i]["paragraphs"]), corpus.tokenizer),
-                            "text": document_text(d, corpus.tokenizer)} for i, d in enumerate(documents)]
+                records = [{"mode": "reconstruct", "reference": ids[i], "source": row_text(rows[i], tokenizer),
+                            "text": document_text(d, tokenizer)} for i, d in enumerate(documents)]
             elif args.mode == "interpolate":
                 documents = interpolate(model, batch, args.level, args.steps, sampling, generator)
                 records = [{"mode": "interpolate", "level": args.level, "between": ids, "weight": i / (args.steps - 1),
-                            "text": document_text(d, corpus.tokenizer)} for i, d in enumerate(documents)]
+                            "text": document_text(d, tokenizer)} for i, d in enumerate(documents)]
             else:  # swap: every document takes the next one's z_doc
                 donors = [(i + 1) % len(rows) for i in range(len(rows))]
                 documents = swap(model, batch, donors, sampling, generator)
-                records = [{"mode": "swap", "reference": ids[i], "z_doc_from": ids[donors[i]], "text": document_text(d, corpus.tokenizer)}
+                records = [{"mode": "swap", "reference": ids[i], "z_doc_from": ids[donors[i]], "text": document_text(d, tokenizer)}
                            for i, d in enumerate(documents)]
         for record in records:
             header = ", ".join(f"{k}={v}" for k, v in record.items() if k not in ("text", "source"))

@@ -37,6 +37,7 @@ from doc_hvae.training import (
     build_model,
     build_optimizer,
     build_scheduler,
+    check_positions,
     format_summary,
 )
 
@@ -122,6 +123,8 @@ def training_step(model, batch, optimizer, scheduler, accelerator, config: Train
         else:
             state.skipped_updates += 1
             state.consecutive_skips += 1
+            if accelerator.scaler is not None:  # fp16: clipping unscaled the gradients; reset the scaler for the next step
+                accelerator.scaler.update()
         optimizer.zero_grad(set_to_none=True)
         scheduler.step()
         state.step += 1
@@ -132,6 +135,7 @@ def training_step(model, batch, optimizer, scheduler, accelerator, config: Train
 def save_checkpoint(accelerator: Accelerator, folders: StepFolders, state: TrainerState, keep_last: int) -> Path:
     folder = folders.path(state.step)
     accelerator.save_state(str(folder))
+    accelerator.wait_for_everyone()  # every process's random state is written before the folder is marked complete
     if accelerator.is_main_process:
         folders.mark_complete(folder, state)
         folders.prune(keep_last)
@@ -200,7 +204,7 @@ def main(argv=None) -> dict:
     except ConfigError as error:
         raise SystemExit(str(error)) from None
     output_dir = Path(config.training.output_dir)
-    trackers = [JsonLinesTracker("doc_hvae", output_dir)]
+    trackers = [JsonLinesTracker("doc_hvae", output_dir, append=bool(args.resume))]
     if config.training.tensorboard:
         try:
             import tensorboard  # noqa: F401
@@ -222,6 +226,8 @@ def main(argv=None) -> dict:
 
     corpus = prepare_data(config, accelerator)
     model = build_model(config.model, corpus.tokenizer)
+    if corpus.statistics.get("limits"):
+        check_positions(model.config, corpus.statistics["limits"])
     levels = list(model.config.levels)
     collator = DocCollator.for_model(model.config, min_row_length=config.data.min_row_length)
     train_loader, train_sampler = build_dataloader(
@@ -232,6 +238,8 @@ def main(argv=None) -> dict:
         validation = validation.select(range(min(len(validation), config.data.max_validation_documents)))
     validation_loader, _ = build_dataloader(validation, collator, config.data.eval_max_tokens, shuffle=False, seed=0)
     validation_batches = [batch.to(accelerator.device) for batch in validation_loader]
+    if train_sampler.oversized:
+        accelerator.print(f"Note: {train_sampler.oversized} training windows exceed data.max_tokens={config.data.max_tokens} and form batches of their own.")
 
     optimizer = build_optimizer(model, config.optim)
     scheduler = build_scheduler(optimizer, config.optim, config.training.max_steps)
@@ -239,6 +247,11 @@ def main(argv=None) -> dict:
     state = TrainerState()
     accelerator.register_for_checkpointing(state)
     folders = StepFolders(output_dir)
+    if not args.resume and folders.latest() is not None:
+        raise SystemExit(
+            f"{output_dir} holds checkpoints of an earlier run (latest: {folders.latest()}); continue it with --resume latest, "
+            "or give this run its own training.output_dir=..."
+        )
     if args.resume:
         folder = folders.resolve(args.resume)
         accelerator.load_state(str(folder))
@@ -259,6 +272,9 @@ def main(argv=None) -> dict:
     stopped_early = None
     model.train()
     while state.step < config.training.max_steps and stopped_early is None:
+        # Accelerate's loader sets its sampler's epoch from its own counter at every iteration:
+        # after a resume that counter must start at the saved epoch, not at 0.
+        train_loader.set_epoch(state.epoch)
         train_sampler.set_epoch(state.epoch)
         loader = accelerator.skip_first_batches(train_loader, state.batches_in_epoch) if state.batches_in_epoch else train_loader
         for batch in loader:
@@ -313,7 +329,7 @@ def main(argv=None) -> dict:
         settings = EvalSettings(iw_samples=config.training.iw_samples, max_tokens=config.data.eval_max_tokens, level_use=bool(levels))
         final_metrics = evaluate(unwrapped, validation, collator, settings, show_progress=True)
         sampling = SamplingConfig(temperature=0.9, top_p=0.95, max_paragraphs=3, max_sentences=6, max_tokens=config.training.sample_max_tokens)
-        generated = sample_prior(unwrapped, config.training.num_samples, sampling, seeded_generator(config.training.seed)) if config.training.num_samples else []
+        generated = sample_prior(unwrapped, config.training.num_samples, sampling, seeded_generator(config.training.seed, accelerator.device)) if config.training.num_samples else []
         samples = [document_text(doc, corpus.tokenizer) for doc in generated]
     accelerator.wait_for_everyone()
     final = export(accelerator, model, corpus, config, final_metrics, output_dir)

@@ -6,9 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 from conftest import REPO_ROOT
-from omegaconf.errors import InterpolationResolutionError
 from pydantic import Field
 
 from doc_hvae.config_loading import ConfigError, StrictModel, dump_config, load_config, validate_config

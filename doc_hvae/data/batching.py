@@ -60,6 +60,8 @@ class DocBatch:
     document_words: torch.Tensor  # [B] whitespace words of the source text
     num_memory_slots: int
     decoder_context: str
+    num_tokens: int  # predicted positions in the batch (a plain int: reading it never waits on a device)
+    longest_decoder_stream: int  # positions of the longest decoder stream, memory slots included
     document_ids: list[str]
     labels: list[str | None]
 
@@ -74,10 +76,6 @@ class DocBatch:
     @property
     def num_sentences(self) -> int:
         return self.sentence_paragraph.shape[0]
-
-    @property
-    def num_tokens(self) -> int:
-        return int(self.document_tokens.sum())
 
     @property
     def sentence_document(self) -> torch.Tensor:
@@ -273,6 +271,8 @@ class DocCollator:
             document_words=torch.tensor(document_words),
             num_memory_slots=m,
             decoder_context=self.decoder_context,
+            num_tokens=sum(document_tokens),
+            longest_decoder_stream=max(len(s) for s in decoder_streams),
             document_ids=[str(row.get("id", i)) for i, row in enumerate(rows)],
             labels=[row.get("label") for row in rows],
         )

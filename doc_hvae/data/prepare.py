@@ -133,42 +133,53 @@ class PrepareConfig(StrictModel):
 
 
 def load_documents(source: SourceConfig, report: SkipReport) -> dict[str, list[Document]]:
-    """Read every document of the source and assign it to a split."""
+    """Read every document of the source and assign it to a split.
+
+    Splits come from the source (one path per split, or the documents' own split, e.g. from a
+    split file); the validation and test splits it does not provide are carved out of the
+    training documents by a seeded split with `split_fractions`.
+    """
     if source.paths is not None:
-        by_split = {}
-        for name, path in source.paths.items():
-            by_split[_SPLIT_ALIASES[name]] = _take(read_corpus(source.reader, path, report=report, **source.options), source.max_documents, report)
-        return by_split
+        by_split = {_SPLIT_ALIASES[name]: list(read_corpus(source.reader, path, report=report, **source.options)) for name, path in source.paths.items()}
+    else:
+        documents = list(read_corpus(source.reader, source.path, report=report, **source.options))
+        by_split = defaultdict(list)
+        if any(doc.split is not None for doc in documents):
+            for doc in documents:
+                if doc.split is None or doc.split not in _SPLIT_ALIASES:
+                    report.add("document without a known split skipped", example=f"{doc.id} (split={doc.split!r})")
+                    continue
+                by_split[_SPLIT_ALIASES[doc.split]].append(doc)
+        else:
+            by_split["train"] = documents
+    missing = {name: fraction for name, fraction in source.split_fractions.items() if fraction > 0 and not by_split.get(name)}
+    if missing:
+        by_split.update(_carve(by_split.get("train", []), missing, source))
+    return {name: _take(docs, source.max_documents, report) for name, docs in by_split.items()}
 
-    documents = list(read_corpus(source.reader, source.path, report=report, **source.options))
-    if any(doc.split is not None for doc in documents):
-        # The source assigns splits itself (e.g. a split file): keep them.
-        by_split: dict[str, list[Document]] = defaultdict(list)
-        for doc in documents:
-            if doc.split is None or doc.split not in _SPLIT_ALIASES:
-                report.add("document without a known split skipped", example=f"{doc.id} (split={doc.split!r})")
-                continue
-            by_split[_SPLIT_ALIASES[doc.split]].append(doc)
-        return {name: _take(docs, source.max_documents, report) for name, docs in by_split.items()}
 
+def _carve(pool: list[Document], fractions: dict[str, float], source: SourceConfig) -> dict[str, list[Document]]:
+    """Seeded split of `pool` into train and the given splits (by document, or by chunk of paragraphs)."""
     if source.split_by == "chunk":
-        documents = [
+        pool = [
             Document(id=f"{doc.id}@{start // source.chunk_paragraphs}", paragraphs=doc.paragraphs[start : start + source.chunk_paragraphs], label=doc.label, title=doc.title)
-            for doc in documents
+            for doc in pool
             for start in range(0, len(doc.paragraphs), source.chunk_paragraphs)
         ]
-    # Seeded split by document (or chunk), so windows of one never straddle two splits.
-    order = list(range(len(documents)))
+    # By document (or chunk), so the windows of one never straddle two splits.
+    order = list(range(len(pool)))
     random.Random(source.split_seed).shuffle(order)
-    by_split = {"train": [], "validation": [], "test": []}
-    n_validation = round(len(documents) * source.split_fractions.get("validation", 0.0))
-    n_test = round(len(documents) * source.split_fractions.get("test", 0.0))
-    for rank, index in enumerate(order):
-        name = "validation" if rank < n_validation else "test" if rank < n_validation + n_test else "train"
-        by_split[name].append(documents[index])
-    # Keep source order inside each split: it is the order people expect to read them in.
-    position = {id(doc): i for i, doc in enumerate(documents)}
-    return {name: _take(sorted(docs, key=lambda d: position[id(d)]), source.max_documents, report) for name, docs in by_split.items()}
+    bounds, start = {}, 0
+    for name in ("validation", "test"):
+        count = round(len(pool) * fractions.get(name, 0.0))
+        bounds[name] = (start, start + count)
+        start += count
+    rank = {index: r for r, index in enumerate(order)}
+    carved = {"train": [], **{name: [] for name in fractions}}
+    for index, doc in enumerate(pool):  # source order inside each split: the order people read them in
+        name = next((n for n, (lo, hi) in bounds.items() if lo <= rank[index] < hi), "train")
+        carved[name].append(doc)
+    return carved
 
 
 def _take(documents: Iterable[Document], limit: int | None, report: SkipReport) -> list[Document]:

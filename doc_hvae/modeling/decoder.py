@@ -73,9 +73,9 @@ class LatentDecoder(nn.Module):
         """NLL of every predicted token of the batch, given each level's latents z [U_level, D]."""
         config = self.config
         ids, segment, position = batch.decoder_input_ids, batch.decoder_segment, batch.decoder_position
-        if self.max_positions is not None and int(position.max()) >= self.max_positions:
+        if self.max_positions is not None and batch.longest_decoder_stream > self.max_positions:
             raise ValueError(
-                f"a decoder stream has {int(position.max()) + 1} positions but the decoder allows {self.max_positions}; "
+                f"a decoder stream has {batch.longest_decoder_stream} positions but the decoder allows {self.max_positions}; "
                 "prepare the corpus with a lower limits.max_paragraph_tokens (or use decoder_context='sentence')"
             )
         m = batch.num_memory_slots

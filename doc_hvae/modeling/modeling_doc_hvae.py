@@ -15,6 +15,7 @@ terms of the ELBO kept apart; the objective (KL schedules, free bits) lives in `
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 
@@ -54,12 +55,20 @@ class DocHVAEOutput(ModelOutput):
     num_documents: int | None = None
     latents: dict[str, LevelOutput] | None = None
 
-    def document_kl(self, batch: DocBatch) -> torch.Tensor:
-        """[B] total KL of every level's units, summed per document."""
-        total = self.document_recon_nll.new_zeros(self.num_documents)
-        for level, kl in self.kl.items():
-            total = total.index_add(0, unit_document(level, batch), kl.sum(-1))
-        return total
+
+def in_eval_mode(function):
+    """Run `function(model, ...)` with the model in eval mode, then restore the mode it had."""
+
+    @functools.wraps(function)
+    def wrapper(model, *args, **kwargs):
+        was_training = model.training
+        model.eval()
+        try:
+            return function(model, *args, **kwargs)
+        finally:
+            model.train(was_training)
+
+    return wrapper
 
 
 def unit_document(level: str, batch: DocBatch) -> torch.Tensor:
@@ -93,8 +102,8 @@ class DocHVAE(DocHVAEPreTrainedModel):
     def __init__(self, config: DocHVAEConfig):
         super().__init__(config)
         self.encoder = HierarchicalEncoder(config) if config.levels else None
-        feature_size = {"document": config.context_width, "paragraph": config.context_width, "sentence": config.context_width}
-        self.latent_levels = nn.ModuleDict({level: LatentLevel(config, level, feature_size[level]) for level in config.levels})
+        # Every level's posterior reads a contextual encoder feature of width context_width.
+        self.latent_levels = nn.ModuleDict({level: LatentLevel(config, level, config.context_width) for level in config.levels})
         self.stop_head = StopHead(config)
         self.decoder = LatentDecoder(config)
         weighted = {level: w for level, w in config.bow_loss_weight.items() if w > 0}
@@ -151,6 +160,14 @@ class DocHVAE(DocHVAEPreTrainedModel):
             raise ValueError(f"prior_levels={list(prior_levels)}: the model has no level(s) {unknown}; its levels are {self.config.levels}")
         if latent_mode not in ("sample", "mean"):
             raise ValueError(f"latent_mode={latent_mode!r}; use 'sample' or 'mean'")
+        config = self.config
+        if (batch.num_memory_slots, batch.decoder_context) != (config.num_memory_slots, config.decoder_context) or (
+            config.levels and batch.encoder_input_ids.numel() == 0
+        ):
+            raise ValueError(
+                f"the batch was collated for another model (memory slots {batch.num_memory_slots}, context {batch.decoder_context!r}, "
+                f"encoder rows {batch.encoder_input_ids.numel() > 0}); collate with DocCollator.for_model(model.config)"
+            )
 
         latents: dict[str, LevelOutput] = {}
         if self.config.levels:
