@@ -521,3 +521,10 @@ def test_dropout_options_act_in_training_only(option):
     on_train = run(model, True)
     assert abs(on_train.recon_nll - off_train.recon_nll) > 1e-4
     assert_outputs_close(run(model, False), off_train, atol=1e-6)
+
+
+def test_a_batch_collated_for_another_model_is_refused():
+    three_level = make_model(make_config(LEVELS))
+    flat_batch = collate(make_config([]))  # no memory slots, no encoder rows
+    with pytest.raises(ValueError, match="collated for another model"):
+        three_level(flat_batch)

@@ -461,3 +461,16 @@ def _first_lines(split: str, n: int) -> list[str]:
     name = {"train": "ptb.train.txt", "validation": "ptb.valid.txt", "test": "ptb.test.txt"}[split]
     lines = [line for line in shared_data("ptb", name).read_text().splitlines() if line.strip()]
     return lines[:n]
+
+
+def test_splits_the_source_lacks_are_carved_from_train(tmp_path):
+    (tmp_path / "train.txt").write_text("".join(f"training document number {i} .\n" for i in range(20)))
+    (tmp_path / "test.txt").write_text("".join(f"test document number {i} .\n" for i in range(5)))
+    source = SourceConfig(reader="lines", paths={"train": str(tmp_path / "train.txt"), "test": str(tmp_path / "test.txt")},
+                          options={"splitter": "none"}, split_fractions={"validation": 0.25, "test": 0.5})
+    splits = load_documents(source, SkipReport())
+    assert {name: len(docs) for name, docs in splits.items()} == {"train": 15, "validation": 5, "test": 5}  # test comes from its file
+    train_ids, validation_ids = {d.id for d in splits["train"]}, {d.id for d in splits["validation"]}
+    assert not train_ids & validation_ids and all(i.startswith("train:") for i in validation_ids)
+    again = load_documents(source, SkipReport())
+    assert [d.id for d in again["validation"]] == [d.id for d in splits["validation"]]  # seeded

@@ -16,7 +16,7 @@ import yaml
 from conftest import REPO_ROOT
 
 from doc_hvae.config_loading import load_config
-from doc_hvae.data.batching import DocCollator
+from doc_hvae.data.batching import DocCollator, TokenBudgetBatchSampler
 from doc_hvae.data.prepare import PrepareConfig, PreparedCorpus, prepare_corpus
 from doc_hvae.training import TrainConfig, build_model, build_optimizer, build_scheduler, read_log
 
@@ -68,23 +68,29 @@ def training_losses(output_dir) -> dict[int, float]:
 
 
 @pytest.mark.slow
-def test_resume_continues_exactly(tmp_path, prepared):
-    config = write_config(tmp_path, prepared)
+def test_resume_continues_exactly_across_an_epoch_boundary(tmp_path, prepared):
+    # A budget that makes an epoch a handful of batches; the run goes 2 steps into the next epoch.
+    train = PreparedCorpus(prepared).dataset["train"]
+    budget = sum(train["num_tokens"]) // 4
+    per_epoch = len(TokenBudgetBatchSampler(train["num_tokens"], budget, shuffle=True, seed=0))
+    steps, interrupted_at = per_epoch + 2, per_epoch - 1
+    config = write_config(tmp_path, prepared, data={"max_tokens": budget}, training={"max_steps": steps, "save_every": interrupted_at})
     full = run_recipe(["--config", config])
     assert full.returncode == 0, full.stderr[-3000:]
     uninterrupted = training_losses(tmp_path / "run")
-    assert sorted(uninterrupted) == [1, 2, 3, 4, 5, 6]
-    step3 = tmp_path / "run" / "checkpoints" / "step_00000003"
-    assert (step3 / "trainer_state.json").is_file()
-    assert json.loads((step3 / "trainer_state.json").read_text())["step"] == 3
+    assert sorted(uninterrupted) == list(range(1, steps + 1))
+    checkpoint = tmp_path / "run" / "checkpoints" / f"step_{interrupted_at:08d}"
+    assert json.loads((checkpoint / "trainer_state.json").read_text())["step"] == interrupted_at
 
-    # A run interrupted after step 3 restarts from that checkpoint (into another folder).
-    resumed = run_recipe(["--config", config, "--resume", str(step3), f"training.output_dir={tmp_path / 'resumed'}"])
+    # A run interrupted there restarts from that checkpoint (into another folder), through the epoch's end.
+    resumed = run_recipe(["--config", config, "--resume", str(checkpoint), f"training.output_dir={tmp_path / 'resumed'}"])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Resumed from" in resumed.stdout
     continued = training_losses(tmp_path / "resumed")
-    assert sorted(continued) == [4, 5, 6]
-    for step in (4, 5, 6):
+    assert sorted(continued) == list(range(interrupted_at + 1, steps + 1))
+    epochs = {r["step"]: r["epoch"] for r in read_log(tmp_path / "resumed" / "log.jsonl") if "epoch" in r}
+    assert epochs[steps] == 1 and epochs[interrupted_at + 1] == 0  # the comparison spans the boundary
+    for step in continued:
         assert continued[step] == pytest.approx(uninterrupted[step], abs=1e-6), step
 
     # The export is a loadable model with its tokenizer, config and model card.
@@ -92,6 +98,10 @@ def test_resume_continues_exactly(tmp_path, prepared):
     for name in ("model.safetensors", "config.json", "tokenizer.json", "train_config.yaml", "README.md"):
         assert (final / name).is_file(), name
     assert "Final validation metrics" in (final / "README.md").read_text()
+
+    # Starting afresh over the first run's checkpoints is refused (it would mix or prune them).
+    again = run_recipe(["--config", config])
+    assert again.returncode != 0 and "holds checkpoints of an earlier run" in again.stderr
 
 
 @pytest.mark.slow
@@ -184,3 +194,27 @@ def test_non_finite_loss_skips_the_update(tmp_path, prepared):
     _, updated = recipe.training_step(model, batch, optimizer, scheduler, accelerator, config, state, list(model.config.levels))
     assert updated is True and state.consecutive_skips == 0 and state.skipped_updates == 1
     assert any(not torch.equal(p, before[n]) for n, p in model.named_parameters() if torch.isfinite(before[n]).all())
+
+
+def test_positions_are_checked_against_the_corpus_limits():
+    from doc_hvae.config import DocHVAEConfig, default_decoder_config, default_encoder_config
+    from doc_hvae.training import check_positions
+
+    config = DocHVAEConfig(levels=["sentence"], vocab_size=100, latent_size=4,
+                           decoder={**default_decoder_config(100, 32, 1, 2), "n_positions": 64},
+                           encoder={**default_encoder_config(100, 32, 1, 2), "max_position_embeddings": 32})
+    check_positions(config, {"max_sentence_tokens": 30, "max_paragraph_tokens": 63})  # streams of 32 and 64 positions: they fit
+    with pytest.raises(ValueError, match="limits.max_sentence_tokens"):
+        check_positions(config, {"max_sentence_tokens": 31, "max_paragraph_tokens": 60})
+    with pytest.raises(ValueError, match="limits.max_paragraph_tokens"):
+        check_positions(config, {"max_sentence_tokens": 30, "max_paragraph_tokens": 64})
+
+
+def test_model_section_reports_model_config_errors_with_the_others(tmp_path, prepared):
+    config = write_config(tmp_path, prepared)
+    with pytest.raises(Exception) as error:
+        load_config(TrainConfig, config, ["model.config.levels=[chapter]", "optim.lr=-1"])
+    message = str(error.value)
+    assert "chapter" in message and "optim.lr" in message
+    with pytest.raises(Exception, match="init_from"):
+        load_config(TrainConfig, config, ["model.init_from=some/folder"])
