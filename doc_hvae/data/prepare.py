@@ -220,6 +220,24 @@ def _tokenize_documents(documents: list[Document], tokenizer, batch_sentences: i
         yield from flush()
 
 
+def _consecutive_groups(items: list, sizes: list[int], max_items: int, max_tokens: int) -> tuple[list[list], list[bool]]:
+    """Cut items, in order, into consecutive groups of at most `max_items` items and `max_tokens`
+    tokens (an item over `max_tokens` makes a group of its own). Also returns, per cut, whether
+    the item count (True) or the token count (False) made it."""
+    groups, cuts, current, tokens = [], [], [], 0
+    for item, size in zip(items, sizes):
+        too_many, too_long = len(current) >= max_items, tokens + size > max_tokens
+        if current and (too_many or too_long):
+            groups.append(current)
+            cuts.append(too_many)
+            current, tokens = [], 0
+        current.append(item)
+        tokens += size
+    if current:
+        groups.append(current)
+    return groups, cuts
+
+
 def window_document(
     doc: Document, paragraphs: list[list[list[int]]], limits: LimitsConfig, report: SkipReport
 ) -> list[dict]:
@@ -238,33 +256,18 @@ def window_document(
             for start in range(0, len(ids), limits.max_sentence_tokens):
                 sentences.append((ids[start : start + limits.max_sentence_tokens], n_words if start == 0 else 0))
         # 2. Paragraphs with too many sentences or tokens become consecutive paragraphs.
-        piece, piece_tokens = [], 0
-        for sentence in sentences:
-            tokens = len(sentence[0]) + 1  # + its boundary token
-            too_many = len(piece) >= limits.max_paragraph_sentences
-            too_long = piece_tokens + tokens > limits.max_paragraph_tokens
-            if piece and (too_many or too_long):
-                reason = f"max_paragraph_sentences={limits.max_paragraph_sentences}" if too_many else f"max_paragraph_tokens={limits.max_paragraph_tokens}"
-                report.add(f"paragraphs cut at {reason}", example=doc.id)
-                limited.append(piece)
-                piece, piece_tokens = [], 0
-            piece.append(sentence)
-            piece_tokens += tokens
-        if piece:
-            limited.append(piece)
+        pieces, cuts = _consecutive_groups(
+            sentences, [len(ids) + 1 for ids, _ in sentences], limits.max_paragraph_sentences, limits.max_paragraph_tokens
+        )  # + one boundary token per sentence
+        for by_count in cuts:
+            reason = f"max_paragraph_sentences={limits.max_paragraph_sentences}" if by_count else f"max_paragraph_tokens={limits.max_paragraph_tokens}"
+            report.add(f"paragraphs cut at {reason}", example=doc.id)
+        limited.extend(pieces)
 
     # 3. Windows of whole paragraphs under both window limits.
-    windows: list[list[list[tuple[list[int], int]]]] = []
-    current, current_tokens = [], 0
-    for paragraph in limited:
-        tokens = sum(len(ids) + 1 for ids, _ in paragraph)  # + one boundary token per sentence
-        if current and (len(current) >= limits.max_window_paragraphs or current_tokens + tokens > limits.max_window_tokens):
-            windows.append(current)
-            current, current_tokens = [], 0
-        current.append(paragraph)
-        current_tokens += tokens
-    if current:
-        windows.append(current)
+    windows, _ = _consecutive_groups(
+        limited, [sum(len(ids) + 1 for ids, _ in paragraph) for paragraph in limited], limits.max_window_paragraphs, limits.max_window_tokens
+    )
     if not windows:
         report.add("document with no tokens skipped", example=doc.id)
     if len(windows) > 1:
