@@ -107,6 +107,9 @@ class TrainingSection(StrictModel):
     sample_max_tokens: int = Field(120, ge=1)
     tensorboard: bool = Field(True, description="also log to TensorBoard when it is installed")
     iw_samples: int = Field(0, ge=0, description="importance samples for the final validation IW NLL (0 = skip)")
+    recalibration_batches: int = Field(
+        16, ge=1, description="training batches whose eval-mode posterior means set the BN-VAE statistics before each validation and the export"
+    )
 
 
 class TrainConfig(StrictModel):

@@ -238,6 +238,10 @@ def main(argv=None) -> dict:
         validation = validation.select(range(min(len(validation), config.data.max_validation_documents)))
     validation_loader, _ = build_dataloader(validation, collator, config.data.eval_max_tokens, shuffle=False, seed=0)
     validation_batches = [batch.to(accelerator.device) for batch in validation_loader]
+    # A fixed sample of training batches (its own shuffle seed: the training order is untouched)
+    # for the BN-VAE statistics that evaluation uses.
+    recalibration_loader, _ = build_dataloader(corpus.dataset[config.data.train_split], collator, config.data.max_tokens, shuffle=True, seed=config.training.seed + 1)
+    recalibration_batches = [batch.to(accelerator.device) for batch, _ in zip(recalibration_loader, range(config.training.recalibration_batches))]
     if train_sampler.oversized:
         accelerator.print(f"Note: {train_sampler.oversized} training windows exceed data.max_tokens={config.data.max_tokens} and form batches of their own.")
 
@@ -295,6 +299,8 @@ def main(argv=None) -> dict:
                 progress.set_postfix(_postfix(record, levels), refresh=False)
                 window_start, window_tokens = time.perf_counter(), 0
             if state.step % config.training.eval_every == 0 or state.step == config.training.max_steps:
+                # Every process, so that the replicas keep identical buffers.
+                accelerator.unwrap_model(model).recalibrate_posterior_norms(recalibration_batches)
                 if accelerator.is_main_process:
                     last_validation = validation_metrics(accelerator.unwrap_model(model), validation_batches)
                     accelerator.log(last_validation, step=state.step)

@@ -67,6 +67,41 @@ def test_model_with_mean_norm_keeps_posterior_means_apart():
     assert "latent_levels.document.mean_norm.running_var" in model.state_dict()
 
 
+def test_recalibration_sets_exact_eval_mode_statistics_top_down_and_keeps_state():
+    model = make_model(posterior_mean_norm={"document": 0.5, "paragraph": 0.5, "sentence": 0.3}).train()
+    collate = DocCollator.for_model(model.config)
+    batches = [collate(rows(4)), collate(rows(6)[2:])]
+    for level in model.config.levels:  # stale statistics, as after fast-moving training with dropout on
+        model.latent_levels[level].mean_norm.running_mean.fill_(5.0)
+    # What each level's norm sees in eval mode once its parents are recalibrated:
+    inputs = {level: [] for level in model.config.levels}
+    hooks = [model.latent_levels[level].mean_norm.register_forward_hook(lambda m, args, out, level=level: inputs[level].append(args[0]))
+             for level in model.config.levels]
+    rng_before = torch.get_rng_state()
+    seen = model.recalibrate_posterior_norms(batches)
+    for hook in hooks:
+        hook.remove()
+    assert seen == {"document": 8, "paragraph": 16, "sentence": 48}
+    assert model.training and torch.equal(torch.get_rng_state(), rng_before)
+    for level in model.config.levels:
+        # A level first runs in its own pass (top-down: its parents are already recalibrated).
+        values = torch.cat(inputs[level][:len(batches)]).double()
+        norm = model.latent_levels[level].mean_norm
+        assert torch.allclose(norm.running_mean.double(), values.mean(0), atol=1e-5), level
+        assert torch.allclose(norm.running_var.double(), values.var(0, unbiased=False), atol=1e-5), level
+    # Eval mode now normalises the same inputs to (about) the spread gamma training gives them.
+    model.eval()
+    with torch.no_grad():
+        means = torch.cat([model(batch, return_latents=True).latents["document"].posterior.mean for batch in batches])
+    assert means.std(0, unbiased=False).mean().item() == pytest.approx(0.5, rel=0.05)
+
+
+def test_recalibration_needs_two_units():
+    model = make_model(posterior_mean_norm={"document": 0.5})
+    with pytest.raises(ValueError, match="saw 1 unit"):
+        model.recalibrate_posterior_norms([DocCollator.for_model(model.config)(rows(1))])
+
+
 def test_posterior_initialisation_options():
     model = make_model(posterior_log_scale_init=-2.0)
     head = model.latent_levels["sentence"].posterior_net[-1]

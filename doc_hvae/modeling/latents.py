@@ -53,7 +53,8 @@ class PosteriorMeanNorm(nn.Module):
     mean -> gamma * (mean - E[mean]) / std[mean] + shift, per dimension, with gamma fixed, so the
     means of different inputs keep a spread gamma whatever the encoder does: training cannot
     shrink them into one point (posterior collapse), and the expected KL has a floor. Running
-    statistics serve evaluation and batches with a single unit.
+    statistics serve evaluation and batches with a single unit; `DocHVAE.recalibrate_posterior_norms`
+    replaces them with exact eval-mode statistics before every evaluation (see there why).
     """
 
     def __init__(self, dim: int, gamma: float, momentum: float = 0.05, eps: float = 1e-5):
@@ -62,8 +63,31 @@ class PosteriorMeanNorm(nn.Module):
         self.shift = nn.Parameter(torch.zeros(dim))
         self.register_buffer("running_mean", torch.zeros(dim))
         self.register_buffer("running_var", torch.ones(dim))
+        self._moments: list[torch.Tensor] | None = None  # [count, sum, sum of squares] while collecting
+
+    def start_collecting(self) -> None:
+        """Accumulate the exact moments of every input until `finish_collecting`."""
+        self._moments = [torch.zeros((), dtype=torch.float64, device=self.running_mean.device),
+                         torch.zeros_like(self.running_mean, dtype=torch.float64),
+                         torch.zeros_like(self.running_mean, dtype=torch.float64)]
+
+    def finish_collecting(self) -> int:
+        """Set the running statistics to the collected moments; returns how many units were seen."""
+        count, total, squares = self._moments
+        self._moments = None
+        if count < 2:
+            raise ValueError(f"posterior-norm recalibration saw {int(count)} unit(s); give it batches with at least 2")
+        mean = total / count
+        self.running_mean.copy_(mean)
+        self.running_var.copy_((squares / count - mean**2).clamp_min(0))
+        return int(count)
 
     def forward(self, mean: torch.Tensor) -> torch.Tensor:
+        if self._moments is not None:
+            values = mean.detach().double()
+            self._moments[0] += values.shape[0]
+            self._moments[1] += values.sum(0)
+            self._moments[2] += (values**2).sum(0)
         if self.training and mean.shape[0] > 1:
             center, var = mean.mean(0), mean.var(0, unbiased=False)
             with torch.no_grad():

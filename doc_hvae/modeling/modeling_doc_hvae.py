@@ -172,16 +172,7 @@ class DocHVAE(DocHVAEPreTrainedModel):
         latents: dict[str, LevelOutput] = {}
         if self.config.levels:
             features = encoder_features if encoder_features is not None else self.encoder(batch)
-            for level in self.config.levels:  # top-down
-                parent = self.config.parent_level(level)
-                parent_z = latents[parent].z[self.parent_index(level, batch)] if parent else None
-                latents[level] = self.latent_levels[level](
-                    getattr(features, level),
-                    parent_z,
-                    self.siblings(level, batch),
-                    mode="prior" if level in prior_levels else latent_mode,
-                    temperature=temperature,
-                )
+            latents = self.infer_latents(batch, features, latent_mode, prior_levels, temperature)
         z = {level: out.z for level, out in latents.items()}
 
         # Stop head: is paragraph j the last one of its document?
@@ -220,6 +211,64 @@ class DocHVAE(DocHVAEPreTrainedModel):
             num_documents=batch.num_documents,
             latents=latents if return_latents else None,
         )
+
+    def infer_latents(
+        self,
+        batch: DocBatch,
+        features: EncoderFeatures,
+        latent_mode: str = "sample",
+        prior_levels: tuple[str, ...] = (),
+        temperature: float = 1.0,
+        down_to: str | None = None,
+    ) -> dict[str, LevelOutput]:
+        """The latents of every level, top-down (each level conditioned on its parent's sample);
+        stops after level `down_to` when given."""
+        latents: dict[str, LevelOutput] = {}
+        for level in self.config.levels:
+            parent = self.config.parent_level(level)
+            parent_z = latents[parent].z[self.parent_index(level, batch)] if parent else None
+            latents[level] = self.latent_levels[level](
+                getattr(features, level),
+                parent_z,
+                self.siblings(level, batch),
+                mode="prior" if level in prior_levels else latent_mode,
+                temperature=temperature,
+            )
+            if level == down_to:
+                break
+        return latents
+
+    @torch.no_grad()
+    def recalibrate_posterior_norms(self, batches: list[DocBatch], seed: int = 0) -> dict[str, int]:
+        """Set each BN-VAE level's statistics to the exact eval-mode moments of its posterior means.
+
+        Training normalises with batch statistics and keeps running averages for evaluation, but
+        those averages lag an encoder that moves at every step and are taken with dropout on: in
+        eval mode they can sit several standard deviations away from the means they normalise,
+        which reads as a KL of hundreds of nats per document (precise BN, Wu & Johnson 2021).
+        Levels are done top-down, so each sees its parents already recalibrated. The model's mode
+        and the global random state are left as they were. Returns the units seen per level.
+        """
+        levels = [level for level in self.config.levels if self.latent_levels[level].mean_norm is not None]
+        if not levels:
+            return {}
+        was_training = self.training
+        self.eval()
+        seen = {}
+        device = next(self.parameters()).device
+        try:
+            features = [self.encoder(batch) for batch in batches]
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                for level in levels:
+                    torch.manual_seed(seed)
+                    norm = self.latent_levels[level].mean_norm
+                    norm.start_collecting()
+                    for batch, batch_features in zip(batches, features):
+                        self.infer_latents(batch, batch_features, down_to=level)
+                    seen[level] = norm.finish_collecting()
+        finally:
+            self.train(was_training)
+        return seen
 
     # ------------------------------------------------------------------ building from checkpoints
     @classmethod
