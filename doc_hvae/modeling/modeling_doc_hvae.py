@@ -239,6 +239,7 @@ class DocHVAE(DocHVAEPreTrainedModel):
         return latents
 
     @torch.no_grad()
+    @in_eval_mode
     def recalibrate_posterior_norms(self, batches: list[DocBatch], seed: int = 0) -> dict[str, int]:
         """Set each BN-VAE level's statistics to the exact eval-mode moments of its posterior means.
 
@@ -252,22 +253,17 @@ class DocHVAE(DocHVAEPreTrainedModel):
         levels = [level for level in self.config.levels if self.latent_levels[level].mean_norm is not None]
         if not levels:
             return {}
-        was_training = self.training
-        self.eval()
         seen = {}
         device = next(self.parameters()).device
-        try:
-            features = [self.encoder(batch) for batch in batches]
-            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                for level in levels:
-                    torch.manual_seed(seed)
-                    norm = self.latent_levels[level].mean_norm
-                    norm.start_collecting()
-                    for batch, batch_features in zip(batches, features):
-                        self.infer_latents(batch, batch_features, down_to=level)
-                    seen[level] = norm.finish_collecting()
-        finally:
-            self.train(was_training)
+        features = [self.encoder(batch) for batch in batches]
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            for level in levels:
+                torch.manual_seed(seed)
+                norm = self.latent_levels[level].mean_norm
+                norm.start_collecting()
+                for batch, batch_features in zip(batches, features):
+                    self.infer_latents(batch, batch_features, down_to=level)
+                seen[level] = norm.finish_collecting()
         return seen
 
     # ------------------------------------------------------------------ building from checkpoints
