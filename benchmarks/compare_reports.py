@@ -3,8 +3,8 @@
 
     python benchmarks/compare_reports.py outputs/*/final/eval_test/report.json [--names flat three_level] [--output table.md]
 
-Columns: PPL (ELBO), PPL (IW, k), word PPL, and per level KL per document, active units, MI and
-level use. A flat LM has no latents: its ELBO is its exact NLL and its level columns stay empty.
+Columns: PPL (ELBO), PPL (IW, k), word PPL, and per level KL per document, active units, MI,
+information use (nats per document) and prior substitution (delta PPL). A flat LM has no latents: its ELBO is its exact NLL and its level columns stay empty.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def compare(reports: dict[str, dict]) -> str:
     levels = [level for level in LEVELS if any(level in r.get("per_level", {}) for r in reports.values())]
     header = ["model", "levels", "PPL (ELBO)", "PPL (IW)", "k", "word PPL (IW or ELBO)", "NLL/doc", "rate/doc"]
     for level in levels:
-        header += [f"{level} KL/doc", f"{level} AU", f"{level} MI", f"{level} use"]
+        header += [f"{level} KL/doc", f"{level} AU", f"{level} MI", f"{level} info use (nats/doc)", f"{level} prior subst. (dPPL)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, r in reports.items():
         word = r.get("word_ppl_iw") or r.get("word_ppl_elbo")
@@ -34,8 +34,9 @@ def compare(reports: dict[str, dict]) -> str:
                _number(word, 1), _number(nll, 1), _number(r.get("rate_per_document"), 1)]
         for level in levels:
             e = r.get("per_level", {}).get(level)
-            row += ["-"] * 4 if e is None else [
-                _number(e["kl_per_document"]), f"{e['active_units']}/{e['latent_dim']}", _number(e["mutual_information"], 3), _number(e.get("level_use_delta_ppl"), 3)
+            row += ["-"] * 5 if e is None else [
+                _number(e["kl_per_document"]), f"{e['active_units']}/{e['latent_dim']}", _number(e["mutual_information"], 3),
+                _number(e.get("information_use_nats_per_document"), 2), _number(e.get("prior_substitution_delta_ppl"), 3),
             ]
         lines.append("| " + " | ".join(row) + " |")
     split = {r.get("settings", {}).get("split") for r in reports.values()} - {None}

@@ -35,8 +35,17 @@ DEFINITIONS = {
     "AU per level": "number of dimensions d with Cov over units of E_q[z_d] > 0.01 (posterior means, parents at their means)",
     "MI per level": "E[log q(z|x)] - E[log q(z)], q(z) the aggregate posterior over all of the level's units in the evaluation set "
     "(one sample per unit); at most log N",
-    "level use (delta PPL)": "reconstruction PPL with that level's latents drawn from their prior (parents from the posterior) "
-    "minus reconstruction PPL with all latents from the posterior",
+    "information use": "reconstruction NLL with that level's decoder latents replaced by those of units of other documents "
+    "(each document's units take those of the next document in the batch at the same position: in-distribution latents, "
+    "wrong information) minus reconstruction NLL with its own, same posterior sample; nats per document and percent of "
+    "reconstruction PPL. The measure of whether the decoder reads a level",
+    "prior substitution (delta PPL)": "reconstruction PPL with that level's latents drawn from their prior (parents from the "
+    "posterior) minus reconstruction PPL with all latents from the posterior; positive also when the decoder only reacts to "
+    "a prior/posterior mismatch",
+    "PPL factors": "PPL (ELBO) = reconstruction PPL x stop factor x prod over levels of exp(KL_level / tokens); each factor "
+    "printed, so a level's cost in perplexity reads directly",
+    "label accuracy (1-NN)": "where documents carry labels: the share of documents whose nearest other document by posterior-mean "
+    "z_doc (Euclidean) has the same label, leave-one-out; beside it the majority-label share (what a constant guess reaches)",
     "BLEU": "sacrebleu corpus BLEU of greedy reconstructions (all levels at their posterior means) against the source text",
 }
 
@@ -86,6 +95,54 @@ def mutual_information(posterior: DiagonalGaussian, z: torch.Tensor, chunk: int 
     return float(log_q_conditional.mean() - torch.cat(log_q_aggregate).mean())
 
 
+def other_document_units(level: str, batch: DocBatch) -> torch.Tensor | None:
+    """For every unit of `level`, a unit of another document: the next document in the batch
+    (cyclically), at the same position (paragraph k, sentence i of paragraph k), clamped to what
+    that document has. In-distribution latents with the wrong information, position kept, for
+    the information-use metric. None for a batch of one document (there is no other)."""
+    B = batch.num_documents
+    if B < 2:
+        return None
+    device = batch.paragraph_document.device
+    next_document = (torch.arange(B, device=device) + 1) % B
+    if level == "document":
+        return next_document
+    paragraph_counts = batch.document_paragraphs_mask.sum(1)  # [B]
+
+    def donor_paragraph(paragraph: torch.Tensor) -> torch.Tensor:
+        donor = next_document[batch.paragraph_document[paragraph]]
+        position = torch.minimum(batch.paragraph_position[paragraph], paragraph_counts[donor] - 1)
+        return batch.document_paragraphs[donor, position]
+
+    if level == "paragraph":
+        return donor_paragraph(torch.arange(batch.num_paragraphs, device=device))
+    paragraph = donor_paragraph(batch.sentence_paragraph)  # [N_sen]
+    sentence_counts = batch.paragraph_sentences_mask.sum(1)  # [N_par]
+    position = torch.minimum(batch.sentence_position, sentence_counts[paragraph] - 1)
+    return batch.paragraph_sentences[paragraph, position]
+
+
+def information_use_nll(model: DocHVAE, batch: DocBatch, z: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Per level, reconstruction NLL of the batch (nats, summed) with that level's decoder latents
+    taken from other documents' units (`other_document_units`), the other levels' kept; and the
+    NLL with all its own latents under "own". Empty for a batch of one document."""
+    if batch.num_documents < 2:
+        return {}
+    result = {"own": float(model.decoder(batch, z).nll.sum())}
+    for level in z:
+        swapped = {**z, level: z[level][other_document_units(level, batch)]}
+        result[level] = float(model.decoder(batch, swapped).nll.sum())
+    return result
+
+
+def nearest_neighbour_label_accuracy(latents: torch.Tensor, labels: list[str]) -> float:
+    """Leave-one-out 1-NN accuracy: the share of rows [N, D] whose nearest other row has the same label."""
+    distances = torch.cdist(latents.double(), latents.double())
+    distances.fill_diagonal_(float("inf"))
+    nearest = distances.argmin(dim=1).tolist()
+    return sum(labels[i] == labels[j] for i, j in enumerate(nearest)) / len(labels)
+
+
 # ---------------------------------------------------------------------------------------------
 # Model-facing passes
 
@@ -96,7 +153,7 @@ class EvalSettings:
     iw_chunk: int = 25  # at most this many importance samples per forward pass ...
     iw_max_tokens: int = 32768  # ... and at most this many tokens (copies x documents) in it
     max_tokens: int = 8192  # token budget of a batch of (distinct) documents
-    level_use: bool = True
+    level_use: bool = True  # information use and prior substitution per level
     bleu_documents: int = 0  # greedy reconstructions for BLEU; 0 skips
     seed: int = 0
 
@@ -141,12 +198,14 @@ def _evaluate(model, dataset, collator, settings, tokenizer, show_progress, devi
     started = time.perf_counter()
 
     totals = defaultdict(float)
+    labels: list[str | None] = []  # per document, in the order of the posterior means
     kl_units = defaultdict(int)
     kl_per_dim = {level: torch.zeros(model.config.latent_dim(level), dtype=torch.float64) for level in levels}
     means = defaultdict(list)  # posterior means (mean pass), for AU
     posteriors = defaultdict(list)  # (mean, log_scale, z) of one sample pass, for MI
     iw_nll_documents = []
     prior_recon = defaultdict(float)
+    swapped_recon = defaultdict(float)  # information use: "own" and per level, over batches of >= 2 documents
 
     batches = list(_batches(dataset, collator, settings.max_tokens))
     for rows in tqdm(batches, desc="evaluating", disable=not show_progress):
@@ -154,6 +213,7 @@ def _evaluate(model, dataset, collator, settings, tokenizer, show_progress, devi
         totals["documents"] += batch.num_documents
         totals["tokens"] += batch.num_tokens
         totals["words"] += float(batch.document_words.sum())
+        labels += batch.labels
         features = model.encoder(batch) if levels else None
 
         # 1. One posterior sample: the ELBO terms, KL per level, and the units' posteriors for MI.
@@ -171,8 +231,13 @@ def _evaluate(model, dataset, collator, settings, tokenizer, show_progress, devi
             mean_output = model(batch, latent_mode="mean", return_latents=True, encoder_features=features)
             for level, out in mean_output.latents.items():
                 means[level].append(out.z.cpu())
-            # 3. Level use: one level from its prior, everything else from the posterior.
+            # 3. Level use: one level's decoder latents from other documents (information use), and
+            # one level from its prior with everything else from the posterior (prior substitution).
             if settings.level_use:
+                for key, nll in information_use_nll(model, batch, {level: out.z for level, out in output.latents.items()}).items():
+                    swapped_recon[key] += nll
+                swapped_recon["tokens"] += batch.num_tokens if batch.num_documents > 1 else 0
+                swapped_recon["documents"] += batch.num_documents if batch.num_documents > 1 else 0
                 for level in levels:
                     prior_recon[level] += float(model(batch, prior_levels=(level,), encoder_features=features).recon_nll)
 
@@ -191,7 +256,11 @@ def _evaluate(model, dataset, collator, settings, tokenizer, show_progress, devi
                     log_weights.append(log_joint.view(copies, batch.num_documents))
                 iw_nll_documents.append(-iw_log_likelihood(torch.cat(log_weights)).cpu())
 
-    report = _assemble(model, settings, totals, kl_units, kl_per_dim, means, posteriors, iw_nll_documents, prior_recon)
+    report = _assemble(model, settings, totals, kl_units, kl_per_dim, means, posteriors, iw_nll_documents, prior_recon, swapped_recon)
+    if "document" in levels and None not in labels and len(set(labels)) > 1:
+        entry = report["per_level"]["document"]
+        entry["label_accuracy_1nn"] = nearest_neighbour_label_accuracy(torch.cat(means["document"]), labels)
+        entry["majority_label_share"] = max(labels.count(label) for label in set(labels)) / len(labels)
     if settings.bleu_documents > 0 and tokenizer is not None:
         report["bleu"] = reconstruction_bleu(model, dataset, collator, tokenizer, settings.bleu_documents)
     seconds = time.perf_counter() - started
@@ -200,7 +269,7 @@ def _evaluate(model, dataset, collator, settings, tokenizer, show_progress, devi
     return report
 
 
-def _assemble(model, settings, totals, kl_units, kl_per_dim, means, posteriors, iw_nll_documents, prior_recon) -> dict:
+def _assemble(model, settings, totals, kl_units, kl_per_dim, means, posteriors, iw_nll_documents, prior_recon, swapped_recon) -> dict:
     levels = list(model.config.levels)
     documents, tokens, words = totals["documents"], totals["tokens"], totals["words"]
     total_kl = sum(totals[f"kl/{level}"] for level in levels)
@@ -221,6 +290,9 @@ def _assemble(model, settings, totals, kl_units, kl_per_dim, means, posteriors, 
     }
     if levels:
         report["rate_per_document"] = total_kl / documents
+    # PPL (ELBO) as a product of factors: reconstruction, the stop head, and each level's KL.
+    report["ppl_factors"] = {"reconstruction": report["recon_ppl"], "stop": perplexity(totals["stop_nll"], tokens)}
+    report["ppl_factors"].update({level: perplexity(totals[f"kl/{level}"], tokens) for level in levels})
     if iw_nll_documents:
         iw_total = float(torch.cat(iw_nll_documents).sum())
         report.update(
@@ -231,7 +303,7 @@ def _assemble(model, settings, totals, kl_units, kl_per_dim, means, posteriors, 
             word_ppl_iw=perplexity(iw_total, words) if words else None,
         )
     if not levels:
-        report["note"] = "flat language model: no latents, so the ELBO is the exact NLL and there is no KL, AU, MI or level use"
+        report["note"] = "flat language model: no latents, so the ELBO is the exact NLL and there is no KL, AU, MI or information use"
         return report
 
     report["per_level"] = {}
@@ -261,9 +333,14 @@ def _assemble(model, settings, totals, kl_units, kl_per_dim, means, posteriors, 
                 "evaluate on more documents"
             )
             warnings.warn(f"{level}: {entry['mutual_information_warning']}")
+        if level in swapped_recon:
+            # Over the batches that had another document to take latents from (nearly always all).
+            delta = swapped_recon[level] - swapped_recon["own"]
+            entry["information_use_nats_per_document"] = delta / swapped_recon["documents"]
+            entry["information_use_percent_ppl"] = 100 * (perplexity(delta, swapped_recon["tokens"]) - 1)
         if level in prior_recon:
             entry["recon_ppl_with_prior"] = perplexity(prior_recon[level], tokens)
-            entry["level_use_delta_ppl"] = entry["recon_ppl_with_prior"] - report["recon_ppl"]
+            entry["prior_substitution_delta_ppl"] = entry["recon_ppl_with_prior"] - report["recon_ppl"]
         report["per_level"][level] = entry
     return report
 
@@ -292,12 +369,13 @@ def reconstruction_bleu(model: DocHVAE, dataset, collator: DocCollator, tokenize
 @torch.no_grad()
 @in_eval_mode
 def validation_metrics(model: DocHVAE, batches: list[DocBatch]) -> dict[str, float]:
-    """The cheap periodic validation of training: ELBO and recon PPL, per-level KL per document and AU."""
+    """The cheap periodic validation of training: ELBO and recon PPL, and per level the KL per
+    document, active units and information use (nats per document)."""
     sums = defaultdict(float)
     means = defaultdict(list)
     for batch in batches:
         features = model.encoder(batch) if model.config.levels else None
-        output = model(batch, encoder_features=features)
+        output = model(batch, encoder_features=features, return_latents=True)
         sums["tokens"] += batch.num_tokens
         sums["documents"] += batch.num_documents
         sums["recon"] += float(output.recon_nll)
@@ -307,6 +385,10 @@ def validation_metrics(model: DocHVAE, batches: list[DocBatch]) -> dict[str, flo
         if model.config.levels:
             for level, out in model(batch, latent_mode="mean", return_latents=True, encoder_features=features).latents.items():
                 means[level].append(out.z.cpu())
+            swapped = information_use_nll(model, batch, {level: out.z for level, out in output.latents.items()})
+            for level in model.config.levels if swapped else ():
+                sums[f"use/{level}"] += swapped[level] - swapped["own"]
+            sums["use_documents"] += batch.num_documents if swapped else 0
     kl_total = sum(v for k, v in sums.items() if k.startswith("kl/"))
     nll = sums["recon"] + sums["stop"] + kl_total
     metrics = {
@@ -317,6 +399,8 @@ def validation_metrics(model: DocHVAE, batches: list[DocBatch]) -> dict[str, flo
     for level in model.config.levels:
         metrics[f"val/kl/{level}"] = sums[f"kl/{level}"] / sums["documents"]
         metrics[f"val/active_units/{level}"] = active_units(torch.cat(means[level]))[0][0.01]
+        if sums["use_documents"]:
+            metrics[f"val/information_use/{level}"] = sums[f"use/{level}"] / sums["use_documents"]
     return metrics
 
 
@@ -328,18 +412,26 @@ def format_report(report: dict, title: str = "Evaluation") -> str:
         if report.get(key) is not None:
             value = report[key]
             lines.append(f"| {key} | {value:,.3f} |" if isinstance(value, float) else f"| {key} | {value:,} |")
+    document = (report.get("per_level") or {}).get("document", {})
+    if "label_accuracy_1nn" in document:
+        lines.append(f"| z_doc label accuracy (1-NN; majority share {document['majority_label_share']:.3f}) | {document['label_accuracy_1nn']:.3f} |")
     if "bleu" in report:
         lines.append(f"| reconstruction BLEU ({report['bleu']['documents']} docs) | {report['bleu']['bleu']:.2f} |")
     if report.get("note"):
         lines += ["", report["note"]]
+    if report.get("ppl_factors") and report.get("per_level"):
+        factors = " x ".join(f"{name} {value:,.3f}" for name, value in report["ppl_factors"].items())
+        lines += ["", f"PPL (ELBO) {report['ppl_elbo']:,.3f} = {factors}"]
     if report.get("per_level"):
-        lines += ["", "| level | KL/doc | KL/unit | KL/token | share | AU (0.01) | AU sweep | MI | log N | level use (dPPL) |", "|---|---|---|---|---|---|---|---|---|---|"]
+        lines += ["", "| level | KL/doc | KL/unit | KL/token | share | AU (0.01) | AU sweep | MI | log N | information use (nats/doc, % PPL) | prior substitution (dPPL) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for level, e in report["per_level"].items():
             sweep = "/".join(str(n) for n in e["active_units_sweep"].values())
-            use = f"{e['level_use_delta_ppl']:.3f}" if "level_use_delta_ppl" in e else "-"
+            use = f"{e['information_use_nats_per_document']:.3f} ({e['information_use_percent_ppl']:.2f}%)" if "information_use_nats_per_document" in e else "-"
+            prior = f"{e['prior_substitution_delta_ppl']:.3f}" if "prior_substitution_delta_ppl" in e else "-"
             lines.append(
                 f"| {level} | {e['kl_per_document']:.2f} | {e['kl_per_unit']:.3f} | {e['kl_per_token']:.4f} | {e['kl_share_of_rate']:.2f} | "
-                f"{e['active_units']}/{e['latent_dim']} | {sweep} | {e['mutual_information']:.3f} | {e['mutual_information_ceiling']:.2f} | {use} |"
+                f"{e['active_units']}/{e['latent_dim']} | {sweep} | {e['mutual_information']:.3f} | {e['mutual_information_ceiling']:.2f} | {use} | {prior} |"
             )
     for level, e in (report.get("per_level") or {}).items():
         if "mutual_information_warning" in e:

@@ -44,9 +44,11 @@ SECTION_5_LEVEL_FIELDS = (
     "mutual_information",
     "mutual_information_ceiling",
     "recon_ppl_with_prior",
-    "level_use_delta_ppl",
+    "prior_substitution_delta_ppl",
+    "information_use_nats_per_document",
+    "information_use_percent_ppl",
 )
-SECTION_5_METRICS = ("tokens", "NLL (ELBO)", "NLL (IW, k)", "PPL", "KL per level", "AU per level", "MI per level", "level use (delta PPL)")
+SECTION_5_METRICS = ("tokens", "NLL (ELBO)", "NLL (IW, k)", "PPL", "KL per level", "AU per level", "MI per level", "information use", "prior substitution (delta PPL)")
 TIMING_KEYS = ("seconds", "documents_per_second")
 
 
@@ -183,7 +185,7 @@ def test_active_units_mutual_information_and_level_use_are_consistent(report):
         assert e["mutual_information_ceiling"] == pytest.approx(math.log(e["units"]))
         assert e["mutual_information"] <= e["mutual_information_ceiling"] + 1e-9
         assert ("mutual_information_warning" in e) == (e["mutual_information"] < 0)
-        assert e["level_use_delta_ppl"] == pytest.approx(e["recon_ppl_with_prior"] - report["recon_ppl"], rel=1e-9)
+        assert e["prior_substitution_delta_ppl"] == pytest.approx(e["recon_ppl_with_prior"] - report["recon_ppl"], rel=1e-9)
 
 
 def test_evaluation_is_reproducible_with_the_same_seed(model, dataset, report):
@@ -203,7 +205,7 @@ def test_batching_does_not_change_deterministic_quantities(model, dataset, repor
         a, b = split["per_level"][level], report["per_level"][level]
         assert a["units"] == b["units"]
         torch.testing.assert_close(torch.tensor(a["posterior_mean_variance"]), torch.tensor(b["posterior_mean_variance"]), rtol=1e-4, atol=1e-9)
-        assert "level_use_delta_ppl" not in a  # level_use=False
+        assert "prior_substitution_delta_ppl" not in a and "information_use_nats_per_document" not in a  # level_use=False
     assert split["iw_samples"] == 4
     assert math.isfinite(split["nll_iw_per_token"])
 
@@ -264,7 +266,7 @@ def test_flat_lm_report_has_perplexities_and_a_note_but_no_latent_metrics(datase
     assert "no latents" in report["note"]
     for key in ("ppl_elbo", "word_ppl_elbo", "nll_elbo_per_token", "recon_ppl"):
         assert math.isfinite(report[key])
-    assert not [key for key in report if any(part in key for part in ("kl", "active", "mutual", "level_use"))]
+    assert not [key for key in report if any(part in key for part in ("kl", "active", "mutual", "information_use", "prior_substitution"))]
     assert "rate_per_document" not in report  # no latents, no rate
     # No latents: the ELBO is the exact NLL, and "IW" is the same number with k = 1.
     assert report["iw_samples"] == 1
@@ -302,6 +304,7 @@ def test_negative_mutual_information_warns_and_is_reported():
             {"document": [(mean, log_scale, z)]},
             [torch.tensor([10.0, 10.0], dtype=torch.float64)],
             {"document": 21.0},
+            {},
         )
     entry = report["per_level"]["document"]
     assert entry["mutual_information"] == pytest.approx(mi)
@@ -384,3 +387,80 @@ def test_reconstruction_bleu_pairs_each_reconstruction_with_its_source(tokenized
     result = reconstruction_bleu(model, dataset, collator, tokenizer, num_documents=2)
     assert result["bleu"] == pytest.approx(100.0)
     assert calls == [(["a", "b"], 0.0)]  # one greedy batch of both documents
+
+
+# ---------------------------------------------------------------------------------------------
+# Information use: latents of other documents in the decoder
+
+
+def test_other_document_units_take_the_next_documents_unit_at_the_same_position(model, rows):
+    batch = DocCollator.for_model(model.config)(rows)
+    document_of = {"document": torch.arange(batch.num_documents), "paragraph": batch.paragraph_document, "sentence": batch.sentence_document}
+    position_of = {"paragraph": batch.paragraph_position, "sentence": batch.sentence_position}
+    for level in THREE_LEVELS:
+        donors = evaluation.other_document_units(level, batch)
+        owner, donor_owner = document_of[level], document_of[level][donors]
+        assert bool((donor_owner != owner).all()), f"{level}: a unit kept a latent of its own document"
+        assert donor_owner.tolist() == ((owner + 1) % batch.num_documents).tolist()
+        if level in position_of:
+            # Same position where the donor document has it, else its last.
+            donor_count = torch.bincount(document_of[level], minlength=batch.num_documents)[donor_owner] if level == "paragraph" else None
+            if donor_count is not None:
+                assert position_of[level][donors].tolist() == torch.minimum(position_of[level], donor_count - 1).tolist()
+    single = DocCollator.for_model(model.config)(rows[:1])
+    assert evaluation.other_document_units("document", single) is None
+
+
+def test_information_use_is_zero_for_a_decoder_that_ignores_the_latents(dataset):
+    model = tiny_model(THREE_LEVELS, seed=2)
+    with torch.no_grad():
+        for projection in [*model.decoder.memory.values(), *model.decoder.embedding.values()]:
+            projection.weight.zero_()
+            projection.bias.zero_()
+    report = quiet_evaluate(model, dataset, EvalSettings(iw_samples=0))
+    for level, e in report["per_level"].items():
+        assert e["information_use_nats_per_document"] == pytest.approx(0.0, abs=1e-4), level
+        assert e["information_use_percent_ppl"] == pytest.approx(0.0, abs=1e-3), level
+
+
+def test_information_use_follows_the_nll_difference(model, rows, report):
+    """The report's number is the swapped-minus-own reconstruction NLL of the same sample, per document."""
+    batch = DocCollator.for_model(model.config)(rows)
+    with torch.no_grad():
+        z = {level: out.z for level, out in model(batch, latent_mode="mean", return_latents=True).latents.items()}
+        nll = evaluation.information_use_nll(model, batch, z)
+        for level in THREE_LEVELS:
+            swapped = model.decoder(batch, {**z, level: z[level][evaluation.other_document_units(level, batch)]}).nll.sum()
+            assert nll[level] == pytest.approx(float(swapped), rel=1e-6)
+    assert nll["own"] == pytest.approx(float(model.decoder(batch, z).nll.sum()), rel=1e-6)
+    for e in report["per_level"].values():
+        percent = 100 * (math.exp(e["information_use_nats_per_document"] * report["documents"] / report["tokens"]) - 1)
+        assert e["information_use_percent_ppl"] == pytest.approx(percent, rel=1e-6, abs=1e-9)
+
+
+def test_ppl_factors_multiply_to_the_elbo_perplexity(report):
+    product = math.prod(report["ppl_factors"].values())
+    assert product == pytest.approx(report["ppl_elbo"], rel=1e-9)
+    assert set(report["ppl_factors"]) == {"reconstruction", "stop", *THREE_LEVELS}
+
+
+def test_validation_metrics_report_information_use_per_level(model, rows):
+    batch = DocCollator.for_model(model.config)(rows)
+    metrics = evaluation.validation_metrics(model, [batch])
+    for level in THREE_LEVELS:
+        assert math.isfinite(metrics[f"val/information_use/{level}"])
+
+
+def test_label_accuracy_is_reported_where_documents_have_labels(model):
+    labelled = [{**row, "label": "ab"[i % 2]} for i, row in enumerate(make_rows())]
+    report = quiet_evaluate(model, datasets.Dataset.from_list(labelled), EvalSettings(iw_samples=0))
+    entry = report["per_level"]["document"]
+    assert 0.0 <= entry["label_accuracy_1nn"] <= 1.0
+    assert entry["majority_label_share"] == pytest.approx(3 / 5)
+    assert "label accuracy" in format_report(report)
+
+
+def test_nearest_neighbour_label_accuracy():
+    latents = torch.tensor([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]])
+    assert evaluation.nearest_neighbour_label_accuracy(latents, ["a", "a", "b", "b"]) == 1.0
+    assert evaluation.nearest_neighbour_label_accuracy(latents, ["a", "b", "a", "b"]) == 0.0
