@@ -11,8 +11,8 @@ import copy
 from transformers import AutoConfig, PreTrainedConfig
 
 LEVELS = ("document", "paragraph", "sentence")
-INJECTIONS = ("memory", "embedding")
-DECODER_CONTEXTS = ("paragraph", "sentence")
+INJECTIONS = ("memory", "embedding", "layers")
+DECODER_CONTEXTS = ("paragraph", "sentence", "document")
 POSTERIORS = ("plain", "residual")
 
 DEFAULT_INJECTION = {"document": ["memory"], "paragraph": ["memory"], "sentence": ["embedding"]}
@@ -60,16 +60,20 @@ class DocHVAEConfig(PreTrainedConfig):
         latent_size (`int | dict[str, int]`, defaults to 32):
             Dimensions of each level's latent, one value for all levels or one per level.
         latent_injection (`dict[str, list[str]]`, defaults to memory for document and paragraph, embedding for sentence):
-            How each level enters the decoder: "memory" (projected to prefix positions every
-            token of the stream attends to) and/or "embedding" (projected and added to the
-            input embedding of the tokens it covers). Sentence memory needs
+            How each level enters the decoder, any of: "memory" (projected to prefix positions
+            every token of the stream attends to), "embedding" (projected and added to the input
+            embedding of the tokens it covers), "layers" (projected, once per decoder layer, and
+            added to the residual stream at that layer's input for the tokens it covers; the
+            projections start at zero, so the decoder starts as a flat LM). Sentence memory needs
             `decoder_context="sentence"` (a paragraph stream spans several sentences).
         memory_tokens (`int`, defaults to 1):
             Prefix positions per memory-injected level.
         decoder_context (`str`, defaults to `"paragraph"`):
             "paragraph": one decoder stream per paragraph; "sentence": one per sentence, so that
             everything crossing sentences must flow through the latents. Cross-paragraph
-            information always flows through the latents only.
+            information always flows through the latents only. "document": one stream per
+            document (window), for the flat LM only: the baseline that reads the whole preceding
+            text instead of latents.
         posterior (`str`, defaults to `"plain"`):
             "plain": q is a Gaussian from the encoder and the sampled parent; "residual": q is
             the prior shifted and rescaled by the encoder (NVAE's residual normal).
@@ -204,6 +208,15 @@ class DocHVAEConfig(PreTrainedConfig):
         return [level for level in self.levels if "embedding" in self.latent_injection.get(level, [])]
 
     @property
+    def layer_levels(self) -> list[str]:
+        return [level for level in self.levels if "layers" in self.latent_injection.get(level, [])]
+
+    @property
+    def position_levels(self) -> list[str]:
+        """Levels that reach the decoder per position (embedding or layers), as opposed to the memory prefix."""
+        return [level for level in self.levels if level in self.embedding_levels or level in self.layer_levels]
+
+    @property
     def num_memory_slots(self) -> int:
         return len(self.memory_levels) * self.memory_tokens
 
@@ -246,6 +259,12 @@ class DocHVAEConfig(PreTrainedConfig):
                 problems.append(f"latent_injection has no entry for level {level!r}: the decoder would ignore it; add e.g. {level}: [memory]")
         if self.decoder_context not in DECODER_CONTEXTS:
             problems.append(f"decoder_context={self.decoder_context!r}; allowed: {list(DECODER_CONTEXTS)}")
+        elif self.decoder_context == "document" and self.levels:
+            problems.append(
+                f"decoder_context='document' with levels={self.levels}: the document-context decoder is the flat-LM baseline "
+                "(it reads the whole window, so latents have nothing to carry across paragraphs); use levels: [] or "
+                "decoder_context='paragraph'"
+            )
         elif "sentence" in self.memory_levels and self.decoder_context != "sentence":
             problems.append(
                 "latent_injection.sentence includes 'memory' but decoder_context='paragraph': a paragraph stream spans "

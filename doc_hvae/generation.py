@@ -182,16 +182,23 @@ def decode_streams(
     max_tokens: int,
     max_sentences: int,
     use_cache: bool = True,
-) -> tuple[list[list[list[int]]], torch.Tensor]:
+    on_paragraph_end=None,
+    max_paragraphs: int = 1,
+) -> tuple[list[list[list[list[int]]]], torch.Tensor]:
     """Decode A aligned streams "[memory] <s> ..." until each ends, KV-cached.
 
-    memory:          [A, m, H] memory vectors, or None.
-    latents:         per embedding level, [A, D]: what the first sentence's tokens get.
-    on_sentence_end: None (a stream is one sentence and ends at any boundary token) or a function
-                     rows [A] bool -> per embedding level [A, D], the latents of the next sentence
-                     of the streams that just emitted end-of-sentence.
-    Returns each stream's sentences (token ids) and whether it ended the paragraph ([A] bool:
-    emitted end-of-paragraph, or hit a bound).
+    memory:           [A, m, H] memory vectors, or None.
+    latents:          per position level (embedding or layers injection), [A, D]: what the first
+                      sentence's tokens get.
+    on_sentence_end:  None (a stream is one sentence and ends at any boundary token) or a function
+                      rows [A] bool -> per position level [A, D], the latents of the next sentence
+                      of the streams that just emitted end-of-sentence.
+    on_paragraph_end: None (a stream ends at end-of-paragraph) or a function rows [A] bool -> [A]
+                      bool, which of the streams that just emitted end-of-paragraph go on with
+                      another paragraph (document context; at most `max_paragraphs` in all).
+    `max_tokens` and `max_sentences` bound each paragraph; a paragraph cut by `max_tokens` ends
+    its stream. Returns each stream's paragraphs (lists of sentences of token ids) and whether its
+    last paragraph ended ([A] bool: emitted end-of-paragraph, or hit a bound).
     """
     config = model.config
     decoder = model.decoder
@@ -200,26 +207,32 @@ def decode_streams(
     streams = num_streams
     one_sentence = on_sentence_end is None
 
-    def input_embedding(tokens: torch.Tensor) -> torch.Tensor:
-        """[A] tokens -> [A, 1, H], with the current latents added (the sentence of the next token)."""
-        return (embed(tokens) + decoder.latent_embedding(latents))[:, None]
+    def next_inputs(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """[A] tokens -> the next position's input embedding [A, 1, H] and per-layer latents [A, 1, D]
+        (None without layer injection), from the current latents (the sentence of the next token)."""
+        layer = decoder.layer_latents(latents)
+        return (embed(tokens) + decoder.latent_embedding(latents))[:, None], None if layer is None else layer[:, None]
 
-    inputs = input_embedding(torch.full((streams,), config.bos_token_id, device=device))
+    inputs, layer_inputs = next_inputs(torch.full((streams,), config.bos_token_id, device=device))
     if memory is not None:
         inputs = torch.cat([memory, inputs], dim=1)  # [A, m + 1, H]
+        if layer_inputs is not None:  # memory slots get no per-layer latents, as in training
+            layer_inputs = torch.cat([layer_inputs.new_zeros(streams, memory.shape[1], layer_inputs.shape[-1]), layer_inputs], dim=1)
+    max_steps = max_tokens * max_paragraphs
     if decoder.max_positions is not None:  # never run past the decoder's position table
-        max_tokens = min(max_tokens, decoder.max_positions - inputs.shape[1])
-    sequence = inputs  # the whole input so far, for the loop without cache
+        max_steps = min(max_steps, decoder.max_positions - inputs.shape[1])
+    sequence, layer_sequence = inputs, layer_inputs  # the whole input so far, for the loop without cache
     cache = DynamicCache() if use_cache else None
     finished = torch.zeros(streams, dtype=torch.bool, device=device)
     ended_paragraph = torch.zeros(streams, dtype=torch.bool, device=device)
     sentences_done = torch.zeros(streams, dtype=torch.long, device=device)
+    paragraph_tokens = torch.zeros(streams, dtype=torch.long, device=device)
     emitted = []
     never_sampled = [config.bos_token_id, config.pad_token_id, config.unk_token_id]
-    for step in range(max_tokens):
+    for step in range(max_steps):
         length = sequence.shape[1] if not use_cache else cache.get_seq_length() + inputs.shape[1]
         positions = torch.arange(length - inputs.shape[1], length, device=device)[None].expand(streams, -1)
-        logits = decoder.lm(inputs_embeds=inputs, position_ids=positions, cache=cache, use_cache=use_cache).logits[:, -1]
+        logits = decoder.step(inputs, positions, layer_inputs, cache)
         logits[:, never_sampled] = float("-inf")  # <s>, <pad> and <unk> are never content
         if not one_sentence:  # the last allowed sentence may only end the paragraph
             at_limit = sentences_done + 1 >= max_sentences
@@ -228,37 +241,50 @@ def decode_streams(
         emitted.append(tokens)
         ends_sentence = (tokens == config.sentence_end_token_id) & ~finished
         ends_paragraph = (tokens == config.paragraph_end_token_id) & ~finished
-        ended_paragraph |= ends_paragraph
-        finished |= ends_paragraph | (ends_sentence if one_sentence else torch.zeros_like(finished))
+        paragraph_tokens = torch.where(ends_paragraph, 0, paragraph_tokens + (~finished).long())
+        cut = (paragraph_tokens >= max_tokens) & ~finished  # a paragraph at its token bound ends the stream
+        ended_paragraph = torch.where(finished, ended_paragraph, ends_paragraph | cut)  # the stream's last paragraph ended
+        goes_on = torch.zeros_like(finished)
+        if on_paragraph_end is not None and bool(ends_paragraph.any()):
+            goes_on = on_paragraph_end(ends_paragraph) & ends_paragraph
+            sentences_done = torch.where(goes_on, 0, sentences_done)
+        finished |= (ends_paragraph & ~goes_on) | cut | (ends_sentence if one_sentence else torch.zeros_like(finished))
         if bool(finished.all()):
             break
         if not one_sentence and bool(ends_sentence.any()):
             sentences_done += ends_sentence.long()
             new = on_sentence_end(ends_sentence)
             latents = {level: torch.where(ends_sentence[:, None], new[level], latents[level]) for level in latents}
-        inputs = input_embedding(tokens)
+        inputs, layer_inputs = next_inputs(tokens)
         if not use_cache:
-            sequence = torch.cat([sequence, inputs], dim=1)
-            inputs = sequence
-    ended_paragraph |= ~finished  # cut by max_tokens: the paragraph ends here
+            sequence = inputs = torch.cat([sequence, inputs], dim=1)
+            if layer_inputs is not None:
+                layer_sequence = layer_inputs = torch.cat([layer_sequence, layer_inputs], dim=1)
+    ended_paragraph |= ~finished  # cut by the position table: the paragraph ends here
 
-    # Split each stream's tokens at its boundaries (everything after its end is padding).
-    boundaries = (config.sentence_end_token_id, config.paragraph_end_token_id)
+    # Split each stream's tokens at its boundaries (everything after its end is padding, which is
+    # never sampled as content).
     result = []
     for row in torch.stack(emitted, dim=1).tolist():
-        sentences, current = [], []
+        paragraphs, sentences, current = [], [], []
         for token in row:
-            if token in boundaries:
+            if token == config.pad_token_id:
+                break
+            if token in (config.sentence_end_token_id, config.paragraph_end_token_id):
                 sentences.append(current)
                 current = []
-                if token == config.paragraph_end_token_id or one_sentence:
+                if one_sentence:
                     break
+                if token == config.paragraph_end_token_id:
+                    paragraphs.append(sentences)
+                    sentences = []
             else:
                 current.append(token)
-        else:
-            if current:
-                sentences.append(current)  # a partial sentence cut by max_tokens
-        result.append(sentences)
+        if current:
+            sentences.append(current)  # a partial sentence cut by max_tokens
+        if sentences or not paragraphs:
+            paragraphs.append(sentences)
+        result.append(paragraphs)
     return result, ended_paragraph
 
 
@@ -292,6 +318,9 @@ def decode_documents(
     # A plan that fixes the paragraph count (reconstruction, swap) is never cut by the bound.
     max_paragraphs = max([sampling.max_paragraphs, *(n for n in plan.num_paragraphs or [] if n is not None)])
 
+    if config.decoder_context == "document":
+        return _decode_document_streams(model, plan, sampling, sampler, generator, max_paragraphs, use_cache)
+
     z_doc = None
     if "document" in levels:
         z_doc = plan.document.to(device) if plan.document is not None else _sample(
@@ -323,8 +352,8 @@ def decode_documents(
             fixed = [_fixed_sentences(plan, int(b), j, device) for b in index]
             sentence_latents = SentenceLatents(model, parent, fixed, sampling.max_sentences, temperature("sentence"), generator, device)
 
-        def embedding_latents(z_sentence):
-            return {level: (z_sentence if level == "sentence" else upper[level]) for level in config.embedding_levels}
+        def position_latents(z_sentence):
+            return {level: (z_sentence if level == "sentence" else upper[level]) for level in config.position_levels}
 
         all_rows = torch.ones(index.numel(), dtype=torch.bool, device=device)
         z_sen = sentence_latents.next(all_rows) if sentence_latents is not None else None
@@ -332,11 +361,12 @@ def decode_documents(
             memory = model.decoder.memory_vectors(upper) if config.memory_levels else None
 
             def next_sentence(rows: torch.Tensor) -> dict[str, torch.Tensor]:
-                return embedding_latents(sentence_latents.next(rows) if sentence_latents is not None else None)
+                return position_latents(sentence_latents.next(rows) if sentence_latents is not None else None)
 
-            paragraphs, _ = decode_streams(model, index.numel(), memory, embedding_latents(z_sen), next_sentence, sampler, sampling.max_tokens, sampling.max_sentences, use_cache)
+            streams, _ = decode_streams(model, index.numel(), memory, position_latents(z_sen), next_sentence, sampler, sampling.max_tokens, sampling.max_sentences, use_cache)
+            paragraphs = [stream[0] for stream in streams]
         else:
-            paragraphs = _decode_sentence_streams(model, index.numel(), upper, z_sen, sentence_latents, embedding_latents, sampler, sampling, use_cache)
+            paragraphs = _decode_sentence_streams(model, index.numel(), upper, z_sen, sentence_latents, position_latents, sampler, sampling, use_cache)
         for a, b in enumerate(index.tolist()):
             documents[b].paragraphs.append(paragraphs[a])
 
@@ -351,23 +381,44 @@ def decode_documents(
     return documents
 
 
+def _decode_document_streams(model, plan: LatentPlan, sampling: SamplingConfig, sampler, generator, max_paragraphs: int, use_cache: bool):
+    """decoder_context="document" (a flat LM): one stream per document; after each end-of-paragraph
+    the stop head (or the plan's paragraph count) decides whether the stream goes on."""
+    B, device = plan.num_documents, model.decoder.lm.get_input_embeddings().weight.device
+    counts = torch.zeros(B, dtype=torch.long, device=device)
+    fixed = torch.tensor([n or 0 for n in plan.num_paragraphs], device=device) if plan.num_paragraphs is not None else None
+
+    def on_paragraph_end(rows: torch.Tensor) -> torch.Tensor:
+        counts.add_(rows.long())
+        if fixed is not None:
+            return counts < fixed
+        # Without latents the stop probability depends on the paragraph count alone.
+        probability = torch.stack([_stop_probability(model, None, None, max(int(c), 1), 1, device)[0] for c in counts.tolist()])
+        stop = probability > 0.5 if sampling.temperature == 0 else torch.rand(B, generator=generator, device=device) < probability
+        return ~stop & (counts < max_paragraphs)
+
+    streams, _ = decode_streams(model, B, None, {}, lambda rows: {}, sampler, sampling.max_tokens, sampling.max_sentences, use_cache,
+                                on_paragraph_end=on_paragraph_end, max_paragraphs=max_paragraphs)
+    return [GeneratedDocument(paragraphs=paragraphs) for paragraphs in streams]
+
+
 def _fixed_sentences(plan: LatentPlan, b: int, j: int, device) -> torch.Tensor | None:
     if plan.sentences is None or plan.sentences[b] is None or j >= len(plan.sentences[b]):
         return None
     return plan.sentences[b][j].to(device)
 
 
-def _decode_sentence_streams(model, streams, upper, z_sen, sentence_latents, embedding_latents, sampler, sampling, use_cache):
+def _decode_sentence_streams(model, streams, upper, z_sen, sentence_latents, position_latents, sampler, sampling, use_cache):
     """decoder_context="sentence": one fresh stream per sentence, until a stream ends the paragraph."""
     config = model.config
     paragraphs: list[list[list[int]]] = [[] for _ in range(streams)]
     going = torch.ones(streams, dtype=torch.bool)
     for i in range(sampling.max_sentences):
         memory = model.decoder.memory_vectors({**upper, "sentence": z_sen}) if config.memory_levels else None
-        sentences, ended = decode_streams(model, streams, memory, embedding_latents(z_sen), None, sampler, sampling.max_tokens, 1, use_cache)
+        sentences, ended = decode_streams(model, streams, memory, position_latents(z_sen), None, sampler, sampling.max_tokens, 1, use_cache)
         for a in range(streams):
             if going[a]:
-                paragraphs[a].extend(sentences[a][:1] or [[]])
+                paragraphs[a].extend(sentences[a][0][:1] or [[]])
                 if bool(ended[a]) or i + 1 >= sampling.max_sentences:
                     going[a] = False
         if not bool(going.any()):

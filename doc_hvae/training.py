@@ -59,7 +59,7 @@ class DataSection(StrictModel):
 
 class ModelSection(StrictModel):
     config: dict[str, Any] = Field(default_factory=dict, description="DocHVAEConfig arguments (vocab and special ids come from the tokenizer)")
-    decoder_name_or_path: str | None = Field(None, description="start the decoder from this AutoModelForCausalLM checkpoint")
+    decoder_name_or_path: str | None = Field(None, description="start the decoder from this AutoModelForCausalLM checkpoint, or from the decoder of a saved DocHVAE (warm start from a trained flat LM)")
     encoder_name_or_path: str | None = Field(None, description="start the sentence encoder from this AutoModel checkpoint")
     init_from: str | None = Field(None, description="start from a saved DocHVAE (save_pretrained folder)")
 
@@ -198,11 +198,12 @@ def check_positions(config: DocHVAEConfig, limits: dict) -> None:
         if sentence_stream > encoder_positions:
             problems.append(f"sentences of up to {limits['max_sentence_tokens']} tokens need {sentence_stream} encoder positions, "
                             f"the encoder has {encoder_positions}: lower limits.max_sentence_tokens or raise the encoder's max_position_embeddings")
-    decoder_stream = config.num_memory_slots + 1 + (limits["max_paragraph_tokens"] if config.decoder_context == "paragraph" else limits["max_sentence_tokens"] + 1)
+    stream_tokens = {"paragraph": limits["max_paragraph_tokens"], "sentence": limits["max_sentence_tokens"] + 1, "document": limits["max_window_tokens"]}
+    decoder_stream = config.num_memory_slots + 1 + stream_tokens[config.decoder_context]
     decoder_positions = AutoConfig.for_model(**config.decoder).max_position_embeddings
     if decoder_stream > decoder_positions:
         problems.append(f"decoder streams of up to {decoder_stream} positions (memory + <s> + tokens) exceed the decoder's {decoder_positions}: "
-                        "lower limits.max_paragraph_tokens or raise the decoder's n_positions")
+                        f"lower limits.{'max_window_tokens' if config.decoder_context == 'document' else 'max_paragraph_tokens'} or raise the decoder's n_positions")
     if problems:
         raise ValueError("the prepared corpus does not fit the model:\n" + "\n".join(f"  - {p}" for p in problems))
 

@@ -73,7 +73,8 @@ def lively_model(levels=THREE_LEVELS, **kwargs) -> DocHVAE:
         for parameter in model.decoder.lm.parameters():
             if parameter.dim() >= 2:
                 parameter.normal_(0, 1.0)
-        for projection in [*model.decoder.memory.values(), *model.decoder.embedding.values()]:
+        layer_projections = model.decoder.layers.projections if model.decoder.layers is not None else []
+        for projection in [*model.decoder.memory.values(), *model.decoder.embedding.values(), *layer_projections]:
             projection.weight.normal_(0, 1.0)
     set_output_bias(model, {SENTENCE_END: 10.0, PARAGRAPH_END: 3.0})
     return model
@@ -151,13 +152,17 @@ def test_latent_temperature_zero_gives_every_document_the_prior_means():
 # The KV cache
 
 
+LAYERS_INJECTION = {"document": ["memory", "layers"], "paragraph": ["layers"], "sentence": ["embedding", "layers"]}
+
+
 @pytest.mark.parametrize(
-    "levels, context",
-    [(THREE_LEVELS, "paragraph"), (THREE_LEVELS, "sentence"), ([], "paragraph")],
-    ids=["paragraph-context", "sentence-context", "flat-lm"],
+    "levels, context, injection",
+    [(THREE_LEVELS, "paragraph", None), (THREE_LEVELS, "sentence", None), ([], "paragraph", None),
+     (THREE_LEVELS, "paragraph", LAYERS_INJECTION), (THREE_LEVELS, "sentence", LAYERS_INJECTION)],
+    ids=["paragraph-context", "sentence-context", "flat-lm", "paragraph-context-layers", "sentence-context-layers"],
 )
-def test_cached_decoding_matches_decoding_without_cache(levels, context):
-    model = lively_model(levels, decoder_context=context)
+def test_cached_decoding_matches_decoding_without_cache(levels, context, injection):
+    model = lively_model(levels, decoder_context=context, **({"latent_injection": injection} if injection else {}))
     paragraphs = []
     for temperature in (0.0, 1.0):  # greedy, and sampling from the same generator state
         sampling = SamplingConfig(temperature=temperature, max_tokens=16, max_paragraphs=3, max_sentences=4)

@@ -64,7 +64,8 @@ def unzero_prior_heads(model: DocHVAE, std: float = 0.3) -> None:
         for module in model.modules():
             if getattr(module, "_zero_init", False):
                 module.weight.copy_(torch.randn(module.weight.shape, generator=generator) * std)
-                module.bias.copy_(torch.randn(module.bias.shape, generator=generator) * std)
+                if module.bias is not None:
+                    module.bias.copy_(torch.randn(module.bias.shape, generator=generator) * std)
 
 
 def collate(config, docs=DOCS, **kwargs):
@@ -528,3 +529,34 @@ def test_a_batch_collated_for_another_model_is_refused():
     flat_batch = collate(make_config([]))  # no memory slots, no encoder rows
     with pytest.raises(ValueError, match="collated for another model"):
         three_level(flat_batch)
+
+
+# ---------------------------------------------------------------------------------------------
+# Warm start: the decoder of a saved flat LM
+
+
+def test_warm_start_from_a_saved_flat_lm_starts_exactly_there(tmp_path):
+    flat = make_model(make_config([], dropout=False), seed=3).eval()
+    flat.save_pretrained(tmp_path / "flat")
+    layers_only = {level: ["layers"] for level in LEVELS}
+    config = make_config(LEVELS, dropout=False, latent_injection=layers_only)
+    model = DocHVAE.from_pretrained_parts(config, decoder=tmp_path / "flat").eval()
+    for name, value in flat.decoder.lm.state_dict().items():
+        torch.testing.assert_close(model.decoder.lm.state_dict()[name], value, rtol=0, atol=0)
+    with torch.no_grad():  # zero-initialised per-layer injection: the same predictions as the flat LM
+        torch.testing.assert_close(model(collate(config)).recon_nll, flat(collate(flat.config)).recon_nll, rtol=1e-6, atol=1e-5)
+
+
+def test_warm_start_refuses_a_model_of_another_vocabulary(tmp_path):
+    other = DocHVAEConfig(levels=[], vocab_size=V + 8, decoder=default_decoder_config(V + 8, 32, 2, 2), encoder=default_encoder_config(V + 8, 32, 1, 2))
+    DocHVAE(other).save_pretrained(tmp_path / "other")
+    with pytest.raises(ValueError, match="same prepared corpus"):
+        DocHVAE.from_pretrained_parts(make_config(LEVELS), decoder=tmp_path / "other")
+
+
+def test_layers_injection_is_a_valid_config_value_and_typos_are_not():
+    config = make_config(LEVELS, latent_injection={"document": ["memory", "layers"], "paragraph": ["layers"], "sentence": ["embedding"]})
+    assert config.layer_levels == ["document", "paragraph"]
+    assert config.position_levels == ["document", "paragraph", "sentence"]
+    with pytest.raises(ValueError, match="layers"):
+        make_config(LEVELS, latent_injection={"document": ["layer"], "paragraph": ["memory"], "sentence": ["embedding"]})

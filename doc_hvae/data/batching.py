@@ -11,6 +11,7 @@ to the longest keeps real tokens / token slots high even when paragraph lengths 
 A decoder stream is
     [m memory slots] <s> w w </s> w w w </p>          (decoder_context="paragraph")
     [m memory slots] <s> w w </s>                      (decoder_context="sentence")
+    <s> w w </s> w </p> w w </p> ...                   (decoder_context="document": the flat LM over whole windows)
 where the memory slots are filled by the model with projections of the upper latents, and
 `decoder_labels` holds the next token of the same stream (-100 where there is none).
 """
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
+from ..config import DECODER_CONTEXTS
 from .tokenizer import SpecialTokenIds
 
 IGNORE_INDEX = -100
@@ -83,10 +85,19 @@ class DocBatch:
 
     @property
     def stream_paragraph(self) -> torch.Tensor:
-        """Paragraph of each decoder stream."""
+        """Paragraph of each decoder stream (paragraph and sentence contexts)."""
+        if self.decoder_context == "document":
+            raise ValueError("a document-context stream spans several paragraphs")
         if self.decoder_context == "sentence":
             return self.sentence_paragraph
         return torch.arange(self.num_paragraphs, device=self.paragraph_document.device)
+
+    @property
+    def stream_document(self) -> torch.Tensor:
+        """Document of each decoder stream."""
+        if self.decoder_context == "document":
+            return torch.arange(self.num_documents, device=self.paragraph_document.device)
+        return self.paragraph_document[self.stream_paragraph]
 
     def padding_efficiency(self) -> dict[str, float]:
         """Filled slots / all slots of the packed rows, for the decoder and the encoder."""
@@ -146,7 +157,8 @@ class DocCollator:
 
     Args:
         special: ids of the special tokens (`SpecialTokenIds.from_tokenizer(tokenizer)`).
-        decoder_context: "paragraph" (one decoder stream per paragraph) or "sentence".
+        decoder_context: "paragraph" (one decoder stream per paragraph), "sentence", or "document"
+            (one per document: paragraphs follow each other after their </p>, predicting the same tokens).
         num_memory_slots: memory positions reserved at the start of each decoder stream.
         build_encoder_rows: False for models without latents (a flat LM needs no encoder).
         min_row_length / row_multiple: packed rows are at least this long and a multiple of this.
@@ -161,8 +173,8 @@ class DocCollator:
         min_row_length: int = 64,
         row_multiple: int = 16,
     ):
-        if decoder_context not in ("paragraph", "sentence"):
-            raise ValueError(f"decoder_context={decoder_context!r}; use 'paragraph' or 'sentence'")
+        if decoder_context not in DECODER_CONTEXTS:
+            raise ValueError(f"decoder_context={decoder_context!r}; use one of {list(DECODER_CONTEXTS)}")
         self.special = special
         self.decoder_context = decoder_context
         self.num_memory_slots = num_memory_slots
@@ -193,6 +205,8 @@ class DocCollator:
         sentence_streams: list[np.ndarray] = []  # sentence streams: boundary included
         paragraph_streams: list[np.ndarray] = []
         paragraph_stream_sentences: list[np.ndarray] = []
+        document_streams: list[np.ndarray] = []  # decoder_context="document"
+        document_stream_sentences: list[np.ndarray] = []
 
         for d, row in enumerate(rows):
             paragraphs = row["paragraphs"]
@@ -221,6 +235,13 @@ class DocCollator:
                 token_sentence = np.concatenate([np.full(len(piece), first if s is None else s, np.int64) for piece, s in zip(pieces, piece_sentences)])
                 paragraph_streams.append(np.concatenate(pieces))
                 paragraph_stream_sentences.append(token_sentence)
+            # The document's paragraphs as one stream: each later paragraph starts after the previous
+            # </p> instead of its own <s>, so the same tokens are predicted.
+            first = len(paragraph_streams) - len(paragraphs)
+            document_streams.append(np.concatenate([paragraph_streams[first], *(s[1:] for s in paragraph_streams[first + 1 :])]))
+            document_stream_sentences.append(
+                np.concatenate([paragraph_stream_sentences[first], *(s[1:] for s in paragraph_stream_sentences[first + 1 :])])
+            )
             document_tokens.append(n_tokens)
             document_words.append(int(row.get("num_words", 0)))
         if self.build_encoder_rows:
@@ -229,6 +250,8 @@ class DocCollator:
         # Decoder streams and their per-position extras.
         if self.decoder_context == "paragraph":
             streams, token_sentences = paragraph_streams, paragraph_stream_sentences
+        elif self.decoder_context == "document":
+            streams, token_sentences = document_streams, document_stream_sentences
         else:
             streams = sentence_streams
             token_sentences = [np.full(len(s), k, np.int64) for k, s in enumerate(sentence_streams)]

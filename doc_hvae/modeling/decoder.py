@@ -1,14 +1,24 @@
 """The latent-conditioned decoder: any transformers causal LM, fed input embeddings (DESIGN section 3).
 
-Latents enter in two ways:
+Latents enter in three ways, each switchable per level:
     memory     z of a level -> `memory_tokens` vectors placed in the memory slots at the start of
                each stream (prefix embeddings every later token attends to);
     embedding  z of a level -> one vector added to the input embedding of every position that
-               predicts a token of that unit (for sentences: of that sentence).
+               predicts a token of that unit (for sentences: of that sentence);
+    layers     z of a level -> one vector per decoder layer, added to the residual stream at that
+               layer's input for every position that predicts a token of that unit.
+
+Input-layer paths alone are weak: the decoder learns to route around a prefix, and a noisy
+sample added to every input embedding costs the LM more than it brings. The `layers` path reaches
+every layer directly, and its projections start at zero, so a decoder starts exactly as the flat
+LM it is (or was warm-started from) and reads a latent only as far as that pays.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -38,6 +48,55 @@ def unit_of_sentence(level: str, sentence: torch.Tensor, batch: DocBatch) -> tor
     return paragraph if level == "paragraph" else batch.paragraph_document[paragraph]
 
 
+def decoder_layers(lm: nn.Module) -> nn.ModuleList:
+    """The list of transformer blocks of a transformers causal LM (GPT-2's `h`, Llama's `layers`, ...)."""
+    base = lm.base_model
+    for name in ("h", "layers", "block", "blocks"):
+        layers = getattr(base, name, None)
+        if isinstance(layers, nn.ModuleList) and len(layers) > 0:
+            return layers
+    raise ValueError(
+        f"latent_injection 'layers' needs the decoder's list of blocks, but {type(base).__name__} has none of the attributes "
+        "h / layers / block / blocks; use 'memory' or 'embedding' injection for this decoder"
+    )
+
+
+class LayerInjection(nn.Module):
+    """Latents added to the residual stream at the input of every decoder layer (zero-initialised).
+
+    Forward pre-hooks on the decoder's blocks add `projections[l](latents)` to the hidden states
+    entering block l, where `latents` [R, C, D] are the per-position latents of the forward call in
+    progress (set with `feeding`): the concatenated z of every `layers` level, zero at positions
+    that predict nothing (memory slots, padding). The hooks work with packed rows and the KV cache
+    alike, since they only see the positions of the current call.
+    """
+
+    def __init__(self, latent_size: int, hidden_size: int, layers: nn.ModuleList):
+        super().__init__()
+        # No bias: a zero latent (memory slots, padding) adds nothing.
+        self.projections = nn.ModuleList(nn.Linear(latent_size, hidden_size, bias=False) for _ in layers)
+        for projection in self.projections:
+            projection._zero_init = True  # the decoder starts exactly as without latents
+        self._latents: torch.Tensor | None = None
+        for index, layer in enumerate(layers):
+            layer.register_forward_pre_hook(functools.partial(self._inject, index))
+
+    def _inject(self, index: int, module: nn.Module, args: tuple):
+        if self._latents is None:
+            return None
+        hidden = args[0]
+        return (hidden + self.projections[index](self._latents).to(hidden.dtype), *args[1:])
+
+    @contextmanager
+    def feeding(self, latents: torch.Tensor | None):
+        """Inject `latents` [R, C, D] into every decoder call inside the block."""
+        self._latents = latents
+        try:
+            yield
+        finally:
+            self._latents = None
+
+
 class LatentDecoder(nn.Module):
     def __init__(self, config: DocHVAEConfig):
         super().__init__()
@@ -48,6 +107,8 @@ class LatentDecoder(nn.Module):
             {level: nn.Linear(config.latent_dim(level), config.memory_tokens * hidden) for level in config.memory_levels}
         )
         self.embedding = nn.ModuleDict({level: nn.Linear(config.latent_dim(level), hidden) for level in config.embedding_levels})
+        layer_input = sum(config.latent_dim(level) for level in config.layer_levels)
+        self.layers = LayerInjection(layer_input, hidden, decoder_layers(self.lm)) if config.layer_levels else None
         self.max_positions = getattr(self.lm.config, "max_position_embeddings", None) or getattr(self.lm.config, "n_positions", None)
 
     # ------------------------------------------------------------------ pieces shared with generation
@@ -68,6 +129,20 @@ class LatentDecoder(nn.Module):
             total = total + self.embedding[level](latents[level])
         return total
 
+    def layer_latents(self, latents: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """The input of the per-layer injection: the z of every `layers` level, gathered per position
+        [..., D] and concatenated; None without such levels."""
+        if self.layers is None:
+            return None
+        return torch.cat([latents[level] for level in self.config.layer_levels], dim=-1)
+
+    def step(self, inputs_embeds: torch.Tensor, position_ids: torch.Tensor, layer_latents: torch.Tensor | None, cache=None) -> torch.Tensor:
+        """One decoding call over new positions [A, L, H] (KV-cached when `cache` is given): the
+        logits of the last position [A, V]. `layer_latents` [A, L, D] feed the per-layer injection."""
+        with self.layers.feeding(layer_latents) if self.layers is not None else contextlib.nullcontext():
+            output = self.lm(inputs_embeds=inputs_embeds, position_ids=position_ids, cache=cache, use_cache=cache is not None)
+        return output.logits[:, -1]
+
     # ------------------------------------------------------------------ training / scoring
     def forward(self, batch: DocBatch, z: dict[str, torch.Tensor]) -> TokenLosses:
         """NLL of every predicted token of the batch, given each level's latents z [U_level, D]."""
@@ -87,10 +162,9 @@ class LatentDecoder(nn.Module):
         embeds = self.lm.get_input_embeddings()(ids)  # [R, C, H]
 
         if m:
-            stream_paragraph = batch.stream_paragraph
             per_stream = {
-                "document": z.get("document")[batch.paragraph_document[stream_paragraph]] if "document" in z else None,
-                "paragraph": z.get("paragraph")[stream_paragraph] if "paragraph" in z else None,
+                "document": z["document"][batch.stream_document] if "document" in z else None,
+                "paragraph": z["paragraph"][batch.stream_paragraph] if "paragraph" in z else None,  # not with document context
                 "sentence": z.get("sentence"),  # sentence memory implies one stream per sentence
             }
             memory = self.memory_vectors(per_stream)  # [S, m, H]
@@ -98,17 +172,22 @@ class LatentDecoder(nn.Module):
             gathered = memory[segment.clamp(min=0), position.clamp(max=m - 1)]  # [R, C, H]
             embeds = torch.where(is_memory[..., None], gathered, embeds)
 
-        if config.embedding_levels:
+        layer_latents = None
+        if config.position_levels:
+            # Every position that predicts a token of sentence i gets z_sen[j, i], z_par[j], z_doc.
             sentence = batch.decoder_sentence
-            has_target = sentence >= 0
-            per_position = {level: z[level][unit_of_sentence(level, sentence.clamp(min=0), batch)] for level in config.embedding_levels}
-            embeds = embeds + self.latent_embedding(per_position) * has_target[..., None].to(embeds.dtype)
+            has_target = (sentence >= 0)[..., None].to(embeds.dtype)  # memory slots and padding get nothing
+            per_position = {level: z[level][unit_of_sentence(level, sentence.clamp(min=0), batch)] for level in config.position_levels}
+            embeds = embeds + self.latent_embedding(per_position) * has_target
+            if self.layers is not None:
+                layer_latents = self.layer_latents(per_position) * has_target  # [R, C, D]
 
-        hidden = self.lm.base_model(
-            inputs_embeds=embeds,
-            attention_mask=block_attention_mask(segment, causal=True, dtype=embeds.dtype),
-            position_ids=position,
-        ).last_hidden_state  # [R, C, H]
+        with self.layers.feeding(layer_latents) if self.layers is not None else contextlib.nullcontext():
+            hidden = self.lm.base_model(
+                inputs_embeds=embeds,
+                attention_mask=block_attention_mask(segment, causal=True, dtype=embeds.dtype),
+                position_ids=position,
+            ).last_hidden_state  # [R, C, H]
         # Project only the positions that predict something: memory slots and padding cost no logits.
         predicts = batch.decoder_labels != IGNORE_INDEX
         logits = self.lm.get_output_embeddings()(hidden[predicts])  # [T, V]

@@ -90,7 +90,8 @@ class DocHVAEPreTrainedModel(PreTrainedModel):
         # Prior heads start at zero so every conditional prior starts as N(0, I) (VDVAE, NVAE).
         if getattr(module, "_zero_init", False):
             init.zeros_(module.weight)
-            init.zeros_(module.bias)
+            if module.bias is not None:
+                init.zeros_(module.bias)
         if getattr(module, "_fan_in_init", False):
             init.normal_(module.weight, mean=0.0, std=module.weight.shape[1] ** -0.5)
         # Posterior heads output [mean, log_scale]: the log-scale half of the bias sets the initial std.
@@ -276,7 +277,9 @@ class DocHVAE(DocHVAEPreTrainedModel):
     ) -> "DocHVAE":
         """Build a model whose decoder and/or sentence encoder start from transformers checkpoints.
 
-        The checkpoints' configs replace `config.decoder` / `config.encoder` (so `save_pretrained`
+        `decoder` may also be a saved DocHVAE (e.g. the flat LM trained on the same corpus): its
+        decoder is taken, so a hierarchical model with zero-initialised `layers` injection starts
+        exactly as that LM (warm start). The checkpoints' configs replace `config.decoder` / `config.encoder` (so `save_pretrained`
         and `from_pretrained` rebuild the same architecture without them), and their weights are
         copied in. Token embeddings are resized to `config.vocab_size` (the tokenizer's size,
         special tokens included); encoder and decoder must share the tokenizer.
@@ -284,7 +287,16 @@ class DocHVAE(DocHVAEPreTrainedModel):
         paths = {"decoder": decoder, "encoder": encoder}
         pretrained = {}
         if decoder is not None:
-            pretrained["decoder"] = AutoModelForCausalLM.from_pretrained(decoder)
+            if AutoConfig.from_pretrained(decoder).model_type == DocHVAEConfig.model_type:
+                source = cls.from_pretrained(decoder)
+                if source.config.vocab_size != config.vocab_size:
+                    raise ValueError(
+                        f"decoder {str(decoder)!r} is a DocHVAE with vocabulary {source.config.vocab_size}, this model's is "
+                        f"{config.vocab_size}: warm-start from a model trained on the same prepared corpus (same tokenizer)"
+                    )
+                pretrained["decoder"] = source.decoder.lm
+            else:
+                pretrained["decoder"] = AutoModelForCausalLM.from_pretrained(decoder)
         if encoder is not None:
             pretrained["encoder"] = AutoModel.from_pretrained(encoder)
         for name, model in pretrained.items():
