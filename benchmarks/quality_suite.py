@@ -3,6 +3,7 @@
 
     python benchmarks/quality_suite.py --suite wikitext2 [--variants flat_lm three_level] [--k 100] [--max-steps 1200]
     python benchmarks/quality_suite.py --suite ptb
+    python benchmarks/quality_suite.py --suite quickstart_levers --k 10      # the latent-use ablation
 
 Each variant is the suite's base config plus overrides (so only the latent levels differ). It
 trains with `accelerate launch recipes/train_docs.py`, evaluates the test split with
@@ -27,6 +28,22 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 from compare_reports import compare  # noqa: E402
 
+# The levers of the latent-use ablation, each spelled out in full so that a variant means the same
+# whatever the base config's own settings are.
+INPUT = "model.config.latent_injection={document: [memory], paragraph: [memory], sentence: [embedding]}"
+LAYERS_INPUT = "model.config.latent_injection={document: [memory, layers], paragraph: [memory, layers], sentence: [embedding]}"
+LAYERS_ONLY = "model.config.latent_injection={document: [layers], paragraph: [layers], sentence: [layers]}"
+LAYERS_ALL = "model.config.latent_injection={document: [memory, layers], paragraph: [memory, layers], sentence: [embedding, layers]}"
+# BN-VAE with one gamma for every level and uniform free bits (the recipe before the ablation) ...
+BN_UNIFORM = ["model.config.posterior_mean_norm={document: 0.5, paragraph: 0.5, sentence: 0.3}", "objective.free_bits.nats=0.1", "objective.levels={}"]
+# ... and graded: a wide document level, narrow lower levels, free bits mostly at the top, so a
+# level that carries nothing is not made to pay a KL floor.
+BN_GRADED = ["model.config.posterior_mean_norm={document: 1.0, paragraph: 0.2, sentence: 0.1}", "objective.free_bits.nats=0.02",
+             "objective.levels={document: {free_bits: {mode: dimension, nats: 0.25}}}"]
+# Optimus's single cycle without BN-VAE: an autoencoding phase (beta = 0), then a ramp, free bits.
+CYCLE = ["model.config.posterior_mean_norm={}", "objective.beta.kind=linear", "objective.beta.offset_steps=100", "objective.beta.warmup_steps=100",
+         "objective.free_bits.nats=0.02", "objective.levels={document: {free_bits: {mode: dimension, nats: 0.25}}}"]
+
 SUITES = {
     "wikitext2": {
         "config": "recipes/configs/wikitext2.yaml",
@@ -40,6 +57,21 @@ SUITES = {
     "ptb": {
         "config": "recipes/configs/ptb_sentence_vae.yaml",
         "variants": {"flat_lm": ["model.config.levels=[]"], "sentence_vae": []},
+    },
+    "quickstart_levers": {
+        "config": "recipes/configs/quickstart.yaml",
+        "variants": {
+            "flat_lm": ["model.config.levels=[]"],
+            "input_bn_uniform": [INPUT, *BN_UNIFORM],
+            "input_bn_graded": [INPUT, *BN_GRADED],
+            "layers_only_bn_graded": [LAYERS_ONLY, *BN_GRADED],
+            "layers_input_bn_uniform": [LAYERS_INPUT, *BN_UNIFORM],
+            "layers_input_bn_graded": [LAYERS_INPUT, *BN_GRADED],
+            "layers_all_bn_graded": [LAYERS_ALL, *BN_GRADED],
+            "layers_input_cycle": [LAYERS_INPUT, *CYCLE],
+            "layers_input_bn_graded_kl_balancing": [LAYERS_INPUT, *BN_GRADED, "objective.kl_balancing=true"],
+            "layers_input_bn_graded_warm_start": [LAYERS_INPUT, *BN_GRADED, "model.decoder_name_or_path={output}/flat_lm/final"],
+        },
     },
 }
 
@@ -87,7 +119,8 @@ def main(argv=None) -> dict:
     results = {}
     for name in names:
         run_dir = output / name
-        overrides = [*suite["variants"][name], *args.extra, f"training.output_dir={run_dir}", f"training.seed={args.seed}"]
+        variant = [override.replace("{output}", str(output)) for override in suite["variants"][name]]
+        overrides = [*variant, *args.extra, f"training.output_dir={run_dir}", f"training.seed={args.seed}"]
         if args.max_steps:
             overrides.append(f"training.max_steps={args.max_steps}")
         entry = {"overrides": overrides}

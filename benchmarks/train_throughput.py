@@ -4,7 +4,10 @@ One run, one set of WikiText-2 training batches, every model stepping on the sam
 turn (the order rotates every step, so slow phases of a shared machine hit all of them alike):
 
 - flat:          levels [] (the baseline: the same GPT-2 decoder, no encoder, no latents);
-- hierarchical:  document + paragraph + sentence latents, decoder_context="paragraph";
+- hierarchical:  document + paragraph + sentence latents, decoder_context="paragraph", the default
+                 latent injection (per-layer for the upper levels);
+- hierarchical-input: the same with the latents at the input layer only (memory prefix, embeddings),
+                 the injection before per-layer injection existed;
 - sentence-ctx:  the same levels with decoder_context="sentence" (one decoder stream per sentence,
                  sentence latent as memory);
 - doc+sentence:  two levels (VHCR-style), decoder_context="paragraph".
@@ -61,6 +64,11 @@ LEVELS3 = ["document", "paragraph", "sentence"]
 VARIANTS = {
     "flat": {"levels": [], "decoder_context": "paragraph"},
     "hierarchical": {"levels": LEVELS3, "decoder_context": "paragraph"},
+    "hierarchical-input": {
+        "levels": LEVELS3,
+        "decoder_context": "paragraph",
+        "latent_injection": {"document": ["memory"], "paragraph": ["memory"], "sentence": ["embedding"]},
+    },
     "sentence-ctx": {
         "levels": LEVELS3,
         "decoder_context": "sentence",

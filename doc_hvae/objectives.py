@@ -69,6 +69,12 @@ class Objective(StrictModel):
         "so upper levels have time to carry information before they are charged for it",
     )
     levels: dict[str, LevelObjective] = Field(default_factory=dict)
+    kl_balancing: bool = Field(
+        False,
+        description="NVAE's KL balancing: while a level's beta is below 1, its charged KL is weighted by the level's KL per "
+        "latent dimension, normalised to mean 1 over the levels, so a level that carries little is charged little and is not "
+        "pushed into collapse by the others' warm-up",
+    )
 
     @model_validator(mode="after")
     def _known_levels(self) -> "Objective":
@@ -117,6 +123,14 @@ def free_bits_kl(kl: torch.Tensor, free_bits: FreeBits) -> torch.Tensor:
     return units * torch.clamp(kl.sum(-1).mean(), min=free_bits.nats)
 
 
+def kl_balance_coefficients(kl: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """NVAE's KL balancing coefficients (Vahdat & Kautz 2020): per level, its batch KL per latent
+    variable (units x dimensions) plus 0.01, normalised to mean 1 over the levels; detached."""
+    per_variable = {level: value.detach().sum() / max(value.numel(), 1) + 0.01 for level, value in kl.items()}
+    mean = sum(per_variable.values()) / max(len(per_variable), 1)
+    return {level: value / mean for level, value in per_variable.items()}
+
+
 def objective_loss(output, objective: Objective, step: int, model_levels: list[str]) -> tuple[torch.Tensor, dict[str, torch.Tensor | float]]:
     """The training loss of a `DocHVAEOutput` at `step`, and what to log (detached tensors and floats).
 
@@ -130,14 +144,18 @@ def objective_loss(output, objective: Objective, step: int, model_levels: list[s
         "recon_nll_per_token": output.recon_nll.detach() / tokens,
         "stop_nll_per_document": output.stop_nll.detach() / documents,
     }
+    balance = kl_balance_coefficients(output.kl) if objective.kl_balancing else {}
     for level, kl in output.kl.items():
         schedule, free_bits = objective.for_level(level, model_levels)
         beta = beta_at(step, schedule)
         charged = free_bits_kl(kl, free_bits)
-        total = total + beta * charged
+        weight = balance[level] if level in balance and beta < 1 else 1.0  # balancing acts during the warm-up only
+        total = total + beta * weight * charged
         logs[f"kl_raw/{level}"] = kl.detach().sum() / documents
         logs[f"kl_free_bits/{level}"] = charged.detach() / documents
         logs[f"beta/{level}"] = beta
+        if objective.kl_balancing:
+            logs[f"kl_balance/{level}"] = weight
     for level, nll in output.bow_nll.items():
         logs[f"bow_nll/{level}"] = nll.detach() / tokens
     loss = total / tokens

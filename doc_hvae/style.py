@@ -6,6 +6,9 @@ lower levels from their priors) and re-encoded; then
     z_doc (nearest posterior mean; chance is 1/R);
   - labels (when the corpus has them): a TF-IDF + logistic-regression classifier trained on the
     labelled training documents; how often generated documents get their reference's label.
+  - within-document consistency (with labels): the share of a document's paragraphs whose
+    classifier label is the document's majority paragraph label, for style samples, prior
+    samples and the real references (the ceiling).
 The same numbers for documents sampled from the prior (assigned to references in order) are the
 chance baseline reported beside them.
 """
@@ -27,7 +30,9 @@ from .modeling import DocHVAE
 DEFINITION = (
     "documents generated from one reference's z_doc, re-encoded: top-1 accuracy of finding their reference among all "
     "references by z_doc (nearest posterior mean); and, where labels exist, agreement of a TF-IDF + logistic-regression "
-    "classifier trained on the labelled training documents with the reference's label"
+    "classifier trained on the labelled training documents with the reference's label, and within-document consistency: "
+    "the share of a document's paragraphs whose classifier label is the document's majority paragraph label (real "
+    "references give the ceiling)"
 )
 
 
@@ -62,6 +67,24 @@ class LabelClassifier:
 
     def accuracy(self, texts: Sequence[str], labels: Sequence[str]) -> float:
         return float(np.mean(np.asarray(self.predict(texts)) == np.asarray(labels)))
+
+
+def within_document_consistency(classifier: LabelClassifier, documents: Sequence[Sequence[str]]) -> float:
+    """Mean over documents (each a list of paragraph texts, empty ones left out) of the share of
+    its paragraphs whose predicted label is the document's most frequent predicted label.
+    Documents with no non-empty paragraph are left out; 1.0 for single-paragraph documents."""
+    shares = []
+    for paragraphs in documents:
+        paragraphs = [text for text in paragraphs if text.strip()]
+        if not paragraphs:
+            continue
+        predicted = classifier.predict(paragraphs)
+        shares.append(max(predicted.count(label) for label in set(predicted)) / len(predicted))
+    return float(np.mean(shares)) if shares else float("nan")
+
+
+def paragraph_texts(document: GeneratedDocument, tokenizer) -> list[str]:
+    return [document_text(GeneratedDocument([paragraph]), tokenizer) for paragraph in document.paragraphs]
 
 
 def style_consistency(
@@ -103,6 +126,9 @@ def style_consistency(
         for name, documents in (("style", styled), ("prior", prior)):
             predicted = np.asarray(classifier.predict([document_text(doc, tokenizer) for doc in documents]))
             result[f"{name}_label_agreement"] = float(np.mean(predicted == expected))
+            result[f"{name}_within_document_consistency"] = within_document_consistency(classifier, [paragraph_texts(doc, tokenizer) for doc in documents])
+        real = [paragraph_texts(GeneratedDocument(row["paragraphs"]), tokenizer) for row in references]
+        result["references_within_document_consistency"] = within_document_consistency(classifier, real)
     result["samples"] = [
         {"reference": references[r].get("id"), "label": labels[r], "text": document_text(styled[r * per_reference], tokenizer)}
         for r in range(min(R, 3))

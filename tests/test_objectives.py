@@ -7,7 +7,7 @@ from pydantic import ValidationError
 from doc_hvae import DocHVAE, DocHVAEConfig
 from doc_hvae.config import LEVELS, default_decoder_config, default_encoder_config
 from doc_hvae.data.batching import DocCollator
-from doc_hvae.objectives import BetaSchedule, FreeBits, Objective, beta_at, free_bits_kl, objective_loss
+from doc_hvae.objectives import BetaSchedule, FreeBits, Objective, beta_at, free_bits_kl, kl_balance_coefficients, objective_loss
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,3 +275,35 @@ def test_objective_loss_without_latents_is_the_lm_loss():
     torch.testing.assert_close(loss, (output.recon_nll + output.stop_nll) / output.num_tokens)
     torch.testing.assert_close(loss, output.loss)
     assert not any(key.startswith(("kl_raw/", "beta/")) for key in logs)
+
+
+# ---------------------------------------------------------------------------------------------
+# KL balancing (NVAE)
+
+
+def test_kl_balance_coefficients_follow_the_kl_per_variable_and_average_one():
+    kl = {"document": torch.full((2, 4), 1.0), "paragraph": torch.full((6, 4), 0.1), "sentence": torch.full((12, 4), 0.0)}
+    coefficients = kl_balance_coefficients(kl)
+    assert sum(float(c) for c in coefficients.values()) / 3 == pytest.approx(1.0)
+    per_variable = {"document": 1.01, "paragraph": 0.11, "sentence": 0.01}
+    mean = sum(per_variable.values()) / 3
+    for level, value in per_variable.items():
+        assert float(coefficients[level]) == pytest.approx(value / mean)
+    assert not coefficients["document"].requires_grad
+
+
+def test_kl_balancing_weights_the_kl_during_the_warm_up_only():
+    kl = {"document": torch.full((2, 4), 1.0, requires_grad=True), "sentence": torch.full((6, 4), 0.1, requires_grad=True)}
+    output = type("Output", (), {"num_tokens": 10, "num_documents": 2, "recon_nll": torch.tensor(5.0), "stop_nll": torch.tensor(1.0),
+                                 "aux_loss": torch.tensor(0.0), "kl": kl, "bow_nll": {}})()
+    plain = Objective(beta=BetaSchedule(kind="linear", warmup_steps=10))
+    balanced = plain.model_copy(update={"kl_balancing": True})
+    coefficients = kl_balance_coefficients(kl)
+    levels = ["document", "sentence"]
+    # At step 5, beta = 0.5 for both levels: each KL is weighted by its coefficient.
+    loss, logs = objective_loss(output, balanced, 5, levels)
+    expected = (6.0 + 0.5 * sum(float(coefficients[level]) * float(kl[level].detach().sum()) for level in levels)) / 10
+    assert float(loss) == pytest.approx(expected)
+    assert float(logs["kl_balance/document"]) > 1 > float(logs["kl_balance/sentence"])
+    # After the warm-up (beta = 1) balancing is off: the same loss as without it.
+    assert float(objective_loss(output, balanced, 20, levels)[0]) == pytest.approx(float(objective_loss(output, plain, 20, levels)[0]))

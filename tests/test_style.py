@@ -1,0 +1,65 @@
+"""`doc_hvae.style`: retrieval accuracy, label agreement and within-document consistency."""
+
+import math
+
+import pytest
+import torch
+
+from doc_hvae.config import DocHVAEConfig, default_decoder_config, default_encoder_config
+from doc_hvae.data.batching import DocCollator
+from doc_hvae.data.tokenizer import train_bpe_tokenizer
+from doc_hvae.generation import SamplingConfig, seeded_generator
+from doc_hvae.modeling import DocHVAE
+from doc_hvae.style import LabelClassifier, retrieval_accuracy, style_consistency, within_document_consistency
+
+SPORT = ["the team won the match", "a goal in the final minute", "the coach praised the players", "fans filled the stadium"]
+MARKETS = ["shares fell on the market", "the bank raised interest rates", "investors sold their bonds", "profits rose this quarter"]
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return LabelClassifier(SPORT * 3 + MARKETS * 3, ["sport"] * 12 + ["markets"] * 12)
+
+
+def test_within_document_consistency_is_the_mean_majority_share(classifier):
+    pure = [SPORT[0], SPORT[1], SPORT[2]]
+    mixed = [SPORT[0], MARKETS[0], MARKETS[1], SPORT[3]]
+    assert classifier.predict(pure + mixed) == ["sport"] * 3 + ["sport", "markets", "markets", "sport"]
+    assert within_document_consistency(classifier, [pure]) == 1.0
+    assert within_document_consistency(classifier, [mixed]) == 0.5
+    assert within_document_consistency(classifier, [pure, mixed, ["", "  "]]) == 0.75  # the empty document is left out
+    assert math.isnan(within_document_consistency(classifier, [[]]))
+
+
+def test_retrieval_accuracy_counts_nearest_references():
+    references = torch.tensor([[0.0, 0.0], [10.0, 0.0]])
+    generated = torch.tensor([[1.0, 0.0], [9.0, 0.0], [2.0, 0.0]])
+    assert retrieval_accuracy(generated, torch.tensor([0, 1, 1]), references) == pytest.approx(2 / 3)
+
+
+def test_style_consistency_reports_every_number_with_its_baselines():
+    texts = [f"{s}." for s in SPORT + MARKETS]
+    tokenizer = train_bpe_tokenizer(texts * 3, vocab_size=300, min_frequency=1)
+    V = len(tokenizer)
+    config = DocHVAEConfig(latent_size=4, vocab_size=V, decoder=default_decoder_config(V, 32, 1, 2), encoder=default_encoder_config(V, 32, 1, 2))
+    torch.manual_seed(0)
+    model = DocHVAE(config).eval()
+
+    def row(i, sentences, label):
+        paragraphs = [[tokenizer.encode(s, add_special_tokens=False)] for s in sentences]
+        return {"id": f"d{i}", "paragraphs": paragraphs, "label": label, "num_words": 0,
+                "num_tokens": sum(len(s) + 1 for p in paragraphs for s in p)}
+
+    references = [row(0, SPORT[:2], "sport"), row(1, MARKETS[:2], "markets"), row(2, SPORT[2:], "sport")]
+    classifier = LabelClassifier(texts * 3, (["sport"] * 4 + ["markets"] * 4) * 3)
+    sampling = SamplingConfig(max_tokens=8, max_paragraphs=2, max_sentences=2)
+    result = style_consistency(model, references, DocCollator.for_model(config), tokenizer, 2, sampling, seeded_generator(0), classifier)
+    assert result["references"] == 3 and result["chance"] == pytest.approx(1 / 3)
+    for name in ("style", "prior"):
+        assert 0.0 <= result[f"{name}_retrieval_accuracy"] <= 1.0
+        assert 0.0 <= result[f"{name}_label_agreement"] <= 1.0
+        value = result[f"{name}_within_document_consistency"]
+        assert math.isnan(value) or 0.5 <= value <= 1.0  # two labels: a majority share is at least a half
+    # The references are pure: each paragraph has its document's label.
+    assert result["references_within_document_consistency"] == 1.0
+    assert result["classifier_accuracy_on_references"] == 1.0
