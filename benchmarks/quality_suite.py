@@ -49,6 +49,8 @@ SUITES = {
         "config": "recipes/configs/wikitext2.yaml",
         "variants": {
             "flat_lm": ["model.config.levels=[]"],
+            # The flat LM a user would pick: the whole window as one stream (positions for 1,536 tokens).
+            "flat_lm_document": ["model.config.levels=[]", "model.config.decoder_context=document", "model.config.decoder.n_positions=1540"],
             "sentence_vae": ["model.config.levels=[sentence]"],
             "two_level": ["model.config.levels=[document,sentence]"],
             "three_level": [],
@@ -62,6 +64,7 @@ SUITES = {
         "config": "recipes/configs/quickstart.yaml",
         "variants": {
             "flat_lm": ["model.config.levels=[]"],
+            "flat_lm_document": ["model.config.levels=[]", "model.config.decoder_context=document", "model.config.decoder.n_positions=1040"],
             "input_bn_uniform": [INPUT, *BN_UNIFORM],
             "input_bn_graded": [INPUT, *BN_GRADED],
             "layers_only_bn_graded": [LAYERS_ONLY, *BN_GRADED],
@@ -71,6 +74,9 @@ SUITES = {
             "layers_input_cycle": [LAYERS_INPUT, *CYCLE],
             "layers_input_bn_graded_kl_balancing": [LAYERS_INPUT, *BN_GRADED, "objective.kl_balancing=true"],
             "layers_input_bn_graded_warm_start": [LAYERS_INPUT, *BN_GRADED, "model.decoder_name_or_path={output}/flat_lm/final"],
+            "layers_only_bn_graded_warm_start": [LAYERS_ONLY, *BN_GRADED, "model.decoder_name_or_path={output}/flat_lm/final"],
+            # The control of the warm starts: the flat LM trained on for as many steps, schedule restarted.
+            "flat_lm_warm_start": ["model.config.levels=[]", "model.decoder_name_or_path={output}/flat_lm/final"],
         },
     },
 }

@@ -15,7 +15,9 @@ INJECTIONS = ("memory", "embedding", "layers")
 DECODER_CONTEXTS = ("paragraph", "sentence", "document")
 POSTERIORS = ("plain", "residual")
 
-DEFAULT_INJECTION = {"document": ["memory"], "paragraph": ["memory"], "sentence": ["embedding"]}
+# Every level into every decoder layer (zero-initialised): the injection that the latent-use
+# ablation found best (README, "Latents the decoder uses"); input-only paths are weaker.
+DEFAULT_INJECTION = {"document": ["layers"], "paragraph": ["layers"], "sentence": ["layers"]}
 
 
 def default_decoder_config(vocab_size: int, hidden_size: int = 256, num_layers: int = 4, num_heads: int = 4) -> dict:
@@ -59,7 +61,7 @@ class DocHVAEConfig(PreTrainedConfig):
             VHCR-style two-level model.
         latent_size (`int | dict[str, int]`, defaults to 32):
             Dimensions of each level's latent, one value for all levels or one per level.
-        latent_injection (`dict[str, list[str]]`, defaults to memory for document and paragraph, embedding for sentence):
+        latent_injection (`dict[str, list[str]]`, defaults to "layers" for every level):
             How each level enters the decoder, any of: "memory" (projected to prefix positions
             every token of the stream attends to), "embedding" (projected and added to the input
             embedding of the tokens it covers), "layers" (projected, once per decoder layer, and

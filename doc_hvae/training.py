@@ -198,12 +198,13 @@ def check_positions(config: DocHVAEConfig, limits: dict) -> None:
         if sentence_stream > encoder_positions:
             problems.append(f"sentences of up to {limits['max_sentence_tokens']} tokens need {sentence_stream} encoder positions, "
                             f"the encoder has {encoder_positions}: lower limits.max_sentence_tokens or raise the encoder's max_position_embeddings")
-    stream_tokens = {"paragraph": limits["max_paragraph_tokens"], "sentence": limits["max_sentence_tokens"] + 1, "document": limits["max_window_tokens"]}
-    decoder_stream = config.num_memory_slots + 1 + stream_tokens[config.decoder_context]
+    stream_limit = {"paragraph": "max_paragraph_tokens", "sentence": "max_sentence_tokens", "document": "max_window_tokens"}[config.decoder_context]
+    stream_tokens = limits[stream_limit] + (1 if config.decoder_context == "sentence" else 0)  # a sentence stream adds its boundary
+    decoder_stream = config.num_memory_slots + 1 + stream_tokens
     decoder_positions = AutoConfig.for_model(**config.decoder).max_position_embeddings
     if decoder_stream > decoder_positions:
         problems.append(f"decoder streams of up to {decoder_stream} positions (memory + <s> + tokens) exceed the decoder's {decoder_positions}: "
-                        f"lower limits.{'max_window_tokens' if config.decoder_context == 'document' else 'max_paragraph_tokens'} or raise the decoder's n_positions")
+                        f"lower limits.{stream_limit} or raise the decoder's n_positions")
     if problems:
         raise ValueError("the prepared corpus does not fit the model:\n" + "\n".join(f"  - {p}" for p in problems))
 

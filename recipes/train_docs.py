@@ -353,6 +353,10 @@ def main(argv=None) -> dict:
             "skipped updates": state.skipped_updates,
             "parameter checksum per process": ", ".join(f"{c:.10e}" for c in checksums),
             "validation PPL (ELBO)": f"{final_metrics.get('ppl_elbo', float('nan')):.2f}",
+            "information use (nats/doc)": ", ".join(
+                f"{level} {e['information_use_nats_per_document']:.2f}" for level, e in final_metrics.get("per_level", {}).items()
+                if "information_use_nats_per_document" in e
+            ) or "-",
             "model": str(final),
             "log": str(output_dir / "log.jsonl"),
         }))

@@ -296,7 +296,7 @@ def test_bad_rows_raise(rows):
 
 def test_bad_decoder_context():
     with pytest.raises(ValueError, match="decoder_context"):
-        DocCollator(SPECIAL, decoder_context="document")
+        DocCollator(SPECIAL, decoder_context="window")
 
 
 def test_random_documents_pack_consistently():

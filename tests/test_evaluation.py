@@ -432,7 +432,7 @@ def test_information_use_follows_the_nll_difference(model, rows, report):
         for level in THREE_LEVELS:
             swapped = model.decoder(batch, {**z, level: z[level][evaluation.other_document_units(level, batch)]}).nll.sum()
             assert nll[level] == pytest.approx(float(swapped), rel=1e-6)
-    assert nll["own"] == pytest.approx(float(model.decoder(batch, z).nll.sum()), rel=1e-6)
+        assert nll["own"] == pytest.approx(float(model.decoder(batch, z).nll.sum()), rel=1e-6)
     for e in report["per_level"].values():
         percent = 100 * (math.exp(e["information_use_nats_per_document"] * report["documents"] / report["tokens"]) - 1)
         assert e["information_use_percent_ppl"] == pytest.approx(percent, rel=1e-6, abs=1e-9)

@@ -239,7 +239,7 @@ def test_decoder_receives_the_next_sentence_latent_after_end_of_sentence():
     sentence's tokens are dictated by its latent: z = e0 says </s>, e1 says token 20, e2 token 21.
     Two plans share the first sentence's latent and differ in the second's.
     """
-    model = tiny_model(["sentence"])
+    model = tiny_model(["sentence"], latent_injection={"sentence": ["embedding"]})
     big = 1000.0
     with torch.no_grad():
         embeddings = model.decoder.lm.get_input_embeddings().weight  # tied with the LM head

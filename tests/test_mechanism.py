@@ -86,6 +86,7 @@ def test_the_hierarchy_wins_where_it_must(tmp_path):
     summary = (f"z_doc 1-NN label accuracy {document['label_accuracy_1nn']:.3f}, document information use "
                f"{document['information_use_nats_per_document']:.2f} nats/doc, IW NLL/doc {hierarchical['nll_iw_per_document']:.2f} "
                f"vs flat {flat['nll_iw_per_document']:.2f}")
+    print(summary)  # shown with pytest -s
     assert document["majority_label_share"] <= 0.2, summary  # 8 balanced labels: a constant guess is far off
     assert document["label_accuracy_1nn"] >= 0.9, summary
     assert document["information_use_nats_per_document"] > 2.0, summary

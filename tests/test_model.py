@@ -488,6 +488,7 @@ def test_prior_levels_replace_one_level_only():
 def test_mean_mode_is_deterministic_and_sample_mode_is_not():
     config = make_config(LEVELS)
     model = make_model(config).eval()
+    unzero_prior_heads(model)  # also opens the zero-initialised per-layer injection, so z reaches the decoder
     batch = collate(config)
     with torch.no_grad():
         torch.manual_seed(0)

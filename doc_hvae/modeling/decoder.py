@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -87,7 +86,7 @@ class LayerInjection(nn.Module):
         hidden = args[0]
         return (hidden + self.projections[index](self._latents).to(hidden.dtype), *args[1:])
 
-    @contextmanager
+    @contextlib.contextmanager
     def feeding(self, latents: torch.Tensor | None):
         """Inject `latents` [R, C, D] into every decoder call inside the block."""
         self._latents = latents
@@ -136,10 +135,14 @@ class LatentDecoder(nn.Module):
             return None
         return torch.cat([latents[level] for level in self.config.layer_levels], dim=-1)
 
+    def feeding_layers(self, layer_latents: torch.Tensor | None):
+        """A context in which decoder calls get `layer_latents` through the per-layer injection."""
+        return self.layers.feeding(layer_latents) if self.layers is not None else contextlib.nullcontext()
+
     def step(self, inputs_embeds: torch.Tensor, position_ids: torch.Tensor, layer_latents: torch.Tensor | None, cache=None) -> torch.Tensor:
         """One decoding call over new positions [A, L, H] (KV-cached when `cache` is given): the
         logits of the last position [A, V]. `layer_latents` [A, L, D] feed the per-layer injection."""
-        with self.layers.feeding(layer_latents) if self.layers is not None else contextlib.nullcontext():
+        with self.feeding_layers(layer_latents):
             output = self.lm(inputs_embeds=inputs_embeds, position_ids=position_ids, cache=cache, use_cache=cache is not None)
         return output.logits[:, -1]
 
@@ -182,7 +185,7 @@ class LatentDecoder(nn.Module):
             if self.layers is not None:
                 layer_latents = self.layer_latents(per_position) * has_target  # [R, C, D]
 
-        with self.layers.feeding(layer_latents) if self.layers is not None else contextlib.nullcontext():
+        with self.feeding_layers(layer_latents):
             hidden = self.lm.base_model(
                 inputs_embeds=embeds,
                 attention_mask=block_attention_mask(segment, causal=True, dtype=embeds.dtype),
