@@ -34,7 +34,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--max-tokens", type=int, default=8192, help="token budget of a batch of distinct documents")
     parser.add_argument("--max-documents", type=int, default=None, help="evaluate the first N windows only")
     parser.add_argument("--bleu-documents", type=int, default=50, help="greedy reconstructions for BLEU (0 skips)")
-    parser.add_argument("--no-level-use", action="store_true", help="skip the level-use passes")
+    parser.add_argument("--no-level-use", action="store_true", help="skip the level-use passes (information use and prior substitution)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--log", default=None, help="the run's log.jsonl, to plot KL per level over training")
