@@ -122,13 +122,14 @@ def other_document_units(level: str, batch: DocBatch) -> torch.Tensor | None:
     return batch.paragraph_sentences[paragraph, position]
 
 
-def information_use_nll(model: DocHVAE, batch: DocBatch, z: dict[str, torch.Tensor]) -> dict[str, float]:
+def information_use_nll(model: DocHVAE, batch: DocBatch, z: dict[str, torch.Tensor], own_nll: float | None = None) -> dict[str, float]:
     """Per level, reconstruction NLL of the batch (nats, summed) with that level's decoder latents
     taken from other documents' units (`other_document_units`), the other levels' kept; and the
-    NLL with all its own latents under "own". Empty for a batch of one document."""
+    NLL with all its own latents under "own" (`own_nll` when the caller has it already, from the
+    same z in eval mode). Empty for a batch of one document."""
     if batch.num_documents < 2:
         return {}
-    result = {"own": float(model.decoder(batch, z).nll.sum())}
+    result = {"own": float(model.decoder(batch, z).nll.sum()) if own_nll is None else own_nll}
     for level in z:
         swapped = {**z, level: z[level][other_document_units(level, batch)]}
         result[level] = float(model.decoder(batch, swapped).nll.sum())
@@ -234,7 +235,8 @@ def _evaluate(model, dataset, collator, settings, tokenizer, show_progress, devi
             # 3. Level use: one level's decoder latents from other documents (information use), and
             # one level from its prior with everything else from the posterior (prior substitution).
             if settings.level_use:
-                for key, nll in information_use_nll(model, batch, {level: out.z for level, out in output.latents.items()}).items():
+                z = {level: out.z for level, out in output.latents.items()}
+                for key, nll in information_use_nll(model, batch, z, own_nll=float(output.recon_nll)).items():
                     swapped_recon[key] += nll
                 swapped_recon["tokens"] += batch.num_tokens if batch.num_documents > 1 else 0
                 swapped_recon["documents"] += batch.num_documents if batch.num_documents > 1 else 0
@@ -385,7 +387,7 @@ def validation_metrics(model: DocHVAE, batches: list[DocBatch]) -> dict[str, flo
         if model.config.levels:
             for level, out in model(batch, latent_mode="mean", return_latents=True, encoder_features=features).latents.items():
                 means[level].append(out.z.cpu())
-            swapped = information_use_nll(model, batch, {level: out.z for level, out in output.latents.items()})
+            swapped = information_use_nll(model, batch, {level: out.z for level, out in output.latents.items()}, own_nll=float(output.recon_nll))
             for level in model.config.levels if swapped else ():
                 sums[f"use/{level}"] += swapped[level] - swapped["own"]
             sums["use_documents"] += batch.num_documents if swapped else 0
