@@ -392,8 +392,9 @@ def _decode_document_streams(model, plan: LatentPlan, sampling: SamplingConfig, 
         counts.add_(rows.long())
         if fixed is not None:
             return counts < fixed
-        # Without latents the stop probability depends on the paragraph count alone.
-        probability = torch.stack([_stop_probability(model, None, None, max(int(c), 1), 1, device)[0] for c in counts.tolist()])
+        # Without latents the stop probability depends on the paragraph count alone: once per count.
+        by_count = {c: _stop_probability(model, None, None, max(c, 1), 1, device)[0] for c in set(counts.tolist())}
+        probability = torch.stack([by_count[c] for c in counts.tolist()])
         stop = probability > 0.5 if sampling.temperature == 0 else torch.rand(B, generator=generator, device=device) < probability
         return ~stop & (counts < max_paragraphs)
 

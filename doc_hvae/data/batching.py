@@ -205,8 +205,6 @@ class DocCollator:
         sentence_streams: list[np.ndarray] = []  # sentence streams: boundary included
         paragraph_streams: list[np.ndarray] = []
         paragraph_stream_sentences: list[np.ndarray] = []
-        document_streams: list[np.ndarray] = []  # decoder_context="document"
-        document_stream_sentences: list[np.ndarray] = []
 
         for d, row in enumerate(rows):
             paragraphs = row["paragraphs"]
@@ -235,13 +233,6 @@ class DocCollator:
                 token_sentence = np.concatenate([np.full(len(piece), first if s is None else s, np.int64) for piece, s in zip(pieces, piece_sentences)])
                 paragraph_streams.append(np.concatenate(pieces))
                 paragraph_stream_sentences.append(token_sentence)
-            # The document's paragraphs as one stream: each later paragraph starts after the previous
-            # </p> instead of its own <s>, so the same tokens are predicted.
-            first = len(paragraph_streams) - len(paragraphs)
-            document_streams.append(np.concatenate([paragraph_streams[first], *(s[1:] for s in paragraph_streams[first + 1 :])]))
-            document_stream_sentences.append(
-                np.concatenate([paragraph_stream_sentences[first], *(s[1:] for s in paragraph_stream_sentences[first + 1 :])])
-            )
             document_tokens.append(n_tokens)
             document_words.append(int(row.get("num_words", 0)))
         if self.build_encoder_rows:
@@ -251,7 +242,12 @@ class DocCollator:
         if self.decoder_context == "paragraph":
             streams, token_sentences = paragraph_streams, paragraph_stream_sentences
         elif self.decoder_context == "document":
-            streams, token_sentences = document_streams, document_stream_sentences
+            # A document's paragraphs as one stream: each later paragraph starts after the previous
+            # </p> instead of its own <s>, so the same tokens are predicted.
+            firsts = [p for p, d in enumerate(paragraph_document) if p == 0 or paragraph_document[p - 1] != d] + [len(paragraph_document)]
+            spans = list(zip(firsts[:-1], firsts[1:]))
+            streams = [np.concatenate([paragraph_streams[a], *(x[1:] for x in paragraph_streams[a + 1 : b])]) for a, b in spans]
+            token_sentences = [np.concatenate([paragraph_stream_sentences[a], *(x[1:] for x in paragraph_stream_sentences[a + 1 : b])]) for a, b in spans]
         else:
             streams = sentence_streams
             token_sentences = [np.full(len(s), k, np.int64) for k, s in enumerate(sentence_streams)]
