@@ -125,7 +125,8 @@ def timed_interleaved(methods: dict, repeats: int) -> dict[str, tuple[float, int
 
 
 def profile(name: str, fn, rows: int = 12) -> str:
-    from torch.profiler import ProfilerActivity, profile as torch_profile
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
 
     fn()
     with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -159,13 +160,13 @@ def main() -> None:
     for model_name, levels in MODELS.items():
         model = build_model(levels, args)
 
-        def baseline():
+        def baseline(model=model):
             torch.manual_seed(args.seed)
             return run_generate(model, args)
 
-        methods = {"generate()": baseline, "ours, KV cache": lambda: run_ours(model, args, True, args.seed)}
+        methods = {"generate()": baseline, "ours, KV cache": lambda model=model: run_ours(model, args, True, args.seed)}
         if not args.skip_uncached:
-            methods["ours, no cache"] = lambda: run_ours(model, args, False, args.seed)
+            methods["ours, no cache"] = lambda model=model: run_ours(model, args, False, args.seed)
         reference = None
         for method, (seconds, tokens, all_seconds) in timed_interleaved(methods, args.repeats).items():
             rate = tokens / seconds

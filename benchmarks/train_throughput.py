@@ -12,8 +12,9 @@ turn (the order rotates every step, so slow phases of a shared machine hit all o
                  sentence latent as memory);
 - doc+sentence:  two levels (VHCR-style), decoder_context="paragraph".
 
-A step is forward + `objective_loss` + backward + AdamW step (the library's `build_optimizer`),
-in fp32 with `torch.set_num_threads(--threads)`. Batches are collated before timing; collation is
+A step is the one training runs, `doc_hvae.trainer.training_step`: forward, `objective_loss`,
+backward, gradient clipping, the skip guard and the AdamW update (the library's `build_optimizer`
+and scheduler), in fp32 with `torch.set_num_threads(--threads)`. Batches are collated before timing; collation is
 timed on its own and reported beside the step. Tokens are predicted positions
 (`batch.num_tokens`: content tokens, end-of-sentence and end-of-paragraph), the same for every
 model on a batch, so tokens/s compare directly. Warm-up steps are excluded.
@@ -50,6 +51,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 import torch  # noqa: E402
+from accelerate import Accelerator  # noqa: E402
 
 from doc_hvae.config import default_decoder_config, default_encoder_config  # noqa: E402
 from doc_hvae.config_loading import load_config  # noqa: E402
@@ -58,7 +60,16 @@ from doc_hvae.data.prepare import PrepareConfig, PreparedCorpus, is_prepared, pr
 from doc_hvae.modeling import DocHVAE  # noqa: E402
 from doc_hvae.modeling.encoder import block_attention_mask  # noqa: E402
 from doc_hvae.objectives import Objective, objective_loss  # noqa: E402
-from doc_hvae.training import ModelSection, OptimSection, build_optimizer, model_config_from  # noqa: E402
+from doc_hvae.trainer import training_step  # noqa: E402
+from doc_hvae.training import (  # noqa: E402
+    ModelSection,
+    OptimSection,
+    TrainConfig,
+    TrainerState,
+    build_optimizer,
+    build_scheduler,
+    model_config_from,
+)
 
 LEVELS3 = ["document", "paragraph", "sentence"]
 VARIANTS = {
@@ -162,29 +173,33 @@ def collate_all(models, dataset, indices) -> tuple[dict[str, list], dict[str, li
     return batches, seconds
 
 
-def train_step(model, optimizer, batch, objective, step) -> float:
-    optimizer.zero_grad(set_to_none=True)
-    output = model(batch)
-    loss, _ = objective_loss(output, objective, step, model.config.levels)
-    loss.backward()
-    optimizer.step()
-    return float(loss.detach())
+class Stepper:
+    """One model with its optimizer and scheduler, stepped by the library's `training_step`."""
+
+    def __init__(self, model: DocHVAE, accelerator: Accelerator, config: TrainConfig, total_steps: int):
+        optimizer = build_optimizer(model, config.optim)
+        scheduler = build_scheduler(optimizer, config.optim, total_steps)
+        self.model, self.optimizer, self.scheduler = accelerator.prepare(model, optimizer, scheduler)
+        self.accelerator, self.config, self.state = accelerator, config, TrainerState()
+
+    def __call__(self, batch) -> float:
+        logs, _ = training_step(self.model, batch, self.optimizer, self.scheduler, self.accelerator, self.config, self.state, self.model.config.levels)
+        return float(logs["loss"])
 
 
 # ---------------------------------------------------------------------------------------------
 # Measurement
 
 
-def measure(args, models, optimizers, batches) -> dict[str, dict]:
-    objective = Objective()
-    names = list(models)
+def measure(args, steppers, batches) -> dict[str, dict]:
+    names = list(steppers)
     times, losses = defaultdict(list), defaultdict(list)
     total = args.warmup + args.steps
     for step in range(total):
         rotation = step % len(names)
         for name in names[rotation:] + names[:rotation]:
             started = time.perf_counter()
-            loss = train_step(models[name], optimizers[name], batches[name][step], objective, step)
+            loss = steppers[name](batches[name][step])
             elapsed = time.perf_counter() - started
             if step >= args.warmup:
                 times[name].append(elapsed)
@@ -284,7 +299,7 @@ def timed(fn, repeats: int) -> float:
     return statistics.median(seconds)
 
 
-def profile(args, models, optimizers, batches) -> dict:
+def profile(args, models, optimizers, batches, steppers) -> dict:
     hierarchical, flat = models["hierarchical"], models["flat"]
     steps = min(args.profile_steps, args.steps)
     chosen = list(range(args.warmup, args.warmup + steps))
@@ -389,7 +404,7 @@ def profile(args, models, optimizers, batches) -> dict:
 
     # 3. torch.profiler: top operators of one hierarchical step.
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-        train_step(model, optimizers["hierarchical"], batch, objective, chosen[0])
+        steppers["hierarchical"](batch)
     report["profiler_top_ops"] = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15)
     return report
 
@@ -431,9 +446,14 @@ def main(argv=None) -> dict:
         f"encoder {max(1, args.layers // 2)} layers; {args.threads} threads; {args.warmup} warm-up + {args.steps} timed steps per model",
         flush=True,
     )
-    optimizers = {name: build_optimizer(model, OptimSection()) for name, model in models.items()}
+    # The step of `recipes/train_docs.py`, on one CPU process (no launcher needed).
+    accelerator = Accelerator(cpu=True)
+    config = TrainConfig(data={"prepared_dir": str(corpus.path)}, training={"output_dir": tempfile.gettempdir()})
+    steppers = {name: Stepper(model, accelerator, config, args.warmup + args.steps) for name, model in models.items()}
+    # --profile times forward, backward and the update apart, with optimizers of its own.
+    optimizers = {name: build_optimizer(model, OptimSection()) for name, model in models.items()} if args.profile else {}
     load_before = os.getloadavg()
-    results = measure(args, models, optimizers, batches)
+    results = measure(args, steppers, batches)
     load_after = os.getloadavg()
     ratio = results["hierarchical"]["ratio_vs_flat"] if "hierarchical" in results else None
     paired = results["hierarchical"]["ratio_vs_flat_paired_median"] if "hierarchical" in results else None
@@ -461,7 +481,7 @@ def main(argv=None) -> dict:
         "table": table,
     }
     if args.profile and "hierarchical" in models:
-        report = profile(args, models, optimizers, batches)
+        report = profile(args, models, optimizers, batches, steppers)
         print(format_profile(report))
         summary["profile"] = report
     if args.output:

@@ -15,7 +15,7 @@ INJECTIONS = ("memory", "embedding", "layers")
 DECODER_CONTEXTS = ("paragraph", "sentence", "document")
 POSTERIORS = ("plain", "residual")
 
-# Every level into every decoder layer (zero-initialised): the injection that the latent-use
+# Every level into every decoder layer (gates closed at initialisation): the injection that the latent-use
 # ablation found best (README, "Latents the decoder uses"); input-only paths are weaker.
 DEFAULT_INJECTION = {"document": ["layers"], "paragraph": ["layers"], "sentence": ["layers"]}
 
@@ -65,8 +65,9 @@ class DocHVAEConfig(PreTrainedConfig):
             How each level enters the decoder, any of: "memory" (projected to prefix positions
             every token of the stream attends to), "embedding" (projected and added to the input
             embedding of the tokens it covers), "layers" (projected, once per decoder layer, and
-            added to the residual stream at that layer's input for the tokens it covers; the
-            projections start at zero, so the decoder starts as a flat LM). Sentence memory needs
+            added to the residual stream at that layer's input for the tokens it covers, through
+            a scalar gate per layer and level that starts at zero, so the decoder starts as a flat
+            LM). Sentence memory needs
             `decoder_context="sentence"` (a paragraph stream spans several sentences).
         memory_tokens (`int`, defaults to 1):
             Prefix positions per memory-injected level.

@@ -248,15 +248,7 @@ def _evaluate(model, dataset, collator, settings, tokenizer, show_progress, devi
             if not levels:
                 iw_nll_documents.append((output.document_recon_nll + output.document_stop_nll).double().cpu())
             else:
-                log_weights = []
-                copies_per_pass = max(1, min(settings.iw_chunk, settings.iw_max_tokens // max(batch.num_tokens, 1)))
-                for start in range(0, settings.iw_samples, copies_per_pass):
-                    copies = min(copies_per_pass, settings.iw_samples - start)
-                    repeated = collator(list(rows) * copies).to(device)
-                    out = model(repeated, return_latents=True, encoder_features=_repeat_features(features, copies))
-                    log_joint = -(out.document_recon_nll + out.document_stop_nll).double() + _log_ratio_per_document(out, repeated)
-                    log_weights.append(log_joint.view(copies, batch.num_documents))
-                iw_nll_documents.append(-iw_log_likelihood(torch.cat(log_weights)).cpu())
+                iw_nll_documents.append(_iw_nll(model, rows, batch, features, collator, settings).cpu())
 
     report = _assemble(model, settings, totals, kl_units, kl_per_dim, means, posteriors, iw_nll_documents, prior_recon, swapped_recon)
     if "document" in levels and None not in labels and len(set(labels)) > 1:
@@ -269,6 +261,51 @@ def _evaluate(model, dataset, collator, settings, tokenizer, show_progress, devi
     report["seconds"] = round(seconds, 1)
     report["documents_per_second"] = round(report["documents"] / seconds, 2)
     return report
+
+
+def _iw_nll(model: DocHVAE, rows: list[dict], batch: DocBatch, features: EncoderFeatures, collator: DocCollator, settings: EvalSettings) -> torch.Tensor:
+    """[B] importance-weighted NLL per document from `settings.iw_samples` joint posterior samples."""
+    log_weights = []
+    copies_per_pass = max(1, min(settings.iw_chunk, settings.iw_max_tokens // max(batch.num_tokens, 1)))
+    for start in range(0, settings.iw_samples, copies_per_pass):
+        copies = min(copies_per_pass, settings.iw_samples - start)
+        repeated = collator(list(rows) * copies).to(batch.document_tokens.device)
+        out = model(repeated, return_latents=True, encoder_features=_repeat_features(features, copies))
+        log_joint = -(out.document_recon_nll + out.document_stop_nll).double() + _log_ratio_per_document(out, repeated)
+        log_weights.append(log_joint.view(copies, batch.num_documents))
+    return -iw_log_likelihood(torch.cat(log_weights))
+
+
+@torch.no_grad()
+@in_eval_mode
+def document_nll(model: DocHVAE, rows: list[dict], collator: DocCollator, settings: EvalSettings) -> dict[str, torch.Tensor]:
+    """Per document of `rows` (nats, [B] each): "elbo", the negative ELBO of one posterior sample,
+    and with `settings.iw_samples` > 0 "iw", the importance-weighted NLL (a flat LM's exact NLL
+    for both). Batched by `settings.max_tokens`; seeded by `settings.seed` (caller's random state kept)."""
+    device = next(model.parameters()).device
+    elbo, iw = [], []
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(settings.seed)
+        sampler = TokenBudgetBatchSampler([row["num_tokens"] for row in rows], max_tokens=settings.max_tokens, shuffle=False)
+        order = [i for indices in sampler for i in indices]
+        for indices in sampler:
+            chunk = [rows[i] for i in indices]
+            batch = collator(chunk).to(device)
+            features = model.encoder(batch) if model.config.levels else None
+            output = model(batch, return_latents=True, encoder_features=features)
+            kl = torch.zeros(batch.num_documents, dtype=torch.float64, device=device)
+            for level, out in (output.latents or {}).items():
+                kl.index_add_(0, unit_document(level, batch), out.kl.sum(-1).double())
+            exact = (output.document_recon_nll + output.document_stop_nll).double()
+            elbo.append(exact + kl)
+            if settings.iw_samples > 0:
+                iw.append(_iw_nll(model, chunk, batch, features, collator, settings) if model.config.levels else exact)
+    inverse = torch.empty(len(order), dtype=torch.long)
+    inverse[torch.tensor(order)] = torch.arange(len(order))
+    result = {"elbo": torch.cat(elbo).cpu()[inverse]}
+    if iw:
+        result["iw"] = torch.cat(iw).cpu()[inverse]
+    return result
 
 
 def _assemble(model, settings, totals, kl_units, kl_per_dim, means, posteriors, iw_nll_documents, prior_recon, swapped_recon) -> dict:
@@ -334,7 +371,7 @@ def _assemble(model, settings, totals, kl_units, kl_per_dim, means, posteriors, 
                 f"negative MI estimate ({mi:.3f} nats) with {units} units: too few units for the aggregate posterior q(z); "
                 "evaluate on more documents"
             )
-            warnings.warn(f"{level}: {entry['mutual_information_warning']}")
+            warnings.warn(f"{level}: {entry['mutual_information_warning']}", stacklevel=2)
         if level in swapped_recon:
             # Over the batches that had another document to take latents from (nearly always all).
             delta = swapped_recon[level] - swapped_recon["own"]

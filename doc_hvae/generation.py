@@ -8,6 +8,8 @@ fixes some latents (from a posterior) and leaves the rest to the priors:
         tokens, KV-cached:        z_sen switches at every end-of-sentence: fixed, or ~ p(z_sen | z_par[j], z_sen[<i])
         stop:                     fixed paragraph count, or ~ the stop head
 Documents are decoded in parallel; the streams of one paragraph step stay aligned, so no padding.
+The model owns every step: each latent level's `prior_step`, the stop head's `last_probability`
+and the decoder's `position_inputs` / `step` (one KV-cached call); this module only orchestrates.
 """
 
 from __future__ import annotations
@@ -16,13 +18,11 @@ from dataclasses import dataclass, field
 
 import torch
 from transformers import DynamicCache
-from transformers.generation import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+from transformers.generation import LogitsProcessor, LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
 from .data.batching import DocBatch
 from .modeling import DocHVAE
 from .modeling.modeling_doc_hvae import in_eval_mode
-from .modeling.distributions import DiagonalGaussian
-from .modeling.latents import Siblings
 
 
 @dataclass
@@ -36,9 +36,15 @@ class SamplingConfig:
     max_paragraphs: int = 8
     max_sentences: int = 16  # per paragraph
     max_tokens: int = 256  # per paragraph (per sentence with decoder_context="sentence")
+    # transformers logits processors (repetition penalty, bad words, ...), applied before the
+    # temperature / top-k / top-p warpers; they see the stream's tokens so far, <s> first.
+    logits_processors: list[LogitsProcessor] = field(default_factory=list)
 
     def __post_init__(self):
         problems = []
+        bad = [type(p).__name__ for p in self.logits_processors if not callable(p)]
+        if bad:
+            problems.append(f"logits_processors {bad} are not callable; give transformers LogitsProcessor instances")
         if self.temperature < 0:
             problems.append(f"temperature={self.temperature}; use >= 0 (0 = greedy)")
         if self.top_k < 0 or not 0 < self.top_p <= 1:
@@ -73,6 +79,9 @@ class LatentPlan:
 @dataclass
 class GeneratedDocument:
     paragraphs: list[list[list[int]]]  # token ids per sentence, without special tokens
+    # The latents it was decoded from, per level: document [D], paragraph [P, D], sentence [N, D]
+    # (N: the sentences begun, in order over the paragraphs).
+    latents: dict[str, torch.Tensor] = field(default_factory=dict, compare=False)
 
     @property
     def num_tokens(self) -> int:
@@ -87,39 +96,7 @@ class GeneratedDocument:
 
 
 # ---------------------------------------------------------------------------------------------
-# Priors one step at a time (the same modules as in training, on a history buffer)
-
-
-def _prior_at(level_module, history: torch.Tensor, position: torch.Tensor, parent: torch.Tensor | None):
-    """p(z_k | parent, z_<k) at k = position[g] for G groups with latents history [G, L, D].
-
-    The prior is causal, so entries at and after each group's position (placeholders) are never read.
-    """
-    groups, length, dim = history.shape
-    device = history.device
-    siblings = Siblings(torch.arange(groups * length, device=device).view(groups, length), torch.ones(groups, length, dtype=torch.bool, device=device))
-    parent_units = parent.repeat_interleave(length, dim=0) if parent is not None else None
-    prior = level_module.prior(history.reshape(-1, dim), parent_units, siblings)
-    return prior[torch.arange(groups, device=device) * length + position]
-
-
-def _stop_probability(model: DocHVAE, z_doc: torch.Tensor | None, paragraphs: torch.Tensor | None, count: int, groups: int, device) -> torch.Tensor:
-    """P(paragraph count-1 is the last) for G documents, from z_doc [G, D] and paragraphs [G, >=count, D]."""
-    latents = {}
-    if z_doc is not None:
-        latents["document"] = z_doc
-    if paragraphs is not None:
-        latents["paragraph"] = paragraphs[:, :count].reshape(groups * count, -1)
-    children = torch.arange(groups * count, device=device).view(groups, count)
-    siblings = Siblings(children, torch.ones_like(children, dtype=torch.bool))
-    paragraph_document = torch.arange(groups, device=device).repeat_interleave(count)
-    logits = model.stop_head(latents, paragraph_document, siblings).view(groups, count)
-    return torch.sigmoid(logits[:, -1])
-
-
-def _sample(distribution, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
-    noise = torch.randn(distribution.mean.shape, generator=generator, device=distribution.mean.device, dtype=distribution.mean.dtype)
-    return distribution.rsample(noise, temperature)
+# Latents one unit at a time
 
 
 class SentenceLatents:
@@ -135,7 +112,7 @@ class SentenceLatents:
     def next(self, rows: torch.Tensor) -> torch.Tensor:
         """Draw the next latent of the streams in `rows` [A] bool; returns [A, D] (rows elsewhere: undefined)."""
         position = self.count.clamp(max=self.history.shape[1] - 1)
-        z = _sample(_prior_at(self.level, self.history, position, self.parent), self.temperature, self.generator)
+        z = self.level.prior_step(self.history, position, self.parent).sample(self.temperature, self.generator)
         for a, fixed in enumerate(self.fixed):
             if fixed is not None and int(position[a]) < fixed.shape[0]:
                 z[a] = fixed[int(position[a])]
@@ -143,6 +120,10 @@ class SentenceLatents:
         self.history[index, position[index]] = z[index]
         self.count += rows.long()
         return z
+
+    def drawn(self, a: int) -> torch.Tensor:
+        """[n, D] the latents of the sentences stream `a` has begun."""
+        return self.history[a, : int(self.count[a])]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,12 +144,15 @@ class TokenSampler:
                 warpers.append(TopKLogitsWarper(config.top_k))
             if config.top_p < 1.0:
                 warpers.append(TopPLogitsWarper(config.top_p))
+        self.processors = LogitsProcessorList(config.logits_processors)
         self.warpers = LogitsProcessorList(warpers)
 
-    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+    def __call__(self, logits: torch.Tensor, input_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """The next token [A] from logits [A, V]; `input_ids` [A, t]: the streams' tokens so far."""
+        logits = self.processors(input_ids, logits.float()) if self.processors else logits
         if self.greedy:
             return logits.argmax(-1)
-        logits = self.warpers(None, logits.float())
+        logits = self.warpers(input_ids, logits.float())
         return torch.multinomial(torch.softmax(logits, -1), 1, generator=self.generator).squeeze(-1)
 
 
@@ -202,18 +186,11 @@ def decode_streams(
     """
     config = model.config
     decoder = model.decoder
-    embed = decoder.lm.get_input_embeddings()
-    device = embed.weight.device
+    device = decoder.lm.get_input_embeddings().weight.device
     streams = num_streams
     one_sentence = on_sentence_end is None
-
-    def next_inputs(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """[A] tokens -> the next position's input embedding [A, 1, H] and per-layer latents [A, 1, D]
-        (None without layer injection), from the current latents (the sentence of the next token)."""
-        layer = decoder.layer_latents(latents)
-        return (embed(tokens) + decoder.latent_embedding(latents))[:, None], None if layer is None else layer[:, None]
-
-    inputs, layer_inputs = next_inputs(torch.full((streams,), config.bos_token_id, device=device))
+    bos = torch.full((streams,), config.bos_token_id, device=device)
+    inputs, layer_inputs = decoder.position_inputs(bos, latents)
     if memory is not None:
         inputs = torch.cat([memory, inputs], dim=1)  # [A, m + 1, H]
         if layer_inputs is not None:  # memory slots get no per-layer latents, as in training
@@ -229,7 +206,7 @@ def decode_streams(
     paragraph_tokens = torch.zeros(streams, dtype=torch.long, device=device)
     emitted = []
     never_sampled = [config.bos_token_id, config.pad_token_id, config.unk_token_id]
-    for step in range(max_steps):
+    for _ in range(max_steps):
         length = sequence.shape[1] if not use_cache else cache.get_seq_length() + inputs.shape[1]
         positions = torch.arange(length - inputs.shape[1], length, device=device)[None].expand(streams, -1)
         logits = decoder.step(inputs, positions, layer_inputs, cache)
@@ -237,7 +214,8 @@ def decode_streams(
         if not one_sentence:  # the last allowed sentence may only end the paragraph
             at_limit = sentences_done + 1 >= max_sentences
             logits[at_limit, config.sentence_end_token_id] = float("-inf")
-        tokens = sampler(logits).masked_fill(finished, config.pad_token_id)
+        history = torch.stack([bos, *emitted], dim=1) if sampler.processors else None  # [A, t] for user processors
+        tokens = sampler(logits, history).masked_fill(finished, config.pad_token_id)
         emitted.append(tokens)
         ends_sentence = (tokens == config.sentence_end_token_id) & ~finished
         ends_paragraph = (tokens == config.paragraph_end_token_id) & ~finished
@@ -255,7 +233,7 @@ def decode_streams(
             sentences_done += ends_sentence.long()
             new = on_sentence_end(ends_sentence)
             latents = {level: torch.where(ends_sentence[:, None], new[level], latents[level]) for level in latents}
-        inputs, layer_inputs = next_inputs(tokens)
+        inputs, layer_inputs = decoder.position_inputs(tokens, latents)
         if not use_cache:
             sequence = inputs = torch.cat([sequence, inputs], dim=1)
             if layer_inputs is not None:
@@ -323,12 +301,13 @@ def decode_documents(
 
     z_doc = None
     if "document" in levels:
-        z_doc = plan.document.to(device) if plan.document is not None else _sample(
-            DiagonalGaussian.standard((B, config.latent_dim("document")), device=device), temperature("document"), generator
-        )
+        z_doc = plan.document.to(device) if plan.document is not None else model.latent_levels["document"].prior_step(
+            torch.zeros(B, 1, config.latent_dim("document"), device=device), torch.zeros(B, dtype=torch.long, device=device), None
+        ).sample(temperature("document"), generator)
     z_par_all = torch.zeros(B, max_paragraphs + 1, config.latent_dim("paragraph"), device=device) if "paragraph" in levels else None
 
     documents = [GeneratedDocument(paragraphs=[]) for _ in range(B)]
+    drawn_sentences: list[list[torch.Tensor]] = [[] for _ in range(B)]
     active = torch.ones(B, dtype=torch.bool, device=device)
     for j in range(max_paragraphs):
         index = active.nonzero().squeeze(-1)
@@ -338,7 +317,7 @@ def decode_documents(
         z_par = None
         if z_par_all is not None:
             position = torch.full((B,), j, device=device)
-            z_par = _sample(_prior_at(model.latent_levels["paragraph"], z_par_all, position, z_doc if "document" in levels else None), temperature("paragraph"), generator)
+            z_par = model.latent_levels["paragraph"].prior_step(z_par_all, position, z_doc).sample(temperature("paragraph"), generator)
             for b in range(B):
                 fixed = plan.paragraphs[b] if plan.paragraphs is not None else None
                 if fixed is not None and j < fixed.shape[0]:
@@ -352,7 +331,7 @@ def decode_documents(
             fixed = [_fixed_sentences(plan, int(b), j, device) for b in index]
             sentence_latents = SentenceLatents(model, parent, fixed, sampling.max_sentences, temperature("sentence"), generator, device)
 
-        def position_latents(z_sentence):
+        def position_latents(z_sentence, upper=upper):  # this paragraph's upper latents (bound now: called in this iteration)
             return {level: (z_sentence if level == "sentence" else upper[level]) for level in config.position_levels}
 
         all_rows = torch.ones(index.numel(), dtype=torch.bool, device=device)
@@ -360,7 +339,7 @@ def decode_documents(
         if config.decoder_context == "paragraph":
             memory = model.decoder.memory_vectors(upper) if config.memory_levels else None
 
-            def next_sentence(rows: torch.Tensor) -> dict[str, torch.Tensor]:
+            def next_sentence(rows: torch.Tensor, sentence_latents=sentence_latents, position_latents=position_latents) -> dict[str, torch.Tensor]:
                 return position_latents(sentence_latents.next(rows) if sentence_latents is not None else None)
 
             streams, _ = decode_streams(model, index.numel(), memory, position_latents(z_sen), next_sentence, sampler, sampling.max_tokens, sampling.max_sentences, use_cache)
@@ -369,15 +348,24 @@ def decode_documents(
             paragraphs = _decode_sentence_streams(model, index.numel(), upper, z_sen, sentence_latents, position_latents, sampler, sampling, use_cache)
         for a, b in enumerate(index.tolist()):
             documents[b].paragraphs.append(paragraphs[a])
+            if sentence_latents is not None:
+                drawn_sentences[b].append(sentence_latents.drawn(a))
 
         # Stop: the plan's paragraph count, or a draw from the stop head; always at the bound.
-        probability = _stop_probability(model, z_doc, z_par_all, j + 1, B, device)
+        probability = model.stop_head.last_probability({"document": z_doc, "paragraph": z_par_all}, B, j + 1)
         # Greedy decoding (temperature 0) is greedy for the stop decision too.
         draws = probability > 0.5 if sampling.temperature == 0 else torch.rand(B, generator=generator, device=device) < probability
         for b in index.tolist():
             fixed_count = plan.num_paragraphs[b] if plan.num_paragraphs is not None else None
             if (fixed_count is not None and j + 1 >= fixed_count) or (fixed_count is None and bool(draws[b])):
                 active[b] = False
+    for b, document in enumerate(documents):
+        if z_doc is not None:
+            document.latents["document"] = z_doc[b]
+        if z_par_all is not None:
+            document.latents["paragraph"] = z_par_all[b, : len(document.paragraphs)]
+        if "sentence" in levels:
+            document.latents["sentence"] = torch.cat(drawn_sentences[b])
     return documents
 
 
@@ -393,7 +381,7 @@ def _decode_document_streams(model, plan: LatentPlan, sampling: SamplingConfig, 
         if fixed is not None:
             return counts < fixed
         # Without latents the stop probability depends on the paragraph count alone: once per count.
-        by_count = {c: _stop_probability(model, None, None, max(c, 1), 1, device)[0] for c in set(counts.tolist())}
+        by_count = {c: model.stop_head.last_probability({}, 1, max(c, 1))[0] for c in set(counts.tolist())}
         probability = torch.stack([by_count[c] for c in counts.tolist()])
         stop = probability > 0.5 if sampling.temperature == 0 else torch.rand(B, generator=generator, device=device) < probability
         return ~stop & (counts < max_paragraphs)
@@ -485,7 +473,12 @@ def generate_in_style(
 def interpolate(
     model: DocHVAE, pair: DocBatch, level: str, steps: int, sampling: SamplingConfig, generator=None
 ) -> list[GeneratedDocument]:
-    """Documents along the line between two documents' posterior means at `level`.
+    """Documents along the line between two documents' posterior means at `level` (see `interpolation_plan`)."""
+    return decode_documents(model, interpolation_plan(model, pair, level, steps), sampling, generator)
+
+
+def interpolation_plan(model: DocHVAE, pair: DocBatch, level: str, steps: int) -> LatentPlan:
+    """A plan of `steps` documents along the line between two documents' posterior means at `level`.
 
     The level's units are paired by position (the shorter document sets the count); levels above
     come from the first document's posterior mean, levels below from their priors.
@@ -502,7 +495,7 @@ def interpolate(
     plan = LatentPlan(num_documents=steps)
     if level == "document":
         plan.document = torch.stack([(1 - w) * latents["document"][0] + w * latents["document"][1] for w in weights])
-        return decode_documents(model, plan, sampling, generator)
+        return plan
     if "document" in latents:
         plan.document = latents["document"][:1].repeat(steps, 1)
     if level == "paragraph":
@@ -519,7 +512,7 @@ def interpolate(
             [(1 - w) * sa[j][: min(len(sa[j]), len(sb[j]))] + w * sb[j][: min(len(sa[j]), len(sb[j]))] for j in range(count)] for w in weights
         ]
         plan.num_paragraphs = [count] * steps
-    return decode_documents(model, plan, sampling, generator)
+    return plan
 
 
 def swap(model: DocHVAE, batch: DocBatch, donors: list[int], sampling: SamplingConfig, generator=None) -> list[GeneratedDocument]:

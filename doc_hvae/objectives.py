@@ -77,7 +77,7 @@ class Objective(StrictModel):
     )
 
     @model_validator(mode="after")
-    def _known_levels(self) -> "Objective":
+    def _known_levels(self) -> Objective:
         unknown = [level for level in self.levels if level not in LEVELS]
         if unknown:
             raise ValueError(f"objective.levels has unknown level(s) {unknown}; use {list(LEVELS)}")

@@ -1,7 +1,7 @@
-"""Building blocks of the training recipe: its typed config, builders, checkpoint folders, logging.
+"""Building blocks of a training run: its typed config, builders, checkpoint folders, logging.
 
-The loop itself, and the Accelerator, live in `recipes/train_docs.py`; everything here is plain
-Python and PyTorch so it can be tested and reused without a launcher.
+The run itself (the Accelerator, the guarded step, the loop, export) is `doc_hvae.trainer`;
+everything here is plain Python and PyTorch so it can be tested and reused without a launcher.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class ModelSection(StrictModel):
         return value
 
     @model_validator(mode="after")
-    def _init_from_alone(self) -> "ModelSection":
+    def _init_from_alone(self) -> ModelSection:
         if self.init_from and (self.config or self.decoder_name_or_path or self.encoder_name_or_path):
             raise ValueError("model.init_from loads a whole saved DocHVAE: leave model.config, decoder_name_or_path and encoder_name_or_path unset")
         return self
@@ -97,7 +97,9 @@ class TrainingSection(StrictModel):
     output_dir: str
     seed: int = 0
     max_steps: int = Field(1000, ge=1, description="optimisation steps (synchronised gradient updates)")
-    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    mixed_precision: Literal["no", "fp16", "bf16"] | None = Field(
+        None, description="None: the launch decides (accelerate launch --mixed_precision, accelerate config, ACCELERATE_MIXED_PRECISION)"
+    )
     log_every: int = Field(10, ge=1)
     eval_every: int = Field(500, ge=1)
     save_every: int = Field(500, ge=1)
@@ -106,10 +108,16 @@ class TrainingSection(StrictModel):
     num_samples: int = Field(3, ge=0, description="documents sampled from the prior at the end")
     sample_max_tokens: int = Field(120, ge=1)
     tensorboard: bool = Field(True, description="also log to TensorBoard when it is installed")
+    log_with: list[str] = Field(default_factory=list, description="more Accelerate trackers (wandb, mlflow, comet_ml, aim, ...)")
     iw_samples: int = Field(0, ge=0, description="importance samples for the final validation IW NLL (0 = skip)")
     recalibration_batches: int = Field(
         16, ge=1, description="training batches whose eval-mode posterior means set the BN-VAE statistics before each validation and the export"
     )
+
+    @field_validator("mixed_precision", mode="before")
+    @classmethod
+    def _yaml_no(cls, value):
+        return "no" if value is False else value  # YAML reads a bare `no` as false
 
 
 class TrainConfig(StrictModel):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from doc_hvae.cli import run_cli
 from doc_hvae.data.batching import DocCollator
 from doc_hvae.data.prepare import PreparedCorpus
 from doc_hvae.evaluation import EvalSettings, evaluate, format_report
@@ -39,6 +40,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--log", default=None, help="the run's log.jsonl, to plot KL per level over training")
     parser.add_argument("--output", default=None, help="output folder (default: <model>/eval_<split>)")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     args = parser.parse_args(argv)
 
     if args.threads:
@@ -76,4 +78,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_cli(main, sys.argv[1:])

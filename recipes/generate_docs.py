@@ -23,10 +23,11 @@ from pathlib import Path
 
 import torch
 
+from doc_hvae.cli import run_cli
 from doc_hvae.data.batching import DocCollator
-from doc_hvae.data.prepare import LimitsConfig, PreparedCorpus, rows_from_documents
-from doc_hvae.data.readers import document_from_text
 from doc_hvae.data.document import SkipReport
+from doc_hvae.data.prepare import LimitsConfig, PreparedCorpus, rows_from_documents
+from doc_hvae.data.readers import document_from_text, read_text_file
 from doc_hvae.data.tokenizer import load_tokenizer
 from doc_hvae.generation import (
     SamplingConfig,
@@ -68,6 +69,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--max-tokens", type=int, default=200, help="per paragraph (per sentence with a sentence decoder context)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=None, help="output file stem (default: <model>/generated_<mode>)")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     return parser.parse_args(argv)
 
 
@@ -89,11 +91,7 @@ def reference_rows(args, corpus: PreparedCorpus) -> list[dict]:
         limits = LimitsConfig(**corpus.statistics["limits"]) if corpus.statistics.get("limits") else LimitsConfig()
         documents = []
         for path in args.reference_file:
-            try:
-                text = Path(path).read_text(encoding="utf-8")
-            except FileNotFoundError:
-                raise SystemExit(f"--reference-file {path!r} does not exist") from None
-            documents.append(document_from_text(text, Path(path).name, report=report))
+            documents.append(document_from_text(read_text_file(path, report), Path(path).name, report=report))
         rows = rows_from_documents(documents, corpus.tokenizer, limits, report)
         if report.counts:
             print(f"Reference files, skipped or changed:\n{report.format()}")
@@ -175,4 +173,4 @@ def main(argv=None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_cli(main, sys.argv[1:])

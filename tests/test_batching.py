@@ -159,14 +159,14 @@ def test_every_label_maps_to_its_document(context, memory):
 def test_paragraph_stream_layout():
     """<s> s1 </s> s2 </s> ... sN </p>: one boundary per sentence, the last one </p>."""
     batch = collate("paragraph", 0)
-    for k, row in enumerate(r for row in ROWS for r in row["paragraphs"]):
+    for k, paragraph in enumerate(p for row in ROWS for p in row["paragraphs"]):
         r, cols = stream_slots(batch.decoder_segment, batch.decoder_position, k)
         stream = batch.decoder_input_ids[r, cols].tolist()
         expected = [BOS]
-        for i, sentence in enumerate(row):
-            expected += sentence + [PEND if i == len(row) - 1 else SEP]
+        for i, sentence in enumerate(paragraph):
+            expected += sentence + [PEND if i == len(paragraph) - 1 else SEP]
         assert stream == expected
-        assert stream.count(SEP) == len(row) - 1 and stream.count(PEND) == 1 and stream[-1] == PEND
+        assert stream.count(SEP) == len(paragraph) - 1 and stream.count(PEND) == 1 and stream[-1] == PEND
 
 
 def test_sentence_end_position_predicts_next_sentence():
@@ -362,7 +362,7 @@ def check_packing(lengths, capacity):
 
 def test_pack_first_fit_random_lengths():
     rng = random.Random(0)
-    for trial in range(200):
+    for _ in range(200):
         capacity = rng.choice([8, 16, 64, 100])
         lengths = [rng.randint(1, capacity) for _ in range(rng.randint(1, 60))]
         check_packing(lengths, capacity)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT
 from pydantic import Field
 
+from conftest import REPO_ROOT
 from doc_hvae.config_loading import ConfigError, StrictModel, dump_config, load_config, validate_config
 from doc_hvae.data.prepare import PrepareConfig
 

@@ -76,6 +76,8 @@ def lively_model(levels=THREE_LEVELS, **kwargs) -> DocHVAE:
         layer_projections = model.decoder.layers.projections if model.decoder.layers is not None else []
         for projection in [*model.decoder.memory.values(), *model.decoder.embedding.values(), *layer_projections]:
             projection.weight.normal_(0, 1.0)
+        if model.decoder.layers is not None:
+            model.decoder.layers.gates.fill_(1.0)  # open the per-layer injection
     set_output_bias(model, {SENTENCE_END: 10.0, PARAGRAPH_END: 3.0})
     return model
 

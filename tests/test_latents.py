@@ -117,3 +117,30 @@ def test_posterior_initialisation_options():
 def test_invalid_anti_collapse_options_are_rejected(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         make_model(**kwargs)
+
+
+def test_prior_step_and_stop_step_equal_the_training_pass_unit_by_unit():
+    """Generation draws one unit at a time with the levels' and the stop head's own step methods:
+    at every position they give what the whole-batch pass gives for the same latents."""
+    model = make_model().eval()
+    with torch.no_grad():
+        for level in ("paragraph", "sentence"):  # priors that are not N(0, I) at init
+            model.latent_levels[level].prior_head.weight.normal_(0, 0.5)
+        batch = DocCollator.for_model(model.config)(rows(3))
+        output = model(batch, return_latents=True)
+        z = {level: out.z for level, out in output.latents.items()}
+        level = model.latent_levels["paragraph"]
+        siblings = model.siblings("paragraph", batch)
+        history = siblings.group(z["paragraph"])  # [documents, paragraphs, D]
+        whole = output.latents["paragraph"].prior
+        for k in range(history.shape[1]):
+            step = level.prior_step(history, torch.full((history.shape[0],), k), z["document"])
+            units = siblings.children[:, k]
+            assert torch.allclose(step.mean, whole.mean[units], atol=1e-5) and torch.allclose(step.log_scale, whole.log_scale[units], atol=1e-5)
+        top = model.latent_levels["document"].prior_step(z["document"][:, None], torch.zeros(3, dtype=torch.long), None)
+        assert torch.equal(top.mean, torch.zeros_like(z["document"])) and torch.equal(top.log_scale, torch.zeros_like(z["document"]))
+
+        logits = model.stop_head(z, batch.paragraph_document, siblings)
+        for count in range(1, history.shape[1] + 1):
+            probability = model.stop_head.last_probability({"document": z["document"], "paragraph": history}, 3, count)
+            assert torch.allclose(probability, torch.sigmoid(logits[siblings.children[:, count - 1]]), atol=1e-6)

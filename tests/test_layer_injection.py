@@ -37,6 +37,7 @@ def make_model(decoder="gpt2", injection=None, levels=LEVELS, seed=0, **kwargs) 
 def randomise_injection(model: DocHVAE, std: float = 0.5) -> None:
     generator = torch.Generator().manual_seed(7)
     with torch.no_grad():
+        model.decoder.layers.gates.fill_(1.0)  # open
         for projection in model.decoder.layers.projections:
             projection.weight.copy_(torch.randn(projection.weight.shape, generator=generator) * std)
 
@@ -47,11 +48,12 @@ def collate(model, docs=DOCS, **kwargs):
 
 @pytest.mark.parametrize("decoder", list(DECODERS))
 def test_layer_injection_starts_exactly_as_the_flat_lm(decoder):
-    """Zero-initialised projections: the same decoder weights give the same NLL with and without latents."""
+    """Closed gates: the same decoder weights give the same NLL with and without latents."""
     hierarchical = make_model(decoder)
     flat = make_model(decoder, levels=[], injection={})
     flat.decoder.lm.load_state_dict(hierarchical.decoder.lm.state_dict())
-    assert all(float(p.weight.detach().abs().sum()) == 0 for p in hierarchical.decoder.layers.projections)
+    assert torch.equal(hierarchical.decoder.layers.gates, torch.zeros(2, 3))  # layers x levels
+    assert all(float(p.weight.detach().abs().sum()) > 0 for p in hierarchical.decoder.layers.projections)  # only the gates are closed
     with torch.no_grad():
         ours, reference = hierarchical(collate(hierarchical)), flat(collate(flat))
     assert ours.num_tokens == reference.num_tokens
@@ -65,9 +67,17 @@ def test_every_layer_is_reached_and_trained(decoder):
     assert len(model.decoder.layers.projections) == len(blocks) == 2
     output = model(collate(model))
     output.recon_nll.backward()
-    # At zero the projections already get gradient (dL/dW = dL/dh z^T), so training can open them.
+    # Closed gates get gradient (dL/dg = <dL/dh, W z>) at every layer and level, so training can open
+    # them; the projections get none until their gate opens.
+    gates = model.decoder.layers.gates.grad
+    assert gates.shape == (2, 3) and bool((gates != 0).all()), gates
+    assert all(float(p.weight.grad.abs().sum()) == 0 for p in model.decoder.layers.projections)
+    with torch.no_grad():
+        model.decoder.layers.gates.fill_(0.1)
+    model.zero_grad()
+    model(collate(model)).recon_nll.backward()
     for index, projection in enumerate(model.decoder.layers.projections):
-        assert float(projection.weight.grad.abs().sum()) > 0, f"layer {index} projection has no gradient"
+        assert float(projection.weight.grad.abs().sum()) > 0, f"layer {index} projection has no gradient once open"
 
 
 @pytest.mark.parametrize("decoder", list(DECODERS))
@@ -123,7 +133,7 @@ def test_generation_feeds_the_layers_the_latents_training_does():
         layer = torch.cat([layer.new_zeros(1, 1, layer.shape[-1]), layer], dim=1)
         logits = [decoder.step(embeds[:, : t + 1], torch.arange(t + 1)[None], layer[:, : t + 1]) for t in range(1, 5)]
         targets = torch.tensor([10, 11, 12, model.config.paragraph_end_token_id])
-        step_nll = torch.stack([torch.nn.functional.cross_entropy(l, targets[i : i + 1]) for i, l in enumerate(logits)])
+        step_nll = torch.stack([torch.nn.functional.cross_entropy(step, targets[i : i + 1]) for i, step in enumerate(logits)])
     torch.testing.assert_close(step_nll, training_nll, rtol=1e-5, atol=1e-5)
 
 

@@ -20,8 +20,8 @@ import warnings
 
 import pytest
 import yaml
-from conftest import REPO_ROOT
 
+from conftest import REPO_ROOT
 from doc_hvae.data.batching import DocCollator
 from doc_hvae.data.prepare import PreparedCorpus
 from doc_hvae.data.synthetic import write_topic_corpus

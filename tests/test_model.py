@@ -66,6 +66,8 @@ def unzero_prior_heads(model: DocHVAE, std: float = 0.3) -> None:
                 module.weight.copy_(torch.randn(module.weight.shape, generator=generator) * std)
                 if module.bias is not None:
                     module.bias.copy_(torch.randn(module.bias.shape, generator=generator) * std)
+        if model.decoder.layers is not None:
+            model.decoder.layers.gates.copy_(torch.randn(model.decoder.layers.gates.shape, generator=generator) * std)
 
 
 def collate(config, docs=DOCS, **kwargs):
@@ -488,7 +490,7 @@ def test_prior_levels_replace_one_level_only():
 def test_mean_mode_is_deterministic_and_sample_mode_is_not():
     config = make_config(LEVELS)
     model = make_model(config).eval()
-    unzero_prior_heads(model)  # also opens the zero-initialised per-layer injection, so z reaches the decoder
+    unzero_prior_heads(model)  # also opens the per-layer injection's gates, so z reaches the decoder
     batch = collate(config)
     with torch.no_grad():
         torch.manual_seed(0)
@@ -544,7 +546,7 @@ def test_warm_start_from_a_saved_flat_lm_starts_exactly_there(tmp_path):
     model = DocHVAE.from_pretrained_parts(config, decoder=tmp_path / "flat").eval()
     for name, value in flat.decoder.lm.state_dict().items():
         torch.testing.assert_close(model.decoder.lm.state_dict()[name], value, rtol=0, atol=0)
-    with torch.no_grad():  # zero-initialised per-layer injection: the same predictions as the flat LM
+    with torch.no_grad():  # closed per-layer gates: the same predictions as the flat LM
         torch.testing.assert_close(model(collate(config)).recon_nll, flat(collate(flat.config)).recon_nll, rtol=1e-6, atol=1e-5)
 
 

@@ -9,7 +9,6 @@ from doc_hvae.config import LEVELS, default_decoder_config, default_encoder_conf
 from doc_hvae.data.batching import DocCollator
 from doc_hvae.objectives import BetaSchedule, FreeBits, Objective, beta_at, free_bits_kl, kl_balance_coefficients, objective_loss
 
-
 # ---------------------------------------------------------------------------------------------
 # beta(step)
 

@@ -20,9 +20,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported
 import numpy as np
 import pyarrow.compute as pc
 import pytest
-from conftest import REPO_ROOT, shared_data
 from pydantic import ValidationError
 
+from conftest import REPO_ROOT, shared_data
 from doc_hvae.config_loading import load_config
 from doc_hvae.data.document import Document, SkipReport
 from doc_hvae.data.prepare import (
@@ -151,7 +151,7 @@ def test_splits_follow_seeded_fractions(prepared):
     assert not ids["train"] & ids["validation"] and not ids["train"] & ids["test"] and not ids["validation"] & ids["test"]
     assert ids["train"] | ids["validation"] | ids["test"] == {f"doc{d}" for d in range(40)}
     # Inside a split, documents keep their source order.
-    for name, docs in documents.items():
+    for docs in documents.values():
         numbers = [int(doc.id[3:]) for doc in docs]
         assert numbers == sorted(numbers)
 

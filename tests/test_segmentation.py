@@ -8,11 +8,10 @@ import sys
 from collections import Counter
 
 import pytest
+from segmentation_gold import GOLD, KINDS  # tests/ is on sys.path (pytest rootdir import mode)
 
 from doc_hvae.data import segmentation
 from doc_hvae.data.segmentation import SPLITTERS, split_sentences, unwrap
-
-from segmentation_gold import GOLD, KINDS  # tests/ is on sys.path (pytest rootdir import mode)
 
 # Splitters that can run here: the optional libraries only where installed.
 AVAILABLE = [s for s in SPLITTERS if s not in ("pysbd", "sentencex") or importlib.util.find_spec(s) is not None]
@@ -219,6 +218,6 @@ def test_unwrap_joins_hard_wrapped_lines() -> None:
 
 
 def test_hard_wrapped_text_splits_the_same_as_unwrapped() -> None:
-    for name, kind, text, gold in GOLD:
+    for name, _kind, text, gold in GOLD:
         if "\n" in text:
             assert split_sentences(text) == split_sentences(unwrap(text)) == gold, name

@@ -4,8 +4,8 @@ The corpus is CPython's documentation (the `pydoc` reader: real text, no downloa
 once per session; the model is tiny. Recipe runs are subprocesses, as a user would start them.
 """
 
-import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
@@ -13,12 +13,13 @@ import sys
 import pytest
 import torch
 import yaml
-from conftest import REPO_ROOT
 
+from conftest import REPO_ROOT
 from doc_hvae.config_loading import load_config
 from doc_hvae.data.batching import DocCollator, TokenBudgetBatchSampler
 from doc_hvae.data.prepare import PrepareConfig, PreparedCorpus, prepare_corpus
-from doc_hvae.training import TrainConfig, build_model, build_optimizer, build_scheduler, read_log
+from doc_hvae.trainer import training_step
+from doc_hvae.training import TrainConfig, TrainerState, build_model, build_optimizer, build_scheduler, read_log
 
 TINY_MODEL = {
     "levels": ["document", "paragraph", "sentence"],
@@ -113,7 +114,7 @@ def test_two_process_data_parallel_on_cpu(tmp_path, prepared):
     assert result.returncode == 0, result.stderr[-4000:]
     assert "2 process(es)" in result.stdout
     # Both ranks report their parameter checksum; they must be identical.
-    line = next(l for l in result.stdout.splitlines() if "parameter checksum per process" in l)
+    line = next(text for text in result.stdout.splitlines() if "parameter checksum per process" in text)
     checksums = line.split("process")[-1].split(",")
     assert len(checksums) == 2 and checksums[0].strip() == checksums[1].strip()
     # Only the main process wrote logs and the model: one record per step, one set of files.
@@ -155,17 +156,9 @@ def test_launch_with_missing_processes_is_refused(tmp_path, prepared):
     assert "ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2" in result.stderr
 
 
-def _recipe_module():
-    spec = importlib.util.spec_from_file_location("train_docs", REPO_ROOT / "recipes" / "train_docs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_non_finite_loss_skips_the_update(tmp_path, prepared):
     from accelerate import Accelerator
 
-    recipe = _recipe_module()
     config = load_config(TrainConfig, write_config(tmp_path, prepared))
     corpus = PreparedCorpus(prepared)
     model = build_model(config.model, corpus.tokenizer)
@@ -174,14 +167,14 @@ def test_non_finite_loss_skips_the_update(tmp_path, prepared):
     accelerator = Accelerator(cpu=True)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     batch = DocCollator.for_model(model.config)([corpus.dataset["train"][i] for i in range(2)])
-    state = recipe.TrainerState()
+    state = TrainerState()
 
     # A batch whose first token has an infinite embedding makes the loss non-finite.
     poisoned_token = int(batch.decoder_labels[batch.decoder_labels >= 0][0])
     with torch.no_grad():
         model.decoder.lm.get_input_embeddings().weight[poisoned_token] = float("inf")
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
-    logs, updated = recipe.training_step(model, batch, optimizer, scheduler, accelerator, config, state, list(model.config.levels))
+    logs, updated = training_step(model, batch, optimizer, scheduler, accelerator, config, state, list(model.config.levels))
     assert updated is False
     assert state.skipped_updates == 1 and state.consecutive_skips == 1 and state.step == 1
     assert not torch.isfinite(logs["loss"])
@@ -191,7 +184,7 @@ def test_non_finite_loss_skips_the_update(tmp_path, prepared):
     # With the embedding repaired, the next update is applied and the skip streak resets.
     with torch.no_grad():
         model.decoder.lm.get_input_embeddings().weight[poisoned_token] = 0.0
-    _, updated = recipe.training_step(model, batch, optimizer, scheduler, accelerator, config, state, list(model.config.levels))
+    _, updated = training_step(model, batch, optimizer, scheduler, accelerator, config, state, list(model.config.levels))
     assert updated is True and state.consecutive_skips == 0 and state.skipped_updates == 1
     assert any(not torch.equal(p, before[n]) for n, p in model.named_parameters() if torch.isfinite(before[n]).all())
 
@@ -218,3 +211,27 @@ def test_model_section_reports_model_config_errors_with_the_others(tmp_path, pre
     assert "chapter" in message and "optim.lr" in message
     with pytest.raises(Exception, match="init_from"):
         load_config(TrainConfig, config, ["model.init_from=some/folder"])
+
+
+@pytest.mark.slow
+def test_precision_comes_from_the_launch_unless_the_yaml_sets_it(tmp_path, prepared):
+    """`ACCELERATE_MIXED_PRECISION=bf16` (what `accelerate launch --mixed_precision bf16` sets) trains
+    in bf16 on CPU when the YAML says nothing; a YAML setting wins over the launch."""
+    config = write_config(tmp_path, prepared, training={"max_steps": 2, "eval_every": 2, "save_every": 2, "num_samples": 0})
+    launched = run_recipe(["--config", config], env={"ACCELERATE_MIXED_PRECISION": "bf16"})
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    assert "mixed precision bf16" in launched.stdout
+    assert all(math.isfinite(loss) for loss in training_losses(tmp_path / "run").values())
+    pinned = run_recipe(["--config", config, "training.mixed_precision=no", f"training.output_dir={tmp_path / 'pinned'}"],
+                        env={"ACCELERATE_MIXED_PRECISION": "bf16"})
+    assert pinned.returncode == 0, pinned.stderr[-3000:]
+    assert "mixed precision no" in pinned.stdout
+
+
+def test_a_user_error_is_one_line_without_traceback_unless_debug(tmp_path, prepared):
+    config = write_config(tmp_path, prepared)
+    result = run_recipe(["--config", config, f"data.prepared_dir={tmp_path / 'nowhere'}", "data.prepare=null"])
+    assert result.returncode == 2
+    assert "is not a prepared corpus" in result.stderr and "Traceback" not in result.stderr
+    debug = run_recipe(["--config", config, f"data.prepared_dir={tmp_path / 'nowhere'}", "data.prepare=null", "--debug"])
+    assert debug.returncode != 0 and "Traceback" in debug.stderr

@@ -43,7 +43,7 @@ from .segmentation import split_sentences, unwrap
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["READERS", "read_corpus", "register_reader", "normalise_split", "document_from_text"]
+__all__ = ["READERS", "read_corpus", "register_reader", "normalise_split", "document_from_text", "read_text_file"]
 
 # Split names as the corpora spell them -> the names `Document.split` uses everywhere else.
 _SPLIT_NAMES = {"train": "train", "training": "train", "valid": "validation", "validation": "validation",
@@ -190,6 +190,18 @@ def _decode(data: bytes, fallback_encoding: str, report: SkipReport, where: str)
             # Only reachable with a partial fallback codec (latin-1 decodes every byte).
             report.add("undecodable bytes replaced", example=where)
             return data.decode(fallback_encoding, errors="replace")
+
+
+def read_text_file(path: str | os.PathLike, report: SkipReport, fallback_encoding: str = "latin-1") -> str:
+    """A text file as corpora are read (UTF-8, else the fallback encoding, counted; BOM removed);
+    a missing or binary file is a clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{str(path)!r} is not a file; give the path of a text file")
+    data = path.read_bytes()
+    if b"\x00" in data[:8192]:
+        raise ValueError(f"{str(path)!r} looks like a binary file (it has NUL bytes); give a plain-text file")
+    return _strip_bom(_decode(data, fallback_encoding, report, str(path)), report, str(path))
 
 
 def _strip_bom(text: str, report: SkipReport, where: str) -> str:

@@ -26,13 +26,13 @@ class DiagonalGaussian:
         self.log_scale = log_scale
 
     @classmethod
-    def from_params(cls, params: torch.Tensor, mean_bound: float, log_scale_bound: float) -> "DiagonalGaussian":
+    def from_params(cls, params: torch.Tensor, mean_bound: float, log_scale_bound: float) -> DiagonalGaussian:
         """Split a [..., 2D] network output into a soft-clamped mean and log-scale."""
         mean, log_scale = params.chunk(2, dim=-1)
         return cls(soft_clamp(mean, mean_bound), soft_clamp(log_scale, log_scale_bound))
 
     @classmethod
-    def standard(cls, shape: tuple[int, ...], device=None, dtype=None) -> "DiagonalGaussian":
+    def standard(cls, shape: tuple[int, ...], device=None, dtype=None) -> DiagonalGaussian:
         zeros = torch.zeros(shape, device=device, dtype=dtype)
         return cls(zeros, zeros)
 
@@ -46,22 +46,27 @@ class DiagonalGaussian:
             noise = torch.randn_like(self.mean)
         return self.mean + temperature * self.scale * noise
 
+    def sample(self, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A sample drawn with `generator` (seeded generation); `temperature` scales the standard deviation."""
+        noise = torch.randn(self.mean.shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
+        return self.rsample(noise, temperature)
+
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         return -0.5 * (((z - self.mean) / self.scale) ** 2 + _LOG_2PI) - self.log_scale
 
-    def kl(self, other: "DiagonalGaussian") -> torch.Tensor:
+    def kl(self, other: DiagonalGaussian) -> torch.Tensor:
         """KL(self || other), closed form, per dimension."""
         log_ratio = self.log_scale - other.log_scale
         return 0.5 * (torch.exp(2 * log_ratio) + ((self.mean - other.mean) / other.scale) ** 2 - 1) - log_ratio
 
-    def residual(self, delta: "DiagonalGaussian") -> "DiagonalGaussian":
+    def residual(self, delta: DiagonalGaussian) -> DiagonalGaussian:
         """NVAE's residual normal: shift the mean and rescale the std of `self` by `delta`'s parameters."""
         return DiagonalGaussian(self.mean + delta.mean, self.log_scale + delta.log_scale)
 
-    def __getitem__(self, index) -> "DiagonalGaussian":
+    def __getitem__(self, index) -> DiagonalGaussian:
         return DiagonalGaussian(self.mean[index], self.log_scale[index])
 
-    def detach(self) -> "DiagonalGaussian":
+    def detach(self) -> DiagonalGaussian:
         return DiagonalGaussian(self.mean.detach(), self.log_scale.detach())
 
     def __repr__(self) -> str:

@@ -141,6 +141,21 @@ class LatentLevel(nn.Module):
         hidden = self.prior_net(inputs, siblings.mask)  # [G, L, W]
         return self.gaussian(self.prior_head(hidden[siblings.mask]))  # [U, 2D] -> [U, D]
 
+    def prior_step(self, history: torch.Tensor, position: torch.Tensor, parent_z: torch.Tensor | None) -> DiagonalGaussian:
+        """One unit at a time (generation): p(z_k | parent, z_<k) at k = position[g] for G groups,
+        from the latents drawn so far, history [G, L, D], and the groups' parent latents [G, Dp].
+
+        The prior is causal, so entries at and after each group's position are never read.
+        """
+        groups, length, dim = history.shape
+        if not self.has_siblings:
+            return DiagonalGaussian.standard((groups, dim), device=history.device, dtype=history.dtype)
+        children = torch.arange(groups * length, device=history.device).view(groups, length)
+        siblings = Siblings(children, torch.ones_like(children, dtype=torch.bool))
+        parent_units = parent_z.repeat_interleave(length, dim=0) if parent_z is not None else None
+        prior = self.prior(history.reshape(-1, dim), parent_units, siblings)
+        return prior[torch.arange(groups, device=history.device) * length + position]
+
     def forward(
         self,
         features: torch.Tensor,
@@ -220,3 +235,17 @@ class StopHead(nn.Module):
         inputs = siblings.group(torch.cat(parts, dim=-1)) if parts else None
         hidden = self.net(inputs, siblings.mask)  # [B, P_max, W]
         return self.head(hidden[siblings.mask]).squeeze(-1)
+
+    def last_probability(self, latents: dict[str, torch.Tensor], groups: int, count: int) -> torch.Tensor:
+        """One step (generation): P(paragraph `count` - 1 is the last) for G documents whose first
+        `count` paragraphs are drawn, from z_doc [G, D] and paragraph latents [G, >= count, D]."""
+        device = self.head.weight.device
+        per_paragraph = {}
+        if "document" in self.inputs:
+            per_paragraph["document"] = latents["document"]
+        if "paragraph" in self.inputs:
+            per_paragraph["paragraph"] = latents["paragraph"][:, :count].reshape(groups * count, -1)
+        children = torch.arange(groups * count, device=device).view(groups, count)
+        paragraph_document = torch.arange(groups, device=device).repeat_interleave(count)
+        logits = self(per_paragraph, paragraph_document, Siblings(children, torch.ones_like(children, dtype=torch.bool)))
+        return torch.sigmoid(logits.view(groups, count)[:, -1])

@@ -28,7 +28,7 @@ from transformers.utils import ModelOutput
 
 from ..config import DocHVAEConfig
 from ..data.batching import DocBatch
-from .decoder import LatentDecoder, unit_of_sentence
+from .decoder import LatentDecoder, LayerInjection, unit_of_sentence
 from .encoder import EncoderFeatures, HierarchicalEncoder
 from .latents import LatentLevel, LevelOutput, Siblings, StopHead
 
@@ -94,6 +94,8 @@ class DocHVAEPreTrainedModel(PreTrainedModel):
                 init.zeros_(module.bias)
         if getattr(module, "_fan_in_init", False):
             init.normal_(module.weight, mean=0.0, std=module.weight.shape[1] ** -0.5)
+        if isinstance(module, LayerInjection):
+            init.zeros_(module.gates)  # closed: the decoder starts as the flat LM it is
         # Posterior heads output [mean, log_scale]: the log-scale half of the bias sets the initial std.
         if getattr(module, "_log_scale_init", 0.0):
             init.constant_(module.bias[module.bias.shape[0] // 2 :], module._log_scale_init)
@@ -274,12 +276,12 @@ class DocHVAE(DocHVAEPreTrainedModel):
         config: DocHVAEConfig,
         decoder: str | os.PathLike | None = None,
         encoder: str | os.PathLike | None = None,
-    ) -> "DocHVAE":
+    ) -> DocHVAE:
         """Build a model whose decoder and/or sentence encoder start from transformers checkpoints.
 
         `decoder` may also be a saved DocHVAE (e.g. the flat LM trained on the same corpus): its
-        decoder is taken, so a hierarchical model with zero-initialised `layers` injection starts
-        exactly as that LM (warm start). The checkpoints' configs replace `config.decoder` / `config.encoder` (so `save_pretrained`
+        decoder is taken, so a hierarchical model with `layers` injection (gates closed at
+        initialisation) starts exactly as that LM (warm start). The checkpoints' configs replace `config.decoder` / `config.encoder` (so `save_pretrained`
         and `from_pretrained` rebuild the same architecture without them), and their weights are
         copied in. Token embeddings are resized to `config.vocab_size` (the tokenizer's size,
         special tokens included); encoder and decoder must share the tokenizer.

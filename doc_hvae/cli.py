@@ -1,0 +1,26 @@
+"""How the recipes end: one clear line for a user's error, the traceback only under --debug."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+from .config_loading import ConfigError
+from .trainer import TrainingError
+
+# Errors that the library raises for bad input, with a message that names the value and the fix;
+# anything else is a bug and keeps its traceback.
+USER_ERRORS = (ConfigError, ValueError, FileNotFoundError, NotADirectoryError, OSError, UnicodeError, KeyError)
+
+
+def run_cli(main: Callable[[Sequence[str]], object], argv: Sequence[str]) -> None:
+    """Run a recipe's `main(argv)`; a user error prints `error: ...` and exits with status 2."""
+    if "--debug" in argv:
+        main(argv)
+        return
+    try:
+        main(argv)
+    except (*USER_ERRORS, TrainingError) as error:
+        message = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+        print(f"error: {message}\n(run with --debug for the traceback)", file=sys.stderr)
+        sys.exit(2)
