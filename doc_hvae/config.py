@@ -165,7 +165,8 @@ class DocHVAEConfig(PreTrainedConfig):
         if encoder is not None:
             self.encoder = copy.deepcopy(encoder)
         elif isinstance(self.decoder, dict) and "model_type" in self.decoder:  # as wide as the decoder, half as deep
-            self.encoder = default_encoder_config(vocab_size, hidden_size=_decoder_width(self.decoder), num_layers=max(1, _decoder_depth(self.decoder) // 2))
+            decoder = _sub_config(self.decoder)
+            self.encoder = default_encoder_config(vocab_size, hidden_size=decoder.hidden_size, num_layers=max(1, decoder.num_hidden_layers // 2))
         else:
             self.encoder = default_encoder_config(vocab_size)  # the decoder is invalid; validate() says so
         self.context_layers = context_layers
@@ -223,14 +224,22 @@ class DocHVAEConfig(PreTrainedConfig):
     def num_memory_slots(self) -> int:
         return len(self.memory_levels) * self.memory_tokens
 
+    def decoder_config(self) -> PreTrainedConfig:
+        """The decoder's transformers config, parsed from `self.decoder` (the one place it is)."""
+        return _sub_config(self.decoder)
+
+    def encoder_config(self) -> PreTrainedConfig:
+        """The sentence encoder's transformers config, parsed from `self.encoder`."""
+        return _sub_config(self.encoder)
+
     @property
     def hidden_size(self) -> int:
         """Width of the decoder (the latent projections' output)."""
-        return _decoder_width(self.decoder)
+        return self.decoder_config().hidden_size
 
     @property
     def encoder_size(self) -> int:
-        return AutoConfig.for_model(**self.encoder).hidden_size
+        return self.encoder_config().hidden_size
 
     @property
     def context_width(self) -> int:
@@ -298,9 +307,6 @@ class DocHVAEConfig(PreTrainedConfig):
             raise ValueError("invalid DocHVAEConfig:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
-def _decoder_width(decoder: dict) -> int:
-    return AutoConfig.for_model(**decoder).hidden_size
-
-
-def _decoder_depth(decoder: dict) -> int:
-    return AutoConfig.for_model(**decoder).num_hidden_layers
+def _sub_config(values: dict) -> PreTrainedConfig:
+    """A transformers config from a dict with a model_type (a fresh object: models may change theirs)."""
+    return AutoConfig.for_model(**values)

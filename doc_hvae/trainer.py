@@ -20,6 +20,7 @@ import torch
 import yaml
 from accelerate import Accelerator
 from accelerate.utils import set_seed
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from tqdm.auto import tqdm
 
 from .config_loading import dump_config
@@ -177,28 +178,57 @@ def replica_checksums(accelerator: Accelerator, model) -> list[float]:
 
 
 def export(accelerator: Accelerator, model, corpus: PreparedCorpus, config: TrainConfig, metrics: dict, output_dir: Path) -> Path:
-    """save_pretrained of the model and tokenizer, the resolved config and a model card."""
+    """save_pretrained of the model and tokenizer, the resolved config and a model card.
+
+    The folder stands alone: the tokenizer and the corpus' segmentation and limits travel in it,
+    and the corpus path in train_config.yaml is absolute, so it works from any working directory.
+    """
     final = output_dir / "final"
     unwrapped = accelerator.unwrap_model(model)
     unwrapped.save_pretrained(final, is_main_process=accelerator.is_main_process, save_function=accelerator.save)
     if accelerator.is_main_process:
+        exported = config.model_copy(deep=True)
+        exported.data.prepared_dir = str(Path(config.data.prepared_dir).resolve())
         corpus.tokenizer.save_pretrained(final)
-        (final / "train_config.yaml").write_text(dump_config(config))
-        (final / "README.md").write_text(model_card(config, corpus, metrics))
+        (final / "train_config.yaml").write_text(dump_config(exported))
+        model_card(exported, corpus, metrics, unwrapped.config).save(final / "README.md")
     accelerator.wait_for_everyone()
     return final
 
 
-def model_card(config: TrainConfig, corpus: PreparedCorpus, metrics: dict) -> str:
+def model_card(config: TrainConfig, corpus: PreparedCorpus, metrics: dict, model_config) -> ModelCard:
+    """A Hugging Face model card: metadata (library, license, datasets, base model, validation
+    perplexity and information use as model-index results), the data, the metrics and the config."""
+    source = config.data.prepare.source if config.data.prepare is not None else None
+    dataset = (source.path or source.reader) if source is not None else Path(config.data.prepared_dir).name
+    dataset = Path(dataset).name or dataset
+    levels = list(model_config.levels)
+    results = [EvalResult(task_type="text-generation", dataset_type=dataset, dataset_name=dataset, dataset_split=config.data.validation_split,
+                          metric_type="perplexity", metric_name=f"PPL ({kind})", metric_value=round(metrics[key], 3))
+               for kind, key in (("ELBO", "ppl_elbo"), ("IW", "ppl_iw")) if key in metrics]
+    for level, entry in metrics.get("per_level", {}).items():
+        if "information_use_nats_per_document" in entry:
+            results.append(EvalResult(task_type="text-generation", dataset_type=dataset, dataset_name=dataset, dataset_split=config.data.validation_split,
+                                      metric_type="information_use", metric_name=f"information use, {level} (nats/document)",
+                                      metric_value=round(entry["information_use_nats_per_document"], 3)))
+    base_model = getattr(model_config, "decoder_init_from", None)
+    data = ModelCardData(
+        library_name="doc_hvae", license="apache-2.0", tags=["doc_hvae", "hierarchical-vae", "text-generation"], datasets=[dataset],
+        base_model=base_model if base_model and not Path(base_model).exists() else None,  # a Hub id, not a local folder
+        model_name=f"doc_hvae-{'-'.join(levels) or 'flat'}-{dataset}", eval_results=results or None,
+    )
     stats = corpus.statistics.get("splits", {})
     data_rows = "\n".join(f"| {name} | {s.get('windows', 0):,} | {s.get('tokens', 0):,} |" for name, s in stats.items())
-    return f"""---
-library_name: doc_hvae
-tags: [doc_hvae, hierarchical-vae, text-generation]
----
-# DocHVAE: {", ".join(config.model.config.get("levels", ["document", "paragraph", "sentence"])) or "flat LM (no latents)"}
+    body = f"""
+# DocHVAE: {", ".join(levels) or "flat LM (no latents)"}
 
-Trained with `accelerate launch recipes/train_docs.py` for {config.training.max_steps} steps.
+Trained with `accelerate launch recipes/train_docs.py` for {config.training.max_steps} steps{f", decoder warm-started from `{base_model}`" if base_model else ""}.
+
+```python
+from doc_hvae import DocHVAEPipeline  # importing doc_hvae also registers it with AutoConfig / AutoModel
+
+pipe = DocHVAEPipeline.from_pretrained("<this folder>")
+```
 
 ## Training data
 
@@ -216,10 +246,8 @@ Prepared corpus `{config.data.prepared_dir}` (vocabulary {len(corpus.tokenizer):
 
 ```yaml
 {dump_config(config)}```
-
-Load with `doc_hvae.DocHVAEPipeline.from_pretrained(path)`, or `doc_hvae.DocHVAE.from_pretrained(path)` and
-`AutoTokenizer.from_pretrained(path)`.
 """
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
 
 
 # ---------------------------------------------------------------------------------------------

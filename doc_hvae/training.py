@@ -20,7 +20,7 @@ import yaml
 from accelerate.tracking import GeneralTracker
 from pydantic import Field, field_validator, model_validator
 from torch.utils.data import DataLoader
-from transformers import AutoConfig, get_scheduler
+from transformers import get_scheduler
 
 from .config import LEVELS, DocHVAEConfig
 from .config_loading import StrictModel
@@ -202,14 +202,14 @@ def check_positions(config: DocHVAEConfig, limits: dict) -> None:
     problems = []
     sentence_stream = limits["max_sentence_tokens"] + 2  # <s> sentence boundary
     if config.levels:
-        encoder_positions = AutoConfig.for_model(**config.encoder).max_position_embeddings
+        encoder_positions = config.encoder_config().max_position_embeddings
         if sentence_stream > encoder_positions:
             problems.append(f"sentences of up to {limits['max_sentence_tokens']} tokens need {sentence_stream} encoder positions, "
                             f"the encoder has {encoder_positions}: lower limits.max_sentence_tokens or raise the encoder's max_position_embeddings")
     stream_limit = {"paragraph": "max_paragraph_tokens", "sentence": "max_sentence_tokens", "document": "max_window_tokens"}[config.decoder_context]
     stream_tokens = limits[stream_limit] + (1 if config.decoder_context == "sentence" else 0)  # a sentence stream adds its boundary
     decoder_stream = config.num_memory_slots + 1 + stream_tokens
-    decoder_positions = AutoConfig.for_model(**config.decoder).max_position_embeddings
+    decoder_positions = config.decoder_config().max_position_embeddings
     if decoder_stream > decoder_positions:
         problems.append(f"decoder streams of up to {decoder_stream} positions (memory + <s> + tokens) exceed the decoder's {decoder_positions}: "
                         f"lower limits.{stream_limit} or raise the decoder's n_positions")

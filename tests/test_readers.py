@@ -240,6 +240,27 @@ def test_text_separator_and_parent_folder_label(tmp_path):
     assert report.counts["text before the first separator read as its own document"] == 1
 
 
+def test_text_reads_a_labelled_folder_tree_with_title_lines(tmp_path):
+    """corpus/<label>/*.txt (scikit-learn's load_files layout): recursive, labels from the folders,
+    ids from the paths, an optional title line; stray and hidden files are counted or passed over."""
+    corpus = tmp_path / "news"
+    for label, stories in {"sport": ["Cup final\n\nThe home side won. Fans cheered.", "Transfer news\n\nA striker signed."],
+                           "politics": ["Budget day\n\nTaxes rose. Parties argued."]}.items():
+        (corpus / label).mkdir(parents=True)
+        for k, story in enumerate(stories):
+            (corpus / label / f"{k:03d}.txt").write_text(story)
+    (corpus / "sport" / "photo.jpg").write_bytes(b"\xff\xd8")
+    (corpus / ".git").mkdir()
+    (corpus / ".git" / "HEAD.txt").write_text("ref: refs/heads/main")
+    documents, report = read("text", corpus, label_from="parent_folder", title_line=True)
+    assert [(d.id, d.label, d.title) for d in documents] == [
+        ("politics/000", "politics", "Budget day"), ("sport/000", "sport", "Cup final"), ("sport/001", "sport", "Transfer news")]
+    assert documents[0].paragraphs == [["Taxes rose.", "Parties argued."]]  # the title is not text
+    assert report.counts["file without .txt suffix ignored"] == 1 and report.examples["file without .txt suffix ignored"] == "sport/photo.jpg"
+    without_titles, _ = read("text", corpus, label_from="parent_folder")
+    assert without_titles[0].paragraphs[0] == ["Budget day"] and without_titles[0].title is None
+
+
 def test_text_fallback_encoding_option(tmp_path):
     path = tmp_path / "latin.txt"
     path.write_bytes("na\u00efve\n".encode("latin-1"))

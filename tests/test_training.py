@@ -13,6 +13,7 @@ import sys
 import pytest
 import torch
 import yaml
+from huggingface_hub import ModelCard
 
 from conftest import REPO_ROOT
 from doc_hvae.config_loading import load_config
@@ -84,7 +85,9 @@ def test_resume_continues_exactly_across_an_epoch_boundary(tmp_path, prepared):
     assert json.loads((checkpoint / "trainer_state.json").read_text())["step"] == interrupted_at
 
     # A run interrupted there restarts from that checkpoint (into another folder), through the epoch's end.
-    resumed = run_recipe(["--config", config, "--resume", str(checkpoint), f"training.output_dir={tmp_path / 'resumed'}"])
+    # (The corpus given by a path relative to the working directory, as users do.)
+    relative = os.path.relpath(prepared, REPO_ROOT)
+    resumed = run_recipe(["--config", config, "--resume", str(checkpoint), f"training.output_dir={tmp_path / 'resumed'}", f"data.prepared_dir={relative}"])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Resumed from" in resumed.stdout
     continued = training_losses(tmp_path / "resumed")
@@ -99,6 +102,14 @@ def test_resume_continues_exactly_across_an_epoch_boundary(tmp_path, prepared):
     for name in ("model.safetensors", "config.json", "tokenizer.json", "train_config.yaml", "README.md"):
         assert (final / name).is_file(), name
     assert "Final validation metrics" in (final / "README.md").read_text()
+    card = ModelCard.load(final / "README.md")
+    assert card.data.library_name == "doc_hvae" and card.data.license == "apache-2.0"
+    perplexity = next(r for r in card.data.eval_results if r.metric_type == "perplexity")
+    final_ppl = next(r["val/ppl_elbo"] for r in reversed(read_log(tmp_path / "resumed" / "log.jsonl")) if "val/ppl_elbo" in r)
+    assert perplexity.dataset_split == "validation" and perplexity.metric_value > 1
+    assert abs(perplexity.metric_value - final_ppl) / final_ppl < 0.2  # the export's evaluation, near the last validation
+    # The export stands alone: its corpus path is absolute, so it loads from any working directory.
+    assert yaml.safe_load((final / "train_config.yaml").read_text())["data"]["prepared_dir"] == str(prepared.resolve())
 
     # Starting afresh over the first run's checkpoints is refused (it would mix or prune them).
     again = run_recipe(["--config", config])

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoConfig, AutoModelForCausalLM
+from transformers import AutoModelForCausalLM
 
 from ..config import DocHVAEConfig
 from ..data.batching import IGNORE_INDEX, DocBatch
@@ -109,7 +109,7 @@ class LatentDecoder(nn.Module):
     def __init__(self, config: DocHVAEConfig):
         super().__init__()
         self.config = config
-        self.lm = AutoModelForCausalLM.from_config(AutoConfig.for_model(**config.decoder))
+        self.lm = AutoModelForCausalLM.from_config(config.decoder_config())
         hidden = config.hidden_size
         self.memory = nn.ModuleDict(
             {level: nn.Linear(config.latent_dim(level), config.memory_tokens * hidden) for level in config.memory_levels}

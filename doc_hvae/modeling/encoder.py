@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel
+from transformers import AutoModel
 
 from ..config import DocHVAEConfig
 from ..data.batching import DocBatch
@@ -96,7 +96,7 @@ class HierarchicalEncoder(nn.Module):
     def __init__(self, config: DocHVAEConfig):
         super().__init__()
         self.config = config
-        self.sentence_encoder = AutoModel.from_config(AutoConfig.for_model(**config.encoder))
+        self.sentence_encoder = AutoModel.from_config(config.encoder_config())
         # An unused pooler would hold parameters without gradients, which DDP rejects.
         if getattr(self.sentence_encoder, "pooler", None) is not None:
             self.sentence_encoder.pooler = None

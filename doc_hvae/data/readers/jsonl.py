@@ -1,0 +1,138 @@
+"""Reader `jsonl`: JSON lines with an optional split TSV (arXiv abstracts)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..document import Document, SkipReport
+from ..segmentation import unwrap
+from .common import (
+    _check_encoding,
+    _check_splitter,
+    _document,
+    _iter_lines,
+    _paragraphs_from_text,
+    _scalar_label,
+    _UniqueIds,
+)
+from .registry import normalise_split, register_reader
+
+
+@register_reader("jsonl", path_kind="file", expects="a JSON-lines file (one JSON object per line)")
+def read_jsonl(path: str | os.PathLike, *, report: SkipReport, text_field: str = "text", label_field: str | None = None,
+               id_field: str | None = None, title_field: str | None = None, split_file: str | os.PathLike | None = None,
+               splitter: str = "blingfire", fallback_encoding: str = "latin-1") -> Iterator[Document]:
+    """One document per JSON object.
+
+    - Paragraphs: the text split at blank lines, or at single newlines when it has no blank
+      line; each paragraph unwrapped and split into sentences.
+    - `id_field` (default: `"{file stem}:{line number}"`), `label_field`, `title_field` are
+      optional; a record that lacks one of them is counted and gets the default.
+    - `split_file`: a TSV with header `doc_id<TAB>split[<TAB>label]` that sets `Document.split`
+      ("valid"/"dev" become "validation") and, when `label_field` is not given, the label.
+      Documents absent from it are yielded with `split=None` and counted; its ids that no
+      document had are counted at the end.
+    - Lines that are not JSON, not an object, lack `text_field`, or whose text is empty or not
+      a string are counted (first line number as example) and skipped.
+    """
+    _check_splitter(splitter)
+    _check_encoding(fallback_encoding)
+    if not isinstance(text_field, str) or not text_field:
+        raise ValueError(f"text_field must be a field name, got {text_field!r}.")
+    splits = _read_split_file(Path(split_file)) if split_file is not None else None
+    return _iter_jsonl(Path(path), report, text_field, label_field, id_field, title_field, splits, splitter, fallback_encoding)
+
+
+def _read_split_file(path: Path) -> dict[str, tuple[str, str | None]]:
+    """doc_id -> (split, label or None) from a TSV with a header naming `doc_id` and `split`."""
+    if not path.is_file():
+        raise FileNotFoundError(f"split_file {str(path)!r} does not exist; expected a TSV with header 'doc_id<TAB>split[<TAB>label]'.")
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = csv.DictReader(handle, delimiter="\t")
+        missing = [column for column in ("doc_id", "split") if column not in (rows.fieldnames or [])]
+        if missing:
+            raise ValueError(f"split_file {str(path)!r} lacks column(s) {', '.join(missing)}; its header is {rows.fieldnames!r}, "
+                             "expected 'doc_id<TAB>split[<TAB>label]'.")
+        table: dict[str, tuple[str, str | None]] = {}
+        for number, row in enumerate(rows, start=2):
+            doc_id, split = (row.get("doc_id") or "").strip(), (row.get("split") or "").strip()
+            if not doc_id or not split:
+                raise ValueError(f"split_file {str(path)!r} line {number} has an empty doc_id or split: {row!r}.")
+            if doc_id in table:
+                raise ValueError(f"split_file {str(path)!r} lists doc_id {doc_id!r} twice (again on line {number}).")
+            table[doc_id] = (normalise_split(split), (row.get("label") or "").strip() or None)
+    return table
+
+
+def _iter_jsonl(path: Path, report: SkipReport, text_field: str, label_field: str | None, id_field: str | None,
+                title_field: str | None, splits: dict[str, tuple[str, str | None]] | None, splitter: str,
+                fallback_encoding: str) -> Iterator[Document]:
+    unique = _UniqueIds(report)
+    seen_split_ids: set[str] = set()
+    any_line = False
+    for number, line in _iter_lines(path, report, fallback_encoding):
+        any_line = True
+        where = f"{path.name}:{number}"
+        if not line.strip():
+            report.add("empty line skipped", example=where)
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            report.add("line is not JSON", example=where)
+            continue
+        if not isinstance(record, dict):
+            report.add("line is not a JSON object", example=where)
+            continue
+        if text_field not in record:
+            report.add(f"missing field '{text_field}'", example=where)
+            continue
+        text = record[text_field]
+        if not isinstance(text, str) or not text.strip():
+            report.add(f"field '{text_field}' is empty or not a string", example=where)
+            continue
+
+        doc_id = f"{path.stem}:{number}"
+        if id_field is not None:
+            if record.get(id_field) is None:
+                report.add(f"missing field '{id_field}'; line number used as id", example=where)
+            else:
+                doc_id = str(record[id_field])
+        label = None
+        if label_field is not None:
+            if label_field in record:
+                label = _scalar_label(record[label_field], label_field, report, where)
+            else:
+                report.add(f"missing field '{label_field}'", example=where)
+        title = None
+        if title_field is not None:
+            value = record.get(title_field)
+            if isinstance(value, str) and value.strip():
+                title = unwrap(value)
+            else:
+                report.add(f"missing or empty field '{title_field}'", example=where)
+        split = None
+        if splits is not None:
+            if doc_id in splits:
+                seen_split_ids.add(doc_id)
+                split, split_label = splits[doc_id]
+                if label_field is None:
+                    label = split_label
+                elif split_label is not None and label is not None and split_label != label:
+                    report.add(f"label differs from split file; field '{label_field}' kept", example=f"{doc_id}: {label} vs {split_label}")
+            else:
+                report.add("document not in split file", example=doc_id)
+
+        paragraphs = _paragraphs_from_text(text, splitter, report, single_newline_fallback=True)
+        document = _document(unique(doc_id), paragraphs, report, label=label, title=title, split=split)
+        if document is not None:
+            yield document
+    if not any_line:
+        report.add("empty file", example=str(path))
+    if splits is not None and len(seen_split_ids) < len(splits):
+        missing = [doc_id for doc_id in splits if doc_id not in seen_split_ids]
+        report.add("split-file id without a document", len(missing), example=missing[0])
