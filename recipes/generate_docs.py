@@ -40,6 +40,7 @@ from doc_hvae.generation import (
     seeded_generator,
     swap,
 )
+from doc_hvae.metrics import generation_diversity
 from doc_hvae.style import LabelClassifier, style_consistency
 from doc_hvae.training import load_model, prepared_dir_of
 
@@ -159,6 +160,10 @@ def main(argv=None) -> list[dict]:
         for record in records:
             header = ", ".join(f"{k}={v}" for k, v in record.items() if k not in ("text", "source"))
             print(f"\n=== {header} ===\n{record['text']}")
+        diversity = generation_diversity([record["text"] for record in records])
+        print("\nDiversity of the generated documents: " + ", ".join(f"{name} {value:.3f}" for name, value in diversity.items()))
+        for record in records:
+            record["diversity_of_set"] = diversity
 
     settings = {"model": args.model, "mode": args.mode, "seed": args.seed, **{k: v for k, v in vars(sampling).items()}}
     stem = Path(args.output or Path(args.model) / f"generated_{args.mode}")
