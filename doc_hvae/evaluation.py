@@ -1,4 +1,4 @@
-"""The metrics of DESIGN section 5, one definition each, printed with every report.
+"""The metrics of README "Metrics", one definition each, printed with every report.
 
 Pure estimators (tested against closed forms on linear-Gaussian models) come first; the
 model-facing passes after them. All passes are batched: documents are packed by the collator,
@@ -182,7 +182,7 @@ def _log_ratio_per_document(output, batch: DocBatch) -> torch.Tensor:
 @torch.no_grad()
 @in_eval_mode
 def evaluate(model: DocHVAE, dataset, collator: DocCollator, settings: EvalSettings, tokenizer=None, show_progress: bool = True) -> dict:
-    """Every metric of DESIGN section 5 over a dataset split; returns a JSON-ready report.
+    """Every metric of README "Metrics" over a dataset split; returns a JSON-ready report.
 
     Seeded by `settings.seed` without touching the caller's random state (training resumes exactly).
     """

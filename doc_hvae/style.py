@@ -1,4 +1,4 @@
-"""Style consistency (DESIGN section 5): do documents generated from a reference's z_doc keep its style?
+"""Style consistency (README "Metrics"): do documents generated from a reference's z_doc keep its style?
 
 For R reference documents, N documents are generated from each reference's posterior z_doc (the
 lower levels from their priors) and re-encoded; then

@@ -220,7 +220,7 @@ def check_positions(config: DocHVAEConfig, limits: dict) -> None:
 def build_dataloader(dataset, collator: DocCollator, max_tokens: int, shuffle: bool, seed: int) -> tuple[DataLoader, TokenBudgetBatchSampler]:
     """A DataLoader over token-budget batches (the sampler is returned too, for `set_epoch`)."""
     sampler = TokenBudgetBatchSampler(dataset["num_tokens"], max_tokens=max_tokens, shuffle=shuffle, seed=seed)
-    # num_workers=0: on few cores, workers compete with the compute threads (ECOSYSTEM-NOTES).
+    # num_workers=0: on few cores, workers compete with the compute threads (measured: slower on 2 cores).
     # Its own generator: creating an iterator draws a seed, and drawing it from the global RNG
     # would shift dropout and latent noise after a resume (the iterator is created at another time).
     generator = torch.Generator().manual_seed(seed)

@@ -8,35 +8,11 @@ launch (`--mixed_precision bf16`) unless the YAML sets training.mixed_precision.
     ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 --num_machines 1 \\
         --mixed_precision no --dynamo_backend no recipes/train_docs.py --config ...
 The run is `doc_hvae.trainer.Trainer`; this script wires it to the command line.
+
+The recipe is `doc_hvae.recipes.train_docs` (also installed as the `doc-hvae-train` command).
 """
 
-from __future__ import annotations
-
-import argparse
-import sys
-
-from doc_hvae.cli import run_cli
-from doc_hvae.config_loading import load_config
-from doc_hvae.trainer import Trainer
-from doc_hvae.training import TrainConfig
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", required=True, help="a YAML file, e.g. recipes/configs/quickstart.yaml")
-    parser.add_argument("--resume", default=None, help="'latest' or a checkpoint folder (output_dir/checkpoints/step_...)")
-    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
-    parser.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. training.max_steps=200 optim.lr=3e-4")
-    return parser.parse_args(argv)
-
-
-def main(argv=None) -> dict:
-    args = parse_args(argv)
-    config = load_config(TrainConfig, args.config, args.overrides)
-    trainer = Trainer(config, resume=args.resume)
-    trainer.train()
-    return trainer.finish()
-
+from doc_hvae.recipes.train_docs import run
 
 if __name__ == "__main__":
-    run_cli(main, sys.argv[1:])
+    run()

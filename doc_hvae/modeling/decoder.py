@@ -1,4 +1,4 @@
-"""The latent-conditioned decoder: any transformers causal LM, fed input embeddings (DESIGN section 3).
+"""The latent-conditioned decoder: any transformers causal LM, fed input embeddings (README "How it works").
 
 Latents enter in three ways, each switchable per level:
     memory     z of a level -> `memory_tokens` vectors placed in the memory slots at the start of

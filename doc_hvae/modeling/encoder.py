@@ -1,4 +1,4 @@
-"""Bottom-up features: sentences -> paragraphs -> document (DESIGN section 2).
+"""Bottom-up features: sentences -> paragraphs -> document (README "How it works").
 
     sentence encoder   bidirectional transformers model over each sentence's tokens -> h_sen (mean-pooled)
     paragraph encoder  transformer over the h_sen of a paragraph -> contextual h_sen', pooled h_par

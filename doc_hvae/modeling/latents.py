@@ -1,4 +1,4 @@
-"""One block per latent level (top-down), and the paragraph stop head (DESIGN sections 1 and 2).
+"""One block per latent level (top-down), and the paragraph stop head (README "How it works").
 
 A level owns
     q(z_u | h_u, z_parent(u))                    the posterior, from encoder features and the sampled parent

@@ -1,6 +1,6 @@
 """DocHVAE: document, paragraph and sentence latents over an autoregressive transformer decoder.
 
-The generative story (DESIGN section 1), for a document with paragraphs j and sentences i:
+The generative story (README "How it works"), for a document with paragraphs j and sentences i:
 
     z_doc          ~ N(0, I)
     z_par[j]       ~ p(z_par[j] | z_doc, z_par[<j])            causal over paragraphs

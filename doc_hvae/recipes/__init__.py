@@ -1,0 +1,1 @@
+"""The command-line recipes: train, evaluate, generate (thin wiring over the library; `recipes/*.py` run them)."""

@@ -1,0 +1,185 @@
+"""Generate documents with a trained DocHVAE.
+
+    python recipes/generate_docs.py --model outputs/wikitext2/final --mode prior --num-documents 4
+    python recipes/generate_docs.py --model M --mode style --references 0 5 9 --per-reference 3
+    python recipes/generate_docs.py --model M --mode style --reference-file my_text.txt
+    python recipes/generate_docs.py --model M --mode reconstruct --references 0 1
+    python recipes/generate_docs.py --model M --mode interpolate --references 0 1 --level document --steps 5
+    python recipes/generate_docs.py --model M --mode swap --references 0 1      (each keeps its lower latents, takes the other's z_doc)
+    python recipes/generate_docs.py --model M --mode style-consistency --references-count 20 --per-reference 5
+
+References are windows of a prepared split (by index, --split, default test) or raw text files.
+Writes readable text (paragraphs separated by blank lines) and JSON lines with the settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from doc_hvae.cli import run_cli
+from doc_hvae.data.batching import DocCollator
+from doc_hvae.data.document import SkipReport
+from doc_hvae.data.prepare import LimitsConfig, PreparedCorpus, rows_from_documents
+from doc_hvae.data.readers import document_from_text, read_text_file
+from doc_hvae.data.tokenizer import load_tokenizer
+from doc_hvae.generation import (
+    SamplingConfig,
+    document_text,
+    generate_in_style,
+    interpolate,
+    reconstruct,
+    row_text,
+    sample_prior,
+    seeded_generator,
+    swap,
+)
+from doc_hvae.metrics import generation_diversity
+from doc_hvae.style import LabelClassifier, style_consistency
+from doc_hvae.training import load_model, prepared_dir_of
+
+MODES = ("prior", "style", "reconstruct", "interpolate", "swap", "style-consistency")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="a save_pretrained folder (output_dir/final of a training run)")
+    parser.add_argument("--mode", choices=MODES, default="prior")
+    parser.add_argument("--data", default=None, help="prepared corpus for references (default: the model's training corpus)")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--references", type=int, nargs="*", default=None, help="indices of reference windows in --split")
+    parser.add_argument("--reference-file", nargs="*", default=None, help="raw text files as references (blank-line paragraphs)")
+    parser.add_argument("--references-count", type=int, default=20, help="style-consistency: R references (spread over the split)")
+    parser.add_argument("--num-documents", type=int, default=4, help="prior: how many documents")
+    parser.add_argument("--per-reference", type=int, default=3, help="style: documents per reference")
+    parser.add_argument("--level", default="document", help="interpolate: the level to interpolate")
+    parser.add_argument("--steps", type=int, default=5, help="interpolate: points on the line, endpoints included")
+    parser.add_argument("--posterior", choices=("mean", "sample"), default="mean", help="reference latents: posterior mean or a sample")
+    parser.add_argument("--temperature", type=float, default=0.9, help="token temperature (0 = greedy)")
+    parser.add_argument("--top-k", type=int, default=0)
+    parser.add_argument("--top-p", type=float, default=0.95)
+    parser.add_argument("--latent-temperature", nargs="*", default=[], metavar="LEVEL=T", help="e.g. document=0.8 sentence=0.5")
+    parser.add_argument("--max-paragraphs", type=int, default=4)
+    parser.add_argument("--max-sentences", type=int, default=8)
+    parser.add_argument("--max-tokens", type=int, default=200, help="per paragraph (per sentence with a sentence decoder context)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", default=None, help="output file stem (default: <model>/generated_<mode>)")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    return parser.parse_args(argv)
+
+
+def sampling_config(args) -> SamplingConfig:
+    temperatures = {}
+    for item in args.latent_temperature:
+        level, _, value = item.partition("=")
+        try:
+            temperatures[level] = float(value)
+        except ValueError:
+            raise SystemExit(f"--latent-temperature {item!r}: expected LEVEL=FLOAT, e.g. document=0.8") from None
+    return SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, latent_temperature=temperatures,
+                          max_paragraphs=args.max_paragraphs, max_sentences=args.max_sentences, max_tokens=args.max_tokens)
+
+
+def reference_rows(args, corpus: PreparedCorpus) -> list[dict]:
+    if args.reference_file:
+        report = SkipReport()
+        limits = LimitsConfig(**corpus.statistics["limits"]) if corpus.statistics.get("limits") else LimitsConfig()
+        documents = []
+        for path in args.reference_file:
+            documents.append(document_from_text(read_text_file(path, report), Path(path).name, report=report))
+        rows = rows_from_documents(documents, corpus.tokenizer, limits, report)
+        if report.counts:
+            print(f"Reference files, skipped or changed:\n{report.format()}")
+        return rows
+    split = corpus.dataset[args.split]
+    indices = args.references if args.references is not None else [0, 1]
+    bad = [i for i in indices if not 0 <= i < len(split)]
+    if bad:
+        raise SystemExit(f"--references {bad}: the {args.split} split has {len(split)} windows (indices 0..{len(split) - 1})")
+    return [split[i] for i in indices]
+
+
+def main(argv=None) -> list[dict]:
+    args = parse_args(argv)
+    model = load_model(args.model)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device).eval()
+    # Prior samples need only the tokenizer saved beside the model; references need the corpus.
+    corpus = None if args.mode == "prior" and not args.data else PreparedCorpus(args.data or prepared_dir_of(args.model))
+    tokenizer = corpus.tokenizer if corpus is not None else load_tokenizer(args.model)
+    collator = DocCollator.for_model(model.config)
+    sampling = sampling_config(args)
+    generator = seeded_generator(args.seed, device)
+    started = time.perf_counter()
+    records: list[dict] = []
+
+    if args.mode == "style-consistency":
+        split = corpus.dataset[args.split]
+        step = max(1, len(split) // args.references_count)
+        references = [split[i] for i in range(0, len(split), step)][: args.references_count]
+        classifier = None
+        train = corpus.dataset["train"]
+        if train[0]["label"] is not None:
+            texts = [row_text(row, tokenizer) for row in train]
+            classifier = LabelClassifier(texts, train["label"], seed=args.seed)
+        result = style_consistency(model, references, collator, tokenizer, args.per_reference, sampling, generator, classifier)
+        print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=2))
+        for sample in result["samples"]:
+            print(f"\n--- in the style of {sample['reference']} ({sample['label']}) ---\n{sample['text']}")
+        records = [result]
+    else:
+        if args.mode == "prior":
+            documents = sample_prior(model, args.num_documents, sampling, generator)
+            records = [{"mode": "prior", "text": document_text(d, tokenizer)} for d in documents]
+        else:
+            rows = reference_rows(args, corpus)
+            batch = collator(rows).to(device)
+            ids = [row.get("id") for row in rows]
+            if args.mode == "style":
+                groups = generate_in_style(model, batch, args.per_reference, sampling, mode=args.posterior, generator=generator)
+                records = [{"mode": "style", "reference": ids[r], "text": document_text(d, tokenizer)} for r, docs in enumerate(groups) for d in docs]
+            elif args.mode == "reconstruct":
+                documents = reconstruct(model, batch, sampling, mode=args.posterior, generator=generator)
+                records = [{"mode": "reconstruct", "reference": ids[i], "source": row_text(rows[i], tokenizer),
+                            "text": document_text(d, tokenizer)} for i, d in enumerate(documents)]
+            elif args.mode == "interpolate":
+                documents = interpolate(model, batch, args.level, args.steps, sampling, generator)
+                records = [{"mode": "interpolate", "level": args.level, "between": ids, "weight": i / (args.steps - 1),
+                            "text": document_text(d, tokenizer)} for i, d in enumerate(documents)]
+            else:  # swap: every document takes the next one's z_doc
+                donors = [(i + 1) % len(rows) for i in range(len(rows))]
+                documents = swap(model, batch, donors, sampling, generator)
+                records = [{"mode": "swap", "reference": ids[i], "z_doc_from": ids[donors[i]], "text": document_text(d, tokenizer)}
+                           for i, d in enumerate(documents)]
+        for record in records:
+            header = ", ".join(f"{k}={v}" for k, v in record.items() if k not in ("text", "source"))
+            print(f"\n=== {header} ===\n{record['text']}")
+        diversity = generation_diversity([record["text"] for record in records])
+        print("\nDiversity of the generated documents: " + ", ".join(f"{name} {value:.3f}" for name, value in diversity.items()))
+        for record in records:
+            record["diversity_of_set"] = diversity
+
+    settings = {"model": args.model, "mode": args.mode, "seed": args.seed, **{k: v for k, v in vars(sampling).items()}}
+    stem = Path(args.output or Path(args.model) / f"generated_{args.mode}")
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    with open(stem.with_suffix(".jsonl"), "w") as jsonl:
+        for record in records:
+            jsonl.write(json.dumps({**record, "settings": settings}) + "\n")
+    if args.mode != "style-consistency":
+        stem.with_suffix(".txt").write_text("\n\n\n".join(r["text"] for r in records) + "\n")
+    print(f"\n{len(records)} record(s) in {time.perf_counter() - started:.1f} s; wrote {stem}.jsonl" + ("" if args.mode == "style-consistency" else f" and {stem}.txt"))
+    return records
+
+
+def run(argv=None) -> None:
+    """The console script (`doc-hvae-generate`): `main` with readable errors."""
+    run_cli(main, sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    run()
