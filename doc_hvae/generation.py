@@ -59,6 +59,11 @@ class SamplingConfig:
         return self.latent_temperature.get(level, 1.0)
 
 
+# What the recipes, the Python API and the end-of-training samples use unless told otherwise:
+# nucleus sampling a little below temperature 1, documents of a few paragraphs.
+DEFAULT_SAMPLING = dict(temperature=0.9, top_p=0.95, max_paragraphs=4, max_sentences=8, max_tokens=200)
+
+
 @dataclass
 class LatentPlan:
     """Latents fixed in advance for B documents; anything not fixed is drawn from its prior.

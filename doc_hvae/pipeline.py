@@ -32,6 +32,7 @@ from .data.readers import document_from_text
 from .data.tokenizer import load_tokenizer
 from .evaluation import EvalSettings, document_nll
 from .generation import (
+    DEFAULT_SAMPLING,
     GeneratedDocument,
     LatentPlan,
     SamplingConfig,
@@ -66,7 +67,7 @@ class DocHVAEPipeline:
         self.tokenizer = tokenizer
         self.limits = limits or LimitsConfig()
         self.splitter = splitter
-        self.sampling = sampling or SamplingConfig(temperature=0.9, top_p=0.95, max_paragraphs=4, max_sentences=8, max_tokens=200)
+        self.sampling = sampling or SamplingConfig(**DEFAULT_SAMPLING)
         self.collator = DocCollator.for_model(model.config)
         self.report = SkipReport()  # what segmentation and windowing cut or skipped in the texts given so far
 

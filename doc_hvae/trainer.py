@@ -27,7 +27,7 @@ from .config_loading import dump_config
 from .data.batching import DocCollator
 from .data.prepare import PrepareConfig, PreparedCorpus, format_statistics, is_prepared, prepare_corpus
 from .evaluation import EvalSettings, evaluate, format_report, validation_metrics
-from .generation import SamplingConfig, document_text, sample_prior, seeded_generator
+from .generation import DEFAULT_SAMPLING, SamplingConfig, document_text, sample_prior, seeded_generator
 from .objectives import objective_loss
 from .training import (
     JsonLinesTracker,
@@ -386,7 +386,7 @@ class Trainer:
         if accelerator.is_main_process:
             settings = EvalSettings(iw_samples=config.training.iw_samples, max_tokens=config.data.eval_max_tokens, level_use=bool(self.levels))
             metrics = evaluate(self.unwrapped, self.validation, self.collator, settings, show_progress=True)
-            sampling = SamplingConfig(temperature=0.9, top_p=0.95, max_paragraphs=3, max_sentences=6, max_tokens=config.training.sample_max_tokens)
+            sampling = SamplingConfig(**{**DEFAULT_SAMPLING, "max_paragraphs": 3, "max_sentences": 6, "max_tokens": config.training.sample_max_tokens})
             if config.training.num_samples:
                 generated = sample_prior(self.unwrapped, config.training.num_samples, sampling, seeded_generator(config.training.seed, accelerator.device))
                 samples = [document_text(document, self.corpus.tokenizer) for document in generated]

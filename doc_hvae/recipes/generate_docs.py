@@ -29,6 +29,7 @@ from doc_hvae.data.prepare import LimitsConfig, PreparedCorpus, rows_from_docume
 from doc_hvae.data.readers import document_from_text, read_text_file
 from doc_hvae.data.tokenizer import load_tokenizer
 from doc_hvae.generation import (
+    DEFAULT_SAMPLING,
     SamplingConfig,
     document_text,
     generate_in_style,
@@ -60,13 +61,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--level", default="document", help="interpolate: the level to interpolate")
     parser.add_argument("--steps", type=int, default=5, help="interpolate: points on the line, endpoints included")
     parser.add_argument("--posterior", choices=("mean", "sample"), default="mean", help="reference latents: posterior mean or a sample")
-    parser.add_argument("--temperature", type=float, default=0.9, help="token temperature (0 = greedy)")
+    parser.add_argument("--temperature", type=float, default=DEFAULT_SAMPLING["temperature"], help="token temperature (0 = greedy)")
     parser.add_argument("--top-k", type=int, default=0)
-    parser.add_argument("--top-p", type=float, default=0.95)
+    parser.add_argument("--top-p", type=float, default=DEFAULT_SAMPLING["top_p"])
     parser.add_argument("--latent-temperature", nargs="*", default=[], metavar="LEVEL=T", help="e.g. document=0.8 sentence=0.5")
-    parser.add_argument("--max-paragraphs", type=int, default=4)
-    parser.add_argument("--max-sentences", type=int, default=8)
-    parser.add_argument("--max-tokens", type=int, default=200, help="per paragraph (per sentence with a sentence decoder context)")
+    parser.add_argument("--max-paragraphs", type=int, default=DEFAULT_SAMPLING["max_paragraphs"])
+    parser.add_argument("--max-sentences", type=int, default=DEFAULT_SAMPLING["max_sentences"])
+    parser.add_argument("--max-tokens", type=int, default=DEFAULT_SAMPLING["max_tokens"], help="per paragraph (per sentence with a sentence decoder context)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=None, help="output file stem (default: <model>/generated_<mode>)")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
