@@ -105,9 +105,11 @@ class DocHVAEConfig(PreTrainedConfig):
             Probability of zeroing a sentence's feature before the paragraph encoder (training).
         paragraph_drop (`float`, defaults to 0.0):
             Probability of zeroing a paragraph's feature before the document encoder (training).
-        bow_loss_weight (`dict[str, float]`, defaults to `{}`):
-            Weight of a bag-of-words auxiliary loss per level (the level's latent predicts the
-            tokens it covers); 0 or absent = off.
+        bow_levels (`list[str]`, defaults to `[]`):
+            Levels with a bag-of-words head (the level's latent predicts, order-free, the tokens
+            it covers). The loss weights are the objective's (`objective.bow_loss_weight`); a
+            training config that weights a level gives it a head. (Saved configs of older versions
+            carry `bow_loss_weight`; its levels become `bow_levels`.)
         posterior_log_scale_init (`float`, defaults to 0.0):
             Initial log standard deviation of every posterior: the bias of its log-scale output,
             before the soft clamp (so the std starts at exp(log_scale_bound * tanh(init / bound))).
@@ -147,7 +149,7 @@ class DocHVAEConfig(PreTrainedConfig):
         word_dropout: float = 0.0,
         sentence_drop: float = 0.0,
         paragraph_drop: float = 0.0,
-        bow_loss_weight: dict[str, float] | None = None,
+        bow_levels: list[str] | None = None,
         posterior_log_scale_init: float = 0.0,
         posterior_mean_norm: dict[str, float] | None = None,
         mean_bound: float = 8.0,
@@ -180,7 +182,8 @@ class DocHVAEConfig(PreTrainedConfig):
         self.word_dropout = word_dropout
         self.sentence_drop = sentence_drop
         self.paragraph_drop = paragraph_drop
-        self.bow_loss_weight = dict(bow_loss_weight or {})
+        legacy = kwargs.pop("bow_loss_weight", None) or {}  # configs saved before the weights moved to the objective
+        self.bow_levels = list(bow_levels if bow_levels is not None else [level for level, weight in legacy.items() if weight > 0])
         self.posterior_log_scale_init = posterior_log_scale_init
         self.posterior_mean_norm = dict(posterior_mean_norm or {})
         self.mean_bound = mean_bound
@@ -295,9 +298,8 @@ class DocHVAEConfig(PreTrainedConfig):
         bad_norm = {k: v for k, v in self.posterior_mean_norm.items() if k not in LEVELS or not 0 <= v <= 2}
         if bad_norm:
             problems.append(f"posterior_mean_norm={self.posterior_mean_norm}: keys are levels {list(LEVELS)}, values gammas in [0, 2] (0 = off)")
-        bad_bow = {k: v for k, v in self.bow_loss_weight.items() if k not in self.levels or v < 0}
-        if bad_bow:
-            problems.append(f"bow_loss_weight={self.bow_loss_weight}: keys must be levels of the model {self.levels}, weights >= 0")
+        if not set(self.bow_levels) <= set(self.levels):
+            problems.append(f"bow_levels={self.bow_levels}: give levels of the model {self.levels}")
         for name, sub in (("decoder", self.decoder), ("encoder", self.encoder)):
             if not isinstance(sub, dict) or "model_type" not in sub:
                 problems.append(f"{name}={sub!r}: give a transformers config dict with a 'model_type' (e.g. gpt2 / bert)")

@@ -69,6 +69,11 @@ class Objective(StrictModel):
         "so upper levels have time to carry information before they are charged for it",
     )
     levels: dict[str, LevelObjective] = Field(default_factory=dict)
+    bow_loss_weight: dict[str, float] = Field(
+        default_factory=dict,
+        description="weight per level of a bag-of-words loss (the level's latent predicts the tokens it covers); the level gets a "
+        "bag-of-words head; 0 or absent = off",
+    )
     kl_balancing: bool = Field(
         False,
         description="NVAE's KL balancing: while a level's beta is below 1, its charged KL is weighted by the level's KL per "
@@ -81,7 +86,14 @@ class Objective(StrictModel):
         unknown = [level for level in self.levels if level not in LEVELS]
         if unknown:
             raise ValueError(f"objective.levels has unknown level(s) {unknown}; use {list(LEVELS)}")
+        bad = {level: weight for level, weight in self.bow_loss_weight.items() if level not in LEVELS or weight < 0}
+        if bad:
+            raise ValueError(f"objective.bow_loss_weight={self.bow_loss_weight}: keys are levels {list(LEVELS)}, weights >= 0")
         return self
+
+    def bow_levels(self) -> list[str]:
+        """Levels whose bag-of-words loss is on (they need a head in the model)."""
+        return [level for level, weight in self.bow_loss_weight.items() if weight > 0]
 
     def for_level(self, level: str, model_levels: list[str]) -> tuple[BetaSchedule, FreeBits]:
         """The schedule and free bits a level trains with, staggering applied."""
@@ -139,7 +151,13 @@ def objective_loss(output, objective: Objective, step: int, model_levels: list[s
     """
     tokens = max(output.num_tokens, 1)
     documents = max(output.num_documents, 1)
-    total = output.recon_nll + output.stop_nll + output.aux_loss
+    missing = [level for level in objective.bow_levels() if level not in output.bow_nll]
+    if missing:
+        raise ValueError(f"objective.bow_loss_weight weights {missing}, but the model has no bag-of-words head there; "
+                         "build it from this objective (doc_hvae.training.build_model) or set model.config.bow_levels")
+    total = output.recon_nll + output.stop_nll
+    for level in objective.bow_levels():
+        total = total + objective.bow_loss_weight[level] * output.bow_nll[level]
     logs: dict[str, torch.Tensor | float] = {
         "recon_nll_per_token": output.recon_nll.detach() / tokens,
         "stop_nll_per_document": output.stop_nll.detach() / documents,

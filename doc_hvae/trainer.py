@@ -23,6 +23,7 @@ from accelerate.utils import set_seed
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from tqdm.auto import tqdm
 
+from .config import LEVELS
 from .config_loading import dump_config
 from .data.batching import DocCollator
 from .data.prepare import PrepareConfig, PreparedCorpus, format_statistics, is_prepared, prepare_corpus
@@ -265,7 +266,8 @@ class Trainer:
         if config.unused_objective_levels():
             accelerator.print(f"Note: objective.levels settings for {config.unused_objective_levels()} are ignored: the model has no such level.")
         self.corpus = corpus = prepare_data(config, accelerator)
-        model = build_model(config.model, corpus.tokenizer)
+        levels = config.model.config.get("levels", list(LEVELS))
+        model = build_model(config.model, corpus.tokenizer, [level for level in config.objective.bow_levels() if level in levels])
         if corpus.statistics.get("limits"):
             check_positions(model.config, corpus.statistics["limits"])
         self.levels = list(model.config.levels)

@@ -66,6 +66,9 @@ class ModelSection(StrictModel):
     @field_validator("config")
     @classmethod
     def _valid_model_config(cls, value: dict) -> dict:
+        if "bow_loss_weight" in value:
+            raise ValueError("model.config.bow_loss_weight is now objective.bow_loss_weight (the weights are the objective's; "
+                             "the levels it weights get their heads)")
         unknown = sorted(set(value) - _MODEL_CONFIG_KEYS)
         if unknown:
             raise ValueError(f"unknown DocHVAEConfig key(s) {unknown}; allowed: {sorted(_MODEL_CONFIG_KEYS)}")
@@ -131,17 +134,20 @@ class TrainConfig(StrictModel):
         """Levels with objective settings that this model does not have (a variant made by overriding
         model.config.levels keeps the base config's per-level settings; they are ignored, and said so)."""
         levels = self.model.config.get("levels", list(LEVELS))
-        return [level for level in self.objective.levels if level not in levels]
+        return [level for level in [*self.objective.levels, *self.objective.bow_loss_weight] if level not in levels]
 
 
 # ---------------------------------------------------------------------------------------------
 # Builders
 
 
-def model_config_from(section: ModelSection, tokenizer) -> DocHVAEConfig:
-    """A DocHVAEConfig from the recipe's model section, with vocab and special ids from the tokenizer."""
+def model_config_from(section: ModelSection, tokenizer, bow_levels: list[str] = ()) -> DocHVAEConfig:
+    """A DocHVAEConfig from the recipe's model section, with vocab and special ids from the tokenizer,
+    and bag-of-words heads for `bow_levels` (the levels the objective weights) too."""
     special = SpecialTokenIds.from_tokenizer(tokenizer)
     kwargs = dict(section.config)
+    if bow_levels:
+        kwargs["bow_levels"] = sorted({*kwargs.get("bow_levels", []), *bow_levels}, key=LEVELS.index)
     vocab = len(tokenizer)
     for part in ("decoder", "encoder"):
         if part in kwargs:
@@ -157,7 +163,8 @@ def model_config_from(section: ModelSection, tokenizer) -> DocHVAEConfig:
     )
 
 
-def build_model(section: ModelSection, tokenizer) -> DocHVAE:
+def build_model(section: ModelSection, tokenizer, bow_levels: list[str] = ()) -> DocHVAE:
+    """The model of a training config's model section (`bow_levels`: the objective's bag-of-words levels)."""
     if section.init_from:
         model = load_model(section.init_from)
         special = SpecialTokenIds.from_tokenizer(tokenizer)
@@ -170,7 +177,7 @@ def build_model(section: ModelSection, tokenizer) -> DocHVAE:
                 f"this corpus {theirs}); prepare the corpus with tokenizer.pretrained=<that model's folder>"
             )
         return model
-    config = model_config_from(section, tokenizer)
+    config = model_config_from(section, tokenizer, bow_levels)
     if section.decoder_name_or_path or section.encoder_name_or_path:
         return DocHVAE.from_pretrained_parts(config, decoder=section.decoder_name_or_path, encoder=section.encoder_name_or_path)
     return DocHVAE(config)

@@ -210,7 +210,7 @@ def test_objective_loss_matches_a_hand_computation():
         vocab_size=V,
         decoder=default_decoder_config(V, 32, 2, 2),
         encoder=default_encoder_config(V, 32, 1, 2),
-        bow_loss_weight={"paragraph": 0.5},
+        bow_levels=["paragraph"],
     )
     torch.manual_seed(0)
     model = DocHVAE(config).eval()
@@ -227,6 +227,7 @@ def test_objective_loss_matches_a_hand_computation():
         free_bits=FreeBits(mode="dimension", nats=dim_nats),
         stagger_steps=20,
         levels={"document": {"free_bits": {"mode": "unit", "nats": unit_nats}}},
+        bow_loss_weight={"paragraph": 0.5},
     )
     step = 50
     loss, logs = objective_loss(output, objective, step, config.levels)
@@ -242,12 +243,13 @@ def test_objective_loss_matches_a_hand_computation():
     assert (output.kl["sentence"].mean(0) > dim_nats).any()  # ... but not everywhere
     assert (output.kl["document"].sum(-1) > unit_nats).any()
     assert output.kl["sentence"].shape == (8, 8) and output.kl["paragraph"].shape == (5, 8)
-    assert output.aux_loss > 0
-    expected = (output.recon_nll + output.stop_nll + output.aux_loss + sum(betas[level] * charged[level] for level in LEVELS)) / output.num_tokens
+    aux = 0.5 * output.bow_nll["paragraph"]
+    assert aux > 0
+    expected = (output.recon_nll + output.stop_nll + aux + sum(betas[level] * charged[level] for level in LEVELS)) / output.num_tokens
     torch.testing.assert_close(loss, expected)
     kl_part = sum(betas[level] * charged[level] for level in LEVELS)
     assert kl_part > 0.1 * (output.recon_nll + output.stop_nll)  # a wrong KL term would show in the loss
-    torch.testing.assert_close(loss * output.num_tokens - output.recon_nll - output.stop_nll - output.aux_loss, kl_part, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(loss * output.num_tokens - output.recon_nll - output.stop_nll - aux, kl_part, rtol=1e-4, atol=1e-4)
     assert loss.requires_grad
 
     for level in LEVELS:
@@ -294,7 +296,7 @@ def test_kl_balance_coefficients_follow_the_kl_per_variable_and_average_one():
 def test_kl_balancing_weights_the_kl_during_the_warm_up_only():
     kl = {"document": torch.full((2, 4), 1.0, requires_grad=True), "sentence": torch.full((6, 4), 0.1, requires_grad=True)}
     output = type("Output", (), {"num_tokens": 10, "num_documents": 2, "recon_nll": torch.tensor(5.0), "stop_nll": torch.tensor(1.0),
-                                 "aux_loss": torch.tensor(0.0), "kl": kl, "bow_nll": {}})()
+                                 "kl": kl, "bow_nll": {}})()
     plain = Objective(beta=BetaSchedule(kind="linear", warmup_steps=10))
     balanced = plain.model_copy(update={"kl_balancing": True})
     coefficients = kl_balance_coefficients(kl)
@@ -306,3 +308,16 @@ def test_kl_balancing_weights_the_kl_during_the_warm_up_only():
     assert float(logs["kl_balance/document"]) > 1 > float(logs["kl_balance/sentence"])
     # After the warm-up (beta = 1) balancing is off: the same loss as without it.
     assert float(objective_loss(output, balanced, 20, levels)[0]) == pytest.approx(float(objective_loss(output, plain, 20, levels)[0]))
+
+
+def test_bag_of_words_weights_live_in_the_objective_and_need_a_head():
+    with pytest.raises(ValueError, match="bow_loss_weight"):
+        Objective(bow_loss_weight={"chapter": 1.0})
+    config = DocHVAEConfig(latent_size=8, vocab_size=V, decoder=default_decoder_config(V, 32, 2, 2), encoder=default_encoder_config(V, 32, 1, 2))
+    torch.manual_seed(0)
+    output = DocHVAE(config).eval()(DocCollator.for_model(config)(DOCS))
+    with pytest.raises(ValueError, match="no bag-of-words head"):
+        objective_loss(output, Objective(bow_loss_weight={"document": 1.0}), 0, config.levels)
+    # Weight 0 is off and needs no head.
+    loss, _ = objective_loss(output, Objective(bow_loss_weight={"document": 0.0}), 0, config.levels)
+    assert torch.isfinite(loss)

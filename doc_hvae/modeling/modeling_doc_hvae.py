@@ -45,8 +45,7 @@ class DocHVAEOutput(ModelOutput):
     recon_nll: torch.Tensor | None = None  # sum over predicted tokens
     stop_nll: torch.Tensor | None = None  # sum over paragraphs
     kl: dict[str, torch.Tensor] | None = None  # per level: [units, latent dims], analytic KL(q || p)
-    bow_nll: dict[str, torch.Tensor] | None = None  # per level with a bag-of-words loss: sum over tokens
-    aux_loss: torch.Tensor | None = None  # sum of the weighted bag-of-words losses
+    bow_nll: dict[str, torch.Tensor] | None = None  # per level with a bag-of-words head: sum over content tokens
     document_recon_nll: torch.Tensor | None = None  # [B]
     document_stop_nll: torch.Tensor | None = None  # [B]
     num_tokens: int | None = None
@@ -109,8 +108,7 @@ class DocHVAE(DocHVAEPreTrainedModel):
         self.latent_levels = nn.ModuleDict({level: LatentLevel(config, level, config.context_width) for level in config.levels})
         self.stop_head = StopHead(config)
         self.decoder = LatentDecoder(config)
-        weighted = {level: w for level, w in config.bow_loss_weight.items() if w > 0}
-        self.bow_heads = nn.ModuleDict({level: nn.Linear(config.latent_dim(level), config.vocab_size) for level in weighted})
+        self.bow_heads = nn.ModuleDict({level: nn.Linear(config.latent_dim(level), config.vocab_size) for level in config.bow_levels})
         self.post_init()
 
     def post_init(self):
@@ -194,7 +192,6 @@ class DocHVAE(DocHVAEPreTrainedModel):
             log_probs = F.log_softmax(head(z[level]).float(), dim=-1)  # [U, V]
             unit = unit_of_sentence(level, tokens.sentence[is_content], batch)
             bow_nll[level] = -log_probs[unit, tokens.target[is_content]].sum()
-        aux_loss = sum((self.config.bow_loss_weight[level] * nll for level, nll in bow_nll.items()), tokens.nll.new_zeros(()))
 
         kl = {level: out.kl for level, out in latents.items()}
         recon_nll, stop_total = tokens.nll.sum(), stop_nll.sum()
@@ -205,7 +202,6 @@ class DocHVAE(DocHVAEPreTrainedModel):
             stop_nll=stop_total,
             kl=kl,
             bow_nll=bow_nll,
-            aux_loss=aux_loss,
             document_recon_nll=document_recon_nll,
             document_stop_nll=document_stop_nll,
             num_tokens=batch.num_tokens,
