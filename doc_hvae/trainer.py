@@ -20,7 +20,7 @@ import torch
 import yaml
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from huggingface_hub import EvalResult, ModelCard, ModelCardData, create_repo, upload_folder
 from tqdm.auto import tqdm
 
 from .config import LEVELS
@@ -193,8 +193,18 @@ def export(accelerator: Accelerator, model, corpus: PreparedCorpus, config: Trai
         corpus.tokenizer.save_pretrained(final)
         (final / "train_config.yaml").write_text(dump_config(exported))
         model_card(exported, corpus, metrics, unwrapped.config).save(final / "README.md")
+        if config.training.push_to_hub:
+            url = push_export(final, config.training.push_to_hub, private=config.training.hub_private)
+            accelerator.print(f"Pushed {final} to {url}")
     accelerator.wait_for_everyone()
     return final
+
+
+def push_export(folder: Path, repo_id: str, private: bool = True) -> str:
+    """Upload an export folder (model, tokenizer, config, model card) to a Hub model repo."""
+    create_repo(repo_id, private=private, exist_ok=True)
+    upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message="doc_hvae export")
+    return f"https://huggingface.co/{repo_id}"
 
 
 def model_card(config: TrainConfig, corpus: PreparedCorpus, metrics: dict, model_config) -> ModelCard:

@@ -112,6 +112,8 @@ class TrainingSection(StrictModel):
     sample_max_tokens: int = Field(120, ge=1)
     tensorboard: bool = Field(True, description="also log to TensorBoard when it is installed")
     log_with: list[str] = Field(default_factory=list, description="more Accelerate trackers (wandb, mlflow, comet_ml, aim, ...)")
+    push_to_hub: str | None = Field(None, description="a Hub repo id (user/name): the export folder is uploaded there at the end")
+    hub_private: bool = Field(True, description="create the push_to_hub repo as private")
     iw_samples: int = Field(0, ge=0, description="importance samples for the final validation IW NLL (0 = skip)")
     recalibration_batches: int = Field(
         16, ge=1, description="training batches whose eval-mode posterior means set the BN-VAE statistics before each validation and the export"

@@ -246,3 +246,17 @@ def test_a_user_error_is_one_line_without_traceback_unless_debug(tmp_path, prepa
     assert "is not a prepared corpus" in result.stderr and "Traceback" not in result.stderr
     debug = run_recipe(["--config", config, f"data.prepared_dir={tmp_path / 'nowhere'}", "data.prepare=null", "--debug"])
     assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+def test_push_to_hub_uploads_the_export_folder(tmp_path, monkeypatch):
+    """No Hub here: the two huggingface_hub calls are recorded instead of sent."""
+    import doc_hvae.trainer as trainer
+
+    calls = []
+    monkeypatch.setattr(trainer, "create_repo", lambda repo_id, **kwargs: calls.append(("create", repo_id, kwargs)))
+    monkeypatch.setattr(trainer, "upload_folder", lambda **kwargs: calls.append(("upload", kwargs)))
+    (tmp_path / "final").mkdir()
+    url = trainer.push_export(tmp_path / "final", "someone/doc-hvae-test")
+    assert url == "https://huggingface.co/someone/doc-hvae-test"
+    assert calls[0] == ("create", "someone/doc-hvae-test", {"private": True, "exist_ok": True})
+    assert calls[1][1]["repo_id"] == "someone/doc-hvae-test" and calls[1][1]["folder_path"] == str(tmp_path / "final")
