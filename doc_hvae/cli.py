@@ -10,7 +10,7 @@ from .trainer import TrainingError
 
 # Errors that the library raises for bad input, with a message that names the value and the fix;
 # anything else is a bug and keeps its traceback.
-USER_ERRORS = (ConfigError, ValueError, FileNotFoundError, NotADirectoryError, OSError, UnicodeError, KeyError)
+USER_ERRORS = (ConfigError, ValueError, OSError, UnicodeError)  # OSError covers missing files and folders
 
 
 def run_cli(main: Callable[[Sequence[str]], object], argv: Sequence[str]) -> None:
@@ -21,6 +21,5 @@ def run_cli(main: Callable[[Sequence[str]], object], argv: Sequence[str]) -> Non
     try:
         main(argv)
     except (*USER_ERRORS, TrainingError) as error:
-        message = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
-        print(f"error: {message}\n(run with --debug for the traceback)", file=sys.stderr)
+        print(f"error: {error}\n(run with --debug for the traceback)", file=sys.stderr)
         sys.exit(2)
