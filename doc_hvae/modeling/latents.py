@@ -36,6 +36,12 @@ class Siblings:
     children: torch.Tensor  # [G, L]
     mask: torch.Tensor  # [G, L]
 
+    @classmethod
+    def full(cls, groups: int, length: int, device=None) -> Siblings:
+        """G groups of L units each, numbered in order (unit g * L + k is the k-th of group g)."""
+        children = torch.arange(groups * length, device=device).view(groups, length)
+        return cls(children, torch.ones_like(children, dtype=torch.bool))
+
     def group(self, values: torch.Tensor) -> torch.Tensor:
         """[U, ...] per unit -> [G, L, ...] per group position (zeros where masked)."""
         grouped = values[self.children]
@@ -150,8 +156,7 @@ class LatentLevel(nn.Module):
         groups, length, dim = history.shape
         if not self.has_siblings:
             return DiagonalGaussian.standard((groups, dim), device=history.device, dtype=history.dtype)
-        children = torch.arange(groups * length, device=history.device).view(groups, length)
-        siblings = Siblings(children, torch.ones_like(children, dtype=torch.bool))
+        siblings = Siblings.full(groups, length, history.device)
         parent_units = parent_z.repeat_interleave(length, dim=0) if parent_z is not None else None
         prior = self.prior(history.reshape(-1, dim), parent_units, siblings)
         return prior[torch.arange(groups, device=history.device) * length + position]
@@ -245,7 +250,6 @@ class StopHead(nn.Module):
             per_paragraph["document"] = latents["document"]
         if "paragraph" in self.inputs:
             per_paragraph["paragraph"] = latents["paragraph"][:, :count].reshape(groups * count, -1)
-        children = torch.arange(groups * count, device=device).view(groups, count)
         paragraph_document = torch.arange(groups, device=device).repeat_interleave(count)
-        logits = self(per_paragraph, paragraph_document, Siblings(children, torch.ones_like(children, dtype=torch.bool)))
+        logits = self(per_paragraph, paragraph_document, Siblings.full(groups, count, device))
         return torch.sigmoid(logits.view(groups, count)[:, -1])
