@@ -44,6 +44,15 @@ BN_GRADED = ["model.config.posterior_mean_norm={document: 1.0, paragraph: 0.2, s
 CYCLE = ["model.config.posterior_mean_norm={}", "objective.beta.kind=linear", "objective.beta.offset_steps=100", "objective.beta.warmup_steps=100",
          "objective.free_bits.nats=0.02", "objective.levels={document: {free_bits: {mode: dimension, nats: 0.25}}}"]
 
+# The levers that decide whether closed gates open: how much one gate step injects (the projections'
+# initial scale), how fast a gate moves (its learning rate), and a reason for the encoder to encode
+# while the gates are shut (bag-of-words losses: the encoder gets no reconstruction gradient then).
+PROJECTION_STD = "model.config.layer_projection_std=0.15"
+GATE_LR = "optim.param_groups={decoder.layers.gates: {lr_scale: 10}}"
+BOW_ALL = "objective.bow_loss_weight={document: 0.5, paragraph: 0.5, sentence: 0.5}"
+# The injection before the gate: gates open (1) over zero-initialised projections.
+UNGATED = ["model.config.layer_gate_init=1.0", "model.config.layer_projection_std=0.0"]
+
 SUITES = {
     "wikitext2": {
         "config": "recipes/configs/wikitext2.yaml",
@@ -77,6 +86,50 @@ SUITES = {
             "layers_only_bn_graded_warm_start": [LAYERS_ONLY, *BN_GRADED, "model.decoder_name_or_path={output}/flat_lm/final"],
             # The control of the warm starts: the flat LM trained on for as many steps, schedule restarted.
             "flat_lm_warm_start": ["model.config.levels=[]", "model.decoder_name_or_path={output}/flat_lm/final"],
+        },
+    },
+    "quickstart_gates": {
+        "config": "recipes/configs/quickstart.yaml",
+        "variants": {
+            "flat_lm": ["model.config.levels=[]"],
+            "gated": [],
+            "gated_projection_std": [PROJECTION_STD],
+            "gated_gate_lr": [GATE_LR],
+            "gated_projection_std_gate_lr": [PROJECTION_STD, GATE_LR],
+            "gated_projection_std_gate_lr_bow": [PROJECTION_STD, GATE_LR, BOW_ALL],
+            "gated_bow": [BOW_ALL],
+            # Without the gate, zero-initialised projections random-walk under Adam (README, finding 4); a
+            # large eps makes the steps of their small, noisy gradients small (SGD-like) and leaves large ones alone.
+            "ungated": UNGATED,
+            "ungated_projection_eps_1e-2": [*UNGATED, "optim.param_groups={decoder.layers.projections: {eps: 1.0e-2}}"],
+            "ungated_projection_eps_1e-1": [*UNGATED, "optim.param_groups={decoder.layers.projections: {eps: 1.0e-1}}"],
+            # Optimus's single cycle with the gate: while beta = 0 the latents carry information at no KL
+            # cost, which is when a gate should open.
+            "gated_cycle": CYCLE,
+            "gated_cycle_bow": [*CYCLE, BOW_ALL],
+            "gated_bow_document": ["objective.bow_loss_weight={document: 0.2}"],
+        },
+    },
+    # A decoder warm-started from the trained flat LM (model.decoder_name_or_path), against the flat LM
+    # trained on from itself for as many steps (the control with the same decoder steps).
+    "quickstart_warm_start": {
+        "config": "recipes/configs/quickstart.yaml",
+        "variants": {
+            "flat_lm": ["model.config.levels=[]"],
+            "flat_lm_warm_start": ["model.config.levels=[]", "model.decoder_name_or_path={output}/flat_lm/final"],
+            "ungated_warm_start": [*UNGATED, "model.decoder_name_or_path={output}/flat_lm/final"],
+            "gated_warm_start": ["model.decoder_name_or_path={output}/flat_lm/final"],
+            "gated_warm_start_bow": [BOW_ALL, "model.decoder_name_or_path={output}/flat_lm/final"],
+            "ungated_warm_start_bow": [*UNGATED, BOW_ALL, "model.decoder_name_or_path={output}/flat_lm/final"],
+            "gated_cycle_warm_start": [*CYCLE, "model.decoder_name_or_path={output}/flat_lm/final"],
+        },
+    },
+    # The same flat LM on each tokenizer kind, compared by word-level PPL (tokenizer-independent).
+    "quickstart_tokenizers": {
+        "config": "recipes/configs/quickstart.yaml",
+        "variants": {
+            "flat_lm_bpe": ["model.config.levels=[]", "data.prepared_dir={output}/data_bpe"],
+            "flat_lm_unigram": ["model.config.levels=[]", "data.prepared_dir={output}/data_unigram", "data.prepare.tokenizer.kind=unigram"],
         },
     },
 }

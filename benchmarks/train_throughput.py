@@ -10,7 +10,9 @@ turn (the order rotates every step, so slow phases of a shared machine hit all o
                  the injection before per-layer injection existed;
 - sentence-ctx:  the same levels with decoder_context="sentence" (one decoder stream per sentence,
                  sentence latent as memory);
-- doc+sentence:  two levels (VHCR-style), decoder_context="paragraph".
+- doc+sentence:  two levels (VHCR-style), decoder_context="paragraph";
+- hierarchical-checkpointed: hierarchical with activation checkpointing (recomputed blocks);
+- hierarchical-position-ids: hierarchical with decoder_packing="position_ids" (no 4-D mask).
 
 A step is the one training runs, `doc_hvae.trainer.training_step`: forward, `objective_loss`,
 backward, gradient clipping, the skip guard and the AdamW update (the library's `build_optimizer`
@@ -86,6 +88,10 @@ VARIANTS = {
         "latent_injection": {"document": ["memory"], "paragraph": ["memory"], "sentence": ["memory"]},
     },
     "doc+sentence": {"levels": ["document", "sentence"], "decoder_context": "paragraph"},
+    # The hierarchical model with activation checkpointing (training.gradient_checkpointing): its compute cost.
+    "hierarchical-checkpointed": {"levels": LEVELS3, "decoder_context": "paragraph", "checkpointing": True},
+    # The hierarchical model with streams kept apart by their positions, not a 4-D mask (decoder_packing).
+    "hierarchical-position-ids": {"levels": LEVELS3, "decoder_context": "paragraph", "decoder_packing": "position_ids"},
 }
 TARGET_RATIO = 0.75  # hierarchical tokens/s over flat tokens/s
 
@@ -144,9 +150,13 @@ def build_models(args, tokenizer) -> dict[str, DocHVAE]:
     encoder = default_encoder_config(vocab, args.width, max(1, args.layers // 2), heads)
     models = {}
     for name in args.variants:
-        section = ModelSection(config={**VARIANTS[name], "latent_size": args.latent_size, "decoder": decoder, "encoder": encoder})
+        variant = dict(VARIANTS[name])
+        checkpointing = variant.pop("checkpointing", False)
+        section = ModelSection(config={**variant, "latent_size": args.latent_size, "decoder": decoder, "encoder": encoder})
         torch.manual_seed(args.seed)
         models[name] = DocHVAE(model_config_from(section, tokenizer)).train()
+        if checkpointing:
+            models[name].activation_checkpointing_enable()
     return models
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Train a byte-level BPE tokenizer on a corpus's training split, with the document special tokens.
+"""Train a tokenizer (byte-level BPE, or tokenizer.kind=unigram for sentencepiece's Unigram LM) on a corpus's training split, with the document special tokens.
 
     python data_scripts/train_tokenizer.py --config data_scripts/configs/wikitext2.yaml --output tokenizers/wikitext2 [key=value ...]
 
@@ -17,7 +17,6 @@ import time
 from doc_hvae.config_loading import ConfigError, load_config
 from doc_hvae.data.document import SkipReport
 from doc_hvae.data.prepare import PrepareConfig, load_documents
-from doc_hvae.data.tokenizer import train_bpe_tokenizer
 
 
 def main(argv=None) -> None:
@@ -34,10 +33,10 @@ def main(argv=None) -> None:
     report = SkipReport()
     documents = load_documents(config.source, report)["train"]
     sentences = [s for doc in documents for p in doc.paragraphs for s in p]
-    tokenizer = train_bpe_tokenizer(sentences, config.tokenizer.vocab_size, config.tokenizer.min_frequency)
+    tokenizer = config.tokenizer.train(sentences)
     tokenizer.save_pretrained(args.output)
     print(
-        f"Trained a {len(tokenizer):,}-token byte-level BPE on {len(sentences):,} sentences of {len(documents):,} training documents "
+        f"Trained a {len(tokenizer):,}-token {config.tokenizer.kind} tokenizer on {len(sentences):,} sentences of {len(documents):,} training documents "
         f"in {time.perf_counter() - started:.1f} s; saved to {args.output}.\nSkipped or changed while reading:\n{report.format()}"
     )
 

@@ -13,6 +13,7 @@ from transformers import AutoConfig, PreTrainedConfig
 LEVELS = ("document", "paragraph", "sentence")
 INJECTIONS = ("memory", "embedding", "layers")
 DECODER_CONTEXTS = ("paragraph", "sentence", "document")
+DECODER_PACKINGS = ("mask", "position_ids")
 POSTERIORS = ("plain", "residual")
 
 # Every level into every decoder layer (gates closed at initialisation): the injection that the latent-use
@@ -77,6 +78,13 @@ class DocHVAEConfig(PreTrainedConfig):
             information always flows through the latents only. "document": one stream per
             document (window), for the flat LM only: the baseline that reads the whole preceding
             text instead of latents.
+        decoder_packing (`str`, defaults to `"mask"`):
+            How the decoder keeps the streams packed in one row apart. "mask": a dense 4-D block
+            mask (works with any decoder, but keeps flash-attention kernels out); "position_ids":
+            no mask, only the positions that restart at 0 in every stream, from which transformers
+            finds the streams (varlen flash-attention kernels, or the same block mask for
+            SDPA / eager), for decoders built on transformers' masking utilities (GPT-2, Llama
+            and most current causal LMs; the packing test tells).
         posterior (`str`, defaults to `"plain"`):
             "plain": q is a Gaussian from the encoder and the sampled parent; "residual": q is
             the prior shifted and rescaled by the encoder (NVAE's residual normal).
@@ -110,6 +118,15 @@ class DocHVAEConfig(PreTrainedConfig):
             it covers). The loss weights are the objective's (`objective.bow_loss_weight`); a
             training config that weights a level gives it a head. (Saved configs of older versions
             carry `bow_loss_weight`; its levels become `bow_levels`.)
+        layer_projection_std (`float`, *optional*):
+            Std of the initial weights of the per-layer ("layers") projections; defaults to
+            `initializer_range`. With closed gates this does not change the initial decoder; it
+            sets how much one gate step injects (a gate of 1 adds about std x sqrt(latent dims) x
+            |z| per hidden dimension). 0 starts the projections at zero.
+        layer_gate_init (`float`, defaults to 0.0):
+            Initial value of every per-layer gate. 0 (closed) starts the decoder as the flat LM;
+            a nonzero value with `layer_projection_std=0` is the ungated injection (zero-initialised
+            projections, which then learn from the first step).
         posterior_log_scale_init (`float`, defaults to 0.0):
             Initial log standard deviation of every posterior: the bias of its log-scale output,
             before the soft clamp (so the std starts at exp(log_scale_bound * tanh(init / bound))).
@@ -133,6 +150,7 @@ class DocHVAEConfig(PreTrainedConfig):
         latent_injection: dict[str, list[str]] | None = None,
         memory_tokens: int = 1,
         decoder_context: str = "paragraph",
+        decoder_packing: str = "mask",
         posterior: str = "plain",
         decoder: dict | None = None,
         encoder: dict | None = None,
@@ -150,6 +168,8 @@ class DocHVAEConfig(PreTrainedConfig):
         sentence_drop: float = 0.0,
         paragraph_drop: float = 0.0,
         bow_levels: list[str] | None = None,
+        layer_projection_std: float | None = None,
+        layer_gate_init: float = 0.0,
         posterior_log_scale_init: float = 0.0,
         posterior_mean_norm: dict[str, float] | None = None,
         mean_bound: float = 8.0,
@@ -162,6 +182,7 @@ class DocHVAEConfig(PreTrainedConfig):
         self.latent_injection = copy.deepcopy(latent_injection if latent_injection is not None else DEFAULT_INJECTION)
         self.memory_tokens = memory_tokens
         self.decoder_context = decoder_context
+        self.decoder_packing = decoder_packing
         self.posterior = posterior
         self.decoder = copy.deepcopy(decoder) if decoder is not None else default_decoder_config(vocab_size)
         if encoder is not None:
@@ -184,6 +205,8 @@ class DocHVAEConfig(PreTrainedConfig):
         self.paragraph_drop = paragraph_drop
         legacy = kwargs.pop("bow_loss_weight", None) or {}  # configs saved before the weights moved to the objective
         self.bow_levels = list(bow_levels if bow_levels is not None else [level for level, weight in legacy.items() if weight > 0])
+        self.layer_projection_std = layer_projection_std
+        self.layer_gate_init = layer_gate_init
         self.posterior_log_scale_init = posterior_log_scale_init
         self.posterior_mean_norm = dict(posterior_mean_norm or {})
         self.mean_bound = mean_bound
@@ -285,6 +308,8 @@ class DocHVAEConfig(PreTrainedConfig):
                 "latent_injection.sentence includes 'memory' but decoder_context='paragraph': a paragraph stream spans "
                 "several sentences; use 'embedding' for the sentence level or decoder_context='sentence'"
             )
+        if self.decoder_packing not in DECODER_PACKINGS:
+            problems.append(f"decoder_packing={self.decoder_packing!r}; allowed: {list(DECODER_PACKINGS)}")
         if self.posterior not in POSTERIORS:
             problems.append(f"posterior={self.posterior!r}; allowed: {list(POSTERIORS)}")
         for name in ("memory_tokens", "context_layers", "prior_layers", "max_siblings"):
@@ -295,6 +320,8 @@ class DocHVAEConfig(PreTrainedConfig):
                 problems.append(f"{name}={getattr(self, name)!r}; use a probability in [0, 1)")
         if not -self.log_scale_bound < self.posterior_log_scale_init < self.log_scale_bound:
             problems.append(f"posterior_log_scale_init={self.posterior_log_scale_init}; use a value inside (-log_scale_bound, log_scale_bound) = (-{self.log_scale_bound}, {self.log_scale_bound})")
+        if self.layer_projection_std is not None and not self.layer_projection_std >= 0:
+            problems.append(f"layer_projection_std={self.layer_projection_std!r}; use a std >= 0 (or leave it unset for initializer_range)")
         bad_norm = {k: v for k, v in self.posterior_mean_norm.items() if k not in LEVELS or not 0 <= v <= 2}
         if bad_norm:
             problems.append(f"posterior_mean_norm={self.posterior_mean_norm}: keys are levels {list(LEVELS)}, values gammas in [0, 2] (0 = off)")

@@ -115,6 +115,11 @@ def prepare_data(config: TrainConfig, accelerator: Accelerator) -> PreparedCorpu
 def check_prepared_matches(data) -> None:
     """Refuse a prepared corpus built with other settings than the config's data.prepare."""
     saved = yaml.safe_load((Path(data.prepared_dir) / "prepare_config.yaml").read_text())
+    schema = type(data.prepare)
+    try:  # settings added since the folder was prepared take their defaults (what it was prepared with)
+        saved = schema.model_validate({key: value for key, value in saved.items() if key in schema.model_fields}).model_dump(mode="json")
+    except ValueError:
+        pass  # not valid under this version's schema: compare as saved
     wanted = data.prepare.model_dump(mode="json")
     different = [key for key in wanted if saved.get(key) != wanted[key]]
     if different:
@@ -178,6 +183,24 @@ def replica_checksums(accelerator: Accelerator, model) -> list[float]:
     return checksums
 
 
+# An export loads with AutoModel after `import doc_hvae` (which registers the classes). Without the
+# import, transformers only knows the model type from the folder's auto_map: it asks for
+# trust_remote_code=True, and this module then takes the classes from the installed package, or
+# transformers names the package to install.
+AUTO_MODULE = "doc_hvae_auto"
+AUTO_MAP = {"AutoConfig": f"{AUTO_MODULE}.DocHVAEConfig", "AutoModel": f"{AUTO_MODULE}.DocHVAE"}
+AUTO_MODULE_SOURCE = '''"""The doc_hvae classes, for AutoModel.from_pretrained(folder, trust_remote_code=True).
+
+Plain `import doc_hvae` before AutoModel.from_pretrained(folder) does the same without remote code.
+Needs the doc_hvae package (pip install -e . in its repository).
+"""
+
+from doc_hvae import DocHVAE, DocHVAEConfig
+
+__all__ = ["DocHVAE", "DocHVAEConfig"]
+'''
+
+
 def export(accelerator: Accelerator, model, corpus: PreparedCorpus, config: TrainConfig, metrics: dict, output_dir: Path) -> Path:
     """save_pretrained of the model and tokenizer, the resolved config and a model card.
 
@@ -186,8 +209,11 @@ def export(accelerator: Accelerator, model, corpus: PreparedCorpus, config: Trai
     """
     final = output_dir / "final"
     unwrapped = accelerator.unwrap_model(model)
-    unwrapped.save_pretrained(final, is_main_process=accelerator.is_main_process, save_function=accelerator.save)
+    unwrapped.config.auto_map = AUTO_MAP
+    state_dict = accelerator.get_state_dict(model)  # gathered from every process where parameters are sharded
+    unwrapped.save_pretrained(final, state_dict=state_dict, is_main_process=accelerator.is_main_process, save_function=accelerator.save)
     if accelerator.is_main_process:
+        (final / f"{AUTO_MODULE}.py").write_text(AUTO_MODULE_SOURCE)
         exported = config.model_copy(deep=True)
         exported.data.prepared_dir = str(Path(config.data.prepared_dir).resolve())
         corpus.tokenizer.save_pretrained(final)
@@ -241,6 +267,10 @@ from doc_hvae import DocHVAEPipeline  # importing doc_hvae also registers it wit
 pipe = DocHVAEPipeline.from_pretrained("<this folder>")
 ```
 
+`AutoModel.from_pretrained("<this folder>")` works after `import doc_hvae`; without that import,
+pass `trust_remote_code=True` (the folder's `{AUTO_MODULE}.py` takes the classes from the installed
+doc_hvae package).
+
 ## Training data
 
 Prepared corpus `{config.data.prepared_dir}` (vocabulary {len(corpus.tokenizer):,}):
@@ -280,6 +310,8 @@ class Trainer:
         model = build_model(config.model, corpus.tokenizer, [level for level in config.objective.bow_levels() if level in levels])
         if corpus.statistics.get("limits"):
             check_positions(model.config, corpus.statistics["limits"])
+        if config.training.gradient_checkpointing:
+            model.activation_checkpointing_enable()
         self.levels = list(model.config.levels)
         self.collator = DocCollator.for_model(model.config, min_row_length=config.data.min_row_length)
         self._build_data()
@@ -303,7 +335,8 @@ class Trainer:
         accelerator.print(
             f"Model: levels={self.levels or 'none (flat LM)'}, {parameters / 1e6:.2f}M parameters, decoder_context={self.unwrapped.config.decoder_context}; "
             f"{len(corpus.dataset[config.data.train_split]):,} training windows, {len(self.train_loader)} batches/epoch/process, "
-            f"{accelerator.num_processes} process(es) on {accelerator.device}, mixed precision {accelerator.mixed_precision}."
+            f"{accelerator.num_processes} process(es) on {accelerator.device}, mixed precision {accelerator.mixed_precision}"
+            f"{', gradient checkpointing' if self.unwrapped.is_activation_checkpointing else ''}."
         )
         self.started = time.perf_counter()
 
@@ -366,6 +399,9 @@ class Trainer:
                     record = {key: float(value) for key, value in logs.items()}
                     record["tokens_per_second"] = float(tokens) / max(time.perf_counter() - window_start, 1e-9)
                     record["epoch"] = state.epoch
+                    if self.unwrapped.decoder.layers is not None:  # whether the per-layer gates open (README, Results)
+                        gates = self.unwrapped.decoder.layers.openings(self.unwrapped.config.layer_levels)
+                        record.update({f"gate/{level}": value for level, value in gates.items()})
                     accelerator.log(record, step=state.step)
                     progress.set_postfix(_postfix(record, self.levels), refresh=False)
                     window_start, window_tokens = time.perf_counter(), 0

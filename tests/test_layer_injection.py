@@ -105,6 +105,31 @@ def test_packing_does_not_change_the_result(decoder):
 
 
 @pytest.mark.parametrize("decoder", list(DECODERS))
+def test_packing_by_position_ids_equals_the_block_mask(decoder):
+    """decoder_packing="position_ids" (no mask: the varlen path of flash-attention kernels) gives the
+    NLL of the block-masked path, token by token, for rows that pack several streams."""
+    injection = {"document": ["memory", "layers"], "paragraph": ["layers"], "sentence": ["embedding", "layers"]}
+    masked = make_model(decoder, injection=injection)
+    randomise_injection(masked)
+    by_position = make_model(decoder, injection=injection, decoder_packing="position_ids")
+    by_position.load_state_dict(masked.state_dict())
+    batch = collate(masked, min_row_length=512)  # everything in few long rows
+    assert int(batch.decoder_segment.max()) + 1 > batch.decoder_input_ids.shape[0], "rows must pack several streams"
+    z = {level: torch.randn(n, 8, generator=torch.Generator().manual_seed(3)) for level, n in
+         (("document", batch.num_documents), ("paragraph", batch.num_paragraphs), ("sentence", batch.num_sentences))}
+    with torch.no_grad():
+        reference, ours = masked.decoder(batch, z).nll, by_position.decoder(batch, z).nll
+    torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-5)
+    # Without the mask and without restarting positions the streams would see each other: the test can fail.
+    streams_see_each_other = batch.decoder_position.clone()
+    with torch.no_grad():
+        batch.decoder_position = torch.arange(streams_see_each_other.shape[1]).clamp(max=127).expand_as(streams_see_each_other).contiguous()
+        leaked = by_position.decoder(batch, z).nll
+        batch.decoder_position = streams_see_each_other
+    assert not torch.allclose(leaked, reference, atol=1e-3)
+
+
+@pytest.mark.parametrize("decoder", list(DECODERS))
 def test_cached_generation_matches_uncached(decoder):
     model = make_model(decoder, injection={"document": ["memory", "layers"], "paragraph": ["layers"], "sentence": ["layers"]})
     randomise_injection(model, std=2.0)
@@ -143,3 +168,22 @@ def test_a_decoder_without_reachable_blocks_is_refused():
 
     with pytest.raises(ValueError, match="h / layers / block / blocks"):
         decoder_layers(NoBlocks())
+
+
+def test_projection_std_sets_the_initial_scale():
+    default = make_model()
+    wide = make_model(layer_projection_std=0.5)
+    for model, std in ((default, default.config.initializer_range), (wide, 0.5)):
+        weights = torch.cat([p.weight.detach().flatten() for p in model.decoder.layers.projections])
+        assert abs(float(weights.std()) - std) < 0.15 * std, (float(weights.std()), std)
+    assert torch.equal(wide.decoder.layers.gates, torch.zeros(2, 3)), "a wider projection still starts closed"
+
+
+def test_open_gates_over_zero_projections_start_flat_and_learn_at_once():
+    """The ungated variant (layer_gate_init=1, layer_projection_std=0): the projections, not the gates, get gradient first."""
+    model = make_model(layer_gate_init=1.0, layer_projection_std=0.0).train()
+    assert torch.equal(model.decoder.layers.gates, torch.ones(2, 3))
+    output = model(collate(model))
+    output.recon_nll.backward()
+    assert all(float(p.weight.grad.abs().sum()) > 0 for p in model.decoder.layers.projections)
+    assert float(model.decoder.layers.gates.grad.abs().sum()) == 0.0  # d/dg of W (g z) is W z = 0

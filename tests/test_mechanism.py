@@ -4,8 +4,9 @@ Every document of `write_topic_corpus` has one of 8 hidden labels, each with its
 a paragraph is one short sentence, so a paragraph-context decoder cannot carry the label from one
 paragraph to the next and must guess it again at every paragraph, while a document latent can
 hold it for the whole document at a KL of about log 8 nats. A tiny three-level model trained with
-the shipped quickstart recipe (its latent injection, posterior normalisation, KL schedule and free
-bits; only the sizes and the step count are the test's) must therefore
+the shipped quickstart recipe (its latent injection, posterior normalisation, KL schedule, free
+bits and optimiser groups; only the sizes, the learning rate and the step count are the test's)
+must therefore
 
   - encode the label in z_doc (nearest-neighbour label accuracy >= 0.9, chance 0.125),
   - read z_doc in the decoder (information use of the document level > 2 nats per document),
@@ -51,7 +52,7 @@ def mechanism_config(tmp_path, corpus) -> dict:
         },
         "model": {"config": {**shipped["model"]["config"], **TINY}},
         "objective": shipped["objective"],
-        "optim": {"lr": 2.0e-3, "warmup_steps": 20},
+        "optim": {**shipped["optim"], "lr": 2.0e-3, "warmup_steps": 20},
         "training": {"output_dir": str(tmp_path / "three_level"), "max_steps": 300, "log_every": 50, "eval_every": 300,
                      "save_every": 1000, "iw_samples": 0, "num_samples": 0, "tensorboard": False},
     }

@@ -11,6 +11,7 @@ import doc_hvae  # noqa: F401  (registers the Auto classes)
 from doc_hvae import DocHVAE, DocHVAEConfig
 from doc_hvae.config import DEFAULT_INJECTION, LEVELS, default_decoder_config, default_encoder_config
 from doc_hvae.data.batching import DocCollator
+from doc_hvae.modeling.decoder import decoder_layers
 from doc_hvae.modeling.encoder import EncoderFeatures
 
 V = 64  # vocabulary: 0 pad, 1 <s>, 2 </s>, 3 <unk>, 4 </p>, content ids 5..63
@@ -437,6 +438,8 @@ def test_from_pretrained_parts_round_trip(tmp_path):
         ({"latent_size": 0}, ["latent_size", "0"]),
         ({"levels": ["sentence"], "bow_levels": ["document"]}, ["bow_levels", "document"]),
         ({"memory_tokens": 0}, ["memory_tokens", "0"]),
+        ({"decoder_packing": "varlen"}, ["decoder_packing", "'varlen'", "position_ids"]),
+        ({"layer_projection_std": -0.1}, ["layer_projection_std", "-0.1"]),
         ({"latent_injection": {"document": ["memory"], "paragraph": ["prefix"], "sentence": ["embedding"]}}, ["latent_injection", "prefix"]),
     ],
     ids=lambda value: str(value)[:40] if isinstance(value, dict) else None,
@@ -562,3 +565,51 @@ def test_layers_injection_is_a_valid_config_value_and_typos_are_not():
     assert config.position_levels == ["document", "paragraph", "sentence"]
     with pytest.raises(ValueError, match="layers"):
         make_config(LEVELS, latent_injection={"document": ["layer"], "paragraph": ["memory"], "sentence": ["embedding"]})
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradient checkpointing
+
+
+def decoder_forwards(model, step, checkpointing=True) -> int:
+    """Forward calls of the modules inside the decoder's blocks during one `step` (recomputation adds some)."""
+    (model.activation_checkpointing_enable if checkpointing else model.activation_checkpointing_disable)()
+    calls = []
+    handles = [module.register_forward_hook(lambda *args: calls.append(1)) for block in decoder_layers(model.decoder.lm) for module in block.children()]
+    step()
+    for handle in handles:
+        handle.remove()
+    return len(calls)
+
+
+@pytest.mark.parametrize("decoder", ["gpt2", "llama"])
+def test_gradient_checkpointing_gives_the_same_loss_and_gradients(decoder):
+    """Recomputed blocks (the decoder's and the sentence encoder's) must see the per-layer latents
+    again: the injection hooks run outside the checkpointed forward."""
+    config = make_config()
+    if decoder == "llama":
+        config = DocHVAEConfig(**{**config.to_diff_dict(), "decoder": {
+            "model_type": "llama", "vocab_size": V, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+            "num_attention_heads": 2, "num_key_value_heads": 1, "max_position_embeddings": 128}})
+    model = make_model(config)
+    unzero_prior_heads(model)  # open gates and live priors: every path carries gradient
+    batch = collate(model.config)
+
+    def loss_and_gradients():
+        model.zero_grad()
+        torch.manual_seed(1)  # the same posterior samples and dropout masks in both runs
+        output = model(batch)
+        loss = output.recon_nll + output.stop_nll + sum(kl.sum() for kl in output.kl.values())
+        loss.backward()
+        return loss.detach(), {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+    model.train()
+    reference_loss, reference = loss_and_gradients()
+    model.activation_checkpointing_enable()
+    assert model.decoder.lm.base_model.gradient_checkpointing and model.encoder.sentence_encoder.encoder.layer[0].gradient_checkpointing
+    checkpointed_loss, checkpointed = loss_and_gradients()
+    assert decoder_forwards(model, loss_and_gradients) > decoder_forwards(model, loss_and_gradients, checkpointing=False), "recomputed"
+    torch.testing.assert_close(checkpointed_loss, reference_loss, rtol=0, atol=1e-5)
+    assert checkpointed.keys() == reference.keys() and any("layers.gates" in name for name in reference)
+    for name in reference:
+        torch.testing.assert_close(checkpointed[name], reference[name], rtol=1e-5, atol=1e-5, msg=name)

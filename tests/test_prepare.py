@@ -474,3 +474,26 @@ def test_splits_the_source_lacks_are_carved_from_train(tmp_path):
     assert not train_ids & validation_ids and all(i.startswith("train:") for i in validation_ids)
     again = load_documents(source, SkipReport())
     assert [d.id for d in again["validation"]] == [d.id for d in splits["validation"]]  # seeded
+
+
+def test_a_unigram_tokenizer_prepares_the_same_documents(tmp_path, prepared):
+    """tokenizer.kind=unigram: the same windows' text, token for token decodable back to the source sentences."""
+    config, _, bpe_corpus, documents = prepared
+    unigram = config.model_copy(update={"tokenizer": TokenizerConfig(kind="unigram", vocab_size=400), "output_dir": str(tmp_path / "unigram")})
+    prepare_corpus(unigram, show_progress=False)
+    corpus = PreparedCorpus(unigram.output_dir)
+    assert type(corpus.tokenizer.backend_tokenizer.model).__name__ == "Unigram"
+    for name in ("train", "test"):
+        assert set(corpus.dataset[name]["source_id"]) == set(bpe_corpus.dataset[name]["source_id"])
+    by_source = rows_by_source(corpus.dataset["test"])
+    compared = 0
+    limit = config.limits.max_sentence_tokens
+    for document in documents["test"]:
+        decoded = iter([corpus.tokenizer.decode(ids) for row in by_source[document.id] for paragraph in row["paragraphs"] for ids in paragraph])
+        for sentence in (sentence for paragraph in document.paragraphs for sentence in paragraph):
+            chunks = [next(decoded) for _ in range(-(-len(tokenize(corpus.tokenizer, sentence)) // limit))]  # a long sentence is cut into chunks
+            if len(chunks) == 1:
+                assert chunks[0] == sentence, document.id
+                compared += 1
+        assert next(decoded, None) is None, "nothing left over"
+    assert compared >= 10

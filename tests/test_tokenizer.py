@@ -13,7 +13,7 @@ import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from doc_hvae.data.tokenizer import PARAGRAPH_END, SPECIAL_TOKENS, SpecialTokenIds, load_tokenizer, train_bpe_tokenizer
+from doc_hvae.data.tokenizer import PARAGRAPH_END, SPECIAL_TOKENS, SpecialTokenIds, load_tokenizer, train_bpe_tokenizer, train_unigram_tokenizer
 
 ALL_SPECIALS = [*SPECIAL_TOKENS.values(), PARAGRAPH_END]
 
@@ -183,3 +183,50 @@ def test_vocab_size_is_respected():
     tokenizer = train_bpe_tokenizer(training_sentences() * 3, vocab_size=320, min_frequency=1)
     assert len(tokenizer) <= 320
     assert len(tokenizer) > 256 + 5 - 1, "the byte alphabet and the specials are always there"
+
+
+# ---------------------------------------------------------------------------------------------
+# The Unigram LM tokenizer (sentencepiece)
+
+
+@pytest.fixture(scope="module")
+def unigram(tmp_path_factory):
+    tokenizer = train_unigram_tokenizer(training_sentences(), vocab_size=400)
+    folder = tmp_path_factory.mktemp("unigram")
+    tokenizer.save_pretrained(str(folder))
+    return tokenizer, folder
+
+
+def test_unigram_has_the_same_special_ids_as_the_bpe(unigram, trained):
+    tokenizer, folder = unigram
+    assert 300 <= len(tokenizer) <= 400
+    assert [tokenizer.get_vocab()[token] for token in ALL_SPECIALS] == list(range(len(ALL_SPECIALS)))
+    assert SpecialTokenIds.from_tokenizer(load_tokenizer(folder)) == SpecialTokenIds.from_tokenizer(trained[0])
+
+
+def test_unigram_round_trips_exactly_and_reloads(unigram):
+    tokenizer, folder = unigram
+    loaded = load_tokenizer(folder)
+    specials = set(range(len(ALL_SPECIALS)))
+    for text in [*TEXTS, "  two leading spaces", "tab\tand  runs   of spaces", "a byte piece name <0x41> <unk>"]:
+        ids = tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        assert tokenizer.decode(ids) == text, text  # no prefix space to strip, unlike byte-level BPE
+        assert loaded(text, add_special_tokens=False, split_special_tokens=True)["input_ids"] == ids, text
+        # Literal special-token strings ("<s>", "</p>", "<unk>" in WikiText-2) are text, not specials.
+        assert not set(ids) & specials, text
+    pieces = tokenizer.convert_ids_to_tokens(tokenizer("☃ 漢", add_special_tokens=False)["input_ids"])
+    assert "<0xE2>" in pieces, "characters outside the vocabulary fall back to UTF-8 byte pieces, not <unk>"
+
+
+def test_tokenizer_config_trains_the_kind_it_names():
+    from doc_hvae.data.prepare import TokenizerConfig
+
+    sentences = training_sentences()
+    unigram = TokenizerConfig(kind="unigram", vocab_size=400).train(sentences)
+    bpe = TokenizerConfig(kind="bpe", vocab_size=400, min_frequency=1).train(sentences)
+    assert type(unigram.backend_tokenizer.model).__name__ == "Unigram"
+    assert type(bpe.backend_tokenizer.model).__name__ == "BPE"
+    with pytest.raises(ValueError, match="kind"):
+        TokenizerConfig(kind="wordpiece")
+    with pytest.raises(ValueError, match="vocab_size=100"):
+        train_unigram_tokenizer(sentences, vocab_size=100)

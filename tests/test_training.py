@@ -7,6 +7,7 @@ once per session; the model is tiny. Recipe runs are subprocesses, as a user wou
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -16,6 +17,7 @@ import yaml
 from huggingface_hub import ModelCard
 
 from conftest import REPO_ROOT
+from doc_hvae import DocHVAE
 from doc_hvae.config_loading import load_config
 from doc_hvae.data.batching import DocCollator, TokenBudgetBatchSampler
 from doc_hvae.data.prepare import PrepareConfig, PreparedCorpus, prepare_corpus
@@ -69,6 +71,18 @@ def training_losses(output_dir) -> dict[int, float]:
     return {r["step"]: r["loss"] for r in read_log(os.path.join(output_dir, "log.jsonl")) if "loss" in r}
 
 
+AUTO_MODEL_WITHOUT_IMPORT = """
+import sys
+from transformers import AutoModel
+try:
+    AutoModel.from_pretrained(sys.argv[1])
+except ValueError as error:
+    print("refused:", "trust_remote_code" if "trust_remote_code=True" in str(error) else error)
+print("loaded:", type(AutoModel.from_pretrained(sys.argv[1], trust_remote_code=True)).__name__)
+assert "doc_hvae" in sys.modules  # the folder's module took the classes from the installed package
+"""
+
+
 @pytest.mark.slow
 def test_resume_continues_exactly_across_an_epoch_boundary(tmp_path, prepared):
     # A budget that makes an epoch a handful of batches; the run goes 2 steps into the next epoch.
@@ -87,9 +101,12 @@ def test_resume_continues_exactly_across_an_epoch_boundary(tmp_path, prepared):
     # A run interrupted there restarts from that checkpoint (into another folder), through the epoch's end.
     # (The corpus given by a path relative to the working directory, as users do.)
     relative = os.path.relpath(prepared, REPO_ROOT)
-    resumed = run_recipe(["--config", config, "--resume", str(checkpoint), f"training.output_dir={tmp_path / 'resumed'}", f"data.prepared_dir={relative}"])
+    # And with gradient checkpointing on: the recomputed blocks give the same losses.
+    resumed = run_recipe(["--config", config, "--resume", str(checkpoint), f"training.output_dir={tmp_path / 'resumed'}", f"data.prepared_dir={relative}",
+                          "training.gradient_checkpointing=true"])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "Resumed from" in resumed.stdout
+    assert "Resumed from" in resumed.stdout and "gradient checkpointing." in resumed.stdout
+    assert "gradient checkpointing." not in full.stdout
     continued = training_losses(tmp_path / "resumed")
     assert sorted(continued) == list(range(interrupted_at + 1, steps + 1))
     epochs = {r["step"]: r["epoch"] for r in read_log(tmp_path / "resumed" / "log.jsonl") if "epoch" in r}
@@ -97,8 +114,15 @@ def test_resume_continues_exactly_across_an_epoch_boundary(tmp_path, prepared):
     for step in continued:
         assert continued[step] == pytest.approx(uninterrupted[step], abs=1e-6), step
 
-    # The export is a loadable model with its tokenizer, config and model card.
+    # The log says how far each level's gates have opened: at the end, the exported model's mean |gate| per level.
     final = tmp_path / "resumed" / "final"
+    last = [r for r in read_log(tmp_path / "resumed" / "log.jsonl") if "loss" in r][-1]
+    gates = DocHVAE.from_pretrained(final).decoder.layers.gates.detach().abs().mean(dim=0)
+    for index, level in enumerate(TINY_MODEL["levels"]):
+        assert last[f"gate/{level}"] == pytest.approx(float(gates[index]), rel=1e-5, abs=1e-9), level
+    assert max(last[f"gate/{level}"] for level in TINY_MODEL["levels"]) > 0  # they moved off zero
+
+    # The export is a loadable model with its tokenizer, config and model card.
     for name in ("model.safetensors", "config.json", "tokenizer.json", "train_config.yaml", "README.md"):
         assert (final / name).is_file(), name
     assert "Final validation metrics" in (final / "README.md").read_text()
@@ -110,6 +134,11 @@ def test_resume_continues_exactly_across_an_epoch_boundary(tmp_path, prepared):
     assert abs(perplexity.metric_value - final_ppl) / final_ppl < 0.2  # the export's evaluation, near the last validation
     # The export stands alone: its corpus path is absolute, so it loads from any working directory.
     assert yaml.safe_load((final / "train_config.yaml").read_text())["data"]["prepared_dir"] == str(prepared.resolve())
+    # AutoModel, in a process that never imports doc_hvae: refused with the way out, then loaded with it.
+    auto = subprocess.run([sys.executable, "-c", AUTO_MODEL_WITHOUT_IMPORT, str(final)], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path, env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdin=subprocess.DEVNULL)
+    assert auto.returncode == 0, auto.stderr[-3000:]
+    assert "refused: trust_remote_code" in auto.stdout and "loaded: DocHVAE" in auto.stdout, auto.stdout
 
     # Starting afresh over the first run's checkpoints is refused (it would mix or prune them).
     again = run_recipe(["--config", config])
@@ -260,3 +289,41 @@ def test_push_to_hub_uploads_the_export_folder(tmp_path, monkeypatch):
     assert url == "https://huggingface.co/someone/doc-hvae-test"
     assert calls[0] == ("create", "someone/doc-hvae-test", {"private": True, "exist_ok": True})
     assert calls[1][1]["repo_id"] == "someone/doc-hvae-test" and calls[1][1]["folder_path"] == str(tmp_path / "final")
+
+
+def test_param_groups_and_gate_decay(tmp_path, prepared):
+    config = load_config(TrainConfig, write_config(tmp_path, prepared), ["optim.param_groups={decoder.layers.gates: {lr_scale: 10}, decoder.layers.projections: {eps: 1.0e-4}}"])
+    model = build_model(config.model, PreparedCorpus(prepared).tokenizer)
+    groups = build_optimizer(model, config.optim).param_groups
+    gates = model.decoder.layers.gates
+    (gate_group,) = [group for group in groups if any(p is gates for p in group["params"])]
+    assert gate_group["lr"] == 10 * config.optim.lr and gate_group["weight_decay"] == 0.0  # decay would pull a gate shut
+    assert len(gate_group["params"]) == 1 and gate_group["eps"] == config.optim.eps
+    projections = [p for p in model.decoder.layers.projections.parameters()]
+    (projection_group,) = [group for group in groups if any(p is projections[0] for p in group["params"])]
+    assert projection_group["eps"] == 1e-4 and projection_group["lr"] == config.optim.lr and len(projection_group["params"]) == len(projections)
+    embeddings = model.decoder.lm.get_input_embeddings().weight
+    (embedding_group,) = [group for group in groups if any(p is embeddings for p in group["params"])]
+    assert embedding_group["lr"] == config.optim.lr and embedding_group["weight_decay"] == config.optim.weight_decay
+    assert sum(len(group["params"]) for group in groups) == sum(1 for p in model.parameters() if p.requires_grad)
+    with pytest.warns(UserWarning, match="no_such_parameter"):  # the flat-LM variant of a config with a gates group, say
+        build_optimizer(model, load_config(TrainConfig, write_config(tmp_path, prepared), ["optim.param_groups={no_such_parameter: {lr_scale: 2}}"]).optim)
+
+
+def test_a_prepared_corpus_is_checked_against_data_prepare(tmp_path, prepared):
+    from doc_hvae.trainer import TrainingError, check_prepared_matches
+    from doc_hvae.training import DataSection
+
+    folder = tmp_path / "corpus"
+    shutil.copytree(prepared, folder)
+    saved = yaml.safe_load((folder / "prepare_config.yaml").read_text())
+    section = {key: value for key, value in saved.items() if key != "output_dir"}
+    check_prepared_matches(DataSection(prepared_dir=str(folder), prepare=section))  # the same settings
+    # A folder prepared before tokenizer.kind existed has no such key: it was a BPE, the default.
+    del saved["tokenizer"]["kind"]
+    (folder / "prepare_config.yaml").write_text(yaml.safe_dump(saved))
+    check_prepared_matches(DataSection(prepared_dir=str(folder), prepare=section))
+    for changed, key in (({**section, "tokenizer": {**section["tokenizer"], "kind": "unigram"}}, "tokenizer"),
+                         ({**section, "limits": {**section["limits"], "max_sentence_tokens": 16}}, "limits")):
+        with pytest.raises(TrainingError, match=f"other \\['{key}'\\] settings"):
+            check_prepared_matches(DataSection(prepared_dir=str(folder), prepare=changed))

@@ -28,11 +28,12 @@ import numpy as np
 from datasets import Dataset, DatasetDict, Features, List, Value, load_from_disk
 from pydantic import Field, model_validator
 from tqdm.auto import tqdm
+from transformers import PreTrainedTokenizerFast
 
 from ..config_loading import StrictModel, dump_config
 from .document import Document, SkipReport
 from .readers import read_corpus
-from .tokenizer import SpecialTokenIds, load_tokenizer, train_bpe_tokenizer
+from .tokenizer import SpecialTokenIds, load_tokenizer, train_bpe_tokenizer, train_unigram_tokenizer
 
 SPLITS = ("train", "validation", "test")
 _SPLIT_ALIASES = {"train": "train", "valid": "validation", "validation": "validation", "dev": "validation", "test": "test"}
@@ -89,11 +90,20 @@ class SourceConfig(StrictModel):
 
 
 class TokenizerConfig(StrictModel):
-    """Train a byte-level BPE on the training split, or use an existing tokenizer."""
+    """Train a tokenizer on the training split (byte-level BPE or a sentencepiece Unigram LM), or use an existing one."""
 
     pretrained: str | None = Field(None, description="tokenizer folder or Hub name; None trains a new one")
+    kind: Literal["bpe", "unigram"] = Field(
+        "bpe", description="what to train: bpe (byte-level BPE, tokenizers) or unigram (Unigram LM with byte fallback, sentencepiece)"
+    )
     vocab_size: int = Field(8000, ge=300)
-    min_frequency: int = Field(2, ge=1)
+    min_frequency: int = Field(2, ge=1, description="bpe only: the fewest occurrences of a merged pair")
+
+    def train(self, sentences: Iterable[str]) -> PreTrainedTokenizerFast:
+        """A new tokenizer of this kind, trained on `sentences`."""
+        if self.kind == "unigram":
+            return train_unigram_tokenizer(sentences, self.vocab_size)
+        return train_bpe_tokenizer(sentences, self.vocab_size, self.min_frequency)
 
 
 class LimitsConfig(StrictModel):
@@ -370,7 +380,7 @@ def prepare_corpus(config: PrepareConfig, show_progress: bool = True) -> dict:
         tokenizer = load_tokenizer(config.tokenizer.pretrained)
     else:
         sentences = (s for doc in documents["train"] for p in doc.paragraphs for s in p)
-        tokenizer = train_bpe_tokenizer(sentences, config.tokenizer.vocab_size, config.tokenizer.min_frequency)
+        tokenizer = config.tokenizer.train(sentences)
     SpecialTokenIds.from_tokenizer(tokenizer)  # fails early if a special token is missing
 
     splits, statistics = {}, {"splits": {}}

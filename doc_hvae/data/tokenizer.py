@@ -1,16 +1,19 @@
-"""Tokenizers: train a byte-level BPE on a corpus, or adapt any pretrained tokenizer.
+"""Tokenizers: train a byte-level BPE or a Unigram LM (sentencepiece) on a corpus, or adapt any
+pretrained tokenizer.
 
-Either way the result is a `PreTrainedTokenizerFast` that `AutoTokenizer.from_pretrained(dir)`
+Every way the result is a `PreTrainedTokenizerFast` that `AutoTokenizer.from_pretrained(dir)`
 loads, with the five special tokens the document model needs (see `SPECIAL_TOKENS`).
 """
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+import sentencepiece
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 # The decoder's token stream of a paragraph is
@@ -74,6 +77,46 @@ def train_bpe_tokenizer(sentences: Iterable[str], vocab_size: int = 8000, min_fr
         show_progress=False,
     )
     tokenizer.train_from_iterator(sentences, trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, **SPECIAL_TOKENS)
+    fast.add_special_tokens({"additional_special_tokens": [PARAGRAPH_END]})
+    return fast
+
+
+def train_unigram_tokenizer(sentences: Iterable[str], vocab_size: int = 8000, max_sentences: int = 2_000_000) -> PreTrainedTokenizerFast:
+    """Train a Unigram LM tokenizer (Kudo 2018) with sentencepiece on an iterable of sentences.
+
+    Set up to round-trip like the byte-level BPE: no normalisation, whitespace kept as it is, and
+    characters outside the vocabulary spelled as UTF-8 byte pieces (byte fallback) instead of
+    <unk>. The trained pieces and scores are moved into a `tokenizers` Unigram model (what
+    transformers' SpmConverter does, without the protobuf dependency), so the result is a fast
+    tokenizer that saves and loads like any other. Special tokens take the first ids, in the same
+    order as the BPE's. sentencepiece samples at most `max_sentences` sentences for training.
+    """
+    if vocab_size < 300:
+        raise ValueError(f"vocab_size={vocab_size} is too small for a byte-fallback Unigram (256 bytes + specials); use >= 300.")
+    model = io.BytesIO()
+    pad, bos, eos, unk = (SPECIAL_TOKENS[key] for key in ("pad_token", "bos_token", "eos_token", "unk_token"))
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(sentences), model_writer=model, model_type="unigram", vocab_size=vocab_size,
+        pad_id=0, bos_id=1, eos_id=2, unk_id=3, pad_piece=pad, bos_piece=bos, eos_piece=eos, unk_piece=unk,
+        user_defined_symbols=[PARAGRAPH_END], byte_fallback=True, character_coverage=0.9995,
+        normalization_rule_name="identity", remove_extra_whitespaces=False, add_dummy_prefix=True,
+        input_sentence_size=max_sentences, shuffle_input_sentence=True, hard_vocab_limit=False,
+        minloglevel=2, num_threads=os.cpu_count() or 1,
+    )
+    processor = sentencepiece.SentencePieceProcessor(model_proto=model.getvalue())
+    vocab = [(processor.id_to_piece(i), processor.get_score(i)) for i in range(processor.get_piece_size())]
+    tokenizer = Tokenizer(models.Unigram(vocab, unk_id=processor.unk_id(), byte_fallback=True))
+    # sentencepiece's own whitespace handling, spelled out: one "\u2581" before the text and for every space.
+    tokenizer.normalizer = normalizers.Sequence([normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")])
+    # "<" stands alone, so that no piece spanning it matches: a literal "<s>", "</p>" or "<unk>" (WikiText-2
+    # has thousands) is spelled out like other text, and so is a literal byte-piece name such as "<0x41>".
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="never", split=True), pre_tokenizers.Split("<", behavior="isolated")]
+    )
+    tokenizer.decoder = decoders.Sequence(
+        [decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(content=" ", left=1, right=0)]
+    )
     fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, **SPECIAL_TOKENS)
     fast.add_special_tokens({"additional_special_tokens": [PARAGRAPH_END]})
     return fast

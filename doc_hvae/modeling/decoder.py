@@ -95,6 +95,10 @@ class LayerInjection(nn.Module):
         gated = self._latents * gate.to(self._latents.dtype)
         return (hidden + self.projections[index](gated).to(hidden.dtype), *args[1:])
 
+    def openings(self, levels: list[str]) -> dict[str, float]:
+        """Per level, the mean |gate| over the decoder layers: how far the level's gates have opened."""
+        return {level: float(self.gates[:, index].detach().abs().mean()) for index, level in enumerate(levels)}
+
     @contextlib.contextmanager
     def feeding(self, latents: torch.Tensor | None):
         """Inject `latents` [R, C, D] into every decoder call inside the block."""
@@ -202,12 +206,11 @@ class LatentDecoder(nn.Module):
             if self.layers is not None:
                 layer_latents = self.layer_latents(per_position) * has_target  # [R, C, D]
 
+        # Streams packed in a row are kept apart by a block mask, or (decoder_packing="position_ids") by
+        # their positions alone, each stream restarting at 0, which transformers turns into varlen attention.
+        mask = None if config.decoder_packing == "position_ids" else block_attention_mask(segment, causal=True, dtype=embeds.dtype)
         with self.feeding_layers(layer_latents):
-            hidden = self.lm.base_model(
-                inputs_embeds=embeds,
-                attention_mask=block_attention_mask(segment, causal=True, dtype=embeds.dtype),
-                position_ids=position,
-            ).last_hidden_state  # [R, C, H]
+            hidden = self.lm.base_model(inputs_embeds=embeds, attention_mask=mask, position_ids=position, use_cache=False).last_hidden_state  # [R, C, H]
         # Project only the positions that predict something: memory slots and padding cost no logits.
         predicts = batch.decoder_labels != IGNORE_INDEX
         logits = self.lm.get_output_embeddings()(hidden[predicts])  # [T, V]

@@ -81,7 +81,7 @@ class DocHVAEPreTrainedModel(PreTrainedModel):
     config_class = DocHVAEConfig
     base_model_prefix = "doc_hvae"
     main_input_name = "batch"
-    supports_gradient_checkpointing = False
+    supports_gradient_checkpointing = True  # the decoder's and the sentence encoder's blocks (transformers layers)
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -94,7 +94,10 @@ class DocHVAEPreTrainedModel(PreTrainedModel):
         if getattr(module, "_fan_in_init", False):
             init.normal_(module.weight, mean=0.0, std=module.weight.shape[1] ** -0.5)
         if isinstance(module, LayerInjection):
-            init.zeros_(module.gates)  # closed: the decoder starts as the flat LM it is
+            init.constant_(module.gates, self.config.layer_gate_init)  # 0 by default: the decoder starts as the flat LM it is
+            if self.config.layer_projection_std is not None:  # else they keep the initializer_range normal of every Linear
+                for projection in module.projections:
+                    init.normal_(projection.weight, mean=0.0, std=self.config.layer_projection_std)
         # Posterior heads output [mean, log_scale]: the log-scale half of the bias sets the initial std.
         if getattr(module, "_log_scale_init", 0.0):
             init.constant_(module.bias[module.bias.shape[0] // 2 :], module._log_scale_init)

@@ -1,6 +1,7 @@
 """Evaluate a trained DocHVAE (or flat LM) on a split: every metric of README "Metrics".
 
     python recipes/evaluate_docs.py --model outputs/wikitext2/final --split test --k 100 --output outputs/wikitext2/eval_test
+    python recipes/evaluate_docs.py --config recipes/configs/evaluate_test.yaml --model outputs/wikitext2/final --k 20
 
 Writes report.json (numbers, definitions and settings), report.md, and plots (KL per dimension
 and active units per level; KL per level over training when --log is given).
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from doc_hvae.cli import run_cli
+from doc_hvae.cli import parse_args_with_config, run_cli
 from doc_hvae.data.batching import DocCollator
 from doc_hvae.data.prepare import PreparedCorpus
 from doc_hvae.evaluation import EvalSettings, evaluate, format_report
@@ -24,7 +25,7 @@ from doc_hvae.plots import plot_report
 from doc_hvae.training import load_model, prepared_dir_of
 
 
-def main(argv=None) -> dict:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="a save_pretrained folder (output_dir/final of a training run)")
     parser.add_argument("--data", default=None, help="prepared corpus folder (default: the one the model was trained on)")
@@ -40,8 +41,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--log", default=None, help="the run's log.jsonl, to plot KL per level over training")
     parser.add_argument("--output", default=None, help="output folder (default: <model>/eval_<split>)")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
-    args = parser.parse_args(argv)
+    return parse_args_with_config(parser, argv)
 
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     model = load_model(args.model)

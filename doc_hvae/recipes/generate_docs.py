@@ -7,6 +7,9 @@
     python recipes/generate_docs.py --model M --mode interpolate --references 0 1 --level document --steps 5
     python recipes/generate_docs.py --model M --mode swap --references 0 1      (each keeps its lower latents, takes the other's z_doc)
     python recipes/generate_docs.py --model M --mode style-consistency --references-count 20 --per-reference 5
+    python recipes/generate_docs.py --config recipes/configs/generate_style.yaml --model M --temperature 0.7
+
+Every flag can also come from a YAML file (--config; keys are the flags' names), which flags override.
 
 References are windows of a prepared split (by index, --split, default test) or raw text files.
 Writes readable text (paragraphs separated by blank lines) and JSON lines with the settings.
@@ -22,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from doc_hvae.cli import run_cli
+from doc_hvae.cli import parse_args_with_config, run_cli
 from doc_hvae.data.batching import DocCollator
 from doc_hvae.data.document import SkipReport
 from doc_hvae.data.prepare import LimitsConfig, PreparedCorpus, rows_from_documents
@@ -71,7 +74,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=None, help="output file stem (default: <model>/generated_<mode>)")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
-    return parser.parse_args(argv)
+    return parse_args_with_config(parser, argv)
 
 
 def sampling_config(args) -> SamplingConfig:

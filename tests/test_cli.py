@@ -1,0 +1,68 @@
+"""Recipe settings from YAML files (`doc_hvae.cli.parse_args_with_config`) and the shipped configs."""
+
+import argparse
+
+import pytest
+import yaml
+
+from conftest import REPO_ROOT
+from doc_hvae.cli import parse_args_with_config
+from doc_hvae.config_loading import ConfigError, load_config
+from doc_hvae.recipes import evaluate_docs, generate_docs
+from doc_hvae.training import TrainConfig
+
+CONFIGS = REPO_ROOT / "recipes" / "configs"
+
+
+def toy_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--mode", choices=("prior", "style"), default="prior")
+    parser.add_argument("--max-tokens", type=int, default=100)
+    parser.add_argument("--references", type=int, nargs="*", default=None)
+    parser.add_argument("--latent-temperature", nargs="*", default=[])
+    parser.add_argument("--no-level-use", action="store_true")
+    return parser
+
+
+def write(tmp_path, values) -> str:
+    path = tmp_path / "settings.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return str(path)
+
+
+def test_the_file_sets_defaults_and_flags_override_them(tmp_path):
+    path = write(tmp_path, {"model": "m", "mode": "style", "max-tokens": 7, "references": [0, 5], "latent_temperature": {"document": 0.5},
+                            "no_level_use": True})
+    args = parse_args_with_config(toy_parser(), ["--config", path])
+    assert (args.model, args.mode, args.max_tokens, args.references, args.latent_temperature, args.no_level_use) == (
+        "m", "style", 7, [0, 5], ["document=0.5"], True)
+    args = parse_args_with_config(toy_parser(), ["--config", path, "--max-tokens", "9", "--references", "3", "--mode", "prior"])
+    assert (args.max_tokens, args.references, args.mode) == (9, [3], "prior")
+    assert parse_args_with_config(toy_parser(), ["--model", "x"]).max_tokens == 100  # no file: the flags' defaults
+
+
+def test_bad_keys_and_values_in_the_file_are_reported(tmp_path, capsys):
+    with pytest.raises(ConfigError) as error:
+        parse_args_with_config(toy_parser(), ["--config", write(tmp_path, {"model": "m", "max_tokenz": 3, "no_level_use": "yes"})])
+    message = str(error.value)
+    assert "unknown key 'max_tokenz'" in message and "max_tokens" in message and "no_level_use: 'yes'" in message
+    with pytest.raises(SystemExit):  # the flags' own checks: a bad choice or type is an argparse error
+        parse_args_with_config(toy_parser(), ["--config", write(tmp_path, {"model": "m", "mode": "poetry"})])
+    assert "invalid choice: 'poetry'" in capsys.readouterr().err
+    with pytest.raises(FileNotFoundError, match="no_such.yaml"):
+        parse_args_with_config(toy_parser(), ["--config", str(tmp_path / "no_such.yaml")])
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda path: path.name)
+def test_every_shipped_recipe_config_is_valid(path):
+    if path.name.startswith("evaluate_"):
+        args = evaluate_docs.parse_args(["--config", str(path), "--model", "some/model"])
+        assert args.model == "some/model" and args.split == yaml.safe_load(path.read_text())["split"]
+    elif path.name.startswith("generate_"):
+        args = generate_docs.parse_args(["--config", str(path), "--model", "some/model"])
+        assert args.mode == yaml.safe_load(path.read_text())["mode"]
+        generate_docs.sampling_config(args)  # the sampling settings it describes are valid too
+    else:
+        config = load_config(TrainConfig, path)
+        assert config.training.output_dir
