@@ -7,6 +7,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import yaml
 
@@ -37,17 +38,14 @@ def parse_args_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] 
     like a bad flag; an unknown key is an error that lists the known ones."""
     parser.add_argument("--config", default=None, help="a YAML file of these settings (keys: the flags' names); flags given override it")
     argv = list(sys.argv[1:] if argv is None else argv)
-    config_path = None
-    for index, item in enumerate(argv):
-        if item == "--config" and index + 1 < len(argv):
-            config_path = argv[index + 1]
-        elif item.startswith("--config="):
-            config_path = item.split("=", 1)[1]
+    finder = argparse.ArgumentParser(add_help=False)  # only to find --config, in any of argparse's spellings
+    finder.add_argument("--config")
+    config_path = finder.parse_known_args(argv)[0].config
     if config_path is None:
         return parser.parse_args(argv)
     if not os.path.isfile(config_path):
         raise FileNotFoundError(f"--config {config_path!r}: no such file")
-    values = yaml.safe_load(open(config_path, encoding="utf-8")) or {}
+    values = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
     if not isinstance(values, dict):
         raise ConfigError([f"{config_path} must hold a mapping of settings (flag names to values), not {type(values).__name__}"], config_path)
     actions = {action.dest: action for action in parser._actions if action.option_strings and action.dest not in ("help", "config")}

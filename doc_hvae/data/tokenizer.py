@@ -1,7 +1,7 @@
 """Tokenizers: train a byte-level BPE or a Unigram LM (sentencepiece) on a corpus, or adapt any
 pretrained tokenizer.
 
-Every way the result is a `PreTrainedTokenizerFast` that `AutoTokenizer.from_pretrained(dir)`
+Each way, the result is a `PreTrainedTokenizerFast` that `AutoTokenizer.from_pretrained(dir)`
 loads, with the five special tokens the document model needs (see `SPECIAL_TOKENS`).
 """
 
