@@ -124,6 +124,16 @@ SUITES = {
             "gated_cycle_warm_start": [*CYCLE, "model.decoder_name_or_path={output}/flat_lm/final"],
         },
     },
+    # The quickstart's best levers on WikiText-2's budget (800 steps): gates at 10x lr, and Optimus's
+    # single cycle (beta = 0 for the first quarter, then a ramp) in place of BN-VAE.
+    "wikitext2_gates": {
+        "config": "recipes/configs/wikitext2.yaml",
+        "variants": {
+            "three_level_gate_lr": [GATE_LR],
+            "three_level_gate_lr_cycle": [GATE_LR, "model.config.posterior_mean_norm={}", "objective.beta.kind=linear",
+                                          "objective.beta.offset_steps=200", "objective.beta.warmup_steps=200"],
+        },
+    },
     # The same flat LM on each tokenizer kind, compared by word-level PPL (tokenizer-independent).
     "quickstart_tokenizers": {
         "config": "recipes/configs/quickstart.yaml",

@@ -16,7 +16,6 @@ outputs/bench/tokenizer_kinds) as JSON and Markdown.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -27,6 +26,9 @@ from doc_hvae.data.prepare import PrepareConfig, TokenizerConfig, load_documents
 from doc_hvae.training import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from bench_output import save_results  # noqa: E402
+
 CORPORA = {
     "quickstart": ("recipes/configs/quickstart.yaml", "train"),  # a training config: its data.prepare section
     "wikitext2": ("data_scripts/configs/wikitext2.yaml", "prepare"),
@@ -88,11 +90,7 @@ def main(argv=None) -> list[dict]:
     for row in rows:
         lines.append(f"| {row['corpus']} | {row['kind']} | {row['vocab_size']:,} | {row['tokens_per_word']:.3f} | {row['round_trip_exact']:.4f} | "
                      f"{row['train_seconds']:.1f} | {row['encode_sentences_per_second']:,.0f} |")
-    output = Path(args.output)
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "results.json").write_text(json.dumps(rows, indent=2))
-    (output / "results.md").write_text("\n".join(lines) + "\n")
-    print("\n" + "\n".join(lines))
+    save_results(args.output, rows, lines)
     return rows
 
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 
 from doc_hvae.config_loading import ConfigError, load_config
 from doc_hvae.data.document import SkipReport
-from doc_hvae.data.prepare import PrepareConfig, load_documents
+from doc_hvae.data.prepare import PrepareConfig, read_documents, sentences_of
 
 
 def main(argv=None) -> None:
@@ -31,12 +32,12 @@ def main(argv=None) -> None:
         raise SystemExit(str(error)) from None
     started = time.perf_counter()
     report = SkipReport()
-    documents = load_documents(config.source, report)["train"]
-    sentences = [s for doc in documents for p in doc.paragraphs for s in p]
-    tokenizer = config.tokenizer.train(sentences)
+    with tempfile.TemporaryDirectory(prefix="doc_hvae-tokenizer-") as work_dir:  # documents stream through Arrow files
+        documents = read_documents(config.source, report, work_dir, show_progress=True)["train"]
+        tokenizer = config.tokenizer.train(sentences_of(documents))
     tokenizer.save_pretrained(args.output)
     print(
-        f"Trained a {len(tokenizer):,}-token {config.tokenizer.kind} tokenizer on {len(sentences):,} sentences of {len(documents):,} training documents "
+        f"Trained a {len(tokenizer):,}-token {config.tokenizer.kind} tokenizer on {len(documents):,} training documents "
         f"in {time.perf_counter() - started:.1f} s; saved to {args.output}.\nSkipped or changed while reading:\n{report.format()}"
     )
 

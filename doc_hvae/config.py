@@ -107,6 +107,13 @@ class DocHVAEConfig(PreTrainedConfig):
         vocab_size (`int`, defaults to 8000): size of the token vocabulary (`len(tokenizer)`).
         pad_token_id, bos_token_id, sentence_end_token_id, paragraph_end_token_id, unk_token_id (`int`):
             Special token ids (see `doc_hvae.data.tokenizer`).
+        encoder_vocab_size (`int`, *optional*):
+            Set when the sentence encoder has its own tokenizer (a BERT encoder over a GPT-2
+            decoder): its vocabulary size. None (the default) = encoder and decoder share the
+            decoder's tokenizer, and the encoder reads the decoder's ids.
+        encoder_pad_token_id, encoder_start_token_id, encoder_end_token_id (`int`, *optional*):
+            With `encoder_vocab_size`: the encoder tokenizer's padding id and the ids around each
+            sentence (BERT: [PAD], [CLS], [SEP]).
         word_dropout (`float`, defaults to 0.0):
             Probability of replacing a decoder input token by `<unk>` during training.
         sentence_drop (`float`, defaults to 0.0):
@@ -164,6 +171,10 @@ class DocHVAEConfig(PreTrainedConfig):
         sentence_end_token_id: int = 2,
         unk_token_id: int = 3,
         paragraph_end_token_id: int = 4,
+        encoder_vocab_size: int | None = None,
+        encoder_pad_token_id: int | None = None,
+        encoder_start_token_id: int | None = None,
+        encoder_end_token_id: int | None = None,
         word_dropout: float = 0.0,
         sentence_drop: float = 0.0,
         paragraph_drop: float = 0.0,
@@ -200,6 +211,10 @@ class DocHVAEConfig(PreTrainedConfig):
         self.sentence_end_token_id = sentence_end_token_id
         self.paragraph_end_token_id = paragraph_end_token_id
         self.unk_token_id = unk_token_id
+        self.encoder_vocab_size = encoder_vocab_size
+        self.encoder_pad_token_id = encoder_pad_token_id
+        self.encoder_start_token_id = encoder_start_token_id
+        self.encoder_end_token_id = encoder_end_token_id
         self.word_dropout = word_dropout
         self.sentence_drop = sentence_drop
         self.paragraph_drop = paragraph_drop
@@ -213,10 +228,15 @@ class DocHVAEConfig(PreTrainedConfig):
         self.log_scale_bound = log_scale_bound
         self.initializer_range = initializer_range
         kwargs.pop("eos_token_id", None)  # always the end-of-sentence token (saved configs carry it back)
-        # The decoder must agree on the special ids (GPT-2 configs default to 50256).
-        for sub in (self.decoder, self.encoder):
-            if isinstance(sub, dict):
-                sub.update(pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=sentence_end_token_id)
+        # The decoder must agree on the special ids (GPT-2 configs default to 50256), and so must the
+        # encoder, with its own tokenizer's ids when it has one.
+        if isinstance(self.decoder, dict):
+            self.decoder.update(pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=sentence_end_token_id)
+        if isinstance(self.encoder, dict):
+            if encoder_vocab_size is None:
+                self.encoder.update(pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=sentence_end_token_id)
+            else:
+                self.encoder.update(pad_token_id=encoder_pad_token_id)
         super().__init__(pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=sentence_end_token_id, **kwargs)
         self.validate()
 
@@ -262,6 +282,16 @@ class DocHVAEConfig(PreTrainedConfig):
     def hidden_size(self) -> int:
         """Width of the decoder (the latent projections' output)."""
         return self.decoder_config().hidden_size
+
+    @property
+    def own_encoder_tokenizer(self) -> bool:
+        """Whether the sentence encoder reads its own tokenizer's ids (`encoder_paragraphs` in the rows)."""
+        return self.encoder_vocab_size is not None
+
+    @property
+    def encoder_token_count(self) -> int:
+        """Rows of the sentence encoder's token embeddings."""
+        return self.encoder_vocab_size if self.own_encoder_tokenizer else self.vocab_size
 
     @property
     def encoder_size(self) -> int:
@@ -332,6 +362,13 @@ class DocHVAEConfig(PreTrainedConfig):
                 problems.append(f"{name}={sub!r}: give a transformers config dict with a 'model_type' (e.g. gpt2 / bert)")
         if isinstance(self.decoder, dict) and self.decoder.get("vocab_size", self.vocab_size) != self.vocab_size:
             problems.append(f"decoder.vocab_size={self.decoder.get('vocab_size')} differs from vocab_size={self.vocab_size}; they must match the tokenizer")
+        if isinstance(self.encoder, dict) and self.encoder.get("vocab_size", self.encoder_token_count) != self.encoder_token_count:
+            problems.append(f"encoder.vocab_size={self.encoder.get('vocab_size')} differs from the encoder tokenizer's "
+                            f"{'encoder_vocab_size' if self.own_encoder_tokenizer else 'vocab_size'}={self.encoder_token_count}; they must match")
+        if self.own_encoder_tokenizer:
+            unset = [name for name in ("encoder_pad_token_id", "encoder_start_token_id", "encoder_end_token_id") if getattr(self, name) is None]
+            if unset:
+                problems.append(f"encoder_vocab_size={self.encoder_vocab_size} (an encoder tokenizer of its own) needs {unset} too")
         if problems:
             raise ValueError("invalid DocHVAEConfig:\n" + "\n".join(f"  - {p}" for p in problems))
 

@@ -29,7 +29,7 @@ from .data.batching import DocBatch, DocCollator
 from .data.document import SkipReport
 from .data.prepare import LimitsConfig, rows_from_documents
 from .data.readers import document_from_text
-from .data.tokenizer import load_tokenizer
+from .data.tokenizer import ENCODER_TOKENIZER, load_encoder_tokenizer, load_tokenizer
 from .evaluation import EvalSettings, document_nll
 from .generation import (
     DEFAULT_SAMPLING,
@@ -62,9 +62,13 @@ class DocHVAEPipeline:
     """Encode, generate and score raw text with a trained DocHVAE (see the module docstring)."""
 
     def __init__(self, model: DocHVAE, tokenizer, limits: LimitsConfig | None = None, splitter: str = "blingfire",
-                 sampling: SamplingConfig | None = None):
+                 sampling: SamplingConfig | None = None, encoder_tokenizer=None):
+        if model.config.own_encoder_tokenizer and encoder_tokenizer is None:
+            raise ValueError("this model's sentence encoder has a tokenizer of its own; pass encoder_tokenizer= "
+                             "(DocHVAEPipeline.from_pretrained loads it from the export's encoder_tokenizer/ folder)")
         self.model = model.eval()
-        self.tokenizer = tokenizer
+        self.tokenizer = tokenizer  # the decoder's: text in and out
+        self.encoder_tokenizer = encoder_tokenizer if model.config.own_encoder_tokenizer else None
         self.limits = limits or LimitsConfig()
         self.splitter = splitter
         self.sampling = sampling or SamplingConfig(**DEFAULT_SAMPLING)
@@ -84,7 +88,8 @@ class DocHVAEPipeline:
             prepare = (yaml.safe_load(config_file.read_text()).get("data") or {}).get("prepare") or {}
             limits = LimitsConfig(**prepare.get("limits", {}))
             splitter = (prepare.get("source") or {}).get("options", {}).get("splitter", splitter)
-        return cls(model, load_tokenizer(path), limits, splitter, **kwargs)
+        encoder_tokenizer = load_encoder_tokenizer(Path(path) / ENCODER_TOKENIZER) if model.config.own_encoder_tokenizer else None
+        return cls(model, load_tokenizer(path), limits, splitter, encoder_tokenizer=encoder_tokenizer, **kwargs)
 
     @property
     def device(self) -> torch.device:
@@ -100,7 +105,7 @@ class DocHVAEPipeline:
         if bad:
             raise TypeError(f"texts[{bad[0]}] is a {type(texts[bad[0]]).__name__}, not a str; pass the documents as strings")
         documents = [document_from_text(text, f"text-{i}", splitter=self.splitter, report=self.report) for i, text in enumerate(texts)]
-        return rows_from_documents(documents, self.tokenizer, self.limits, self.report)
+        return rows_from_documents(documents, self.tokenizer, self.limits, self.report, self.encoder_tokenizer)
 
     def batch(self, texts: Sequence[str] | str) -> DocBatch:
         return self.collator(self.rows(texts)).to(self.device)

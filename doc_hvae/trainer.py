@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 import yaml
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import DistributedType, set_seed
 from huggingface_hub import EvalResult, ModelCard, ModelCardData, create_repo, upload_folder
 from tqdm.auto import tqdm
 
@@ -27,6 +28,7 @@ from .config import LEVELS
 from .config_loading import dump_config
 from .data.batching import DocCollator
 from .data.prepare import PrepareConfig, PreparedCorpus, format_statistics, is_prepared, prepare_corpus
+from .data.tokenizer import ENCODER_TOKENIZER
 from .evaluation import EvalSettings, evaluate, format_report, validation_metrics
 from .generation import DEFAULT_SAMPLING, SamplingConfig, document_text, sample_prior, seeded_generator
 from .objectives import objective_loss
@@ -87,6 +89,23 @@ def check_launch(accelerator: Accelerator) -> None:
             "--mixed_precision no --dynamo_backend no recipes/train_docs.py --config ...\n"
             "or: torchrun --standalone --nproc_per_node 2 recipes/train_docs.py --config ... (with ACCELERATE_USE_CPU=1)"
         )
+    plugin = fsdp_plugin(accelerator)
+    if plugin is not None and plugin.fsdp_version != 2:
+        raise TrainingError(
+            f"FSDP version {plugin.fsdp_version}: the recipe shards with FSDP2 only (its `full_parameters` gathers a fully_shard model "
+            "for validation, evaluation and sampling); launch with --use_fsdp --fsdp_version 2"
+        )
+
+
+def fsdp_plugin(accelerator: Accelerator):
+    """The launch's FSDP plugin; None when the run is not sharded."""
+    return accelerator.state.fsdp_plugin if accelerator.distributed_type == DistributedType.FSDP else None
+
+
+def fsdp_reshard_after_forward(accelerator: Accelerator) -> bool:
+    """The FSDP2 setting `full_parameters` restores (FULL_SHARD: True); True without FSDP."""
+    plugin = fsdp_plugin(accelerator)
+    return bool(getattr(plugin, "reshard_after_forward", True)) if plugin is not None else True
 
 
 def prepare_data(config: TrainConfig, accelerator: Accelerator) -> PreparedCorpus:
@@ -174,9 +193,43 @@ def save_checkpoint(accelerator: Accelerator, folders: StepFolders, state: Train
     return folder
 
 
+def sharded_modules(model) -> list:
+    """The FSDP2 (`fully_shard`) modules of `model`: none under DDP or on one process."""
+    from torch.distributed.fsdp import FSDPModule
+
+    return [module for module in model.modules() if isinstance(module, FSDPModule)]
+
+
+@contextmanager
+def full_parameters(model, reshard_after_forward: bool = True):
+    """Every parameter of `model` whole on this process for the duration of the block: a no-op
+    unless the model is sharded with FSDP2 (`fully_shard`, Accelerate's FSDP with fsdp_version 2).
+
+    Validation, BN-VAE recalibration, evaluation and sampling call submodules directly (the
+    encoder, a latent level's prior, one decoder step), which the forward hooks that gather a
+    sharded model's parameters never see. So the parameters are gathered once up front (a
+    collective: every process enters the block) and kept whole until it ends; nothing inside is
+    then a collective, and the main process alone may evaluate. `reshard_after_forward` is the
+    setting to restore afterwards (FULL_SHARD: True).
+    """
+    modules = sharded_modules(model)
+    for module in modules:
+        module.set_reshard_after_forward(False)
+        module.unshard()
+    try:
+        yield model
+    finally:
+        for module in modules:
+            module.reshard()
+            module.set_reshard_after_forward(reshard_after_forward)
+
+
 def replica_checksums(accelerator: Accelerator, model) -> list[float]:
-    """Sum of all parameters on every process; data-parallel replicas must agree exactly."""
-    local = torch.tensor([sum(float(p.double().sum()) for p in accelerator.unwrap_model(model).parameters())], dtype=torch.float64, device=accelerator.device)
+    """Sum of all parameters on every process; data-parallel replicas must agree exactly (with
+    sharded parameters, the gathered ones: every process must then hold the same whole model)."""
+    with full_parameters(model, fsdp_reshard_after_forward(accelerator)):
+        local = torch.tensor([sum(float(p.detach().double().sum()) for p in accelerator.unwrap_model(model).parameters())],
+                             dtype=torch.float64, device=accelerator.device)
     checksums = accelerator.gather(local).tolist()
     if len(set(checksums)) > 1:
         raise TrainingError(f"data-parallel replicas diverged: parameter checksums per process {checksums}")
@@ -204,7 +257,7 @@ __all__ = ["DocHVAE", "DocHVAEConfig"]
 def export(accelerator: Accelerator, model, corpus: PreparedCorpus, config: TrainConfig, metrics: dict, output_dir: Path) -> Path:
     """save_pretrained of the model and tokenizer, the resolved config and a model card.
 
-    The folder stands alone: the tokenizer and the corpus' segmentation and limits travel in it,
+    The folder stands alone: the tokenizer (and the encoder's own, in encoder_tokenizer/) and the corpus' segmentation and limits travel in it,
     and the corpus path in train_config.yaml is absolute, so it works from any working directory.
     """
     final = output_dir / "final"
@@ -217,6 +270,8 @@ def export(accelerator: Accelerator, model, corpus: PreparedCorpus, config: Trai
         exported = config.model_copy(deep=True)
         exported.data.prepared_dir = str(Path(config.data.prepared_dir).resolve())
         corpus.tokenizer.save_pretrained(final)
+        if corpus.encoder_tokenizer is not None:
+            corpus.encoder_tokenizer.save_pretrained(final / ENCODER_TOKENIZER)
         (final / "train_config.yaml").write_text(dump_config(exported))
         model_card(exported, corpus, metrics, unwrapped.config).save(final / "README.md")
         if config.training.push_to_hub:
@@ -307,7 +362,7 @@ class Trainer:
             accelerator.print(f"Note: objective.levels settings for {config.unused_objective_levels()} are ignored: the model has no such level.")
         self.corpus = corpus = prepare_data(config, accelerator)
         levels = config.model.config.get("levels", list(LEVELS))
-        model = build_model(config.model, corpus.tokenizer, [level for level in config.objective.bow_levels() if level in levels])
+        model = build_model(config.model, corpus.tokenizer, [level for level in config.objective.bow_levels() if level in levels], corpus.encoder_tokenizer)
         if corpus.statistics.get("limits"):
             check_positions(model.config, corpus.statistics["limits"])
         if config.training.gradient_checkpointing:
@@ -365,12 +420,13 @@ class Trainer:
         """Validation metrics on the main process (BN-VAE statistics recalibrated on every process,
         so the replicas keep identical buffers)."""
         accelerator = self.accelerator
-        self.unwrapped.recalibrate_posterior_norms(self.recalibration_batches)
         metrics = {}
-        if accelerator.is_main_process:
-            metrics = validation_metrics(self.unwrapped, self.validation_batches)
-            accelerator.log(metrics, step=self.state.step)
-        accelerator.wait_for_everyone()
+        with full_parameters(self.model, fsdp_reshard_after_forward(accelerator)):
+            self.unwrapped.recalibrate_posterior_norms(self.recalibration_batches)
+            if accelerator.is_main_process:
+                metrics = validation_metrics(self.unwrapped, self.validation_batches)
+                accelerator.log(metrics, step=self.state.step)
+            accelerator.wait_for_everyone()
         return metrics
 
     def train(self) -> None:
@@ -400,7 +456,8 @@ class Trainer:
                     record["tokens_per_second"] = float(tokens) / max(time.perf_counter() - window_start, 1e-9)
                     record["epoch"] = state.epoch
                     if self.unwrapped.decoder.layers is not None:  # whether the per-layer gates open (README, Results)
-                        gates = self.unwrapped.decoder.layers.openings(self.unwrapped.config.layer_levels)
+                        with full_parameters(self.model, fsdp_reshard_after_forward(accelerator)):
+                            gates = self.unwrapped.decoder.layers.openings(self.unwrapped.config.layer_levels)
                         record.update({f"gate/{level}": value for level, value in gates.items()})
                     accelerator.log(record, step=state.step)
                     progress.set_postfix(_postfix(record, self.levels), refresh=False)
@@ -431,14 +488,15 @@ class Trainer:
         config, accelerator = self.config, self.accelerator
         checksums = replica_checksums(accelerator, self.model)
         metrics, samples = {}, []
-        if accelerator.is_main_process:
-            settings = EvalSettings(iw_samples=config.training.iw_samples, max_tokens=config.data.eval_max_tokens, level_use=bool(self.levels))
-            metrics = evaluate(self.unwrapped, self.validation, self.collator, settings, show_progress=True)
-            sampling = SamplingConfig(**{**DEFAULT_SAMPLING, "max_paragraphs": 3, "max_sentences": 6, "max_tokens": config.training.sample_max_tokens})
-            if config.training.num_samples:
-                generated = sample_prior(self.unwrapped, config.training.num_samples, sampling, seeded_generator(config.training.seed, accelerator.device))
-                samples = [document_text(document, self.corpus.tokenizer) for document in generated]
-        accelerator.wait_for_everyone()
+        with full_parameters(self.model, fsdp_reshard_after_forward(accelerator)):
+            if accelerator.is_main_process:
+                settings = EvalSettings(iw_samples=config.training.iw_samples, max_tokens=config.data.eval_max_tokens, level_use=bool(self.levels))
+                metrics = evaluate(self.unwrapped, self.validation, self.collator, settings, show_progress=True)
+                sampling = SamplingConfig(**{**DEFAULT_SAMPLING, "max_paragraphs": 3, "max_sentences": 6, "max_tokens": config.training.sample_max_tokens})
+                if config.training.num_samples:
+                    generated = sample_prior(self.unwrapped, config.training.num_samples, sampling, seeded_generator(config.training.seed, accelerator.device))
+                    samples = [document_text(document, self.corpus.tokenizer) for document in generated]
+            accelerator.wait_for_everyone()
         final = export(accelerator, self.model, self.corpus, config, metrics, self.output_dir)
         accelerator.end_training()
         if accelerator.is_main_process:

@@ -27,14 +27,14 @@ from .config import LEVELS, DocHVAEConfig
 from .config_loading import StrictModel
 from .data.batching import DocCollator, TokenBudgetBatchSampler
 from .data.prepare import LimitsConfig, SourceConfig, TokenizerConfig
-from .data.tokenizer import SpecialTokenIds
+from .data.tokenizer import EncoderTokenIds, SpecialTokenIds
 from .modeling import DocHVAE
 from .objectives import Objective
 
 # ---------------------------------------------------------------------------------------------
 # The training config (one YAML file, see recipes/configs/)
 
-_MODEL_CONFIG_KEYS = set(inspect.signature(DocHVAEConfig.__init__).parameters) - {"self", "kwargs", "vocab_size"} - {
+_MODEL_CONFIG_KEYS = set(inspect.signature(DocHVAEConfig.__init__).parameters) - {"self", "kwargs", "vocab_size", "encoder_vocab_size"} - {
     name for name in inspect.signature(DocHVAEConfig.__init__).parameters if name.endswith("token_id")
 }
 
@@ -44,6 +44,7 @@ class PrepareSection(StrictModel):
 
     source: SourceConfig
     tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
+    encoder_tokenizer: TokenizerConfig | None = Field(None, description="the sentence encoder's own tokenizer (PrepareConfig.encoder_tokenizer)")
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
 
 
@@ -160,17 +161,22 @@ class TrainConfig(StrictModel):
 # Builders
 
 
-def model_config_from(section: ModelSection, tokenizer, bow_levels: list[str] = ()) -> DocHVAEConfig:
-    """A DocHVAEConfig from the recipe's model section, with vocab and special ids from the tokenizer,
-    and bag-of-words heads for `bow_levels` (the levels the objective weights) too."""
+def model_config_from(section: ModelSection, tokenizer, bow_levels: list[str] = (), encoder_tokenizer=None) -> DocHVAEConfig:
+    """A DocHVAEConfig from the recipe's model section, with vocab and special ids from the tokenizer
+    (and the encoder's from `encoder_tokenizer`, when it has its own), and bag-of-words heads for
+    `bow_levels` (the levels the objective weights) too."""
     special = SpecialTokenIds.from_tokenizer(tokenizer)
     kwargs = dict(section.config)
     if bow_levels:
         kwargs["bow_levels"] = sorted({*kwargs.get("bow_levels", []), *bow_levels}, key=LEVELS.index)
     vocab = len(tokenizer)
-    for part in ("decoder", "encoder"):
+    if encoder_tokenizer is not None:
+        encoder_special = EncoderTokenIds.from_tokenizer(encoder_tokenizer)
+        kwargs.update(encoder_vocab_size=len(encoder_tokenizer), encoder_pad_token_id=encoder_special.pad,
+                      encoder_start_token_id=encoder_special.start, encoder_end_token_id=encoder_special.end)
+    for part, size in (("decoder", vocab), ("encoder", len(encoder_tokenizer) if encoder_tokenizer is not None else vocab)):
         if part in kwargs:
-            kwargs[part] = {**kwargs[part], "vocab_size": vocab}
+            kwargs[part] = {**kwargs[part], "vocab_size": size}
     return DocHVAEConfig(
         **kwargs,
         vocab_size=vocab,
@@ -182,21 +188,25 @@ def model_config_from(section: ModelSection, tokenizer, bow_levels: list[str] = 
     )
 
 
-def build_model(section: ModelSection, tokenizer, bow_levels: list[str] = ()) -> DocHVAE:
-    """The model of a training config's model section (`bow_levels`: the objective's bag-of-words levels)."""
+def build_model(section: ModelSection, tokenizer, bow_levels: list[str] = (), encoder_tokenizer=None) -> DocHVAE:
+    """The model of a training config's model section (`bow_levels`: the objective's bag-of-words levels;
+    `encoder_tokenizer`: the sentence encoder's own tokenizer, if the corpus has one)."""
     if section.init_from:
         model = load_model(section.init_from)
         special = SpecialTokenIds.from_tokenizer(tokenizer)
         ours = (model.config.vocab_size, model.config.pad_token_id, model.config.bos_token_id, model.config.sentence_end_token_id,
                 model.config.paragraph_end_token_id, model.config.unk_token_id)
         theirs = (len(tokenizer), special.pad, special.bos, special.sentence_end, special.paragraph_end, special.unk)
+        ours += (model.config.encoder_vocab_size,)
+        theirs += (len(encoder_tokenizer) if encoder_tokenizer is not None else None,)
         if ours != theirs:
             raise ValueError(
-                f"model.init_from={section.init_from!r} was trained with another tokenizer (vocab and special ids {ours}, "
-                f"this corpus {theirs}); prepare the corpus with tokenizer.pretrained=<that model's folder>"
+                f"model.init_from={section.init_from!r} was trained with other tokenizers (vocab and special ids, encoder vocab {ours}, "
+                f"this corpus {theirs}); prepare the corpus with tokenizer.pretrained=<that model's folder> "
+                "(and encoder_tokenizer.pretrained=<its encoder_tokenizer folder>, if it has one)"
             )
         return model
-    config = model_config_from(section, tokenizer, bow_levels)
+    config = model_config_from(section, tokenizer, bow_levels, encoder_tokenizer)
     if section.decoder_name_or_path or section.encoder_name_or_path:
         return DocHVAE.from_pretrained_parts(config, decoder=section.decoder_name_or_path, encoder=section.encoder_name_or_path)
     return DocHVAE(config)

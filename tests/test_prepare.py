@@ -8,6 +8,7 @@ on the shared corpora (skipped when ../shared/data is absent).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -414,6 +415,32 @@ def _array_limits(dataset) -> dict[str, int]:
     }
 
 
+def fingerprint(folder) -> dict[str, str]:
+    """Short hashes of a prepared corpus: its tokenizer's vocabulary, every split's rows, its statistics."""
+    corpus = PreparedCorpus(folder)
+    digest = {"tokenizer": hashlib.sha256(json.dumps(sorted(corpus.tokenizer.get_vocab().items())).encode()).hexdigest()[:16]}
+    for name, split in corpus.dataset.items():
+        rows = hashlib.sha256()
+        for batch in split.iter(batch_size=1000):
+            rows.update(json.dumps(batch, sort_keys=True).encode())
+        digest[name] = rows.hexdigest()[:16]
+    statistics = {key: value for key, value in corpus.statistics.items() if key != "seconds"}
+    digest["statistics"] = hashlib.sha256(json.dumps(statistics, sort_keys=True).encode()).hexdigest()[:16]
+    return digest
+
+
+# The shared corpora as the in-memory preparation (commit aa4156f, before preparation streamed) wrote
+# them: the same tokenizer, windows, token ids, statistics and skip reports, byte for byte.
+IN_MEMORY_FINGERPRINTS = {
+    "wikitext2": {"tokenizer": "9a0da13da7b8756e", "train": "3538bbc309cc602f", "validation": "0bf00ac0c3917f7b", "test": "0d55d6ff1465b264",
+                  "statistics": "b825f1874cdc1505"},
+    "ptb_500": {"tokenizer": "691c3cca7c073449", "train": "d859ee66e8f282b8", "validation": "5a52ec5a611828e9", "test": "4a27e667985761f4",
+                "statistics": "c82064351242e7a6"},
+    "gutenberg": {"tokenizer": "3d3267e949ffe5d9", "train": "dc201990aede7e66", "validation": "b431f5f358fae702", "test": "adf5a74eb080cd30",
+                  "statistics": "5fdc2f0a72c0d050"},
+}
+
+
 @pytest.mark.slow
 def test_wikitext2_shipped_config(tmp_path, monkeypatch):
     shared_data("wikitext-2", "tokenized", "wiki.train.tokens")
@@ -437,6 +464,7 @@ def test_wikitext2_shipped_config(tmp_path, monkeypatch):
     assert skipped["extra windows made by cutting documents"] == sum(splits[n]["windows"] - splits[n]["source_documents"] for n in splits)
     assert (tmp_path / "statistics.md").read_text().startswith("| | train | validation | test |")
     assert statistics["vocab_size"] == len(corpus.tokenizer) <= 8000
+    assert fingerprint(tmp_path) == IN_MEMORY_FINGERPRINTS["wikitext2"]
 
 
 @pytest.mark.slow
@@ -455,6 +483,18 @@ def test_ptb_shipped_config(tmp_path, monkeypatch):
         assert found["max_sentence_tokens"] <= 96 and found["max_window_tokens"] <= 128
         assert split["words"] == sum(len(line.split()) for line in _first_lines(name, 500))
     assert statistics["skipped"]["counts"]["documents beyond source.max_documents=500 not used"] > 0
+    assert fingerprint(tmp_path) == IN_MEMORY_FINGERPRINTS["ptb_500"]
+
+
+@pytest.mark.slow
+def test_gutenberg_shipped_config_in_two_processes(tmp_path, monkeypatch):
+    """Split by chunks of books, tokenized and windowed in 2 processes: the same corpus as in memory in one."""
+    shared_data("gutenberg")
+    monkeypatch.chdir(REPO_ROOT)
+    config = load_config(PrepareConfig, "data_scripts/configs/gutenberg.yaml", [f"output_dir={tmp_path}"])
+    statistics = prepare_corpus(config, show_progress=False, num_proc=2)
+    assert [statistics["splits"][name]["labels"] for name in ("train", "validation", "test")] == [7, 5, 5]  # authors in each split
+    assert fingerprint(tmp_path) == IN_MEMORY_FINGERPRINTS["gutenberg"]
 
 
 def _first_lines(split: str, n: int) -> list[str]:
@@ -497,3 +537,57 @@ def test_a_unigram_tokenizer_prepares_the_same_documents(tmp_path, prepared):
                 compared += 1
         assert next(decoded, None) is None, "nothing left over"
     assert compared >= 10
+
+
+def test_two_processes_prepare_the_same_corpus(prepared, tmp_path):
+    """num_proc=2 splits the documents between workers; rows, statistics and skip reports are the same."""
+    config, statistics, _, _ = prepared
+    parallel = config.model_copy(update={"output_dir": str(tmp_path / "parallel")})
+    statistics_parallel = prepare_corpus(parallel, show_progress=False, num_proc=2)
+    assert statistics_parallel["skipped"]["counts"] and statistics_parallel["skipped"] == statistics["skipped"]
+    assert fingerprint(parallel.output_dir) == fingerprint(config.output_dir)
+
+
+def test_documents_stream_through_preparation(tmp_path, monkeypatch):
+    """The reader is consumed lazily: a few of its documents are alive at once, not the corpus."""
+    import gc
+    import weakref
+
+    from doc_hvae.data.readers import registry
+
+    alive, most_alive = set(), [0]
+
+    def counting_reader(*, report):
+        for i in range(3000):
+            document = Document(id=f"d{i}", paragraphs=[[f"sentence {i % 7} of document {i} ."]])
+            alive.add(id(document))
+            weakref.finalize(document, alive.discard, id(document))
+            if i % 100 == 0:
+                gc.collect()
+            most_alive[0] = max(most_alive[0], len(alive))
+            yield document
+
+    monkeypatch.setitem(registry.READERS, "counting", counting_reader)
+    monkeypatch.setitem(registry._SPECS, "counting", registry._ReaderSpec(path_kind="none", expects="nothing"))
+    config = PrepareConfig(source=SourceConfig(reader="counting"), tokenizer=TokenizerConfig(vocab_size=300, min_frequency=1),
+                           limits=LimitsConfig(**LIMITS), output_dir=str(tmp_path / "out"))
+    statistics = prepare_corpus(config, show_progress=False)
+    assert sum(split["source_documents"] for split in statistics["splits"].values()) == 3000
+    assert most_alive[0] <= 5, most_alive[0]
+
+
+def test_a_worker_error_names_the_document(prepared, tmp_path, monkeypatch):
+    import doc_hvae.data.prepare as prepare_module
+
+    config = prepared[0]
+    real_window_document = prepare_module.window_document
+
+    def failing_window_document(doc, *args):
+        if doc.id == "doc7":
+            raise ValueError("a bad paragraph")
+        return real_window_document(doc, *args)
+
+    monkeypatch.setattr(prepare_module, "window_document", failing_window_document)  # forked workers inherit it
+    for num_proc in (None, 2):
+        with pytest.raises(RuntimeError, match="document 'doc7' failed: a bad paragraph"):
+            prepare_corpus(config.model_copy(update={"output_dir": str(tmp_path / f"out{num_proc}")}), show_progress=False, num_proc=num_proc)

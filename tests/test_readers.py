@@ -414,6 +414,19 @@ def test_hf_local_data_files(tmp_path, hf_dataset):
     assert len(documents) == 2
 
 
+def test_hf_streaming_reads_the_same_documents(tmp_path, hf_dataset):
+    """streaming=True (rows read as they come, nothing converted first) gives what the plain load gives."""
+    for suffix, write in ((".jsonl", hf_dataset.to_json), (".parquet", hf_dataset.to_parquet)):
+        path = tmp_path / f"reviews{suffix}"
+        write(str(path))
+        loaded, loaded_report = read("hf", path, label_field="label", id_field="key", cache_dir=tmp_path / "cache")
+        streamed, streamed_report = read("hf", path, label_field="label", id_field="key", cache_dir=tmp_path / "cache", streaming=True)
+        assert [(d.id, d.label, d.paragraphs) for d in streamed] == [(d.id, d.label, d.paragraphs) for d in loaded]
+        assert len(streamed) == 2 and streamed_report.counts == loaded_report.counts
+    with pytest.raises(ValueError, match="'txt' is not a column.*text, label, key"):
+        read_corpus("hf", tmp_path / "reviews.jsonl", report=SkipReport(), text_field="txt", streaming=True)
+
+
 def test_hf_bad_column_and_missing_file(tmp_path, hf_dataset):
     folder = tmp_path / "saved"
     hf_dataset.save_to_disk(str(folder))
@@ -428,14 +441,18 @@ def test_hf_hub_names_go_to_load_dataset(monkeypatch):
     datasets = pytest.importorskip("datasets")
     calls = []
 
-    def fake_load_dataset(path, name=None, split=None, cache_dir=None):
-        calls.append((path, name, split))
-        return datasets.Dataset.from_dict({"text": ["A sentence. Another one."]})
+    def fake_load_dataset(path, name=None, split=None, cache_dir=None, streaming=False):
+        calls.append((path, name, split, streaming))
+        dataset = datasets.Dataset.from_dict({"text": ["A sentence. Another one."]})
+        return dataset.to_iterable_dataset() if streaming else dataset
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     documents, _ = read("hf", "wikitext", config_name="wikitext-2-raw-v1", split="validation")
-    assert calls == [("wikitext", "wikitext-2-raw-v1", "validation")]
+    assert calls == [("wikitext", "wikitext-2-raw-v1", "validation", False)]
     assert documents[0].split == "validation" and documents[0].id == "validation:0"
+    streamed, _ = read("hf", "wikitext", config_name="wikitext-2-raw-v1", split="validation", streaming=True)
+    assert calls[-1] == ("wikitext", "wikitext-2-raw-v1", "validation", True)
+    assert [(d.id, d.paragraphs) for d in streamed] == [(d.id, d.paragraphs) for d in documents]
 
 
 # ------------------------------------------------------------------------------ pydoc

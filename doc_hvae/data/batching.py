@@ -27,7 +27,7 @@ import torch
 from torch.utils.data import Sampler
 
 from ..config import DECODER_CONTEXTS
-from .tokenizer import SpecialTokenIds
+from .tokenizer import EncoderTokenIds, SpecialTokenIds
 
 IGNORE_INDEX = -100
 
@@ -161,6 +161,9 @@ class DocCollator:
             (one per document: paragraphs follow each other after their </p>, predicting the same tokens).
         num_memory_slots: memory positions reserved at the start of each decoder stream.
         build_encoder_rows: False for models without latents (a flat LM needs no encoder).
+        encoder_special: for an encoder with a tokenizer of its own, its ids; the encoder rows are
+            then built from the rows' `encoder_paragraphs` ([start] sentence [end] each) instead
+            of the decoder's ids.
         min_row_length / row_multiple: packed rows are at least this long and a multiple of this.
     """
 
@@ -172,6 +175,7 @@ class DocCollator:
         build_encoder_rows: bool = True,
         min_row_length: int = 64,
         row_multiple: int = 16,
+        encoder_special: EncoderTokenIds | None = None,
     ):
         if decoder_context not in DECODER_CONTEXTS:
             raise ValueError(f"decoder_context={decoder_context!r}; use one of {list(DECODER_CONTEXTS)}")
@@ -179,6 +183,7 @@ class DocCollator:
         self.decoder_context = decoder_context
         self.num_memory_slots = num_memory_slots
         self.build_encoder_rows = build_encoder_rows
+        self.encoder_special = encoder_special
         self.min_row_length = min_row_length
         self.row_multiple = row_multiple
 
@@ -192,7 +197,11 @@ class DocCollator:
             paragraph_end=config.paragraph_end_token_id,
             unk=config.unk_token_id,
         )
-        return cls(special, config.decoder_context, config.num_memory_slots, build_encoder_rows=bool(config.levels), **kwargs)
+        encoder_special = None
+        if config.own_encoder_tokenizer:
+            encoder_special = EncoderTokenIds(pad=config.encoder_pad_token_id, start=config.encoder_start_token_id, end=config.encoder_end_token_id)
+        return cls(special, config.decoder_context, config.num_memory_slots, build_encoder_rows=bool(config.levels),
+                   encoder_special=encoder_special, **kwargs)
 
     def __call__(self, rows: Sequence[dict]) -> DocBatch:
         if not rows:
@@ -236,7 +245,7 @@ class DocCollator:
             document_tokens.append(n_tokens)
             document_words.append(int(row.get("num_words", 0)))
         if self.build_encoder_rows:
-            encoder_streams = sentence_streams
+            encoder_streams = sentence_streams if self.encoder_special is None else self._encoder_streams(rows)
 
         # Decoder streams and their per-position extras.
         if self.decoder_context == "paragraph":
@@ -261,7 +270,8 @@ class DocCollator:
         decoder = _pack_streams(
             decoder_streams, {"labels": labels, "sentence": target_sentence}, sp.pad, self.min_row_length, self.row_multiple
         )
-        encoder = _pack_streams(encoder_streams, {}, sp.pad, self.min_row_length, self.row_multiple) if encoder_streams else None
+        encoder_pad = sp.pad if self.encoder_special is None else self.encoder_special.pad
+        encoder = _pack_streams(encoder_streams, {}, encoder_pad, self.min_row_length, self.row_multiple) if encoder_streams else None
 
         paragraph_document_t = torch.tensor(paragraph_document)
         sentence_paragraph_t = torch.tensor(sentence_paragraph)
@@ -295,6 +305,19 @@ class DocCollator:
             document_ids=[str(row.get("id", i)) for i, row in enumerate(rows)],
             labels=[row.get("label") for row in rows],
         )
+
+    def _encoder_streams(self, rows: Sequence[dict]) -> list[np.ndarray]:
+        """[start] ids [end] per sentence unit, from the rows' encoder tokenization."""
+        start, end = self.encoder_special.start, self.encoder_special.end
+        streams = []
+        for row in rows:
+            if "encoder_paragraphs" not in row:
+                raise ValueError(f"document {row.get('id')!r} has no encoder_paragraphs, but the model's sentence encoder has its own "
+                                 "tokenizer; prepare the corpus with encoder_tokenizer set (the model's training corpus settings)")
+            if [len(p) for p in row["encoder_paragraphs"]] != [len(p) for p in row["paragraphs"]]:
+                raise ValueError(f"document {row.get('id')!r}: encoder_paragraphs and paragraphs hold different sentences; prepare it again")
+            streams += [np.concatenate([[start], np.asarray(ids, np.int64), [end]]) for p in row["encoder_paragraphs"] for ids in p]
+        return streams
 
 
 def _child_lists(parent: torch.Tensor, position: torch.Tensor, num_parents: int) -> tuple[torch.Tensor, torch.Tensor]:

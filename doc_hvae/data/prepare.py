@@ -4,12 +4,14 @@ A prepared corpus is a folder:
 
     dataset/           DatasetDict.save_to_disk (train / validation / test)
     tokenizer/         AutoTokenizer-loadable, with the document special tokens
+    encoder_tokenizer/ the sentence encoder's own tokenizer, when `encoder_tokenizer` is set
     statistics.json    counts, length percentiles and every limit's cuts, per split
     statistics.md      the same, for people
     prepare_config.yaml
 
 Each row is one window of a document: whole paragraphs, each a list of sentences, each a list
-of token ids without special tokens (the collator adds them). Long documents are cut into
+of token ids without special tokens (the collator adds them); with an encoder tokenizer, also
+`encoder_paragraphs`: the same sentence units in the encoder's ids. Long documents are cut into
 windows of whole paragraphs, never truncated away.
 """
 
@@ -18,14 +20,18 @@ from __future__ import annotations
 import json
 import os
 import random
+import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict, Features, List, Value, load_from_disk
+from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 from pydantic import Field, model_validator
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerFast
@@ -33,7 +39,15 @@ from transformers import PreTrainedTokenizerFast
 from ..config_loading import StrictModel, dump_config
 from .document import Document, SkipReport
 from .readers import read_corpus
-from .tokenizer import SpecialTokenIds, load_tokenizer, train_bpe_tokenizer, train_unigram_tokenizer
+from .tokenizer import (
+    ENCODER_TOKENIZER,
+    EncoderTokenIds,
+    SpecialTokenIds,
+    load_encoder_tokenizer,
+    load_tokenizer,
+    train_bpe_tokenizer,
+    train_unigram_tokenizer,
+)
 
 SPLITS = ("train", "validation", "test")
 _SPLIT_ALIASES = {"train": "train", "valid": "validation", "validation": "validation", "dev": "validation", "test": "test"}
@@ -52,6 +66,8 @@ FEATURES = Features(
         "num_paragraphs": Value("int32"),
     }
 )
+# With an encoder tokenizer of its own, each sentence unit also in the encoder's ids (aligned unit for unit).
+FEATURES_WITH_ENCODER = Features({**FEATURES, "encoder_paragraphs": List(List(List(Value("int32"))))})
 
 
 class SourceConfig(StrictModel):
@@ -75,7 +91,7 @@ class SourceConfig(StrictModel):
     max_documents: int | None = Field(None, ge=1, description="read at most this many documents per split (quick runs)")
 
     @model_validator(mode="after")
-    def _check(self) -> "SourceConfig":
+    def _check(self) -> SourceConfig:
         if self.path is not None and self.paths is not None:
             raise ValueError("give either source.path or source.paths, not both")
         for name in self.paths or {}:
@@ -117,7 +133,7 @@ class LimitsConfig(StrictModel):
     max_window_tokens: int = Field(2048, ge=8, description="... and at most this many tokens (a paragraph is never split)")
 
     @model_validator(mode="after")
-    def _check(self) -> "LimitsConfig":
+    def _check(self) -> LimitsConfig:
         if self.max_paragraph_tokens < self.max_sentence_tokens + 1:
             raise ValueError(
                 f"limits.max_paragraph_tokens={self.max_paragraph_tokens} cannot hold one sentence of max_sentence_tokens="
@@ -134,48 +150,112 @@ class LimitsConfig(StrictModel):
 class PrepareConfig(StrictModel):
     source: SourceConfig
     tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
+    encoder_tokenizer: TokenizerConfig | None = Field(
+        None, description="the sentence encoder's own tokenizer (e.g. {pretrained: <a BERT folder>}); None = the encoder reads the decoder's ids"
+    )
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     output_dir: str
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading and splitting
+# Reading and splitting: documents stream from the reader into Arrow files, never all in memory
 
 
-def load_documents(source: SourceConfig, report: SkipReport) -> dict[str, list[Document]]:
-    """Read every document of the source and assign it to a split.
+DOCUMENT_FEATURES = Features(
+    {
+        "id": Value("string"),
+        "label": Value("string"),
+        "title": Value("string"),
+        "split": Value("string"),
+        "paragraphs": List(List(Value("string"))),
+    }
+)
+
+
+def write_arrow(rows: Iterable[dict], features: Features, path: str | os.PathLike, batch_rows: int = 1000) -> Dataset:
+    """Write rows to an Arrow file batch by batch and return it as a memory-mapped `Dataset`
+    (what `Dataset.from_generator` does, but an empty stream is an empty dataset, not an error)."""
+    schema = features.arrow_schema
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+        batch = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) == batch_rows:
+                writer.write_batch(pa.RecordBatch.from_pylist(batch, schema=schema))
+                batch = []
+        if batch:
+            writer.write_batch(pa.RecordBatch.from_pylist(batch, schema=schema))
+    return Dataset.from_file(str(path))
+
+
+def _empty(features: Features) -> Dataset:
+    return Dataset.from_dict({key: [] for key in features}, features=features)
+
+
+def _read_to_arrow(source: SourceConfig, path: str | None, report: SkipReport, arrow_path: Path, show_progress: bool) -> Dataset:
+    documents = read_corpus(source.reader, path, report=report, **source.options)
+    rows = ({"id": doc.id, "label": doc.label, "title": doc.title, "split": doc.split, "paragraphs": doc.paragraphs}
+            for doc in tqdm(documents, desc=f"reading {path or source.reader}", unit=" documents", disable=not show_progress))
+    return write_arrow(rows, DOCUMENT_FEATURES, arrow_path)
+
+
+def read_documents(source: SourceConfig, report: SkipReport, work_dir: str | os.PathLike, show_progress: bool = False) -> dict[str, Dataset]:
+    """Read every document of the source into Arrow files under `work_dir` and assign it to a split.
 
     Splits come from the source (one path per split, or the documents' own split, e.g. from a
     split file); the validation and test splits it does not provide are carved out of the
-    training documents by a seeded split with `split_fractions`.
+    training documents by a seeded split with `split_fractions`. Returns memory-mapped datasets
+    of `DOCUMENT_FEATURES` rows, in source order within each split.
     """
+    work_dir = Path(work_dir)
     if source.paths is not None:
-        by_split = {_SPLIT_ALIASES[name]: list(read_corpus(source.reader, path, report=report, **source.options)) for name, path in source.paths.items()}
+        by_split = {_SPLIT_ALIASES[name]: _read_to_arrow(source, path, report, work_dir / f"documents-{name}.arrow", show_progress)
+                    for name, path in source.paths.items()}
     else:
-        documents = list(read_corpus(source.reader, source.path, report=report, **source.options))
-        by_split = defaultdict(list)
-        if any(doc.split is not None for doc in documents):
-            for doc in documents:
-                if doc.split is None or doc.split not in _SPLIT_ALIASES:
-                    report.add("document without a known split skipped", example=f"{doc.id} (split={doc.split!r})")
-                    continue
-                by_split[_SPLIT_ALIASES[doc.split]].append(doc)
+        documents = _read_to_arrow(source, source.path, report, work_dir / "documents.arrow", show_progress)
+        indices = defaultdict(list)
+        index = 0
+        for batch in documents.select_columns(["split"]).iter(batch_size=10_000):
+            for split in batch["split"]:
+                indices[split].append(index)
+                index += 1
+        if set(indices) == {None}:
+            by_split = {"train": documents}
         else:
-            by_split["train"] = documents
-    missing = {name: fraction for name, fraction in source.split_fractions.items() if fraction > 0 and not by_split.get(name)}
+            by_split = {}
+            for split, rows in indices.items():
+                if split not in _SPLIT_ALIASES:
+                    report.add("document without a known split skipped", len(rows), example=f"{documents[rows[0]]['id']} (split={split!r})")
+                else:
+                    by_split[_SPLIT_ALIASES[split]] = documents.select(rows)
+    missing = {name: fraction for name, fraction in source.split_fractions.items() if fraction > 0 and not len(by_split.get(name, []))}
     if missing:
-        by_split.update(_carve(by_split.get("train", []), missing, source))
+        by_split.update(_carve(by_split.get("train", _empty(DOCUMENT_FEATURES)), missing, source))
     return {name: _take(docs, source.max_documents, report) for name, docs in by_split.items()}
 
 
-def _carve(pool: list[Document], fractions: dict[str, float], source: SourceConfig) -> dict[str, list[Document]]:
+def load_documents(source: SourceConfig, report: SkipReport) -> dict[str, list[Document]]:
+    """`read_documents` as lists of `Document` in memory: for small corpora, scripts and tests."""
+    with tempfile.TemporaryDirectory(prefix="doc_hvae-read-") as work_dir:
+        return {name: [Document(**row) for row in docs] for name, docs in read_documents(source, report, work_dir).items()}
+
+
+def _chunk_rows(batch: dict, chunk_paragraphs: int) -> dict:
+    """Batched map: each document becomes its chunks of `chunk_paragraphs` paragraphs ("{id}@{k}")."""
+    chunks = {key: [] for key in DOCUMENT_FEATURES}
+    for doc_id, label, title, paragraphs in zip(batch["id"], batch["label"], batch["title"], batch["paragraphs"]):
+        for start in range(0, len(paragraphs), chunk_paragraphs):
+            for key, value in (("id", f"{doc_id}@{start // chunk_paragraphs}"), ("label", label), ("title", title), ("split", None),
+                               ("paragraphs", paragraphs[start : start + chunk_paragraphs])):
+                chunks[key].append(value)
+    return chunks
+
+
+def _carve(pool: Dataset, fractions: dict[str, float], source: SourceConfig) -> dict[str, Dataset]:
     """Seeded split of `pool` into train and the given splits (by document, or by chunk of paragraphs)."""
-    if source.split_by == "chunk":
-        pool = [
-            Document(id=f"{doc.id}@{start // source.chunk_paragraphs}", paragraphs=doc.paragraphs[start : start + source.chunk_paragraphs], label=doc.label, title=doc.title)
-            for doc in pool
-            for start in range(0, len(doc.paragraphs), source.chunk_paragraphs)
-        ]
+    if source.split_by == "chunk" and len(pool):
+        pool = pool.map(_chunk_rows, batched=True, fn_kwargs={"chunk_paragraphs": source.chunk_paragraphs}, features=DOCUMENT_FEATURES,
+                        load_from_cache_file=False, new_fingerprint="chunks")
     # By document (or chunk), so the windows of one never straddle two splits.
     order = list(range(len(pool)))
     random.Random(source.split_seed).shuffle(order)
@@ -186,18 +266,25 @@ def _carve(pool: list[Document], fractions: dict[str, float], source: SourceConf
         start += count
     rank = {index: r for r, index in enumerate(order)}
     carved = {"train": [], **{name: [] for name in fractions}}
-    for index, doc in enumerate(pool):  # source order inside each split: the order people read them in
+    for index in range(len(pool)):  # source order inside each split: the order people read them in
         name = next((n for n, (lo, hi) in bounds.items() if lo <= rank[index] < hi), "train")
-        carved[name].append(doc)
-    return carved
+        carved[name].append(index)
+    return {name: pool.select(indices) for name, indices in carved.items()}
 
 
-def _take(documents: Iterable[Document], limit: int | None, report: SkipReport) -> list[Document]:
-    documents = list(documents)
+def _take(documents: Dataset, limit: int | None, report: SkipReport) -> Dataset:
     if limit is not None and len(documents) > limit:
         report.add(f"documents beyond source.max_documents={limit} not used", len(documents) - limit)
-        documents = documents[:limit]
+        documents = documents.select(range(limit))
     return documents
+
+
+def sentences_of(documents: Dataset) -> Iterator[str]:
+    """Every sentence of a documents dataset, in order, read batch by batch (tokenizer training)."""
+    for batch in documents.select_columns(["paragraphs"]).iter(batch_size=1000):
+        for paragraphs in batch["paragraphs"]:
+            for paragraph in paragraphs:
+                yield from paragraph
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,12 +390,38 @@ def window_document(
     return rows
 
 
+def add_encoder_ids(rows: list[dict], tokenizer, encoder_tokenizer, report: SkipReport) -> None:
+    """Give each window row `encoder_paragraphs`: its sentence units in the encoder tokenizer's ids.
+
+    Each unit (a chunk of a long sentence included) is decoded from the decoder's ids and tokenized
+    again, so the two tokenizations stay aligned unit for unit whatever the limits cut.
+    """
+    units = [ids for row in rows for paragraph in row["paragraphs"] for ids in paragraph]
+    # Stripped: byte-level BPE decodes a unit with the space it prepended (sentences are stripped text).
+    texts = [text.strip() for text in tokenizer.batch_decode(units, clean_up_tokenization_spaces=False)] if units else []
+    encoded = iter(encoder_tokenizer(texts, add_special_tokens=False, split_special_tokens=True)["input_ids"] if texts else [])
+    longest = encoder_tokenizer.model_max_length - 2 if encoder_tokenizer.model_max_length < 1_000_000 else None  # room for start and end
+    for row in rows:
+        row["encoder_paragraphs"] = []
+        for paragraph in row["paragraphs"]:
+            sentences = []
+            for _ in paragraph:
+                ids = next(encoded)
+                if not ids:
+                    report.add("sentences with no encoder tokens (the encoder reads only its start and end ids)", example=row["id"])
+                if longest is not None and len(ids) > longest:
+                    report.add(f"encoder sentences cut at the encoder tokenizer's model_max_length={encoder_tokenizer.model_max_length}", example=row["id"])
+                    ids = ids[:longest]
+                sentences.append(ids)
+            row["encoder_paragraphs"].append(sentences)
+
+
 # ---------------------------------------------------------------------------------------------
 # Statistics
 
 
-def _percentiles(values: list[int]) -> dict[str, float]:
-    if not values:
+def _percentiles(values: np.ndarray) -> dict[str, float]:
+    if not len(values):
         return {}
     array = np.asarray(values)
     return {
@@ -318,22 +431,36 @@ def _percentiles(values: list[int]) -> dict[str, float]:
     }
 
 
-def split_statistics(documents: list[Document], rows: list[dict]) -> dict:
-    sentence_lengths = [len(s) for row in rows for p in row["paragraphs"] for s in p]
+def split_statistics(source: dict[str, int], windows: Dataset) -> dict:
+    """Counts and length percentiles of one prepared split, computed with Arrow over its columns.
+
+    `source` holds the counts of the documents that went in (source_documents, source_paragraphs,
+    source_sentences)."""
+    table = windows.with_format("arrow")[:] if len(windows) else None
+
+    def column(name: str) -> np.ndarray:
+        return table.column(name).to_numpy().astype(np.int64) if table is not None else np.zeros(0, np.int64)
+
+    if table is not None:
+        paragraphs = pc.list_flatten(table.column("paragraphs"))
+        sentences_per_paragraph = pc.list_value_length(paragraphs).to_numpy(zero_copy_only=False).astype(np.int64)
+        sentence_lengths = pc.list_value_length(pc.list_flatten(paragraphs)).to_numpy(zero_copy_only=False).astype(np.int64)
+        labels = len(pc.unique(pc.drop_null(table.column("label"))))
+    else:
+        sentences_per_paragraph = sentence_lengths = np.zeros(0, np.int64)
+        labels = 0
     return {
-        "source_documents": len(documents),
-        "source_paragraphs": sum(len(doc.paragraphs) for doc in documents),
-        "source_sentences": sum(doc.num_sentences for doc in documents),
-        "windows": len(rows),
-        "paragraphs": sum(row["num_paragraphs"] for row in rows),
-        "sentences": sum(row["num_sentences"] for row in rows),
-        "tokens": sum(row["num_tokens"] for row in rows),
-        "content_tokens": sum(sentence_lengths),
-        "words": sum(row["num_words"] for row in rows),
-        "labels": len({row["label"] for row in rows if row["label"] is not None}),
-        "tokens_per_window": _percentiles([row["num_tokens"] for row in rows]),
-        "paragraphs_per_window": _percentiles([row["num_paragraphs"] for row in rows]),
-        "sentences_per_paragraph": _percentiles([len(p) for row in rows for p in row["paragraphs"]]),
+        **source,
+        "windows": len(windows),
+        "paragraphs": int(column("num_paragraphs").sum()),
+        "sentences": int(column("num_sentences").sum()),
+        "tokens": int(column("num_tokens").sum()),
+        "content_tokens": int(sentence_lengths.sum()),
+        "words": int(column("num_words").sum()),
+        "labels": labels,
+        "tokens_per_window": _percentiles(column("num_tokens")),
+        "paragraphs_per_window": _percentiles(column("num_paragraphs")),
+        "sentences_per_paragraph": _percentiles(sentences_per_paragraph),
         "tokens_per_sentence": _percentiles(sentence_lengths),
     }
 
@@ -363,14 +490,86 @@ def format_statistics(statistics: dict) -> str:
 # Entry points
 
 
-def prepare_corpus(config: PrepareConfig, show_progress: bool = True) -> dict:
-    """Build and save the prepared corpus; return its statistics."""
+def _window_batch(batch: dict, indices: list[int], tokenizer, encoder_tokenizer, limits: LimitsConfig, report_dir: str) -> dict:
+    """Batched map over documents: tokenize, apply the limits, cut into windows.
+
+    Runs in `num_proc` worker processes, so what it skips cannot go to the caller's report: it
+    writes its own report (and the batch's source counts) to `report_dir`, one file per batch,
+    named by the batch's first index so that merging them in name order is merging in source order.
+    """
+    documents = [Document(id=doc_id, paragraphs=paragraphs, label=label, title=title)
+                 for doc_id, paragraphs, label, title in zip(batch["id"], batch["paragraphs"], batch["label"], batch["title"])]
+    report, rows = SkipReport(), []
+    for doc, paragraphs in zip(documents, _tokenize_documents(documents, tokenizer)):
+        try:
+            rows.extend(window_document(doc, paragraphs, limits, report))
+        except Exception as error:
+            raise RuntimeError(f"preparing document {doc.id!r} failed: {error}") from error
+    if encoder_tokenizer is not None:
+        add_encoder_ids(rows, tokenizer, encoder_tokenizer, report)
+    counts = {"source_documents": len(documents), "source_paragraphs": sum(len(doc.paragraphs) for doc in documents),
+              "source_sentences": sum(doc.num_sentences for doc in documents)}
+    (Path(report_dir) / f"{indices[0]:012d}.json").write_text(json.dumps({"counts": counts, "skipped": report.as_dict()}))
+    return {key: [row[key] for row in rows] for key in (FEATURES if encoder_tokenizer is None else FEATURES_WITH_ENCODER)}
+
+
+def _merge_batch_reports(report_dir: Path, report: SkipReport) -> dict[str, int]:
+    """Merge the batch reports of `_window_batch` into `report`; return the summed source counts."""
+    counts = {"source_documents": 0, "source_paragraphs": 0, "source_sentences": 0}
+    for file in sorted(report_dir.glob("*.json")):
+        batch = json.loads(file.read_text())
+        for key, value in batch["counts"].items():
+            counts[key] += value
+        report.merge(SkipReport(counts=Counter(batch["skipped"]["counts"]), examples=batch["skipped"]["examples"]))
+    return counts
+
+
+def window_documents(documents: Dataset, tokenizer, limits: LimitsConfig, work_dir: Path, report: SkipReport,
+                     num_proc: int | None = None, desc: str = "windowing", encoder_tokenizer=None) -> tuple[Dataset, dict[str, int]]:
+    """Tokenize and window a documents dataset in `num_proc` processes; returns the windows
+    (`FEATURES` rows, on disk under `work_dir`; `FEATURES_WITH_ENCODER` with an encoder tokenizer)
+    and the source counts."""
+    features = FEATURES if encoder_tokenizer is None else FEATURES_WITH_ENCODER
+    if not len(documents):
+        return _empty(features), {"source_documents": 0, "source_paragraphs": 0, "source_sentences": 0}
+    report_dir = Path(tempfile.mkdtemp(prefix="reports-", dir=work_dir))
+    windows = documents.map(  # num_proc=1 would still start a pool of one worker
+        _window_batch, batched=True, batch_size=256, with_indices=True, num_proc=num_proc if num_proc and num_proc > 1 else None,
+        remove_columns=documents.column_names,
+        features=features, fn_kwargs={"tokenizer": tokenizer, "encoder_tokenizer": encoder_tokenizer, "limits": limits, "report_dir": str(report_dir)},
+        cache_file_name=str(work_dir / f"{report_dir.name}.arrow"), load_from_cache_file=False, new_fingerprint=report_dir.name, desc=desc,
+    )
+    return windows, _merge_batch_reports(report_dir, report)
+
+
+def prepare_corpus(config: PrepareConfig, show_progress: bool = True, num_proc: int | None = None) -> dict:
+    """Build and save the prepared corpus; return its statistics.
+
+    Documents stream from the reader through segmentation into Arrow files in a temporary
+    folder, and from there through tokenization and windowing (in `num_proc` processes) into
+    the saved dataset: the corpus is never held in memory as Python objects.
+    """
     started = time.perf_counter()
     output_dir = Path(config.output_dir)
     report = SkipReport()
+    bars_were_on = not are_progress_bars_disabled()
+    if not show_progress:
+        disable_progress_bars()
+    try:
+        with tempfile.TemporaryDirectory(prefix="doc_hvae-prepare-") as work_dir:
+            statistics = _prepare(config, Path(work_dir), report, show_progress, num_proc)
+    finally:
+        if bars_were_on:
+            enable_progress_bars()
+    statistics["seconds"] = round(time.perf_counter() - started, 2)
+    (output_dir / "statistics.json").write_text(json.dumps(statistics, indent=2))
+    (output_dir / "statistics.md").write_text(format_statistics(statistics) + "\n")
+    return statistics
 
-    documents = load_documents(config.source, report)
-    if not documents.get("train"):
+
+def _prepare(config: PrepareConfig, work_dir: Path, report: SkipReport, show_progress: bool, num_proc: int | None) -> dict:
+    documents = read_documents(config.source, report, work_dir, show_progress)
+    if not len(documents.get("train", [])):
         raise ValueError(
             f"source {config.source.reader!r} gave no training documents (splits: "
             f"{ {k: len(v) for k, v in documents.items()} }); check source.path/paths and the reader options."
@@ -379,29 +578,31 @@ def prepare_corpus(config: PrepareConfig, show_progress: bool = True) -> dict:
     if config.tokenizer.pretrained:
         tokenizer = load_tokenizer(config.tokenizer.pretrained)
     else:
-        sentences = (s for doc in documents["train"] for p in doc.paragraphs for s in p)
-        tokenizer = config.tokenizer.train(sentences)
+        tokenizer = config.tokenizer.train(sentences_of(documents["train"]))
     SpecialTokenIds.from_tokenizer(tokenizer)  # fails early if a special token is missing
+    encoder_tokenizer = None
+    if config.encoder_tokenizer is not None:
+        encoder_tokenizer = (load_encoder_tokenizer(config.encoder_tokenizer.pretrained) if config.encoder_tokenizer.pretrained
+                             else config.encoder_tokenizer.train(sentences_of(documents["train"])))
+        EncoderTokenIds.from_tokenizer(encoder_tokenizer)
 
     splits, statistics = {}, {"splits": {}}
     for name in SPLITS:
-        docs = documents.get(name, [])
-        rows = []
-        tokenized = _tokenize_documents(docs, tokenizer)
-        for doc, paragraphs in tqdm(zip(docs, tokenized), total=len(docs), desc=f"windowing {name}", disable=not show_progress):
-            rows.extend(window_document(doc, paragraphs, config.limits, report))
-        splits[name] = Dataset.from_list(rows, features=FEATURES) if rows else Dataset.from_dict({k: [] for k in FEATURES}, features=FEATURES)
-        statistics["splits"][name] = split_statistics(docs, rows)
+        docs = documents.get(name, _empty(DOCUMENT_FEATURES))
+        splits[name], source_counts = window_documents(docs, tokenizer, config.limits, work_dir, report, num_proc, f"windowing {name}", encoder_tokenizer)
+        statistics["splits"][name] = split_statistics(source_counts, splits[name])
     statistics["skipped"] = report.as_dict()
     statistics["vocab_size"] = len(tokenizer)
+    if encoder_tokenizer is not None:
+        statistics["encoder_vocab_size"] = len(encoder_tokenizer)
     statistics["limits"] = config.limits.model_dump()
-    statistics["seconds"] = round(time.perf_counter() - started, 2)
 
+    output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     DatasetDict(splits).save_to_disk(str(output_dir / "dataset"))
     tokenizer.save_pretrained(str(output_dir / "tokenizer"))
-    (output_dir / "statistics.json").write_text(json.dumps(statistics, indent=2))
-    (output_dir / "statistics.md").write_text(format_statistics(statistics) + "\n")
+    if encoder_tokenizer is not None:
+        encoder_tokenizer.save_pretrained(str(output_dir / ENCODER_TOKENIZER))
     (output_dir / "prepare_config.yaml").write_text(dump_config(config))
     return statistics
 
@@ -419,6 +620,8 @@ class PreparedCorpus:
         self.path = path
         self.dataset: DatasetDict = load_from_disk(str(path / "dataset"))
         self.tokenizer = load_tokenizer(path / "tokenizer")
+        # The sentence encoder's own tokenizer, when the corpus was prepared with one.
+        self.encoder_tokenizer = load_encoder_tokenizer(path / ENCODER_TOKENIZER) if (path / ENCODER_TOKENIZER).is_dir() else None
         stats = path / "statistics.json"
         self.statistics = json.loads(stats.read_text()) if stats.exists() else {}
 
@@ -427,8 +630,10 @@ class PreparedCorpus:
         return f"PreparedCorpus({str(self.path)!r}, windows={sizes}, vocab={len(self.tokenizer)})"
 
 
-def rows_from_documents(documents: list[Document], tokenizer, limits: LimitsConfig, report: SkipReport | None = None) -> list[dict]:
-    """Tokenize and window documents outside a prepared corpus (references given as text); first window of each."""
+def rows_from_documents(documents: list[Document], tokenizer, limits: LimitsConfig, report: SkipReport | None = None,
+                        encoder_tokenizer=None) -> list[dict]:
+    """Tokenize and window documents outside a prepared corpus (references given as text); first window of each.
+    With `encoder_tokenizer` (a model whose encoder has its own), the rows carry `encoder_paragraphs` too."""
     report = report if report is not None else SkipReport()
     rows = []
     for doc, paragraphs in zip(documents, _tokenize_documents(documents, tokenizer)):
@@ -436,6 +641,8 @@ def rows_from_documents(documents: list[Document], tokenizer, limits: LimitsConf
         if not windows:
             raise ValueError(f"document {doc.id!r} has no tokens after tokenization")
         rows.append(windows[0])
+    if encoder_tokenizer is not None:
+        add_encoder_ids(rows, tokenizer, encoder_tokenizer, report)
     return rows
 
 

@@ -58,6 +58,27 @@ class SpecialTokenIds:
         )
 
 
+@dataclass(frozen=True)
+class EncoderTokenIds:
+    """Ids a sentence encoder with a tokenizer of its own needs: padding, and the ids put before and
+    after each sentence (BERT's [CLS] and [SEP]; <s> and </s> for a tokenizer trained here)."""
+
+    pad: int
+    start: int
+    end: int
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer: PreTrainedTokenizerBase) -> "EncoderTokenIds":
+        start = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+        end = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+        missing = [name for name, value in (("pad_token", tokenizer.pad_token_id), ("cls_token or bos_token", start),
+                                            ("sep_token or eos_token", end)) if value is None]
+        if missing:
+            raise ValueError(f"the encoder tokenizer {tokenizer.name_or_path!r} has no {', '.join(missing)}; "
+                             "give one with padding and sentence-start/end tokens (a BERT or RoBERTa tokenizer, say)")
+        return cls(pad=tokenizer.pad_token_id, start=start, end=end)
+
+
 def train_bpe_tokenizer(sentences: Iterable[str], vocab_size: int = 8000, min_frequency: int = 2) -> PreTrainedTokenizerFast:
     """Train a byte-level BPE tokenizer on an iterable of sentences.
 
@@ -120,6 +141,21 @@ def train_unigram_tokenizer(sentences: Iterable[str], vocab_size: int = 8000, ma
     fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, **SPECIAL_TOKENS)
     fast.add_special_tokens({"additional_special_tokens": [PARAGRAPH_END]})
     return fast
+
+
+ENCODER_TOKENIZER = "encoder_tokenizer"  # its folder inside a prepared corpus and an export
+
+
+def load_encoder_tokenizer(name_or_path: str | os.PathLike) -> PreTrainedTokenizerBase:
+    """Load a sentence encoder's own tokenizer as it is (no document tokens: the encoder reads
+    sentences between its own start and end ids)."""
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    except (OSError, ValueError) as error:
+        raise OSError(f"could not load the encoder tokenizer from {str(name_or_path)!r}: {error}\n"
+                      "Give the folder of the encoder checkpoint's tokenizer (e.g. a saved BERT), or a Hub name when online.") from error
+    EncoderTokenIds.from_tokenizer(tokenizer)
+    return tokenizer
 
 
 def load_tokenizer(name_or_path: str | os.PathLike) -> PreTrainedTokenizerBase:

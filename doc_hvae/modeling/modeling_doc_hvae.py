@@ -282,8 +282,8 @@ class DocHVAE(DocHVAEPreTrainedModel):
         decoder is taken, so a hierarchical model with `layers` injection (gates closed at
         initialisation) starts exactly as that LM (warm start). The checkpoints' configs replace `config.decoder` / `config.encoder` (so `save_pretrained`
         and `from_pretrained` rebuild the same architecture without them), and their weights are
-        copied in. Token embeddings are resized to `config.vocab_size` (the tokenizer's size,
-        special tokens included); encoder and decoder must share the tokenizer.
+        copied in. Token embeddings are resized to the tokenizer's size, special tokens included
+        (`config.vocab_size`; the encoder's `config.encoder_vocab_size` when it has a tokenizer of its own).
         """
         paths = {"decoder": decoder, "encoder": encoder}
         pretrained = {}
@@ -301,7 +301,7 @@ class DocHVAE(DocHVAEPreTrainedModel):
         if encoder is not None:
             pretrained["encoder"] = AutoModel.from_pretrained(encoder)
         for name, model in pretrained.items():
-            model.resize_token_embeddings(config.vocab_size)
+            model.resize_token_embeddings(config.encoder_token_count if name == "encoder" else config.vocab_size)
             part_config = model.config.to_dict()
             part_config["model_type"] = model.config.model_type
             setattr(config, name, part_config)

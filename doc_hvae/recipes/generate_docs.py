@@ -96,7 +96,7 @@ def reference_rows(args, corpus: PreparedCorpus) -> list[dict]:
         documents = []
         for path in args.reference_file:
             documents.append(document_from_text(read_text_file(path, report), Path(path).name, report=report))
-        rows = rows_from_documents(documents, corpus.tokenizer, limits, report)
+        rows = rows_from_documents(documents, corpus.tokenizer, limits, report, corpus.encoder_tokenizer)
         if report.counts:
             print(f"Reference files, skipped or changed:\n{report.format()}")
         return rows

@@ -29,7 +29,7 @@ _HF_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".tsv": "csv",
 def read_hf(path: str | os.PathLike, *, report: SkipReport, text_field: str = "text", label_field: str | None = None,
             id_field: str | None = None, title_field: str | None = None, split: str | None = None,
             config_name: str | None = None, paragraph_separator: str = r"\n[ \t]*\n", splitter: str = "blingfire",
-            cache_dir: str | os.PathLike | None = None) -> Iterator[Document]:
+            cache_dir: str | os.PathLike | None = None, streaming: bool = False) -> Iterator[Document]:
     """Rows of a `datasets` dataset, one document per row.
 
     Where the data comes from:
@@ -48,16 +48,20 @@ def read_hf(path: str | os.PathLike, *, report: SkipReport, text_field: str = "t
     is unwrapped and split into sentences. `label_field` may be a `ClassLabel`, whose
     string name becomes the label. `id_field` defaults to `"{split}:{row index}"`.
     Rows whose text is missing, empty or not a string are counted and skipped.
-    `cache_dir` is passed to `load_dataset`.
+    `cache_dir` is passed to `load_dataset`. `streaming=True` reads Hub datasets and data files
+    row by row without downloading or converting them first (`load_dataset(..., streaming=True)`);
+    a `save_to_disk` folder is memory-mapped either way.
     """
     _check_splitter(splitter)
     try:
         separator = re.compile(paragraph_separator)
     except re.error as error:
         raise ValueError(f"paragraph_separator {paragraph_separator!r} is not a valid regular expression: {error}") from error
-    datasets_by_split = _load_hf(str(path), split, config_name, cache_dir)
+    datasets_by_split = _load_hf(str(path), split, config_name, cache_dir, streaming)
     for split_name, dataset in datasets_by_split:
-        columns = list(dataset.column_names)
+        columns = dataset.column_names
+        if columns is None:  # a streamed data file: its columns are those of its first row
+            columns = list(next(iter(dataset.take(1)), {}))
         for option, column in (("text_field", text_field), ("label_field", label_field), ("id_field", id_field),
                                ("title_field", title_field)):
             if column is not None and column not in columns:
@@ -67,7 +71,8 @@ def read_hf(path: str | os.PathLike, *, report: SkipReport, text_field: str = "t
     return _iter_hf(datasets_by_split, report, text_field, label_field, id_field, title_field, separator, splitter)
 
 
-def _load_hf(path: str, split: str | None, config_name: str | None, cache_dir: str | os.PathLike | None) -> list[tuple[str | None, Any]]:
+def _load_hf(path: str, split: str | None, config_name: str | None, cache_dir: str | os.PathLike | None,
+             streaming: bool = False) -> list[tuple[str | None, Any]]:
     """[(split name or None, datasets.Dataset)] for the requested split, or every split."""
     import datasets
 
@@ -78,7 +83,7 @@ def _load_hf(path: str, split: str | None, config_name: str | None, cache_dir: s
         if looks_local:
             raise FileNotFoundError(f"dataset path {path!r} does not exist; reader 'hf' expects a save_to_disk folder, "
                                     "a local data file, or a Hub dataset name.")
-        loaded = datasets.load_dataset(path, name=config_name, split=split, cache_dir=cache)  # a Hub name, as is
+        loaded = datasets.load_dataset(path, name=config_name, split=split, cache_dir=cache, streaming=streaming)  # a Hub name, as is
         return _named_splits(loaded, split)
     if local.is_dir() and ((local / "dataset_dict.json").exists() or (local / "state.json").exists()):
         loaded = datasets.load_from_disk(str(local))
@@ -88,7 +93,7 @@ def _load_hf(path: str, split: str | None, config_name: str | None, cache_dir: s
             return [(normalise_split(split), loaded[split])]
         return _named_splits(loaded, split)
     if local.is_dir():
-        loaded = datasets.load_dataset(str(local), name=config_name, split=split, cache_dir=cache)
+        loaded = datasets.load_dataset(str(local), name=config_name, split=split, cache_dir=cache, streaming=streaming)
         return _named_splits(loaded, split)
     builder = _HF_BUILDERS.get(local.suffix.lower())
     if builder is None:
@@ -98,14 +103,14 @@ def _load_hf(path: str, split: str | None, config_name: str | None, cache_dir: s
     # A single file is the "train" split to `datasets`; that name says nothing about the
     # corpus, so the documents only carry a split when the caller named one.
     loaded = datasets.load_dataset(builder, data_files={split or "train": str(local)}, split=split or "train",
-                                   cache_dir=cache, **kwargs)
+                                   cache_dir=cache, streaming=streaming, **kwargs)
     return [(normalise_split(split) if split else None, loaded)]
 
 
 def _named_splits(loaded: Any, split: str | None) -> list[tuple[str | None, Any]]:
     import datasets
 
-    if isinstance(loaded, (datasets.DatasetDict, dict)):
+    if isinstance(loaded, (datasets.DatasetDict, datasets.IterableDatasetDict, dict)):
         return [(normalise_split(name), dataset) for name, dataset in loaded.items()]
     return [(normalise_split(split) if split else None, loaded)]
 
@@ -116,7 +121,7 @@ def _iter_hf(datasets_by_split: list[tuple[str | None, Any]], report: SkipReport
 
     unique = _UniqueIds(report)
     for split_name, dataset in datasets_by_split:
-        label_feature = dataset.features.get(label_field) if label_field is not None else None
+        label_feature = dataset.features.get(label_field) if label_field is not None and dataset.features else None
         class_label = label_feature if isinstance(label_feature, datasets.ClassLabel) else None
         columns = [c for c in dict.fromkeys([text_field, label_field, id_field, title_field]) if c is not None]
         prefix = f"{split_name}:" if split_name else ""
