@@ -490,6 +490,9 @@ def format_statistics(statistics: dict) -> str:
 # Entry points
 
 
+SOURCE_COUNTS = ("source_documents", "source_paragraphs", "source_sentences")  # what went into a split, per split
+
+
 def _window_batch(batch: dict, indices: list[int], tokenizer, encoder_tokenizer, limits: LimitsConfig, report_dir: str) -> dict:
     """Batched map over documents: tokenize, apply the limits, cut into windows.
 
@@ -515,7 +518,7 @@ def _window_batch(batch: dict, indices: list[int], tokenizer, encoder_tokenizer,
 
 def _merge_batch_reports(report_dir: Path, report: SkipReport) -> dict[str, int]:
     """Merge the batch reports of `_window_batch` into `report`; return the summed source counts."""
-    counts = {"source_documents": 0, "source_paragraphs": 0, "source_sentences": 0}
+    counts = dict.fromkeys(SOURCE_COUNTS, 0)
     for file in sorted(report_dir.glob("*.json")):
         batch = json.loads(file.read_text())
         for key, value in batch["counts"].items():
@@ -531,7 +534,7 @@ def window_documents(documents: Dataset, tokenizer, limits: LimitsConfig, work_d
     and the source counts."""
     features = FEATURES if encoder_tokenizer is None else FEATURES_WITH_ENCODER
     if not len(documents):
-        return _empty(features), {"source_documents": 0, "source_paragraphs": 0, "source_sentences": 0}
+        return _empty(features), dict.fromkeys(SOURCE_COUNTS, 0)
     report_dir = Path(tempfile.mkdtemp(prefix="reports-", dir=work_dir))
     windows = documents.map(  # num_proc=1 would still start a pool of one worker
         _window_batch, batched=True, batch_size=256, with_indices=True, num_proc=num_proc if num_proc and num_proc > 1 else None,
