@@ -9,8 +9,9 @@ validation and test files are WikiText-2's own. Each preparation (`data_scripts/
 read, segment, train the BPE tokenizer, tokenize, window, save) runs in its own process; its memory
 is sampled every 0.1 s over the process and its workers together as proportional set size (PSS:
 resident memory, a page shared by k processes counted 1/k in each), and the anonymous part of it
-(the processes' own memory, without the pages of memory-mapped Arrow files, which the kernel can
-drop and re-read at will). Results: a Markdown table and JSON under --output.
+(the processes' own memory, without the pages of memory-mapped Arrow files and libraries), and as
+RSS summed over the processes (exact for one process; with workers it counts shared pages once per
+process). Results: a Markdown table and JSON under --output.
 """
 
 from __future__ import annotations
@@ -54,10 +55,10 @@ def process_tree(pid: int) -> list[int]:
     return pids
 
 
-def memory_kib(pids: list[int]) -> tuple[int, int]:
-    """(PSS, anonymous PSS) in KiB, summed over `pids`. PSS, not RSS: forked workers share their
-    parent's pages, and RSS would count those once per process."""
-    pss = anonymous = 0
+def memory_kib(pids: list[int]) -> tuple[int, int, int]:
+    """(PSS, anonymous PSS, RSS) in KiB, summed over `pids`. PSS is the measure across processes:
+    forked workers share their parent's pages, and summed RSS counts those once per process."""
+    pss = anonymous = rss = 0
     for pid in pids:
         try:
             rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
@@ -66,7 +67,8 @@ def memory_kib(pids: list[int]) -> tuple[int, int]:
         fields = dict(line.split(":", 1) for line in rollup.splitlines()[1:] if ":" in line)
         pss += int(fields.get("Pss", "0 kB").split()[0])
         anonymous += int(fields.get("Pss_Anon", "0 kB").split()[0])
-    return pss, anonymous
+        rss += int(fields.get("Rss", "0 kB").split()[0])
+    return pss, anonymous, rss
 
 
 PREPARE = """
@@ -83,17 +85,17 @@ def measure(train_file: Path, output_dir: Path, num_proc: int) -> dict:
     command = [sys.executable, "-c", PREPARE, str(num_proc), f"source.paths.train={train_file}", f"output_dir={output_dir}"]
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    peak_pss = peak_anonymous = 0
+    peak_pss = peak_anonymous = peak_rss = 0
     while process.poll() is None:
-        pss, anonymous = memory_kib(process_tree(process.pid))
-        peak_pss, peak_anonymous = max(peak_pss, pss), max(peak_anonymous, anonymous)
+        pss, anonymous, rss = memory_kib(process_tree(process.pid))
+        peak_pss, peak_anonymous, peak_rss = max(peak_pss, pss), max(peak_anonymous, anonymous), max(peak_rss, rss)
         time.sleep(0.1)
     seconds = time.perf_counter() - started
     output = process.stdout.read()
     if process.returncode != 0:
         raise SystemExit(f"preparation failed ({process.returncode}):\n{output[-3000:]}")
     windows, documents = next(line for line in output.splitlines() if line.startswith("WINDOWS")).split()[1:]
-    return {"seconds": seconds, "peak_pss_mib": peak_pss / 1024, "peak_anonymous_mib": peak_anonymous / 1024,
+    return {"seconds": seconds, "peak_pss_mib": peak_pss / 1024, "peak_anonymous_mib": peak_anonymous / 1024, "peak_rss_mib": peak_rss / 1024,
             "train_windows": int(windows), "train_documents": int(documents)}
 
 
@@ -116,16 +118,17 @@ def main(argv=None) -> list[dict]:
                        **measure(train_file, Path(scratch) / f"prepared-x{scale}-p{num_proc}", num_proc)}
                 rows.append(row)
                 print(f"{scale:>3}x ({row['train_mb']:.0f} MB, {row['train_documents']:,} articles), {num_proc} process(es): "
-                      f"{row['seconds']:.1f} s, peak PSS {row['peak_pss_mib']:,.0f} MiB (anonymous {row['peak_anonymous_mib']:,.0f})", flush=True)
+                      f"{row['seconds']:.1f} s, peak PSS {row['peak_pss_mib']:,.0f} MiB (anonymous {row['peak_anonymous_mib']:,.0f}, "
+                      f"RSS {row['peak_rss_mib']:,.0f})", flush=True)
 
     base = {row["num_proc"]: row for row in rows if row["scale"] == min(args.scales)}
-    lines = ["| scale | train text (MB) | training articles | processes | wall (s) | time / 1x | peak PSS (MiB) | PSS / 1x | peak anonymous PSS (MiB) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| scale | train text (MB) | training articles | processes | wall (s) | time / 1x | peak PSS (MiB) | PSS / 1x | "
+             "peak anonymous PSS (MiB) | peak RSS, summed (MiB) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         first = base[row["num_proc"]]
         lines.append(f"| {row['scale']}x | {row['train_mb']:.0f} | {row['train_documents']:,} | {row['num_proc']} | {row['seconds']:.1f} | "
                      f"{row['seconds'] / first['seconds']:.1f} | {row['peak_pss_mib']:,.0f} | {row['peak_pss_mib'] / first['peak_pss_mib']:.2f} | "
-                     f"{row['peak_anonymous_mib']:,.0f} |")
+                     f"{row['peak_anonymous_mib']:,.0f} | {row['peak_rss_mib']:,.0f} |")
     save_results(args.output, rows, lines)
     return rows
 

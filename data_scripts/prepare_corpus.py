@@ -5,8 +5,8 @@
 
 Writes a `datasets` DatasetDict, the tokenizer, and a statistics report (printed and saved as
 statistics.json / statistics.md) to `output_dir`. See doc_hvae.data.prepare for the format.
-Documents stream through every stage (the corpus is never in memory); `--num-proc` tokenizes and
-windows in that many processes, with the same output as one.
+Documents stream through every stage (the corpus is never in memory); `--num-proc` splits
+sentences, tokenizes and windows in that many processes, with the same output as one.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from doc_hvae.data.prepare import PrepareConfig, format_statistics, prepare_corp
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="a corpus YAML (data_scripts/configs/)")
-    parser.add_argument("--num-proc", type=int, default=None, help="processes for tokenization and windowing (default: 1)")
+    parser.add_argument("--num-proc", type=int, default=None, help="processes for sentence splitting, tokenization and windowing (default: 1)")
     parser.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. output_dir=data/mine tokenizer.vocab_size=16000")
     args = parser.parse_args(argv)
     try:

@@ -24,6 +24,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="a corpus YAML (its source and tokenizer sections are used)")
     parser.add_argument("--output", required=True, help="folder to save the tokenizer to")
+    parser.add_argument("--num-proc", type=int, default=None, help="processes for sentence splitting (default: 1)")
     parser.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. tokenizer.vocab_size=16000")
     args = parser.parse_args(argv)
     try:
@@ -33,7 +34,7 @@ def main(argv=None) -> None:
     started = time.perf_counter()
     report = SkipReport()
     with tempfile.TemporaryDirectory(prefix="doc_hvae-tokenizer-") as work_dir:  # documents stream through Arrow files
-        documents = read_documents(config.source, report, work_dir, show_progress=True)["train"]
+        documents = read_documents(config.source, report, work_dir, show_progress=True, num_proc=args.num_proc)["train"]
         tokenizer = config.tokenizer.train(sentences_of(documents))
     tokenizer.save_pretrained(args.output)
     print(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
@@ -211,13 +211,20 @@ def full_parameters(model, reshard_after_forward: bool = True):
     collective: every process enters the block) and kept whole until it ends; nothing inside is
     then a collective, and the main process alone may evaluate. `reshard_after_forward` is the
     setting to restore afterwards (FULL_SHARD: True).
+
+    Under FSDP's mixed precision the parameters are gathered in its parameter dtype (bf16 with
+    `--mixed_precision bf16`), so the block runs under autocast to that dtype, as Accelerate runs
+    the forward: the fp32 tensors the library makes (latent samples, masks) meet bf16 weights.
     """
     modules = sharded_modules(model)
     for module in modules:
         module.set_reshard_after_forward(False)
         module.unshard()
+    parameter = next(model.parameters(), None)
+    low_precision = modules and parameter is not None and parameter.dtype in (torch.bfloat16, torch.float16)
     try:
-        yield model
+        with torch.autocast(parameter.device.type, dtype=parameter.dtype) if low_precision else nullcontext():
+            yield model
     finally:
         for module in modules:
             module.reshard()

@@ -1,12 +1,16 @@
 """One process of tests/test_fsdp.py: a DocHVAE sharded with FSDP2 (`fully_shard`) on CPU (gloo).
 
-    python -m torch.distributed.run --standalone --nproc_per_node 2 tests/fsdp_worker.py <prepared corpus> <result.json>
+    python -m torch.distributed.run --standalone --nproc_per_node 2 tests/fsdp_worker.py <prepared corpus> <result.json> [bf16]
 
 Every process trains a sharded model and an unsharded copy on the same batches, then, inside
 `full_parameters`, validates, recalibrates BN-VAE, samples and checksums both; rank 0 writes what
-it found (and the gathered full state dict's agreement with the copy) to the JSON file.
+it found (and the gathered full state dict's agreement with the copy) to the JSON file. With
+`bf16`, the model is sharded with the policy Accelerate gives FSDP2 under `--mixed_precision bf16`
+(parameters gathered and gradients reduced in bf16, fp32 master weights) and both models train
+under bf16 autocast, as Accelerate runs the forward.
 """
 
+import contextlib
 import copy
 import json
 import sys
@@ -14,7 +18,7 @@ import sys
 import torch
 import torch.distributed as dist
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
-from torch.distributed.fsdp import fully_shard
+from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 from torch.distributed.tensor import DTensor
 
 from doc_hvae.data.batching import DocCollator
@@ -42,16 +46,18 @@ def sample_ids(model) -> list:
     return [document.paragraphs for document in sample_prior(model, 2, sampling, seeded_generator(0, torch.device("cpu")))]
 
 
-def main(corpus_dir: str, result_file: str) -> None:
+def main(corpus_dir: str, result_file: str, precision: str = "fp32") -> None:
     dist.init_process_group("gloo")
     torch.set_num_threads(1)
     corpus = PreparedCorpus(corpus_dir)
     torch.manual_seed(0)
     model = build_model(ModelSection(config=TINY), corpus.tokenizer)
     reference = copy.deepcopy(model)
+    bf16 = precision == "bf16"
+    policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.bfloat16) if bf16 else MixedPrecisionPolicy()
     for block in model.decoder.lm.transformer.h:
-        fully_shard(block)
-    fully_shard(model)
+        fully_shard(block, mp_policy=policy)
+    fully_shard(model, mp_policy=policy)
     collator = DocCollator.for_model(model.config)
     rows = list(corpus.dataset["train"].select(range(6)))
     batches = [collator(rows[:3]), collator(rows[3:])]
@@ -63,7 +69,9 @@ def main(corpus_dir: str, result_file: str) -> None:
         for m, optimizer in zip((model, reference), optimizers):
             m.train()
             torch.manual_seed(step)  # the same dropout and posterior noise for both
-            m(batch).loss.backward()
+            with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+                loss = m(batch).loss
+            loss.backward()
             optimizer.step()
             optimizer.zero_grad()
 
@@ -82,7 +90,8 @@ def main(corpus_dir: str, result_file: str) -> None:
             for name, m in (("validation", model), ("validation_reference", reference)):
                 torch.manual_seed(0)  # the same posterior samples for both
                 result[name] = validation_metrics(m, batches)
-            result["samples_equal"] = sample_ids(model) == sample_ids(reference)
+            samples = sample_ids(model)
+            result["samples_equal"], result["samples_nonempty"] = samples == sample_ids(reference), all(samples)
         sums = [None] * dist.get_world_size()
         dist.all_gather_object(sums, checksum(model))
         result["checksums"], result["checksum_reference"] = sums, checksum(reference)
@@ -91,12 +100,15 @@ def main(corpus_dir: str, result_file: str) -> None:
     full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
     if dist.get_rank() == 0:
         expected = reference.state_dict()
-        result["state_dict_max_difference"] = max(float((full[key].float() - expected[key].float()).abs().max()) for key in expected)
+        differences = {key: float((full[key].float() - expected[key].float()).abs().max()) for key in expected}
+        result["state_dict_max_difference"], result["state_dict_max_difference_at"] = max((v, k) for k, v in differences.items())
+        result["parameter_max_difference"] = max(differences[name] for name, _ in reference.named_parameters())
         result["state_dict_keys_equal"] = set(full) == set(expected)
+        result["state_dict_dtypes"] = sorted({str(tensor.dtype) for tensor in full.values() if tensor.is_floating_point()})
         with open(result_file, "w") as handle:
             json.dump(result, handle)
     dist.destroy_process_group()
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:4])

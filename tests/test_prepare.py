@@ -13,6 +13,8 @@ import json
 import math
 import os
 import random
+import sys
+import tempfile
 import time
 from collections import defaultdict
 
@@ -35,8 +37,12 @@ from doc_hvae.data.prepare import (
     is_prepared,
     load_documents,
     prepare_corpus,
+    read_documents,
+    release_mapped_pages,
     window_document,
+    write_arrow,
 )
+from doc_hvae.data.readers import read_corpus
 
 # Small enough that every limit is hit by the corpus below.
 LIMITS = dict(max_sentence_tokens=16, max_paragraph_sentences=4, max_paragraph_tokens=48, max_window_paragraphs=3, max_window_tokens=96)
@@ -92,6 +98,26 @@ def prepared(tmp_path_factory):
     statistics = prepare_corpus(config, show_progress=False)
     documents = load_documents(config.source, SkipReport())
     return config, statistics, PreparedCorpus(config.output_dir), documents
+
+
+@pytest.fixture
+def worker_pids(monkeypatch, tmp_path):
+    """Batches of 4 documents, so that the small corpora of these tests reach the workers of
+    num_proc=2 (smaller datasets are mapped in the calling process); returns a function that gives
+    the ids of the processes other than this one that ran a batch."""
+    import doc_hvae.data.prepare as prepare_module
+
+    monkeypatch.setattr(prepare_module, "BATCH_DOCUMENTS", 4)
+    folder = tmp_path / "worker_pids"
+    folder.mkdir()
+    finish_batch = prepare_module._finish_batch
+
+    def recording_finish_batch(*args, **kwargs):  # forked workers inherit the patch
+        (folder / str(os.getpid())).touch()
+        return finish_batch(*args, **kwargs)
+
+    monkeypatch.setattr(prepare_module, "_finish_batch", recording_finish_batch)
+    return lambda: {int(file.name) for file in folder.iterdir()} - {os.getpid()}
 
 
 def rows_by_source(dataset) -> dict[str, list[dict]]:
@@ -487,14 +513,15 @@ def test_ptb_shipped_config(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_gutenberg_shipped_config_in_two_processes(tmp_path, monkeypatch):
-    """Split by chunks of books, tokenized and windowed in 2 processes: the same corpus as in memory in one."""
+def test_gutenberg_shipped_config_in_two_processes(tmp_path, monkeypatch, worker_pids):
+    """Split by chunks of books, segmented, tokenized and windowed in 2 processes: the same corpus as in memory in one."""
     shared_data("gutenberg")
     monkeypatch.chdir(REPO_ROOT)
-    config = load_config(PrepareConfig, "data_scripts/configs/gutenberg.yaml", [f"output_dir={tmp_path}"])
+    config = load_config(PrepareConfig, "data_scripts/configs/gutenberg.yaml", [f"output_dir={tmp_path / 'out'}"])
     statistics = prepare_corpus(config, show_progress=False, num_proc=2)
+    assert len(worker_pids()) >= 2  # each map starts its own pool
     assert [statistics["splits"][name]["labels"] for name in ("train", "validation", "test")] == [7, 5, 5]  # authors in each split
-    assert fingerprint(tmp_path) == IN_MEMORY_FINGERPRINTS["gutenberg"]
+    assert fingerprint(tmp_path / "out") == IN_MEMORY_FINGERPRINTS["gutenberg"]
 
 
 def _first_lines(split: str, n: int) -> list[str]:
@@ -539,11 +566,12 @@ def test_a_unigram_tokenizer_prepares_the_same_documents(tmp_path, prepared):
     assert compared >= 10
 
 
-def test_two_processes_prepare_the_same_corpus(prepared, tmp_path):
+def test_two_processes_prepare_the_same_corpus(prepared, tmp_path, worker_pids):
     """num_proc=2 splits the documents between workers; rows, statistics and skip reports are the same."""
     config, statistics, _, _ = prepared
     parallel = config.model_copy(update={"output_dir": str(tmp_path / "parallel")})
     statistics_parallel = prepare_corpus(parallel, show_progress=False, num_proc=2)
+    assert len(worker_pids()) >= 2  # each map starts its own pool
     assert statistics_parallel["skipped"]["counts"] and statistics_parallel["skipped"] == statistics["skipped"]
     assert fingerprint(parallel.output_dir) == fingerprint(config.output_dir)
 
@@ -576,7 +604,7 @@ def test_documents_stream_through_preparation(tmp_path, monkeypatch):
     assert most_alive[0] <= 5, most_alive[0]
 
 
-def test_a_worker_error_names_the_document(prepared, tmp_path, monkeypatch):
+def test_a_worker_error_names_the_document(prepared, tmp_path, monkeypatch, worker_pids):
     import doc_hvae.data.prepare as prepare_module
 
     config = prepared[0]
@@ -591,3 +619,91 @@ def test_a_worker_error_names_the_document(prepared, tmp_path, monkeypatch):
     for num_proc in (None, 2):
         with pytest.raises(RuntimeError, match="document 'doc7' failed: a bad paragraph"):
             prepare_corpus(config.model_copy(update={"output_dir": str(tmp_path / f"out{num_proc}")}), show_progress=False, num_proc=num_proc)
+
+
+PROSE = ("Dr. Watson arrived at 10 a.m. on Monday. He was late!\nThe train, said the guard, had stopped twice.\n\n"
+         "Was it the snow? Nobody knew.   \n\n\n  \n\"It was,\" Mr. Holmes replied. The 3.5 km walk took an hour.\n")
+
+
+@pytest.mark.parametrize("reader", ["jsonl", "text"])
+def test_sentences_are_split_after_reading_as_the_reader_would(tmp_path, reader, worker_pids):
+    """The reader runs with `splitter: none` and the sentences are split afterwards, in workers: the
+    same documents, sentences and skip counts as the reader's own splitting, with 1 or 2 processes."""
+    if reader == "jsonl":
+        write_jsonl_corpus(tmp_path / "corpus.jsonl")
+        with open(tmp_path / "corpus.jsonl", "a") as handle:  # and records a reader skips
+            handle.write(json.dumps({"id": "blank", "text": "  \n\n "}) + "\n" + json.dumps({"id": "prose", "text": PROSE}) + "\n")
+        source = SourceConfig(reader="jsonl", path=str(tmp_path / "corpus.jsonl"), split_fractions={},
+                              options={"text_field": "text", "id_field": "id", "label_field": "label", "splitter": "punctuation"})
+    else:
+        texts = {"empty.txt": "\n \n", "line.txt": "One line only", **{f"{k}.txt": PROSE[k:] for k in range(8)}}
+        for name, text in texts.items():
+            (tmp_path / "corpus" / name).parent.mkdir(exist_ok=True)
+            (tmp_path / "corpus" / name).write_text(text)
+        source = SourceConfig(reader="text", path=str(tmp_path / "corpus"), split_fractions={})  # its default splitter: Bling Fire
+    direct_report = SkipReport()
+    direct = list(read_corpus(source.reader, source.path, report=direct_report, **source.options))
+    assert sum(doc.num_sentences for doc in direct) > sum(len(doc.paragraphs) for doc in direct)  # sentences were split
+    for num_proc in (None, 2):
+        report = SkipReport()
+        with tempfile.TemporaryDirectory(dir=tmp_path) as work_dir:
+            documents = [Document(**row) for row in read_documents(source, report, work_dir, num_proc=num_proc)["train"]]
+        assert documents == direct
+        assert report.as_dict()["counts"] == direct_report.as_dict()["counts"] and direct_report.counts
+        assert len(worker_pids()) == (2 if num_proc else 0)  # one map, one pool of 2
+
+
+def test_a_bad_splitter_fails_before_reading(tmp_path):
+    (tmp_path / "a.txt").write_text(PROSE)
+    source = SourceConfig(reader="text", path=str(tmp_path), options={"splitter": "spacy"})
+    with pytest.raises(ValueError, match="unknown sentence splitter 'spacy'"):
+        read_documents(source, SkipReport(), tmp_path)
+
+
+def _resident_kib(path) -> int:
+    """Resident KiB of this process's mappings of `path` (/proc/self/smaps)."""
+    total, inside = 0, False
+    for line in open("/proc/self/smaps"):
+        fields = line.split()
+        if "-" in fields[0] and len(fields) >= 5 and ":" in fields[3]:  # a mapping's header line
+            inside = len(fields) == 6 and fields[5] == str(path)
+        elif inside and fields[0] == "Rss:":
+            total += int(fields[1])
+    return total
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="madvise and /proc/self/smaps are Linux's")
+def test_read_pages_of_an_arrow_file_leave_the_resident_set(tmp_path):
+    """Preparation reads each Arrow file once; the pages it read then leave the process's RSS (and the
+    data reads the same after), so peak RSS does not grow with the corpus."""
+    from datasets import Features, Value
+
+    path = tmp_path / "rows.arrow"
+    dataset = write_arrow(({"text": f"{i:08d}" * 250} for i in range(16_000)), Features({"text": Value("string")}), path)  # 32 MB
+    assert sum(len(batch["text"]) for batch in dataset.iter(batch_size=1000)) == 16_000
+    before = _resident_kib(path)
+    release_mapped_pages(path)
+    after = _resident_kib(path)
+    assert before > 16_000 and after < 1_000, (before, after)
+    assert dataset[12_345]["text"] == "00012345" * 250
+
+
+def test_a_segmentation_error_names_the_document(tmp_path, monkeypatch, worker_pids):
+    import doc_hvae.data.prepare as prepare_module
+
+    (tmp_path / "corpus").mkdir()
+    for k in range(10):
+        (tmp_path / "corpus" / f"{k}.txt").write_text("A bad sentence here. Another one." if k == 6 else PROSE)
+    real_paragraph_sentences = prepare_module.paragraph_sentences
+
+    def failing_paragraph_sentences(text, *args):
+        if "bad" in text:
+            raise ValueError("the splitter broke")
+        return real_paragraph_sentences(text, *args)
+
+    monkeypatch.setattr(prepare_module, "paragraph_sentences", failing_paragraph_sentences)
+    source = SourceConfig(reader="text", path=str(tmp_path / "corpus"), split_fractions={})
+    for num_proc in (None, 2):
+        (tmp_path / f"work{num_proc}").mkdir()
+        with pytest.raises(RuntimeError, match="sentences of document '6' failed: the splitter broke"):
+            read_documents(source, SkipReport(), tmp_path / f"work{num_proc}", num_proc=num_proc)

@@ -17,13 +17,17 @@ windows of whole paragraphs, never truncated away.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import random
+import sys
 import tempfile
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -38,7 +42,7 @@ from transformers import PreTrainedTokenizerFast
 
 from ..config_loading import StrictModel, dump_config
 from .document import Document, SkipReport
-from .readers import read_corpus
+from .readers import paragraph_sentences, read_corpus, reader_splitter
 from .tokenizer import (
     ENCODER_TOKENIZER,
     EncoderTokenIds,
@@ -188,18 +192,94 @@ def write_arrow(rows: Iterable[dict], features: Features, path: str | os.PathLik
     return Dataset.from_file(str(path))
 
 
+# `datasets` memory-maps every Arrow file, and each page read through a mapping stays in the
+# process's resident set until the file is unmapped: reading the corpus once would make peak RSS
+# grow with the corpus. madvise(MADV_DONTNEED) on a read-only file mapping only forgets the pages
+# (the next read faults them in again from the page cache, the same bytes), so preparation calls
+# it on its own Arrow files once it has read them. Linux only; elsewhere a no-op.
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+_MADV_DONTNEED = 4
+
+
+def release_mapped_pages(prefix: str | os.PathLike) -> None:
+    """Drop from this process's resident set the pages of its read-only mappings of files whose
+    path starts with `prefix` (a file or a folder)."""
+    if _LIBC is None:
+        return
+    prefix = str(prefix)
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            fields = line.split(maxsplit=5)  # address perms offset dev inode [path]
+            if len(fields) == 6 and "w" not in fields[1] and fields[5].rstrip("\n").startswith(prefix):
+                start, end = (int(address, 16) for address in fields[0].split("-"))
+                _LIBC.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), _MADV_DONTNEED)
+
+
+@contextmanager
+def releasing_mapped_pages(prefix: str | os.PathLike, every_seconds: float = 0.1):
+    """Release the pages of mappings under `prefix` every `every_seconds` while the block runs: for
+    library calls that read a whole memory-mapped dataset in one go (`save_to_disk`)."""
+    done = threading.Event()
+
+    def release_until_done():
+        while not done.wait(every_seconds):
+            release_mapped_pages(prefix)
+
+    thread = threading.Thread(target=release_until_done, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        release_mapped_pages(prefix)
+
+
 def _empty(features: Features) -> Dataset:
     return Dataset.from_dict({key: [] for key in features}, features=features)
 
 
-def _read_to_arrow(source: SourceConfig, path: str | None, report: SkipReport, arrow_path: Path, show_progress: bool) -> Dataset:
-    documents = read_corpus(source.reader, path, report=report, **source.options)
+def _read_to_arrow(source: SourceConfig, path: str | None, report: SkipReport, arrow_path: Path, show_progress: bool,
+                   num_proc: int | None) -> Dataset:
+    """Read one source into an Arrow file of documents, then split their sentences in `num_proc` processes.
+
+    A reader is one sequential stream, so it runs with `splitter: none` (each paragraph one unit,
+    whitespace-normalised) and the configured splitter runs afterwards over the Arrow file: the
+    same sentences, counts and skips as the reader's own splitting, in parallel."""
+    splitter = reader_splitter(source.reader, source.options)
+    options = source.options if splitter in (None, "none") else {**source.options, "splitter": "none"}
+    documents = read_corpus(source.reader, path, report=report, **options)
     rows = ({"id": doc.id, "label": doc.label, "title": doc.title, "split": doc.split, "paragraphs": doc.paragraphs}
             for doc in tqdm(documents, desc=f"reading {path or source.reader}", unit=" documents", disable=not show_progress))
-    return write_arrow(rows, DOCUMENT_FEATURES, arrow_path)
+    read = write_arrow(rows, DOCUMENT_FEATURES, arrow_path)
+    if options is source.options or not len(read):
+        return read
+    segmented, _ = _map_documents(read, _segment_batch, DOCUMENT_FEATURES, {"splitter": splitter}, arrow_path.parent, report, num_proc,
+                                  f"splitting sentences ({splitter})")
+    return segmented
 
 
-def read_documents(source: SourceConfig, report: SkipReport, work_dir: str | os.PathLike, show_progress: bool = False) -> dict[str, Dataset]:
+def _segment_batch(batch: dict, indices: list[int], splitter: str, report_dir: str, source_files: list[str]) -> dict:
+    """Batched map over documents read with `splitter: none`: split each paragraph (one unit) into
+    sentences; a document left without a sentence is skipped and counted, as a reader would."""
+    report, kept = SkipReport(), {key: [] for key in DOCUMENT_FEATURES}
+    for row, paragraphs in enumerate(batch["paragraphs"]):
+        try:
+            sentences = [paragraph_sentences(" ".join(units), splitter, report) for units in paragraphs]
+        except Exception as error:
+            raise RuntimeError(f"splitting the sentences of document {batch['id'][row]!r} failed: {error}") from error
+        sentences = [paragraph for paragraph in sentences if paragraph]
+        if not sentences:
+            report.add("empty document", example=batch["id"][row])
+            continue
+        for key in DOCUMENT_FEATURES:
+            kept[key].append(sentences if key == "paragraphs" else batch[key][row])
+    _finish_batch(report_dir, indices, report, {}, source_files)
+    return kept
+
+
+def read_documents(source: SourceConfig, report: SkipReport, work_dir: str | os.PathLike, show_progress: bool = False,
+                   num_proc: int | None = None) -> dict[str, Dataset]:
     """Read every document of the source into Arrow files under `work_dir` and assign it to a split.
 
     Splits come from the source (one path per split, or the documents' own split, e.g. from a
@@ -209,10 +289,10 @@ def read_documents(source: SourceConfig, report: SkipReport, work_dir: str | os.
     """
     work_dir = Path(work_dir)
     if source.paths is not None:
-        by_split = {_SPLIT_ALIASES[name]: _read_to_arrow(source, path, report, work_dir / f"documents-{name}.arrow", show_progress)
+        by_split = {_SPLIT_ALIASES[name]: _read_to_arrow(source, path, report, work_dir / f"documents-{name}.arrow", show_progress, num_proc)
                     for name, path in source.paths.items()}
     else:
-        documents = _read_to_arrow(source, source.path, report, work_dir / "documents.arrow", show_progress)
+        documents = _read_to_arrow(source, source.path, report, work_dir / "documents.arrow", show_progress, num_proc)
         indices = defaultdict(list)
         index = 0
         for batch in documents.select_columns(["split"]).iter(batch_size=10_000):
@@ -285,6 +365,8 @@ def sentences_of(documents: Dataset) -> Iterator[str]:
         for paragraphs in batch["paragraphs"]:
             for paragraph in paragraphs:
                 yield from paragraph
+        for file in documents.cache_files:
+            release_mapped_pages(file["filename"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -490,16 +572,13 @@ def format_statistics(statistics: dict) -> str:
 # Entry points
 
 
+BATCH_DOCUMENTS = 256  # documents per batch of segmentation and windowing
 SOURCE_COUNTS = ("source_documents", "source_paragraphs", "source_sentences")  # what went into a split, per split
 
 
-def _window_batch(batch: dict, indices: list[int], tokenizer, encoder_tokenizer, limits: LimitsConfig, report_dir: str) -> dict:
-    """Batched map over documents: tokenize, apply the limits, cut into windows.
-
-    Runs in `num_proc` worker processes, so what it skips cannot go to the caller's report: it
-    writes its own report (and the batch's source counts) to `report_dir`, one file per batch,
-    named by the batch's first index so that merging them in name order is merging in source order.
-    """
+def _window_batch(batch: dict, indices: list[int], tokenizer, encoder_tokenizer, limits: LimitsConfig, report_dir: str,
+                  source_files: list[str]) -> dict:
+    """Batched map over documents: tokenize, apply the limits, cut into windows."""
     documents = [Document(id=doc_id, paragraphs=paragraphs, label=label, title=title)
                  for doc_id, paragraphs, label, title in zip(batch["id"], batch["paragraphs"], batch["label"], batch["title"])]
     report, rows = SkipReport(), []
@@ -512,19 +591,41 @@ def _window_batch(batch: dict, indices: list[int], tokenizer, encoder_tokenizer,
         add_encoder_ids(rows, tokenizer, encoder_tokenizer, report)
     counts = {"source_documents": len(documents), "source_paragraphs": sum(len(doc.paragraphs) for doc in documents),
               "source_sentences": sum(doc.num_sentences for doc in documents)}
-    (Path(report_dir) / f"{indices[0]:012d}.json").write_text(json.dumps({"counts": counts, "skipped": report.as_dict()}))
+    _finish_batch(report_dir, indices, report, counts, source_files)
     return {key: [row[key] for row in rows] for key in (FEATURES if encoder_tokenizer is None else FEATURES_WITH_ENCODER)}
 
 
-def _merge_batch_reports(report_dir: Path, report: SkipReport) -> dict[str, int]:
-    """Merge the batch reports of `_window_batch` into `report`; return the summed source counts."""
-    counts = dict.fromkeys(SOURCE_COUNTS, 0)
+def _finish_batch(report_dir: str, indices: list[int], report: SkipReport, counts: dict[str, int], source_files: list[str]) -> None:
+    """End of one batch of `_map_documents`, in whichever worker ran it. What it skipped cannot go
+    to the caller's report, so it goes to a file of its own in `report_dir`, named by the batch's
+    first index (merging the files in name order is merging in source order); and the pages of the
+    documents it read can leave the resident set."""
+    (Path(report_dir) / f"{indices[0]:012d}.json").write_text(json.dumps({"counts": counts, "skipped": report.as_dict()}))
+    for file in source_files:
+        release_mapped_pages(file)
+
+
+def _map_documents(documents: Dataset, function, features: Features, fn_kwargs: dict, work_dir: Path, report: SkipReport,
+                   num_proc: int | None, desc: str) -> tuple[Dataset, Counter]:
+    """`documents.map(function)` in batches, in `num_proc` processes, into an Arrow file under
+    `work_dir`; the batches' reports are merged into `report`; returns the result and the batches'
+    summed counts."""
+    report_dir = Path(tempfile.mkdtemp(prefix="reports-", dir=work_dir))
+    # A pool of workers takes about a second to start: a dataset of less than a batch per worker
+    # (a small validation split) is mapped in this process. num_proc=1 would start a pool of one.
+    parallel = num_proc is not None and num_proc > 1 and len(documents) >= num_proc * BATCH_DOCUMENTS
+    mapped = documents.map(
+        function, batched=True, batch_size=BATCH_DOCUMENTS, with_indices=True, num_proc=num_proc if parallel else None,
+        remove_columns=documents.column_names, features=features,
+        fn_kwargs={**fn_kwargs, "report_dir": str(report_dir), "source_files": [file["filename"] for file in documents.cache_files]},
+        cache_file_name=str(work_dir / f"{report_dir.name}.arrow"), load_from_cache_file=False, new_fingerprint=report_dir.name, desc=desc,
+    )
+    counts = Counter()
     for file in sorted(report_dir.glob("*.json")):
         batch = json.loads(file.read_text())
-        for key, value in batch["counts"].items():
-            counts[key] += value
+        counts.update(batch["counts"])
         report.merge(SkipReport(counts=Counter(batch["skipped"]["counts"]), examples=batch["skipped"]["examples"]))
-    return counts
+    return mapped, counts
 
 
 def window_documents(documents: Dataset, tokenizer, limits: LimitsConfig, work_dir: Path, report: SkipReport,
@@ -535,22 +636,18 @@ def window_documents(documents: Dataset, tokenizer, limits: LimitsConfig, work_d
     features = FEATURES if encoder_tokenizer is None else FEATURES_WITH_ENCODER
     if not len(documents):
         return _empty(features), dict.fromkeys(SOURCE_COUNTS, 0)
-    report_dir = Path(tempfile.mkdtemp(prefix="reports-", dir=work_dir))
-    windows = documents.map(  # num_proc=1 would still start a pool of one worker
-        _window_batch, batched=True, batch_size=256, with_indices=True, num_proc=num_proc if num_proc and num_proc > 1 else None,
-        remove_columns=documents.column_names,
-        features=features, fn_kwargs={"tokenizer": tokenizer, "encoder_tokenizer": encoder_tokenizer, "limits": limits, "report_dir": str(report_dir)},
-        cache_file_name=str(work_dir / f"{report_dir.name}.arrow"), load_from_cache_file=False, new_fingerprint=report_dir.name, desc=desc,
-    )
-    return windows, _merge_batch_reports(report_dir, report)
+    windows, counts = _map_documents(documents, _window_batch, features, {"tokenizer": tokenizer, "encoder_tokenizer": encoder_tokenizer,
+                                     "limits": limits}, work_dir, report, num_proc, desc)
+    return windows, {key: counts[key] for key in SOURCE_COUNTS}
 
 
 def prepare_corpus(config: PrepareConfig, show_progress: bool = True, num_proc: int | None = None) -> dict:
     """Build and save the prepared corpus; return its statistics.
 
-    Documents stream from the reader through segmentation into Arrow files in a temporary
-    folder, and from there through tokenization and windowing (in `num_proc` processes) into
-    the saved dataset: the corpus is never held in memory as Python objects.
+    Documents stream from the reader (which cuts paragraphs) into Arrow files in a temporary
+    folder, and from there through sentence splitting, then tokenization and windowing (each in
+    `num_proc` processes) into the saved dataset: the corpus is never held in memory as Python
+    objects, and the pages read from the Arrow files leave the resident set once read.
     """
     started = time.perf_counter()
     output_dir = Path(config.output_dir)
@@ -571,7 +668,7 @@ def prepare_corpus(config: PrepareConfig, show_progress: bool = True, num_proc: 
 
 
 def _prepare(config: PrepareConfig, work_dir: Path, report: SkipReport, show_progress: bool, num_proc: int | None) -> dict:
-    documents = read_documents(config.source, report, work_dir, show_progress)
+    documents = read_documents(config.source, report, work_dir, show_progress, num_proc)
     if not len(documents.get("train", [])):
         raise ValueError(
             f"source {config.source.reader!r} gave no training documents (splits: "
@@ -594,6 +691,8 @@ def _prepare(config: PrepareConfig, work_dir: Path, report: SkipReport, show_pro
         docs = documents.get(name, _empty(DOCUMENT_FEATURES))
         splits[name], source_counts = window_documents(docs, tokenizer, config.limits, work_dir, report, num_proc, f"windowing {name}", encoder_tokenizer)
         statistics["splits"][name] = split_statistics(source_counts, splits[name])
+        for file in splits[name].cache_files:
+            release_mapped_pages(file["filename"])
     statistics["skipped"] = report.as_dict()
     statistics["vocab_size"] = len(tokenizer)
     if encoder_tokenizer is not None:
@@ -602,7 +701,8 @@ def _prepare(config: PrepareConfig, work_dir: Path, report: SkipReport, show_pro
 
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    DatasetDict(splits).save_to_disk(str(output_dir / "dataset"))
+    with releasing_mapped_pages(work_dir):  # it reads every window once
+        DatasetDict(splits).save_to_disk(str(output_dir / "dataset"))
     tokenizer.save_pretrained(str(output_dir / "tokenizer"))
     if encoder_tokenizer is not None:
         encoder_tokenizer.save_pretrained(str(output_dir / ENCODER_TOKENIZER))

@@ -14,6 +14,9 @@ def soft_clamp(x: torch.Tensor, bound: float) -> torch.Tensor:
     return bound * torch.tanh(x / bound)
 
 
+_HALF = (torch.bfloat16, torch.float16)
+
+
 class DiagonalGaussian:
     """N(mean, diag(exp(log_scale))^2) over the last dimension; a small device-agnostic value type.
 
@@ -22,8 +25,10 @@ class DiagonalGaussian:
     """
 
     def __init__(self, mean: torch.Tensor, log_scale: torch.Tensor):
-        self.mean = mean
-        self.log_scale = log_scale
+        # Half-precision parameters (a network run under bf16 autocast, or with FSDP's bf16
+        # weights) are kept in fp32: KL, log-densities and samples in full precision.
+        self.mean = mean.float() if mean.dtype in _HALF else mean
+        self.log_scale = log_scale.float() if log_scale.dtype in _HALF else log_scale
 
     @classmethod
     def from_params(cls, params: torch.Tensor, mean_bound: float, log_scale_bound: float) -> DiagonalGaussian:

@@ -94,14 +94,17 @@ class PosteriorMeanNorm(nn.Module):
             self._moments[0] += values.shape[0]
             self._moments[1] += values.sum(0)
             self._moments[2] += (values**2).sum(0)
+        # Statistics in the buffers' precision (fp32), whatever precision the encoder ran in (bf16
+        # autocast, or FSDP's bf16 parameters); the result in the input's.
+        values = mean.to(self.running_mean.dtype)
         if self.training and mean.shape[0] > 1:
-            center, var = mean.mean(0), mean.var(0, unbiased=False)
+            center, var = values.mean(0), values.var(0, unbiased=False)
             with torch.no_grad():
                 self.running_mean.lerp_(center.detach(), self.momentum)
                 self.running_var.lerp_(var.detach(), self.momentum)
         else:
             center, var = self.running_mean, self.running_var
-        return self.gamma * (mean - center) / torch.sqrt(var + self.eps) + self.shift
+        return (self.gamma * (values - center) / torch.sqrt(var + self.eps) + self.shift).to(mean.dtype)
 
 
 def mlp(input_size: int, hidden: int, output: int) -> nn.Sequential:

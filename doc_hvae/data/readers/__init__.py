@@ -25,7 +25,8 @@ Readers and their corpora:
 """
 
 from . import hf, jsonl, lines, pydoc, text, wikitext  # noqa: F401  (each registers its reader)
-from .common import document_from_text, read_text_file
-from .registry import READERS, normalise_split, read_corpus, reader_options, register_reader
+from .common import document_from_text, paragraph_sentences, read_text_file
+from .registry import READERS, normalise_split, read_corpus, reader_options, reader_splitter, register_reader
 
-__all__ = ["READERS", "read_corpus", "reader_options", "register_reader", "normalise_split", "document_from_text", "read_text_file"]
+__all__ = ["READERS", "read_corpus", "reader_options", "reader_splitter", "register_reader", "normalise_split", "document_from_text",
+           "paragraph_sentences", "read_text_file"]

@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 _BLANK_LINE = re.compile(r"\n[ \t\f\v]*\n")
 
 
-def _check_splitter(splitter: str) -> None:
+def check_splitter(splitter: str) -> None:
     """Fail at call time, not at the first document, on an unknown sentence splitter.
 
     `split_sentences` owns the list of splitters; asking it to split a tiny text is the one
@@ -89,7 +89,7 @@ def _iter_lines(path: Path, report: SkipReport, fallback_encoding: str) -> Itera
             yield number, line
 
 
-def _sentences(text: str, splitter: str, report: SkipReport) -> list[str]:
+def paragraph_sentences(text: str, splitter: str, report: SkipReport) -> list[str]:
     """Sentences of one paragraph, stripped, never empty."""
     sentences = [sentence.strip() for sentence in split_sentences(text, splitter)]
     kept = [sentence for sentence in sentences if sentence]
@@ -113,7 +113,7 @@ def _paragraphs_from_text(text: str, splitter: str, report: SkipReport, *, singl
     for block in blocks:
         if not block.strip():
             continue  # runs of blank lines are layout, not content
-        sentences = _sentences(unwrap(block), splitter, report)
+        sentences = paragraph_sentences(unwrap(block), splitter, report)
         if sentences:
             paragraphs.append(sentences)
     return paragraphs
@@ -124,7 +124,7 @@ def document_from_text(text: str, doc_id: str, *, splitter: str = "blingfire", r
 
     Raises ValueError when nothing is left after segmentation.
     """
-    _check_splitter(splitter)
+    check_splitter(splitter)
     paragraphs = _paragraphs_from_text(text, splitter, report if report is not None else SkipReport(), single_newline_fallback=False)
     if not paragraphs:
         raise ValueError(f"document {doc_id!r} is empty after segmentation ({len(text)} characters); give text with at least one sentence")

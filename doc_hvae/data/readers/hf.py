@@ -11,11 +11,11 @@ from typing import Any
 from ..document import Document, SkipReport
 from ..segmentation import unwrap
 from .common import (
-    _check_splitter,
     _document,
     _scalar_label,
-    _sentences,
     _UniqueIds,
+    check_splitter,
+    paragraph_sentences,
 )
 from .registry import _did_you_mean, normalise_split, register_reader
 
@@ -52,7 +52,7 @@ def read_hf(path: str | os.PathLike, *, report: SkipReport, text_field: str = "t
     row by row without downloading or converting them first (`load_dataset(..., streaming=True)`);
     a `save_to_disk` folder is memory-mapped either way.
     """
-    _check_splitter(splitter)
+    check_splitter(splitter)
     try:
         separator = re.compile(paragraph_separator)
     except re.error as error:
@@ -156,7 +156,7 @@ def _iter_hf(datasets_by_split: list[tuple[str | None, Any]], report: SkipReport
                     value = batch[title_field][row]
                     title = unwrap(value) if isinstance(value, str) and value.strip() else None
                 text = text.replace("\r\n", "\n").replace("\r", "\n")
-                paragraphs = [_sentences(unwrap(block), splitter, report) for block in separator.split(text) if block.strip()]
+                paragraphs = [paragraph_sentences(unwrap(block), splitter, report) for block in separator.split(text) if block.strip()]
                 document = _document(unique(doc_id), paragraphs, report, label=label, title=title, split=split_name)
                 if document is not None:
                     yield document

@@ -12,12 +12,12 @@ from ..document import Document, SkipReport
 from ..segmentation import unwrap
 from .common import (
     _check_encoding,
-    _check_splitter,
     _document,
     _iter_lines,
     _paragraphs_from_text,
     _scalar_label,
     _UniqueIds,
+    check_splitter,
 )
 from .registry import normalise_split, register_reader
 
@@ -39,7 +39,7 @@ def read_jsonl(path: str | os.PathLike, *, report: SkipReport, text_field: str =
     - Lines that are not JSON, not an object, lack `text_field`, or whose text is empty or not
       a string are counted (first line number as example) and skipped.
     """
-    _check_splitter(splitter)
+    check_splitter(splitter)
     _check_encoding(fallback_encoding)
     if not isinstance(text_field, str) or not text_field:
         raise ValueError(f"text_field must be a field name, got {text_field!r}.")

@@ -9,10 +9,10 @@ from pathlib import Path
 from ..document import Document, SkipReport
 from .common import (
     _check_encoding,
-    _check_splitter,
     _document,
     _iter_lines,
-    _sentences,
+    check_splitter,
+    paragraph_sentences,
 )
 from .registry import register_reader
 
@@ -26,7 +26,7 @@ def read_lines(path: str | os.PathLike, *, report: SkipReport, splitter: str = "
     Yang et al. 2017) and `splitter="none"` for one-sentence-per-line corpora (PTB).
     Empty lines are counted as "empty line skipped".
     """
-    _check_splitter(splitter)
+    check_splitter(splitter)
     _check_encoding(fallback_encoding)
     return _iter_lines_reader(Path(path), report, splitter, fallback_encoding)
 
@@ -40,7 +40,7 @@ def _iter_lines_reader(path: Path, report: SkipReport, splitter: str, fallback_e
         if not text:
             report.add("empty line skipped", example=f"{path.name}:{number}")
             continue
-        document = _document(f"{stem}:{number}", [_sentences(text, splitter, report)], report)
+        document = _document(f"{stem}:{number}", [paragraph_sentences(text, splitter, report)], report)
         if document is not None:
             yield document
     if not any_line:

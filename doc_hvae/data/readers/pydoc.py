@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from ..document import Document, SkipReport
 from ..segmentation import unwrap
 from .common import (
-    _check_splitter,
     _document,
-    _sentences,
+    check_splitter,
+    paragraph_sentences,
 )
 from .registry import register_reader
 
@@ -67,7 +67,7 @@ def read_pydoc(*, report: SkipReport, splitter: str = "blingfire") -> Iterator[D
 
     Every skip is counted in `report`.
     """
-    _check_splitter(splitter)
+    check_splitter(splitter)
     return _iter_pydoc(report, splitter)
 
 
@@ -146,7 +146,7 @@ def _pydoc_topic(text: str, splitter: str, report: SkipReport) -> tuple[str | No
         if _LIST_MARKER.match(prose):
             report.add("list marker removed", example=prose)
             prose = _LIST_MARKER.sub("", prose, count=1)
-        sentences = _sentences(prose, splitter, report)
+        sentences = paragraph_sentences(prose, splitter, report)
         if sentences:
             paragraphs.append(sentences)
     return title, paragraphs

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..document import Document, SkipReport
+from .common import check_splitter
 
 # Split names as the corpora spell them -> the names `Document.split` uses everywhere else.
 _SPLIT_NAMES = {"train": "train", "training": "train", "valid": "validation", "validation": "validation",
@@ -69,6 +70,17 @@ def reader_options(reader: str) -> list[str]:
     signature = inspect.signature(READERS[reader])
     return [name for name, parameter in signature.parameters.items()
             if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name != "report"]
+
+
+def reader_splitter(reader: str, options: dict[str, Any]) -> str | None:
+    """The sentence splitter a reading of `reader` with `options` uses (its default unless the
+    options name one), checked; None for a reader that splits no sentences."""
+    parameter = inspect.signature(READERS[reader]).parameters.get("splitter") if reader in READERS else None
+    if parameter is None:
+        return None
+    splitter = options.get("splitter", parameter.default)
+    check_splitter(splitter)
+    return splitter
 
 
 def read_corpus(reader: str, path: str | os.PathLike | None = None, *, report: SkipReport, **options: Any) -> Iterator[Document]:

@@ -11,11 +11,11 @@ from typing import Literal
 from ..document import Document, SkipReport
 from .common import (
     _check_encoding,
-    _check_splitter,
     _decode,
     _document,
     _paragraphs_from_text,
     _strip_bom,
+    check_splitter,
 )
 from .registry import _did_you_mean, register_reader
 
@@ -45,7 +45,7 @@ def read_text(path: str | os.PathLike, *, report: SkipReport, splitter: str = "b
     - Empty files are counted and skipped; other files in the tree (no `.txt`) are counted; hidden
       files and folders (`.git`, `.DS_Store`) are passed over.
     """
-    _check_splitter(splitter)
+    check_splitter(splitter)
     _check_encoding(fallback_encoding)
     if label_from not in (None, "filename_prefix", "parent_folder"):
         raise ValueError(f"label_from must be None, 'filename_prefix' or 'parent_folder', got {label_from!r}."

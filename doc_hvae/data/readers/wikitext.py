@@ -10,11 +10,11 @@ from pathlib import Path
 from ..document import Document, SkipReport
 from .common import (
     _check_encoding,
-    _check_splitter,
     _document,
     _iter_lines,
-    _sentences,
     _UniqueIds,
+    check_splitter,
+    paragraph_sentences,
 )
 from .registry import register_reader
 
@@ -38,7 +38,7 @@ def read_wikitext(path: str | os.PathLike, *, report: SkipReport, splitter: str 
       WikiText-2 has exactly 600 / 60 / 60 articles.
     - Lines before the first title form a document with id "untitled" (counted).
     """
-    _check_splitter(splitter)
+    check_splitter(splitter)
     _check_encoding(fallback_encoding)
     return _iter_wikitext(Path(path), report, splitter, fallback_encoding)
 
@@ -85,7 +85,7 @@ def _iter_wikitext(path: Path, report: SkipReport, splitter: str, fallback_encod
         elif heading_level > 1:
             report.add("section heading used as paragraph boundary", example=stripped)
         else:
-            sentences = _sentences(stripped, splitter, report)
+            sentences = paragraph_sentences(stripped, splitter, report)
             if sentences:
                 paragraphs.append(sentences)
         started = True
