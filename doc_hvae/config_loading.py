@@ -1,7 +1,8 @@
 """YAML configs with dotted command-line overrides, validated into typed pydantic models.
 
-OmegaConf reads the YAML and merges `key.sub=value` overrides (with YAML typing of the value:
-`lr=3e-4` is a float, `levels=[document,sentence]` a list); pydantic checks the result against
+OmegaConf reads the YAML and applies `key.sub=value` overrides (with YAML typing of the value:
+`lr=3e-4` is a float, `levels=[document,sentence]` a list, `posterior_mean_norm={}` an empty
+mapping; the value replaces what the key held, it is not merged into it); pydantic checks the result against
 the schema. All problems (unknown keys, wrong types, bad values) are reported together in one
 `ConfigError`, each naming the key, the value and what to do.
 """
@@ -109,8 +110,12 @@ def load_config(schema: type[Schema], path: str | os.PathLike | None, overrides:
         if "=" not in override or override.startswith("="):
             problems.append(f"override {override!r}: expected key=value (dotted keys, e.g. optim.lr=3e-4)")
             continue
+        key = override.split("=", 1)[0].strip()
         try:
-            base = OmegaConf.merge(base, OmegaConf.from_dotlist([override]))
+            # The value replaces what the key held (merging would make `posterior_mean_norm={}` a
+            # no-op and `decoder={n_layer: 2}` keep the YAML's other decoder keys).
+            value = OmegaConf.select(OmegaConf.from_dotlist([override]), key)
+            OmegaConf.update(base, key, value, merge=False, force_add=True)
         except (OmegaConfBaseException, yaml.YAMLError, TypeError, ValueError) as error:
             problems.append(f"override {override!r}: {str(error).splitlines()[0]}")
     try:

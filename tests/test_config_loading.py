@@ -90,6 +90,17 @@ def test_overrides_merge_typed(base):
     assert config.output_dir == "runs/y"
 
 
+def test_a_mapping_override_replaces_the_mapping(base, tmp_path):
+    """`key={...}` sets the key to that mapping, `key={}` empties it: a merge would keep the YAML's
+    entries (a silent no-op for `posterior_mean_norm={}`, which once left BN-VAE on)."""
+    path = tmp_path / "heads.yaml"
+    path.write_text(BASE_YAML + "heads:\n  bow: {size: 3}\n  stop: {size: 2}\n")
+    assert load_config(TrainConfig, path).heads == {"bow": Head(size=3), "stop": Head(size=2)}
+    assert load_config(TrainConfig, path, ["heads={}"]).heads == {}
+    assert load_config(TrainConfig, path, ["heads={extra: {size: 9}}"]).heads == {"extra": Head(size=9)}
+    assert load_config(TrainConfig, path, ["heads.bow.size=4"]).heads == {"bow": Head(size=4), "stop": Head(size=2)}  # dotted keys still reach inside
+
+
 def test_quoted_override_stays_a_string(base):
     config = load_config(TrainConfig, base, ["tag='3e-4'"])
     assert config.tag == "3e-4"
