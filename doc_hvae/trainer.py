@@ -31,6 +31,7 @@ from .data.prepare import PrepareConfig, PreparedCorpus, format_statistics, is_p
 from .data.tokenizer import ENCODER_TOKENIZER
 from .evaluation import EvalSettings, evaluate, format_report, validation_metrics
 from .generation import DEFAULT_SAMPLING, SamplingConfig, document_text, sample_prior, seeded_generator
+from .modeling.distributions import HALF_PRECISION
 from .objectives import objective_loss
 from .training import (
     JsonLinesTracker,
@@ -221,7 +222,7 @@ def full_parameters(model, reshard_after_forward: bool = True):
         module.set_reshard_after_forward(False)
         module.unshard()
     parameter = next(model.parameters(), None)
-    low_precision = modules and parameter is not None and parameter.dtype in (torch.bfloat16, torch.float16)
+    low_precision = modules and parameter is not None and parameter.dtype in HALF_PRECISION
     try:
         with torch.autocast(parameter.device.type, dtype=parameter.dtype) if low_precision else nullcontext():
             yield model

@@ -14,7 +14,7 @@ def soft_clamp(x: torch.Tensor, bound: float) -> torch.Tensor:
     return bound * torch.tanh(x / bound)
 
 
-_HALF = (torch.bfloat16, torch.float16)
+HALF_PRECISION = (torch.bfloat16, torch.float16)
 
 
 class DiagonalGaussian:
@@ -27,8 +27,8 @@ class DiagonalGaussian:
     def __init__(self, mean: torch.Tensor, log_scale: torch.Tensor):
         # Half-precision parameters (a network run under bf16 autocast, or with FSDP's bf16
         # weights) are kept in fp32: KL, log-densities and samples in full precision.
-        self.mean = mean.float() if mean.dtype in _HALF else mean
-        self.log_scale = log_scale.float() if log_scale.dtype in _HALF else log_scale
+        self.mean = mean.float() if mean.dtype in HALF_PRECISION else mean
+        self.log_scale = log_scale.float() if log_scale.dtype in HALF_PRECISION else log_scale
 
     @classmethod
     def from_params(cls, params: torch.Tensor, mean_bound: float, log_scale_bound: float) -> DiagonalGaussian:

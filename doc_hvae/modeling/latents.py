@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..config import DocHVAEConfig
-from .distributions import DiagonalGaussian
+from .distributions import HALF_PRECISION, DiagonalGaussian
 from .encoder import SiblingEncoder
 
 
@@ -94,9 +94,9 @@ class PosteriorMeanNorm(nn.Module):
             self._moments[0] += values.shape[0]
             self._moments[1] += values.sum(0)
             self._moments[2] += (values**2).sum(0)
-        # Statistics in the buffers' precision (fp32), whatever precision the encoder ran in (bf16
-        # autocast, or FSDP's bf16 parameters); the result in the input's.
-        values = mean.to(self.running_mean.dtype)
+        # Statistics in fp32 when the encoder ran in half precision (bf16 autocast, or FSDP's bf16
+        # parameters), as the buffers are; the result in the input's precision.
+        values = mean.float() if mean.dtype in HALF_PRECISION else mean
         if self.training and mean.shape[0] > 1:
             center, var = values.mean(0), values.var(0, unbiased=False)
             with torch.no_grad():
