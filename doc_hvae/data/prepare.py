@@ -215,6 +215,12 @@ def release_mapped_pages(prefix: str | os.PathLike) -> None:
                 _LIBC.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), _MADV_DONTNEED)
 
 
+def release_dataset_pages(dataset: Dataset) -> None:
+    """`release_mapped_pages` for every Arrow file behind `dataset`."""
+    for file in dataset.cache_files:
+        release_mapped_pages(file["filename"])
+
+
 @contextmanager
 def releasing_mapped_pages(prefix: str | os.PathLike, every_seconds: float = 0.1):
     """Release the pages of mappings under `prefix` every `every_seconds` while the block runs: for
@@ -252,7 +258,7 @@ def _read_to_arrow(source: SourceConfig, path: str | None, report: SkipReport, a
     rows = ({"id": doc.id, "label": doc.label, "title": doc.title, "split": doc.split, "paragraphs": doc.paragraphs}
             for doc in tqdm(documents, desc=f"reading {path or source.reader}", unit=" documents", disable=not show_progress))
     read = write_arrow(rows, DOCUMENT_FEATURES, arrow_path)
-    if options is source.options or not len(read):
+    if splitter in (None, "none") or not len(read):
         return read
     segmented, _ = _map_documents(read, _segment_batch, DOCUMENT_FEATURES, {"splitter": splitter}, arrow_path.parent, report, num_proc,
                                   f"splitting sentences ({splitter})")
@@ -365,8 +371,7 @@ def sentences_of(documents: Dataset) -> Iterator[str]:
         for paragraphs in batch["paragraphs"]:
             for paragraph in paragraphs:
                 yield from paragraph
-        for file in documents.cache_files:
-            release_mapped_pages(file["filename"])
+        release_dataset_pages(documents)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -691,8 +696,7 @@ def _prepare(config: PrepareConfig, work_dir: Path, report: SkipReport, show_pro
         docs = documents.get(name, _empty(DOCUMENT_FEATURES))
         splits[name], source_counts = window_documents(docs, tokenizer, config.limits, work_dir, report, num_proc, f"windowing {name}", encoder_tokenizer)
         statistics["splits"][name] = split_statistics(source_counts, splits[name])
-        for file in splits[name].cache_files:
-            release_mapped_pages(file["filename"])
+        release_dataset_pages(splits[name])
     statistics["skipped"] = report.as_dict()
     statistics["vocab_size"] = len(tokenizer)
     if encoder_tokenizer is not None:
