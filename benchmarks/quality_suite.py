@@ -48,6 +48,7 @@ BN_GRADED = ["model.config.posterior_mean_norm={document: 1.0, paragraph: 0.2, s
 CYCLE = ["objective.beta.kind=linear", "objective.beta.offset_steps=100", "objective.beta.warmup_steps=100",
          "objective.free_bits.nats=0.02", "objective.levels={document: {free_bits: {mode: dimension, nats: 0.25}}}"]
 NO_BN = "model.config.posterior_mean_norm={}"
+NO_FREE_BITS = ["objective.free_bits.mode=none", "objective.levels={}"]
 
 # The levers that decide whether closed gates open: how much one gate step injects (the projections'
 # initial scale), how fast a gate moves (its learning rate), and a reason for the encoder to encode
@@ -115,6 +116,14 @@ SUITES = {
             "gated_cycle": CYCLE,
             "gated_cycle_bow": [*CYCLE, BOW_ALL],
             "gated_bow_document": ["objective.bow_loss_weight={document: 0.2}"],
+            # KL the model chooses (2026-12-02, third session): the cycle without the floors BN-VAE
+            # and free bits put under every level's KL, so a level pays only for what it keeps.
+            "gated_cycle_no_bn": [*CYCLE, NO_BN],
+            "gated_cycle_no_free_bits": [*CYCLE, *NO_FREE_BITS],
+            "gated_cycle_no_bn_no_free_bits": [*CYCLE, NO_BN, *NO_FREE_BITS],
+            # Half the sentence latents hidden from the decoder in training: those sentences can only be
+            # predicted from z_par and z_doc, so the upper levels must carry what z_sen would have.
+            "gated_cycle_decoder_sentence_drop": [*CYCLE, "model.config.decoder_latent_drop={sentence: 0.5}"],
         },
     },
     # A decoder warm-started from the trained flat LM (model.decoder_name_or_path), against the flat LM

@@ -120,6 +120,11 @@ class DocHVAEConfig(PreTrainedConfig):
             Probability of zeroing a sentence's feature before the paragraph encoder (training).
         paragraph_drop (`float`, defaults to 0.0):
             Probability of zeroing a paragraph's feature before the document encoder (training).
+        decoder_latent_drop (`dict[str, float]`, defaults to `{}`):
+            Per level, the probability that a unit's latent is hidden from the decoder during
+            training (zeroed at the decoder's input, which injects nothing; the KL, priors and stop
+            head keep it). Hiding sentence latents makes the decoder predict those sentences from
+            the levels above, so they must carry what a sentence latent would have given.
         bow_levels (`list[str]`, defaults to `[]`):
             Levels with a bag-of-words head (the level's latent predicts, order-free, the tokens
             it covers). The loss weights are the objective's (`objective.bow_loss_weight`); a
@@ -178,6 +183,7 @@ class DocHVAEConfig(PreTrainedConfig):
         word_dropout: float = 0.0,
         sentence_drop: float = 0.0,
         paragraph_drop: float = 0.0,
+        decoder_latent_drop: dict[str, float] | None = None,
         bow_levels: list[str] | None = None,
         layer_projection_std: float | None = None,
         layer_gate_init: float = 0.0,
@@ -218,6 +224,7 @@ class DocHVAEConfig(PreTrainedConfig):
         self.word_dropout = word_dropout
         self.sentence_drop = sentence_drop
         self.paragraph_drop = paragraph_drop
+        self.decoder_latent_drop = dict(decoder_latent_drop or {})
         legacy = kwargs.pop("bow_loss_weight", None) or {}  # configs saved before the weights moved to the objective
         self.bow_levels = list(bow_levels if bow_levels is not None else [level for level, weight in legacy.items() if weight > 0])
         self.layer_projection_std = layer_projection_std
@@ -355,6 +362,9 @@ class DocHVAEConfig(PreTrainedConfig):
         bad_norm = {k: v for k, v in self.posterior_mean_norm.items() if k not in LEVELS or not 0 <= v <= 2}
         if bad_norm:
             problems.append(f"posterior_mean_norm={self.posterior_mean_norm}: keys are levels {list(LEVELS)}, values gammas in [0, 2] (0 = off)")
+        bad_drop = {k: v for k, v in self.decoder_latent_drop.items() if k not in self.levels or not 0 <= v < 1}
+        if bad_drop:
+            problems.append(f"decoder_latent_drop={self.decoder_latent_drop}: keys are levels of the model {self.levels}, values probabilities in [0, 1)")
         if not set(self.bow_levels) <= set(self.levels):
             problems.append(f"bow_levels={self.bow_levels}: give levels of the model {self.levels}")
         for name, sub in (("decoder", self.decoder), ("encoder", self.encoder)):

@@ -434,6 +434,8 @@ def test_from_pretrained_parts_round_trip(tmp_path):
         ({"word_dropout": 1.5}, ["word_dropout", "1.5"]),
         ({"sentence_drop": -0.1}, ["sentence_drop", "-0.1"]),
         ({"paragraph_drop": 1.0}, ["paragraph_drop", "1.0"]),
+        ({"decoder_latent_drop": {"sentence": 1.0}}, ["decoder_latent_drop", "1.0"]),
+        ({"levels": ["document"], "decoder_latent_drop": {"sentence": 0.5}}, ["decoder_latent_drop", "sentence"]),
         ({"latent_size": {"document": 8, "paragraph": 8}}, ["latent_size", "sentence"]),
         ({"latent_size": 0}, ["latent_size", "0"]),
         ({"levels": ["sentence"], "bow_levels": ["document"]}, ["bow_levels", "document"]),
@@ -527,6 +529,27 @@ def test_dropout_options_act_in_training_only(option):
     on_train = run(model, True)
     assert abs(on_train.recon_nll - off_train.recon_nll) > 1e-4
     assert_outputs_close(run(model, False), off_train, atol=1e-6)
+
+
+def test_decoder_latent_drop_hides_latents_from_the_decoder_only_in_training():
+    reference_model = make_model(make_config(LEVELS, dropout=False))
+    model = DocHVAE(make_config(LEVELS, dropout=False, decoder_latent_drop={"sentence": 0.5}))
+    model.load_state_dict(reference_model.state_dict())
+    for m in (model, reference_model):
+        unzero_prior_heads(m)  # open gates: z reaches the decoder
+    batch = collate(model.config)
+
+    def run(m, train):
+        m.train(train)
+        torch.manual_seed(0)
+        with torch.no_grad():
+            return m(batch, latent_mode="mean")
+
+    reference, dropped = run(reference_model, True), run(model, True)
+    assert abs(dropped.recon_nll - reference.recon_nll) > 1e-4  # the decoder saw other sentence latents
+    for level in LEVELS:  # the latents themselves, and so the KL, are untouched
+        torch.testing.assert_close(dropped.kl[level], reference.kl[level], atol=0, rtol=0)
+    assert_outputs_close(run(model, False), run(reference_model, False), atol=1e-6)
 
 
 def test_a_batch_collated_for_another_model_is_refused():

@@ -85,7 +85,7 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def drop_units(features: torch.Tensor, probability: float, training: bool) -> torch.Tensor:
-    """Zero whole unit features at random (sentence / paragraph drop)."""
+    """Zero whole units' rows at random (sentence / paragraph drop, latents hidden from the decoder)."""
     if not training or probability == 0.0:
         return features
     keep = torch.rand(features.shape[0], 1, device=features.device) >= probability

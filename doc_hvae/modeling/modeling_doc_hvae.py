@@ -29,7 +29,7 @@ from transformers.utils import ModelOutput
 from ..config import DocHVAEConfig
 from ..data.batching import DocBatch
 from .decoder import LatentDecoder, LayerInjection, unit_of_sentence
-from .encoder import EncoderFeatures, HierarchicalEncoder
+from .encoder import EncoderFeatures, HierarchicalEncoder, drop_units
 from .latents import LatentLevel, LevelOutput, Siblings, StopHead
 
 
@@ -183,7 +183,9 @@ class DocHVAE(DocHVAEPreTrainedModel):
         stop_logits = self.stop_head(z, batch.paragraph_document, self.siblings("paragraph", batch))
         stop_nll = F.binary_cross_entropy_with_logits(stop_logits.float(), batch.is_last_paragraph.float(), reduction="none")
 
-        tokens = self.decoder(batch, z)
+        # Latents hidden from the decoder (training only) must be made up for by the levels above.
+        decoder_z = {level: drop_units(value, config.decoder_latent_drop.get(level, 0.0), self.training) for level, value in z.items()}
+        tokens = self.decoder(batch, decoder_z)
         token_document = batch.sentence_document[tokens.sentence]
         document_recon_nll = tokens.nll.new_zeros(batch.num_documents).index_add(0, token_document, tokens.nll)
         document_stop_nll = stop_nll.new_zeros(batch.num_documents).index_add(0, batch.paragraph_document, stop_nll)
