@@ -4,10 +4,13 @@
     python benchmarks/quality_suite.py --suite wikitext2 [--variants flat_lm three_level] [--k 100] [--max-steps 1200]
     python benchmarks/quality_suite.py --suite ptb
     python benchmarks/quality_suite.py --suite quickstart_levers --k 10      # the latent-use ablation
+    python benchmarks/quality_suite.py --suite gutenberg_style --k 5         # + style consistency of generations
 
-Each variant is the suite's base config plus overrides (so only the latent levels differ). It
+Each variant is the suite's base config plus the suite's `base` overrides, if any, plus its own (so
+only the latent levels differ). It
 trains with `accelerate launch recipes/train_docs.py`, evaluates the test split with
-`recipes/evaluate_docs.py`, and the suite ends with one comparison table (Markdown and JSON)
+`recipes/evaluate_docs.py` (and, in a suite with a `style` entry, every model with a document level
+with `recipes/generate_docs.py --mode style-consistency`), and the suite ends with one comparison table (Markdown and JSON)
 under `--output` (default outputs/bench/<suite>). Finished variants (and their evaluations, when the command
 is the same) are reused unless --retrain.
 """
@@ -60,6 +63,14 @@ BOW_ALL = "objective.bow_loss_weight={document: 0.5, paragraph: 0.5, sentence: 0
 UNGATED = ["model.config.layer_gate_init=1.0", "model.config.layer_projection_std=0.0"]
 # Optimus's single cycle on WikiText-2's 800 steps: beta = 0 for the first quarter, then a 200-step ramp.
 WIKITEXT2_CYCLE = ["objective.beta.kind=linear", "objective.beta.offset_steps=200", "objective.beta.warmup_steps=200"]
+# The Gutenberg config before 2026-12-03: gates at the base learning rate, beta warmed up from step 0.
+GUTENBERG_BEFORE = ["optim.param_groups={}", "objective.beta.offset_steps=0", "objective.beta.warmup_steps=300", "objective.stagger_steps=0"]
+# The quickstart config before 2026-12-03 (paragraph streams, beta warmed up from step 0): the base of
+# every quickstart suite, so that their variants run what the README records.
+QUICKSTART_BEFORE = ["model.config.decoder_context=paragraph", "objective.beta.offset_steps=0", "objective.beta.warmup_steps=200"]
+# The README's style-consistency command: 20 references, 5 documents in each one's style (and as many
+# prior samples), 3 paragraphs of at most 120 tokens each.
+STYLE_CONSISTENCY = ["--references-count", "20", "--per-reference", "5", "--max-paragraphs", "3", "--max-tokens", "120"]
 
 SUITES = {
     "wikitext2": {
@@ -79,6 +90,7 @@ SUITES = {
     },
     "quickstart_levers": {
         "config": "recipes/configs/quickstart.yaml",
+        "base": QUICKSTART_BEFORE,
         "variants": {
             "flat_lm": ["model.config.levels=[]"],
             "flat_lm_document": ["model.config.levels=[]", "model.config.decoder_context=document", "model.config.decoder.n_positions=1040"],
@@ -98,6 +110,7 @@ SUITES = {
     },
     "quickstart_gates": {
         "config": "recipes/configs/quickstart.yaml",
+        "base": QUICKSTART_BEFORE,
         "variants": {
             "flat_lm": ["model.config.levels=[]"],
             "gated": [],
@@ -124,12 +137,25 @@ SUITES = {
             # Half the sentence latents hidden from the decoder in training: those sentences can only be
             # predicted from z_par and z_doc, so the upper levels must carry what z_sen would have.
             "gated_cycle_decoder_sentence_drop": [*CYCLE, "model.config.decoder_latent_drop={sentence: 0.5}"],
+            # Why z_par is not read (2026-12-03): a paragraph-context decoder already sees the sentences
+            # before the one it predicts, which is most of what z_par could tell it. With one stream per
+            # sentence, everything that crosses sentences must come through z_par and z_doc.
+            "flat_lm_sentence_context": ["model.config.levels=[]", "model.config.decoder_context=sentence"],
+            # The shipped quickstart since 2026-12-03.
+            "gated_cycle_sentence_context": [*CYCLE, "model.config.decoder_context=sentence"],
+            # Is z_par left unread because z_sen carries what crosses sentences? Without a sentence level
+            # only z_par and z_doc can; a bag-of-words loss per paragraph gives z_par its own reason to encode.
+            "gated_cycle_sentence_context_no_sentence_level": [*CYCLE, "model.config.decoder_context=sentence",
+                                                               "model.config.levels=[document,paragraph]"],
+            "gated_cycle_sentence_context_paragraph_bow": [*CYCLE, "model.config.decoder_context=sentence",
+                                                           "objective.bow_loss_weight={paragraph: 0.5}"],
         },
     },
     # A decoder warm-started from the trained flat LM (model.decoder_name_or_path), against the flat LM
     # trained on from itself for as many steps (the control with the same decoder steps).
     "quickstart_warm_start": {
         "config": "recipes/configs/quickstart.yaml",
+        "base": QUICKSTART_BEFORE,
         "variants": {
             "flat_lm": ["model.config.levels=[]"],
             "flat_lm_warm_start": ["model.config.levels=[]", "model.decoder_name_or_path={output}/flat_lm/final"],
@@ -153,11 +179,38 @@ SUITES = {
             # Not run yet: the cycle in place of BN-VAE, and the document level's free bits as the others'.
             "three_level_gate_lr_cycle_no_bn": [GATE_LR, *WIKITEXT2_CYCLE, NO_BN],
             "three_level_gate_lr_cycle_low_free_bits": [GATE_LR, *WIKITEXT2_CYCLE, "objective.levels={}"],
+            # Not run yet: half the sentence latents hidden from the decoder in training (the sentence
+            # level carries 25 nats per document here, and with it the decoder has no reason to read z_par).
+            "three_level_gate_lr_cycle_decoder_sentence_drop": [GATE_LR, *WIKITEXT2_CYCLE, "model.config.decoder_latent_drop={sentence: 0.5}"],
+        },
+    },
+    # z_doc as a document's style on 13 Gutenberg books (authors as labels), at the README's earlier
+    # style budget of 300 steps: the config before 2026-12-03, and WikiText-2's levers scaled to 300 steps.
+    "gutenberg_style": {
+        "config": "recipes/configs/gutenberg_style.yaml",
+        "max_steps": 300,
+        "style": STYLE_CONSISTENCY,
+        "variants": {
+            "flat_lm": ["model.config.levels=[]"],
+            "gated": GUTENBERG_BEFORE,
+            "gate_lr_cycle": [GATE_LR, "objective.beta.kind=linear", "objective.beta.offset_steps=75", "objective.beta.warmup_steps=75",
+                              "objective.stagger_steps=38"],
+        },
+    },
+    # The same at the config's 800 steps; gate_lr_cycle (WikiText-2's levers) is the shipped config since 2026-12-03.
+    "gutenberg_style_full": {
+        "config": "recipes/configs/gutenberg_style.yaml",
+        "style": STYLE_CONSISTENCY,
+        "variants": {
+            "flat_lm": ["model.config.levels=[]"],
+            "gated": GUTENBERG_BEFORE,
+            "gate_lr_cycle": [GATE_LR, *WIKITEXT2_CYCLE, "objective.stagger_steps=100"],
         },
     },
     # The same flat LM on each tokenizer kind, compared by word-level PPL (tokenizer-independent).
     "quickstart_tokenizers": {
         "config": "recipes/configs/quickstart.yaml",
+        "base": QUICKSTART_BEFORE,
         "variants": {
             "flat_lm_bpe": ["model.config.levels=[]", "data.prepared_dir={output}/data_bpe"],
             "flat_lm_unigram": ["model.config.levels=[]", "data.prepared_dir={output}/data_unigram", "data.prepare.tokenizer.kind=unigram"],
@@ -209,10 +262,10 @@ def main(argv=None) -> dict:
     results = {}
     for name in names:
         run_dir = output / name
-        variant = [override.replace("{output}", str(output)) for override in suite["variants"][name]]
+        variant = [override.replace("{output}", str(output)) for override in [*suite.get("base", []), *suite["variants"][name]]]
         overrides = [*variant, *args.extra, f"training.output_dir={run_dir}", f"training.seed={args.seed}"]
-        if args.max_steps:
-            overrides.append(f"training.max_steps={args.max_steps}")
+        if args.max_steps or suite.get("max_steps"):
+            overrides.append(f"training.max_steps={args.max_steps or suite['max_steps']}")
         entry = {"overrides": overrides}
         recorded = run_dir / "suite_overrides.json"
         finished = (run_dir / "final" / "model.safetensors").is_file()
@@ -243,6 +296,20 @@ def main(argv=None) -> dict:
             run(evaluate, output / f"{name}.eval.log")
             evaluated.write_text(json.dumps(evaluate[1:]))
         entry["report"] = json.loads((run_dir / "eval_test" / "report.json").read_text())
+        levels = json.loads((run_dir / "final" / "config.json").read_text())["levels"]
+        if suite.get("style") and "document" in levels:
+            stem = run_dir / "style_consistency"
+            generate = [sys.executable, "recipes/generate_docs.py", "--model", str(run_dir / "final"), "--mode", "style-consistency",
+                        *suite["style"], "--seed", str(args.seed), "--output", str(stem)]
+            generated = run_dir / "style_command.json"
+            if not args.retrain and generated.is_file() and json.loads(generated.read_text()) == generate[1:]:
+                print(f"[{name}] reusing the style consistency in {stem}.jsonl", flush=True)
+            else:
+                print(f"[{name}] style consistency ...", flush=True)
+                run(generate, output / f"{name}.style.log")
+                generated.write_text(json.dumps(generate[1:]))
+            record = json.loads(stem.with_suffix(".jsonl").read_text().splitlines()[0])
+            entry["style"] = {key: value for key, value in record.items() if key not in ("samples", "settings", "definition")}
         results[name] = entry
         print(f"[{name}] PPL (ELBO) {entry['report']['ppl_elbo']:.2f}, PPL (IW) {entry['report'].get('ppl_iw', float('nan')):.2f}", flush=True)
 
@@ -254,6 +321,14 @@ def main(argv=None) -> dict:
         train_min = f"{entry['train_seconds'] / 60:.1f}" if "train_seconds" in entry else "(reused)"
         speed.append(f"| {name} | {entry['train_tokens_per_second']:,.0f} | {ratio} | {entry['report']['documents_per_second']:.2f} | {train_min} | {entry['report']['seconds'] / 60:.1f} |")
     sections = [f"## {args.suite}: test split, k = {args.k}", "", table, "", "Speed (this machine, measured within each run):", "", *speed]
+    styled = {name: entry["style"] for name, entry in results.items() if "style" in entry}
+    if styled:
+        keys = ["style_retrieval_accuracy", "prior_retrieval_accuracy", "style_label_agreement", "prior_label_agreement",
+                "style_within_document_consistency", "prior_within_document_consistency", "references_within_document_consistency"]
+        lines = ["| variant | " + " | ".join(key.replace("_", " ") for key in keys) + " |", "|---|" + "---|" * len(keys)]
+        lines += [f"| {name} | " + " | ".join(f"{style.get(key, float('nan')):.3f}" for key in keys) + " |" for name, style in styled.items()]
+        chance = next(iter(styled.values()))["chance"]
+        sections += ["", f"Style consistency (retrieval chance {chance:.3f}; label agreement and consistency by the TF-IDF author classifier):", "", *lines]
     if args.suite == "ptb":
         lines = ["| variant | NLL / sentence (nats) | word PPL (words + EOS, literature) | word PPL (ours: words only) |", "|---|---|---|---|"]
         for name, entry in results.items():
