@@ -6,13 +6,13 @@
     python benchmarks/quality_suite.py --suite quickstart_levers --k 10      # the latent-use ablation
     python benchmarks/quality_suite.py --suite gutenberg_style --k 5         # + style consistency of generations
 
-Each variant is the suite's base config plus the suite's `base` overrides, if any, plus its own (so
-only the latent levels differ). It
-trains with `accelerate launch recipes/train_docs.py`, evaluates the test split with
-`recipes/evaluate_docs.py` (and, in a suite with a `style` entry, every model with a document level
-with `recipes/generate_docs.py --mode style-consistency`), and the suite ends with one comparison table (Markdown and JSON)
-under `--output` (default outputs/bench/<suite>). Finished variants (and their evaluations, when the command
-is the same) are reused unless --retrain.
+Each variant is the suite's base config, then the suite's `base` overrides if it has any, then the
+variant's own (so only the latent levels differ). It trains with `accelerate launch
+recipes/train_docs.py`, evaluates the test split with `recipes/evaluate_docs.py` (and, in a suite
+with a `style` entry, every model with a document level with `recipes/generate_docs.py --mode
+style-consistency`), and the suite ends with one comparison table (Markdown and JSON) under
+`--output` (default outputs/bench/<suite>). Finished variants (and their evaluations and style
+runs, when the command is the same) are reused unless --retrain.
 """
 
 from __future__ import annotations
@@ -137,9 +137,9 @@ SUITES = {
             # Half the sentence latents hidden from the decoder in training: those sentences can only be
             # predicted from z_par and z_doc, so the upper levels must carry what z_sen would have.
             "gated_cycle_decoder_sentence_drop": [*CYCLE, "model.config.decoder_latent_drop={sentence: 0.5}"],
-            # Why z_par is not read (2026-12-03): a paragraph-context decoder already sees the sentences
-            # before the one it predicts, which is most of what z_par could tell it. With one stream per
-            # sentence, everything that crosses sentences must come through z_par and z_doc.
+            # Is z_par unread because a paragraph-stream decoder already sees a paragraph's earlier
+            # sentences? With one stream per sentence, everything that crosses sentences must come
+            # through the latents (README, finding 8: z_par is still not read).
             "flat_lm_sentence_context": ["model.config.levels=[]", "model.config.decoder_context=sentence"],
             # The shipped quickstart since 2026-12-03.
             "gated_cycle_sentence_context": [*CYCLE, "model.config.decoder_context=sentence"],
@@ -229,6 +229,17 @@ def run(command: list[str], log: Path, env: dict | None = None) -> float:
     return time.perf_counter() - started
 
 
+def run_unless_done(command: list[str], record: Path, log: Path, what: str, retrain: bool) -> None:
+    """Run `command` unless `record` says the same command already ran on this model (evaluation
+    and generation are deterministic given the seed, so their outputs are reused)."""
+    if not retrain and record.is_file() and json.loads(record.read_text()) == command[1:]:
+        print(f"{what}: reusing the output of the same command ({record})", flush=True)
+        return
+    print(f"{what} ...", flush=True)
+    run(command, log)
+    record.write_text(json.dumps(command[1:]))
+
+
 def literature_units(report: dict, sentences: int) -> dict:
     """PTB papers report NLL per sentence and word PPL over words plus one end-of-sentence per sentence."""
     nll = report.get("nll_iw_per_document", report["nll_elbo_per_document"]) * report["documents"]
@@ -287,27 +298,14 @@ def main(argv=None) -> dict:
                     "--seed", str(args.seed), "--threads", str(args.threads), "--log", str(run_dir / "log.jsonl"), "--output", str(run_dir / "eval_test")]
         if args.eval_max_documents:
             evaluate += ["--max-documents", str(args.eval_max_documents)]
-        # An evaluation of this same model with the same command is reused (it is deterministic given the seed).
-        evaluated = run_dir / "eval_test" / "suite_command.json"
-        if not args.retrain and evaluated.is_file() and json.loads(evaluated.read_text()) == evaluate[1:]:
-            print(f"[{name}] reusing the evaluation in {evaluated.parent}", flush=True)
-        else:
-            print(f"[{name}] evaluating (k={args.k}) ...", flush=True)
-            run(evaluate, output / f"{name}.eval.log")
-            evaluated.write_text(json.dumps(evaluate[1:]))
+        run_unless_done(evaluate, run_dir / "eval_test" / "suite_command.json", output / f"{name}.eval.log", f"[{name}] evaluating (k={args.k})", args.retrain)
         entry["report"] = json.loads((run_dir / "eval_test" / "report.json").read_text())
         levels = json.loads((run_dir / "final" / "config.json").read_text())["levels"]
         if suite.get("style") and "document" in levels:
             stem = run_dir / "style_consistency"
             generate = [sys.executable, "recipes/generate_docs.py", "--model", str(run_dir / "final"), "--mode", "style-consistency",
                         *suite["style"], "--seed", str(args.seed), "--output", str(stem)]
-            generated = run_dir / "style_command.json"
-            if not args.retrain and generated.is_file() and json.loads(generated.read_text()) == generate[1:]:
-                print(f"[{name}] reusing the style consistency in {stem}.jsonl", flush=True)
-            else:
-                print(f"[{name}] style consistency ...", flush=True)
-                run(generate, output / f"{name}.style.log")
-                generated.write_text(json.dumps(generate[1:]))
+            run_unless_done(generate, run_dir / "style_command.json", output / f"{name}.style.log", f"[{name}] style consistency", args.retrain)
             record = json.loads(stem.with_suffix(".jsonl").read_text().splitlines()[0])
             entry["style"] = {key: value for key, value in record.items() if key not in ("samples", "settings", "definition")}
         results[name] = entry
