@@ -144,7 +144,8 @@ SUITES = {
             # The shipped quickstart since 2026-12-03.
             "gated_cycle_sentence_context": [*CYCLE, "model.config.decoder_context=sentence"],
             # Is z_par left unread because z_sen carries what crosses sentences? Without a sentence level
-            # only z_par and z_doc can; a bag-of-words loss per paragraph gives z_par its own reason to encode.
+            # only z_par and z_doc can; a bag-of-words loss per paragraph gives z_par its own reason to encode
+            # (README, finding 8: without z_sen z_par is still not read; with the loss every level is).
             "gated_cycle_sentence_context_no_sentence_level": [*CYCLE, "model.config.decoder_context=sentence",
                                                                "model.config.levels=[document,paragraph]"],
             "gated_cycle_sentence_context_paragraph_bow": [*CYCLE, "model.config.decoder_context=sentence",
@@ -300,8 +301,7 @@ def main(argv=None) -> dict:
             evaluate += ["--max-documents", str(args.eval_max_documents)]
         run_unless_done(evaluate, run_dir / "eval_test" / "suite_command.json", output / f"{name}.eval.log", f"[{name}] evaluating (k={args.k})", args.retrain)
         entry["report"] = json.loads((run_dir / "eval_test" / "report.json").read_text())
-        levels = json.loads((run_dir / "final" / "config.json").read_text())["levels"]
-        if suite.get("style") and "document" in levels:
+        if suite.get("style") and "document" in json.loads((run_dir / "final" / "config.json").read_text())["levels"]:
             stem = run_dir / "style_consistency"
             generate = [sys.executable, "recipes/generate_docs.py", "--model", str(run_dir / "final"), "--mode", "style-consistency",
                         *suite["style"], "--seed", str(args.seed), "--output", str(stem)]
