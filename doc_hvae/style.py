@@ -83,6 +83,19 @@ def within_document_consistency(classifier: LabelClassifier, documents: Sequence
     return float(np.mean(shares)) if shares else float("nan")
 
 
+def spread_references(split, count: int) -> list[dict]:
+    """`count` windows spread evenly over a prepared split (every len/count-th), the references."""
+    step = max(1, len(split) // count)
+    return [split[i] for i in range(0, len(split), step)][:count]
+
+
+def train_label_classifier(train, tokenizer, seed: int = 0) -> LabelClassifier | None:
+    """The label classifier on a prepared training split's texts; None when the corpus has no labels."""
+    if train[0]["label"] is None:
+        return None
+    return LabelClassifier([row_text(row, tokenizer) for row in train], train["label"], seed=seed)
+
+
 def paragraph_texts(document: GeneratedDocument, tokenizer) -> list[str]:
     return [document_text(GeneratedDocument([paragraph]), tokenizer) for paragraph in document.paragraphs]
 

@@ -4,13 +4,21 @@ import math
 
 import pytest
 import torch
+from datasets import Dataset
 
 from doc_hvae.config import DocHVAEConfig, default_decoder_config, default_encoder_config
 from doc_hvae.data.batching import DocCollator
 from doc_hvae.data.tokenizer import train_bpe_tokenizer
 from doc_hvae.generation import SamplingConfig, seeded_generator
 from doc_hvae.modeling import DocHVAE
-from doc_hvae.style import LabelClassifier, retrieval_accuracy, style_consistency, within_document_consistency
+from doc_hvae.style import (
+    LabelClassifier,
+    retrieval_accuracy,
+    spread_references,
+    style_consistency,
+    train_label_classifier,
+    within_document_consistency,
+)
 
 SPORT = ["the team won the match", "a goal in the final minute", "the coach praised the players", "fans filled the stadium"]
 MARKETS = ["shares fell on the market", "the bank raised interest rates", "investors sold their bonds", "profits rose this quarter"]
@@ -63,3 +71,10 @@ def test_style_consistency_reports_every_number_with_its_baselines():
     # The references are pure: each paragraph has its document's label.
     assert result["references_within_document_consistency"] == 1.0
     assert result["classifier_accuracy_on_references"] == 1.0
+
+
+def test_references_are_spread_over_the_split_and_the_classifier_needs_labels():
+    split = Dataset.from_dict({"id": [f"w{i}" for i in range(10)], "label": [None] * 10})
+    assert [row["id"] for row in spread_references(split, 3)] == ["w0", "w3", "w6"]
+    assert [row["id"] for row in spread_references(split, 20)] == [f"w{i}" for i in range(10)]  # fewer windows than asked
+    assert train_label_classifier(split, tokenizer=None) is None

@@ -44,7 +44,7 @@ from doc_hvae.generation import (
     swap,
 )
 from doc_hvae.metrics import generation_diversity
-from doc_hvae.style import LabelClassifier, style_consistency
+from doc_hvae.style import spread_references, style_consistency, train_label_classifier
 from doc_hvae.training import load_model, prepared_dir_of
 
 MODES = ("prior", "style", "reconstruct", "interpolate", "swap", "style-consistency")
@@ -123,14 +123,8 @@ def main(argv=None) -> list[dict]:
     records: list[dict] = []
 
     if args.mode == "style-consistency":
-        split = corpus.dataset[args.split]
-        step = max(1, len(split) // args.references_count)
-        references = [split[i] for i in range(0, len(split), step)][: args.references_count]
-        classifier = None
-        train = corpus.dataset["train"]
-        if train[0]["label"] is not None:
-            texts = [row_text(row, tokenizer) for row in train]
-            classifier = LabelClassifier(texts, train["label"], seed=args.seed)
+        references = spread_references(corpus.dataset[args.split], args.references_count)
+        classifier = train_label_classifier(corpus.dataset["train"], tokenizer, seed=args.seed)
         result = style_consistency(model, references, collator, tokenizer, args.per_reference, sampling, generator, classifier)
         print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=2))
         for sample in result["samples"]:

@@ -1,0 +1,108 @@
+#!/usr/bin/env python
+"""Style consistency of one trained model under several sampling settings, side by side.
+
+    python benchmarks/style_sampling.py --model outputs/gutenberg_style/final [--settings default lower_0.5]
+
+A document generated "in a reference's style" takes the reference's z_doc (posterior mean) and
+draws everything below it: paragraph and sentence latents from their priors, tokens from the
+decoder. How much of the style survives depends on how much noise those draws add, so this
+measures `doc_hvae.style.style_consistency` (retrieval among R references, author agreement and
+within-document consistency, for style and prior samples; README "Metrics") for each setting in
+SETTINGS on the same references, classifier and seed. The shared settings are the README's
+style-consistency command (20 references, 5 documents each, 3 paragraphs of at most 120 tokens).
+
+Prints a Markdown table and writes it with the numbers as JSON under --output
+(default <model>/style_sampling).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+from bench_output import save_results  # noqa: E402
+
+from doc_hvae.data.batching import DocCollator  # noqa: E402
+from doc_hvae.data.prepare import PreparedCorpus  # noqa: E402
+from doc_hvae.generation import DEFAULT_SAMPLING, SamplingConfig, seeded_generator  # noqa: E402
+from doc_hvae.style import spread_references, style_consistency, train_label_classifier  # noqa: E402
+from doc_hvae.training import load_model, prepared_dir_of  # noqa: E402
+
+# Name -> SamplingConfig fields over DEFAULT_SAMPLING. "Lower levels" are the paragraph and
+# sentence latents, drawn from their priors given z_doc; temperature 0 takes the prior's mean.
+SETTINGS = {
+    "default": {},
+    "lower_0.5": {"latent_temperature": {"paragraph": 0.5, "sentence": 0.5}},
+    "lower_0": {"latent_temperature": {"paragraph": 0.0, "sentence": 0.0}},
+    "tokens_0.7": {"temperature": 0.7},
+    "tokens_0.7_lower_0.5": {"temperature": 0.7, "latent_temperature": {"paragraph": 0.5, "sentence": 0.5}},
+    "tokens_0.7_lower_0": {"temperature": 0.7, "latent_temperature": {"paragraph": 0.0, "sentence": 0.0}},
+}
+
+COLUMNS = [
+    ("retrieval: style", "style_retrieval_accuracy"),
+    ("retrieval: prior", "prior_retrieval_accuracy"),
+    ("agreement: style", "style_label_agreement"),
+    ("agreement: prior", "prior_label_agreement"),
+    ("within-doc: style", "style_within_document_consistency"),
+    ("within-doc: prior", "prior_within_document_consistency"),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="a save_pretrained folder with a document level")
+    parser.add_argument("--settings", nargs="*", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--references-count", type=int, default=20)
+    parser.add_argument("--per-reference", type=int, default=5)
+    parser.add_argument("--max-paragraphs", type=int, default=3)
+    parser.add_argument("--max-tokens", type=int, default=120)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--output", default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    model = load_model(args.model).eval()
+    corpus = PreparedCorpus(prepared_dir_of(args.model))
+    collator = DocCollator.for_model(model.config)
+    references = spread_references(corpus.dataset[args.split], args.references_count)
+    classifier = train_label_classifier(corpus.dataset["train"], corpus.tokenizer, seed=args.seed)
+    if classifier is None:
+        print("The corpus has no labels: only retrieval is measured.")
+
+    results = {}
+    for name in args.settings:
+        fields = {**DEFAULT_SAMPLING, "max_paragraphs": args.max_paragraphs, "max_tokens": args.max_tokens, **SETTINGS[name]}
+        started = time.perf_counter()
+        result = style_consistency(model, references, collator, corpus.tokenizer, args.per_reference, SamplingConfig(**fields),
+                                   seeded_generator(args.seed), classifier)
+        result.pop("samples")
+        results[name] = {"sampling": fields, "seconds": time.perf_counter() - started, **result}
+        print(f"[{name}] " + ", ".join(f"{label} {result.get(key, float('nan')):.2f}" for label, key in COLUMNS)
+              + f" ({results[name]['seconds']:.0f} s)", flush=True)
+
+    first = results[args.settings[0]]
+    table = [
+        f"Style consistency of {args.model} by sampling setting: {args.references_count} references from the {args.split} split, "
+        f"{args.per_reference} documents each, chance retrieval {first['chance']:.2f}, majority label {first.get('majority_label_rate', float('nan')):.2f}, "
+        f"real documents' within-document consistency {first.get('references_within_document_consistency', float('nan')):.2f}.",
+        "",
+        "| setting | " + " | ".join(label for label, _ in COLUMNS) + " |",
+        "|---|" + "---|" * len(COLUMNS),
+    ]
+    for name, result in results.items():
+        table.append(f"| {name} | " + " | ".join(f"{result.get(key, float('nan')):.2f}" for _, key in COLUMNS) + " |")
+    save_results(args.output or Path(args.model) / "style_sampling", results, table)
+
+
+if __name__ == "__main__":
+    main()
