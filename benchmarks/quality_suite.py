@@ -65,6 +65,8 @@ UNGATED = ["model.config.layer_gate_init=1.0", "model.config.layer_projection_st
 WIKITEXT2_CYCLE = ["objective.beta.kind=linear", "objective.beta.offset_steps=200", "objective.beta.warmup_steps=200"]
 # The Gutenberg config before 2026-12-03: gates at the base learning rate, beta warmed up from step 0.
 GUTENBERG_BEFORE = ["optim.param_groups={}", "objective.beta.offset_steps=0", "objective.beta.warmup_steps=300", "objective.stagger_steps=0"]
+# The Gutenberg config until 2026-12-03 (third session) had one decoder stream per paragraph.
+PARAGRAPH_STREAMS = "model.config.decoder_context=paragraph"
 # The quickstart config before 2026-12-03 (paragraph streams, beta warmed up from step 0): the base of
 # every quickstart suite, so that their variants run what the README records.
 QUICKSTART_BEFORE = ["model.config.decoder_context=paragraph", "objective.beta.offset_steps=0", "objective.beta.warmup_steps=200"]
@@ -186,31 +188,38 @@ SUITES = {
         },
     },
     # z_doc as a document's style on 13 Gutenberg books (authors as labels), at the README's earlier
-    # style budget of 300 steps: the config before 2026-12-03, and WikiText-2's levers scaled to 300 steps.
+    # style budget of 300 steps: the config before 2026-12-03, and WikiText-2's levers scaled to 300 steps
+    # (all with the paragraph streams the config had until 2026-12-03, third session).
     "gutenberg_style": {
         "config": "recipes/configs/gutenberg_style.yaml",
         "max_steps": 300,
         "style": STYLE_CONSISTENCY,
         "variants": {
-            "flat_lm": ["model.config.levels=[]"],
-            "gated": GUTENBERG_BEFORE,
+            "flat_lm": ["model.config.levels=[]", PARAGRAPH_STREAMS],
+            "gated": [*GUTENBERG_BEFORE, PARAGRAPH_STREAMS],
             "gate_lr_cycle": [GATE_LR, "objective.beta.kind=linear", "objective.beta.offset_steps=75", "objective.beta.warmup_steps=75",
-                              "objective.stagger_steps=38"],
+                              "objective.stagger_steps=38", PARAGRAPH_STREAMS],
         },
     },
-    # The same at the config's 800 steps; gate_lr_cycle (WikiText-2's levers) is the shipped config since 2026-12-03.
+    # The same at the config's 800 steps. gate_lr_cycle (WikiText-2's levers) was the shipped config
+    # from 2026-12-03; gate_lr_cycle_sentence_context (the same with one stream per sentence) is since
+    # the third session of that day (README, finding 10).
     "gutenberg_style_full": {
         "config": "recipes/configs/gutenberg_style.yaml",
         "style": STYLE_CONSISTENCY,
         "variants": {
-            "flat_lm": ["model.config.levels=[]"],
-            "gated": GUTENBERG_BEFORE,
-            "gate_lr_cycle": [GATE_LR, *WIKITEXT2_CYCLE, "objective.stagger_steps=100"],
+            "flat_lm": ["model.config.levels=[]", PARAGRAPH_STREAMS],
+            "gated": [*GUTENBERG_BEFORE, PARAGRAPH_STREAMS],
+            "gate_lr_cycle": [GATE_LR, *WIKITEXT2_CYCLE, "objective.stagger_steps=100", PARAGRAPH_STREAMS],
             # The document level's KL sits at its free bits (0.25 nats x 32 dimensions; BN-VAE's floor is
             # evaded, README finding 9): twice the free bits (run 2026-12-03: +1.0% IW PPL, style changes
             # within the noise; not shipped).
-            "gate_lr_cycle_document_free_bits_0.5": [GATE_LR, *WIKITEXT2_CYCLE, "objective.stagger_steps=100",
+            "gate_lr_cycle_document_free_bits_0.5": [GATE_LR, *WIKITEXT2_CYCLE, "objective.stagger_steps=100", PARAGRAPH_STREAMS,
                                                      "objective.levels={document: {free_bits: {mode: dimension, nats: 0.5}}}"],
+            # One decoder stream per sentence (the quickstart's context since 2026-12-03): across
+            # sentences the author reaches the decoder only through the latents.
+            "flat_lm_sentence_context": ["model.config.levels=[]", "model.config.decoder_context=sentence"],
+            "gate_lr_cycle_sentence_context": [GATE_LR, *WIKITEXT2_CYCLE, "objective.stagger_steps=100", "model.config.decoder_context=sentence"],
         },
     },
     # The same flat LM on each tokenizer kind, compared by word-level PPL (tokenizer-independent).
@@ -263,6 +272,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--max-steps", type=int, default=None, help="override training.max_steps for every variant")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-max-documents", type=int, default=None, help="evaluate on the first N test windows only")
+    parser.add_argument("--bleu-documents", type=int, default=None, help="greedy reconstructions for BLEU (evaluate_docs.py's default; 0 skips)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--extra", nargs="*", default=[], help="overrides applied to every variant")
     parser.add_argument("--output", default=None)
@@ -304,6 +314,8 @@ def main(argv=None) -> dict:
                     "--seed", str(args.seed), "--threads", str(args.threads), "--log", str(run_dir / "log.jsonl"), "--output", str(run_dir / "eval_test")]
         if args.eval_max_documents:
             evaluate += ["--max-documents", str(args.eval_max_documents)]
+        if args.bleu_documents is not None:
+            evaluate += ["--bleu-documents", str(args.bleu_documents)]
         run_unless_done(evaluate, run_dir / "eval_test" / "suite_command.json", output / f"{name}.eval.log", f"[{name}] evaluating (k={args.k})", args.retrain)
         entry["report"] = json.loads((run_dir / "eval_test" / "report.json").read_text())
         if suite.get("style") and "document" in json.loads((run_dir / "final" / "config.json").read_text())["levels"]:

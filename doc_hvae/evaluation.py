@@ -256,7 +256,7 @@ def _evaluate(model, dataset, collator, settings, tokenizer, show_progress, devi
         entry["label_accuracy_1nn"] = nearest_neighbour_label_accuracy(torch.cat(means["document"]), labels)
         entry["majority_label_share"] = max(labels.count(label) for label in set(labels)) / len(labels)
     if settings.bleu_documents > 0 and tokenizer is not None:
-        report["bleu"] = reconstruction_bleu(model, dataset, collator, tokenizer, settings.bleu_documents)
+        report["bleu"] = reconstruction_bleu(model, dataset, collator, tokenizer, settings.bleu_documents, show_progress)
     seconds = time.perf_counter() - started
     report["seconds"] = round(seconds, 1)
     report["documents_per_second"] = round(report["documents"] / seconds, 2)
@@ -385,13 +385,13 @@ def _assemble(model, settings, totals, kl_units, kl_per_dim, means, posteriors, 
 
 
 @torch.no_grad()
-def reconstruction_bleu(model: DocHVAE, dataset, collator: DocCollator, tokenizer, num_documents: int) -> dict:
+def reconstruction_bleu(model: DocHVAE, dataset, collator: DocCollator, tokenizer, num_documents: int, show_progress: bool = False) -> dict:
     """Corpus BLEU (sacrebleu) of greedy reconstructions against the source documents."""
     device = next(model.parameters()).device
     rows = [dataset[i] for i in range(min(num_documents, len(dataset)))]
     hypotheses, references = [], []
     greedy = SamplingConfig(temperature=0.0, max_paragraphs=64, max_sentences=64, max_tokens=512)
-    for start in range(0, len(rows), 8):
+    for start in tqdm(range(0, len(rows), 8), desc="reconstruction BLEU", unit="batch of 8", disable=not show_progress):
         chunk = rows[start : start + 8]
         batch = collator(chunk).to(device)
         if model.config.levels:

@@ -272,6 +272,19 @@ def test_reconstruct_keeps_the_paragraph_count_of_each_source(levels):
     assert [len(d.paragraphs) for d in documents] == [len(r["paragraphs"]) for r in rows] == [2, 1, 3]
 
 
+def test_sentence_context_reconstruction_keeps_each_paragraph_sentence_count():
+    """A decoder that never ends a paragraph writes max_sentences sentences from the prior, but
+    reconstructs each source paragraph with as many sentences as it has latents for."""
+    model = tiny_model(decoder_context="sentence")
+    set_output_bias(model, {SENTENCE_END: 100.0})
+    rows = make_rows(((2, 1), (3,), (1, 1, 2)))
+    sampling = SamplingConfig(temperature=1.0, max_tokens=4, max_paragraphs=3, max_sentences=5)
+    documents = reconstruct(model, batch_of(model, rows), sampling, generator=seeded_generator(0))
+    assert [[len(p) for p in d.paragraphs] for d in documents] == [[len(p) for p in r["paragraphs"]] for r in rows]
+    prior = sample_prior(model, 2, sampling, seeded_generator(0))
+    assert all(len(p) == 5 for d in prior for p in d.paragraphs)
+
+
 def test_reconstruct_does_not_silently_drop_paragraphs_beyond_max_paragraphs():
     model = tiny_model()
     rows = make_rows(((1, 1, 1, 1), (2,)))
