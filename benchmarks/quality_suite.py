@@ -65,11 +65,13 @@ UNGATED = ["model.config.layer_gate_init=1.0", "model.config.layer_projection_st
 WIKITEXT2_CYCLE = ["objective.beta.kind=linear", "objective.beta.offset_steps=200", "objective.beta.warmup_steps=200"]
 # The Gutenberg config before 2026-12-03: gates at the base learning rate, beta warmed up from step 0.
 GUTENBERG_BEFORE = ["optim.param_groups={}", "objective.beta.offset_steps=0", "objective.beta.warmup_steps=300", "objective.stagger_steps=0"]
-# The Gutenberg config until 2026-12-03 (third session) had one decoder stream per paragraph.
+# One decoder stream per paragraph (the Gutenberg config until 2026-12-03, third session, and the
+# quickstart's before that day) or per sentence (both configs since).
 PARAGRAPH_STREAMS = "model.config.decoder_context=paragraph"
+SENTENCE_STREAMS = "model.config.decoder_context=sentence"
 # The quickstart config before 2026-12-03 (paragraph streams, beta warmed up from step 0): the base of
 # every quickstart suite, so that their variants run what the README records.
-QUICKSTART_BEFORE = ["model.config.decoder_context=paragraph", "objective.beta.offset_steps=0", "objective.beta.warmup_steps=200"]
+QUICKSTART_BEFORE = [PARAGRAPH_STREAMS, "objective.beta.offset_steps=0", "objective.beta.warmup_steps=200"]
 # The README's style-consistency command: 20 references, 5 documents in each one's style (and as many
 # prior samples), 3 paragraphs of at most 120 tokens each.
 STYLE_CONSISTENCY = ["--references-count", "20", "--per-reference", "5", "--max-paragraphs", "3", "--max-tokens", "120"]
@@ -142,15 +144,15 @@ SUITES = {
             # Is z_par unread because a paragraph-stream decoder already sees a paragraph's earlier
             # sentences? With one stream per sentence, everything that crosses sentences must come
             # through the latents (README, finding 8: z_par is still not read).
-            "flat_lm_sentence_context": ["model.config.levels=[]", "model.config.decoder_context=sentence"],
+            "flat_lm_sentence_context": ["model.config.levels=[]", SENTENCE_STREAMS],
             # The shipped quickstart since 2026-12-03.
-            "gated_cycle_sentence_context": [*CYCLE, "model.config.decoder_context=sentence"],
+            "gated_cycle_sentence_context": [*CYCLE, SENTENCE_STREAMS],
             # Is z_par left unread because z_sen carries what crosses sentences? Without a sentence level
             # only z_par and z_doc can; a bag-of-words loss per paragraph gives z_par its own reason to encode
             # (README, finding 8: without z_sen z_par is still not read; with the loss every level is).
-            "gated_cycle_sentence_context_no_sentence_level": [*CYCLE, "model.config.decoder_context=sentence",
+            "gated_cycle_sentence_context_no_sentence_level": [*CYCLE, SENTENCE_STREAMS,
                                                                "model.config.levels=[document,paragraph]"],
-            "gated_cycle_sentence_context_paragraph_bow": [*CYCLE, "model.config.decoder_context=sentence",
+            "gated_cycle_sentence_context_paragraph_bow": [*CYCLE, SENTENCE_STREAMS,
                                                            "objective.bow_loss_weight={paragraph: 0.5}"],
         },
     },
@@ -218,8 +220,8 @@ SUITES = {
                                                      "objective.levels={document: {free_bits: {mode: dimension, nats: 0.5}}}"],
             # One decoder stream per sentence (the quickstart's context since 2026-12-03): across
             # sentences the author reaches the decoder only through the latents.
-            "flat_lm_sentence_context": ["model.config.levels=[]", "model.config.decoder_context=sentence"],
-            "gate_lr_cycle_sentence_context": [GATE_LR, *WIKITEXT2_CYCLE, "objective.stagger_steps=100", "model.config.decoder_context=sentence"],
+            "flat_lm_sentence_context": ["model.config.levels=[]", SENTENCE_STREAMS],
+            "gate_lr_cycle_sentence_context": [GATE_LR, *WIKITEXT2_CYCLE, "objective.stagger_steps=100", SENTENCE_STREAMS],
         },
     },
     # The same flat LM on each tokenizer kind, compared by word-level PPL (tokenizer-independent).

@@ -408,7 +408,7 @@ def _decode_sentence_streams(model, streams, upper, z_sen, sentence_latents, pos
     A paragraph whose sentence latents the plan fixes (reconstruction, swaps) has at most that many
     sentences, as the plan's paragraph count bounds the document. Without the bound a greedy
     decoder that never emits end-of-paragraph wrote max_sentences sentences per paragraph (each of
-    up to max_tokens): reconstruction BLEU of a Gutenberg model ran for over 25 minutes, 4.5 with it.
+    up to max_tokens): reconstruction BLEU of a Gutenberg model ran for over 20 minutes (stopped), 4.5 with it.
     """
     config = model.config
     paragraphs: list[list[list[int]]] = [[] for _ in range(streams)]
