@@ -49,6 +49,7 @@ SETTINGS = {
 COLUMNS = [
     ("retrieval: style", "style_retrieval_accuracy"),
     ("retrieval: prior", "prior_retrieval_accuracy"),
+    ("retrieval, same label: style", "style_retrieval_same_label"),
     ("agreement: style", "style_label_agreement"),
     ("agreement: prior", "prior_label_agreement"),
     ("within-doc: style", "style_within_document_consistency"),
@@ -94,7 +95,8 @@ def main() -> None:
     table = [
         f"Style consistency of {args.model} by sampling setting: {args.references_count} references from the {args.split} split, "
         f"{args.per_reference} documents each, chance retrieval {first['chance']:.2f}, majority label {first.get('majority_label_rate', float('nan')):.2f}, "
-        f"real documents' within-document consistency {first.get('references_within_document_consistency', float('nan')):.2f}.",
+        f"real documents' within-document consistency {first.get('references_within_document_consistency', float('nan')):.2f}, "
+        f"retrieval of references' second halves by their first halves {first.get('references_half_retrieval_accuracy', float('nan')):.2f} (the ceiling).",
         "",
         "| setting | " + " | ".join(label for label, _ in COLUMNS) + " |",
         "|---|" + "---|" * len(COLUMNS),

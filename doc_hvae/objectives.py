@@ -50,6 +50,29 @@ class FreeBits(StrictModel):
 
     mode: Literal["dimension", "unit", "level", "none"] = "dimension"
     nats: float = Field(0.0, ge=0)
+    decay_offset_steps: int | None = Field(
+        None,
+        ge=0,
+        description="from this step the threshold falls linearly to 0 over decay_steps, so that by the end every nat of KL "
+        "is charged, as the reported ELBO charges it: free bits keep a level alive while the decoder learns to read it, "
+        "then the level keeps only the KL that pays for itself; None: the threshold never falls",
+    )
+    decay_steps: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _decay_has_a_start(self) -> FreeBits:
+        if self.decay_steps and self.decay_offset_steps is None:
+            raise ValueError(f"free_bits.decay_steps={self.decay_steps} does nothing without decay_offset_steps: "
+                             "set decay_offset_steps to the step the decay starts")
+        return self
+
+    def nats_at(self, step: int) -> float:
+        """The threshold at optimisation step `step` (0-based)."""
+        if self.decay_offset_steps is None or step < self.decay_offset_steps:
+            return self.nats
+        if self.decay_steps == 0:
+            return 0.0
+        return self.nats * max(0.0, 1.0 - (step - self.decay_offset_steps) / self.decay_steps)
 
 
 class LevelObjective(StrictModel):
@@ -123,16 +146,16 @@ def beta_at(step: int, schedule: BetaSchedule) -> float:
     return schedule.start + (schedule.end - schedule.start) * min(1.0, phase)
 
 
-def free_bits_kl(kl: torch.Tensor, free_bits: FreeBits) -> torch.Tensor:
-    """Total KL after free bits, from per-unit per-dimension KL [U, D]; on the raw total's scale."""
-    units = kl.shape[0]
-    if free_bits.mode == "none" or free_bits.nats == 0 or units == 0:
+def free_bits_kl(kl: torch.Tensor, free_bits: FreeBits, step: int = 0) -> torch.Tensor:
+    """Total KL after free bits at `step`, from per-unit per-dimension KL [U, D]; on the raw total's scale."""
+    units, nats = kl.shape[0], free_bits.nats_at(step)
+    if free_bits.mode == "none" or nats == 0 or units == 0:
         return kl.sum()
     if free_bits.mode == "dimension":
-        return units * torch.clamp(kl.mean(0), min=free_bits.nats).sum()
+        return units * torch.clamp(kl.mean(0), min=nats).sum()
     if free_bits.mode == "unit":
-        return torch.clamp(kl.sum(-1), min=free_bits.nats).sum()
-    return units * torch.clamp(kl.sum(-1).mean(), min=free_bits.nats)
+        return torch.clamp(kl.sum(-1), min=nats).sum()
+    return units * torch.clamp(kl.sum(-1).mean(), min=nats)
 
 
 def kl_balance_coefficients(kl: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -166,7 +189,7 @@ def objective_loss(output, objective: Objective, step: int, model_levels: list[s
     for level, kl in output.kl.items():
         schedule, free_bits = objective.for_level(level, model_levels)
         beta = beta_at(step, schedule)
-        charged = free_bits_kl(kl, free_bits)
+        charged = free_bits_kl(kl, free_bits, step)
         weight = balance[level] if level in balance and beta < 1 else 1.0  # balancing acts during the warm-up only
         total = total + beta * weight * charged
         logs[f"kl_raw/{level}"] = kl.detach().sum() / documents

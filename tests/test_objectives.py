@@ -190,6 +190,18 @@ def test_free_bits_are_never_below_the_raw_kl():
             assert free_bits_kl(kl, FreeBits(mode=mode, nats=nats)) >= kl.sum() - 1e-5
 
 
+def test_free_bits_decay_linearly_to_the_raw_kl():
+    free_bits = FreeBits(mode="dimension", nats=0.5, decay_offset_steps=100, decay_steps=50)
+    assert [free_bits.nats_at(step) for step in (0, 99, 100, 125, 150, 1000)] == pytest.approx([0.5, 0.5, 0.5, 0.25, 0.0, 0.0])
+    # Halfway the first dimension's batch mean (0.2) is below the 0.25 hinge; after the decay it pays its raw KL.
+    assert free_bits_kl(KL, free_bits, step=125).item() == pytest.approx(3 * (0.25 + 2.0))
+    assert free_bits_kl(KL, free_bits, step=150).item() == pytest.approx(6.6)
+    assert FreeBits(nats=0.5, decay_offset_steps=10).nats_at(10) == 0.0  # no decay steps: off at once
+    assert FreeBits(nats=0.5).nats_at(10**6) == 0.5  # no offset: never decays
+    with pytest.raises(ValidationError, match="decay_offset_steps"):
+        FreeBits(nats=0.5, decay_steps=50)  # a decay with no start would be ignored silently
+
+
 def test_free_bits_on_no_units():
     assert free_bits_kl(torch.zeros(0, 4), FreeBits(mode="dimension", nats=1.0)).item() == 0.0
 
