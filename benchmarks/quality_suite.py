@@ -52,10 +52,11 @@ CYCLE = ["objective.beta.kind=linear", "objective.beta.offset_steps=100", "objec
          "objective.free_bits.nats=0.02", "objective.levels={document: {free_bits: {mode: dimension, nats: 0.25}}}"]
 NO_BN = "model.config.posterior_mean_norm={}"
 NO_FREE_BITS = ["objective.free_bits.mode=none", "objective.levels={}"]
-# The cycle's free bits, falling linearly to 0 over steps 200-350 of the quickstart's 400: the levels
-# are free while the decoder learns to read them, and keep at the end only the KL that pays.
+# The cycle's free bits (both levels' thresholds), falling linearly to 0 over steps 200-350 of the
+# quickstart's 400: the levels are free while the decoder learns to read them, and keep at the end
+# only the KL that pays.
 FREE_BITS_DECAY = ["objective.free_bits.decay_offset_steps=200", "objective.free_bits.decay_steps=150",
-                   "objective.levels={document: {free_bits: {mode: dimension, nats: 0.25, decay_offset_steps: 200, decay_steps: 150}}}"]
+                   "objective.levels.document.free_bits.decay_offset_steps=200", "objective.levels.document.free_bits.decay_steps=150"]
 
 # The levers that decide whether closed gates open: how much one gate step injects (the projections'
 # initial scale), how fast a gate moves (its learning rate), and a reason for the encoder to encode

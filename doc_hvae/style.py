@@ -74,7 +74,7 @@ def halves(row: dict) -> tuple[dict, dict]:
         half = {**row, "id": f"{row.get('id')} ({name} half)", "paragraphs": row["paragraphs"][part]}
         if row.get("encoder_paragraphs") is not None:
             half["encoder_paragraphs"] = row["encoder_paragraphs"][part]
-        half["num_tokens"] = sum(len(s) + 1 for p in half["paragraphs"] for s in p)
+        half["num_tokens"] = GeneratedDocument(half["paragraphs"]).num_tokens
         half["num_words"] = 0  # not used by the latents
         parts.append(half)
     return parts[0], parts[1]
