@@ -41,7 +41,7 @@ def compare(reports: dict[str, dict]) -> str:
         lines.append("| " + " | ".join(row) + " |")
     split = {r.get("settings", {}).get("split") for r in reports.values()} - {None}
     lines += ["", f"Split: {', '.join(sorted(split)) or 'unknown'}. NLL/doc is the IW estimate where available. "
-              "Definitions: README.md#metrics."]
+              "Definitions: docs/metrics.md."]
     return "\n".join(lines)
 
 

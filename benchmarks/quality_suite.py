@@ -75,9 +75,9 @@ GUTENBERG_BEFORE = ["optim.param_groups={}", "objective.beta.offset_steps=0", "o
 PARAGRAPH_STREAMS = "model.config.decoder_context=paragraph"
 SENTENCE_STREAMS = "model.config.decoder_context=sentence"
 # The quickstart config before 2026-12-03 (paragraph streams, beta warmed up from step 0): the base of
-# every quickstart suite, so that their variants run what the README records.
+# every quickstart suite, so that their variants run what docs/findings.md records.
 QUICKSTART_BEFORE = [PARAGRAPH_STREAMS, "objective.beta.offset_steps=0", "objective.beta.warmup_steps=200"]
-# The README's style-consistency command: 20 references, 5 documents in each one's style (and as many
+# The style-consistency command of docs/results.md#gutenberg: 20 references, 5 documents in each one's style (and as many
 # prior samples), 3 paragraphs of at most 120 tokens each.
 STYLE_CONSISTENCY = ["--references-count", "20", "--per-reference", "5", "--max-paragraphs", "3", "--max-tokens", "120"]
 
@@ -128,7 +128,7 @@ SUITES = {
             "gated_projection_std_gate_lr": [PROJECTION_STD, GATE_LR],
             "gated_projection_std_gate_lr_bow": [PROJECTION_STD, GATE_LR, BOW_ALL],
             "gated_bow": [BOW_ALL],
-            # Without the gate, zero-initialised projections random-walk under Adam (README, finding 4); a
+            # Without the gate, zero-initialised projections random-walk under Adam (docs/findings.md#gate-random-walk); a
             # large eps makes the steps of their small, noisy gradients small (SGD-like) and leaves large ones alone.
             "ungated": UNGATED,
             "ungated_projection_eps_1e-2": [*UNGATED, "optim.param_groups={decoder.layers.projections: {eps: 1.0e-2}}"],
@@ -148,20 +148,20 @@ SUITES = {
             "gated_cycle_decoder_sentence_drop": [*CYCLE, "model.config.decoder_latent_drop={sentence: 0.5}"],
             # Is z_par unread because a paragraph-stream decoder already sees a paragraph's earlier
             # sentences? With one stream per sentence, everything that crosses sentences must come
-            # through the latents (README, finding 8: z_par is still not read).
+            # through the latents (docs/findings.md#sentence-streams: z_par is still not read).
             "flat_lm_sentence_context": ["model.config.levels=[]", SENTENCE_STREAMS],
             # The shipped quickstart since 2026-12-03.
             "gated_cycle_sentence_context": [*CYCLE, SENTENCE_STREAMS],
             # Is z_par left unread because z_sen carries what crosses sentences? Without a sentence level
             # only z_par and z_doc can; a bag-of-words loss per paragraph gives z_par its own reason to encode
-            # (README, finding 8: without z_sen z_par is still not read; with the loss every level is).
+            # (docs/findings.md#sentence-streams: without z_sen z_par is still not read; with the loss every level is).
             "gated_cycle_sentence_context_no_sentence_level": [*CYCLE, SENTENCE_STREAMS,
                                                                "model.config.levels=[document,paragraph]"],
             "gated_cycle_sentence_context_paragraph_bow": [*CYCLE, SENTENCE_STREAMS,
                                                            "objective.bow_loss_weight={paragraph: 0.5}"],
-            # Each level's KL ends at its free bits, which the ELBO charges (README, finding 9): the same
+            # Each level's KL ends at its free bits, which the ELBO charges (docs/findings.md#kl-is-free-bits): the same
             # with the free bits falling to 0 once beta is 1, so that the run ends on the ELBO it reports
-            # (README, finding 11: 1.3% lower validation PPL over 3 seeds, but the levels give back most
+            # (docs/findings.md#free-bits-decay: 1.3% lower validation PPL over 3 seeds, but the levels give back most
             # of their KL and of what the decoder read; not shipped).
             "gated_cycle_sentence_context_free_bits_decay": [*CYCLE, SENTENCE_STREAMS, *FREE_BITS_DECAY],
         },
@@ -199,8 +199,8 @@ SUITES = {
             "three_level_gate_lr_cycle_decoder_sentence_drop": [GATE_LR, *WIKITEXT2_CYCLE, "model.config.decoder_latent_drop={sentence: 0.5}"],
         },
     },
-    # z_doc as a document's style on 13 Gutenberg books (authors as labels), at the README's earlier
-    # style budget of 300 steps: the config before 2026-12-03, and WikiText-2's levers scaled to 300 steps
+    # z_doc as a document's style on 13 Gutenberg books (authors as labels), at the earlier style budget
+    # of 300 steps (docs/findings.md#gutenberg-levers): the config before 2026-12-03, and WikiText-2's levers scaled to 300 steps
     # (all with the paragraph streams the config had until 2026-12-03, third session).
     "gutenberg_style": {
         "config": "recipes/configs/gutenberg_style.yaml",
@@ -215,7 +215,7 @@ SUITES = {
     },
     # The same at the config's 800 steps. gate_lr_cycle (WikiText-2's levers) was the shipped config
     # from 2026-12-03; gate_lr_cycle_sentence_context (the same with one stream per sentence) is since
-    # the third session of that day (README, finding 10).
+    # the third session of that day (docs/findings.md#gutenberg-sentence-streams).
     "gutenberg_style_full": {
         "config": "recipes/configs/gutenberg_style.yaml",
         "style": STYLE_CONSISTENCY,
@@ -224,7 +224,7 @@ SUITES = {
             "gated": [*GUTENBERG_BEFORE, PARAGRAPH_STREAMS],
             "gate_lr_cycle": [GATE_LR, *WIKITEXT2_CYCLE, "objective.stagger_steps=100", PARAGRAPH_STREAMS],
             # The document level's KL sits at its free bits (0.25 nats x 32 dimensions; BN-VAE's floor is
-            # evaded, README finding 9): twice the free bits (run 2026-12-03: +1.0% IW PPL, style changes
+            # evaded, docs/findings.md#kl-is-free-bits): twice the free bits (run 2026-12-03: +1.0% IW PPL, style changes
             # within the noise; not shipped).
             "gate_lr_cycle_document_free_bits_0.5": [GATE_LR, *WIKITEXT2_CYCLE, "objective.stagger_steps=100", PARAGRAPH_STREAMS,
                                                      "objective.levels={document: {free_bits: {mode: dimension, nats: 0.5}}}"],

@@ -1,4 +1,4 @@
-"""The metrics of README "Metrics", one definition each, printed with every report.
+"""The metrics of docs/metrics.md (generated from DEFINITIONS), one definition each, printed with every report.
 
 Pure estimators (tested against closed forms on linear-Gaussian models) come first; the
 model-facing passes after them. All passes are batched: documents are packed by the collator,
@@ -182,7 +182,7 @@ def _log_ratio_per_document(output, batch: DocBatch) -> torch.Tensor:
 @torch.no_grad()
 @in_eval_mode
 def evaluate(model: DocHVAE, dataset, collator: DocCollator, settings: EvalSettings, tokenizer=None, show_progress: bool = True) -> dict:
-    """Every metric of README "Metrics" over a dataset split; returns a JSON-ready report.
+    """Every metric of docs/metrics.md over a dataset split; returns a JSON-ready report.
 
     Seeded by `settings.seed` without touching the caller's random state (training resumes exactly).
     """
@@ -477,3 +477,33 @@ def format_report(report: dict, title: str = "Evaluation") -> str:
             lines += ["", f"Warning ({level}): {e['mutual_information_warning']}"]
     lines += ["", "Definitions:", ""] + [f"- **{name}**: {text}" for name, text in report["definitions"].items()]
     return "\n".join(lines)
+
+
+def definitions_markdown() -> str:
+    """docs/metrics.md, generated from DEFINITIONS and style.DEFINITION (tests/test_docs.py keeps the two equal)."""
+    from .style import DEFINITION as STYLE_CONSISTENCY  # style imports scikit-learn: only when asked
+
+    escaped_bar = "\\|"  # a literal | inside a Markdown table cell
+    thresholds = ", ".join(str(t) for t in AU_THRESHOLDS)
+    return "\n".join([
+        "# Metrics",
+        "",
+        "<!-- Generated from doc_hvae.evaluation.DEFINITIONS and doc_hvae.style.DEFINITION: edit those, then run",
+        "     python -c 'import doc_hvae.evaluation as e; "
+        "open(\"docs/metrics.md\", \"w\").write(e.definitions_markdown())' -->",
+        "",
+        "One definition each, printed with every report (`report.json`, `report.md`). Active units are counted at the",
+        f"thresholds {thresholds} (the report's AU sweep). The estimators are tested against closed forms on",
+        "linear-Gaussian hierarchical models (`tests/test_estimators.py`).",
+        "",
+        "| metric | definition |",
+        "|---|---|",
+        *(f"| {name} | {text.replace('|', escaped_bar)} |" for name, text in DEFINITIONS.items()),
+        "",
+        "## Style consistency",
+        "",
+        "`recipes/generate_docs.py --mode style-consistency` (`doc_hvae.style`):",
+        "",
+        *(f"- {line}" for line in STYLE_CONSISTENCY.splitlines()),
+        "",
+    ])

@@ -1,4 +1,4 @@
-"""KL control, outside the model: beta schedules and free bits as pure functions (README "Training").
+"""KL control, outside the model: beta schedules and free bits as pure functions (docs/training.md#objective).
 
     loss = [ recon_nll + stop_nll + sum_level beta_level(step) * free_bits_level(KL_level) + aux ] / tokens
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Evaluate a trained DocHVAE (or flat LM) on a split: every metric of README "Metrics".
+"""Evaluate a trained DocHVAE (or flat LM) on a split: every metric of docs/metrics.md.
 
 The recipe is `doc_hvae.recipes.evaluate_docs` (also installed as the `doc-hvae-evaluate` command);
 `python recipes/evaluate_docs.py --help` shows its usage.

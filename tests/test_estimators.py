@@ -1,4 +1,4 @@
-"""The estimators of README "Metrics" against closed-form answers on linear-Gaussian models.
+"""The estimators of docs/metrics.md against closed-form answers on linear-Gaussian models.
 
     importance-weighted log-likelihood   a two-level linear-Gaussian hierarchy, exact log p(x)
     ELBO                                 the same model, exact gap KL(q || p(z | x))

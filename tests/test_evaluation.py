@@ -1,4 +1,4 @@
-"""`doc_hvae.evaluation`: the report of README "Metrics" on tiny models and a handful of documents.
+"""`doc_hvae.evaluation`: the report of docs/metrics.md on tiny models and a handful of documents.
 
 The models are untrained (or have hand-scaled posteriors): the tests check the bookkeeping and
 the relations every report must satisfy, not the values of a trained model. The estimators

@@ -60,7 +60,7 @@ class PosteriorMeanNorm(nn.Module):
     means of different inputs keep a spread gamma whatever the encoder does: training cannot
     shrink them into one point (posterior collapse), and the expected KL has a floor. The floor
     holds only while the means' variance is well above `eps`: an encoder can shrink it below
-    (README, finding 9: 6e-6 at Gutenberg's document level), and the spread falls under gamma. Running
+    (docs/findings.md#kl-is-free-bits: 6e-6 at Gutenberg's document level), and the spread falls under gamma. Running
     statistics serve evaluation and batches with a single unit; `DocHVAE.recalibrate_posterior_norms`
     replaces them with exact eval-mode statistics before every evaluation (see there why).
     """

@@ -1,4 +1,4 @@
-"""Evaluate a trained DocHVAE (or flat LM) on a split: every metric of README "Metrics".
+"""Evaluate a trained DocHVAE (or flat LM) on a split: every metric of docs/metrics.md.
 
     python recipes/evaluate_docs.py --model outputs/wikitext2/final --split test --k 100 --output outputs/wikitext2/eval_test
     python recipes/evaluate_docs.py --config recipes/configs/evaluate_test.yaml --model outputs/wikitext2/final --k 20
