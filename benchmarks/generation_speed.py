@@ -13,7 +13,10 @@ at batch `--batch`, side by side in one process:
                       (for the three-level model: latents drawn from the priors, memory
                       slots, a new sentence latent at every end-of-sentence);
 - ours, no cache:    the same loop re-reading the whole stream every step (the reference the
-                      cached loop is tested against).
+                      cached loop is tested against);
+- ours, guided:      (three-level model) the cached loop with latent guidance, document g = 3
+                      (two branches: 2 x batch rows in each decoder call), and document g = 3 with
+                      paragraph g = 2 (three branches), compared with the unguided cached loop.
 
 Our loop stops a stream at end-of-paragraph, so it counts the tokens it actually generated
 (an untrained model emits it with probability about 1/vocab per step); generate() always
@@ -89,9 +92,13 @@ def run_generate(model: DocHVAE, args) -> int:
     return out.numel()
 
 
-def run_ours(model: DocHVAE, args, use_cache: bool, seed: int) -> int:
+GUIDED = {"ours, guided (document 3)": {"document": 3.0}, "ours, guided (document 3, paragraph 2)": {"document": 3.0, "paragraph": 2.0}}
+
+
+def run_ours(model: DocHVAE, args, use_cache: bool, seed: int, guidance: dict | None = None) -> int:
     """decode_documents: one paragraph per document, N tokens unless a stream ends it; returns tokens made."""
-    sampling = SamplingConfig(temperature=1.0, max_paragraphs=1, max_sentences=args.new_tokens + 1, max_tokens=args.new_tokens)
+    sampling = SamplingConfig(temperature=1.0, max_paragraphs=1, max_sentences=args.new_tokens + 1, max_tokens=args.new_tokens,
+                              guidance=guidance or {})
     plan = LatentPlan(num_documents=args.batch, num_paragraphs=[1] * args.batch)
     documents = decode_documents(model, plan, sampling, seeded_generator(seed, args.device), use_cache=use_cache)
     # Predicted positions per paragraph: content + boundaries. A paragraph cut by the bound has no
@@ -167,10 +174,14 @@ def main() -> None:
         methods = {"generate()": baseline, "ours, KV cache": lambda model=model: run_ours(model, args, True, args.seed)}
         if not args.skip_uncached:
             methods["ours, no cache"] = lambda model=model: run_ours(model, args, False, args.seed)
-        reference = None
+        if levels:
+            for name, guidance in GUIDED.items():
+                methods[name] = lambda model=model, guidance=guidance: run_ours(model, args, True, args.seed, guidance)
+        reference = unguided = None
         for method, (seconds, tokens, all_seconds) in timed_interleaved(methods, args.repeats).items():
             rate = tokens / seconds
             reference = rate if method == "generate()" else reference
+            unguided = rate if method == "ours, KV cache" else unguided
             results.append(
                 {
                     "model": model_name,
@@ -179,6 +190,7 @@ def main() -> None:
                     "seconds": seconds,
                     "tokens_per_second": rate,
                     "ratio_to_generate": rate / reference,
+                    "ratio_to_unguided": rate / unguided if unguided else None,
                     "all_seconds": all_seconds,
                 }
             )
@@ -204,11 +216,13 @@ def main() -> None:
         f"{args.new_tokens} new tokens per stream, {environment['threads']} threads on {args.device} "
         f"(median of {args.repeats}; torch {environment['torch']}, transformers {environment['transformers']})",
         "",
-        "| model | method | tokens | seconds | tokens/s | ratio to generate() |",
-        "|---|---|---:|---:|---:|---:|",
+        "| model | method | tokens | seconds | tokens/s | ratio to generate() | ratio to ours, KV cache |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        lines.append(f"| {r['model']} | {r['method']} | {r['tokens']} | {r['seconds']:.3f} | {r['tokens_per_second']:,.0f} | {r['ratio_to_generate']:.2f}x |")
+        unguided = f"{r['ratio_to_unguided']:.2f}x" if r["ratio_to_unguided"] is not None else "-"
+        lines.append(f"| {r['model']} | {r['method']} | {r['tokens']} | {r['seconds']:.3f} | {r['tokens_per_second']:,.0f} | "
+                     f"{r['ratio_to_generate']:.2f}x | {unguided} |")
     print("\n".join(lines))
     for block in profiles:
         print("\n" + block)

@@ -17,7 +17,7 @@ DECODER_PACKINGS = ("mask", "position_ids")
 POSTERIORS = ("plain", "residual")
 
 # Every level into every decoder layer (gates closed at initialisation): the injection that the latent-use
-# ablation found best (README, "Latents the decoder uses"); input-only paths are weaker.
+# ablation found best (docs/findings.md#layer-injection); input-only paths are weaker.
 DEFAULT_INJECTION = {"document": ["layers"], "paragraph": ["layers"], "sentence": ["layers"]}
 
 
@@ -125,6 +125,12 @@ class DocHVAEConfig(PreTrainedConfig):
             training (zeroed at the decoder's input, which injects nothing; the KL, priors and stop
             head keep it). Hiding sentence latents makes the decoder predict those sentences from
             the levels above, so they must carry what a sentence latent would have given.
+            Hiding the document latent is condition dropout: the decoder learns the unconditional
+            branch that latent guidance (`SamplingConfig.guidance`) contrasts with.
+        decoder_latent_null (`str`, defaults to `"zero"`):
+            What the decoder receives in place of a latent hidden by `decoder_latent_drop`:
+            "zero" (nothing is injected) or "learned" (a trained vector per level, the null that
+            guided decoding uses with `guidance_null="learned"`).
         bow_levels (`list[str]`, defaults to `[]`):
             Levels with a bag-of-words head (the level's latent predicts, order-free, the tokens
             it covers). The loss weights are the objective's (`objective.bow_loss_weight`); a
@@ -184,6 +190,7 @@ class DocHVAEConfig(PreTrainedConfig):
         sentence_drop: float = 0.0,
         paragraph_drop: float = 0.0,
         decoder_latent_drop: dict[str, float] | None = None,
+        decoder_latent_null: str = "zero",
         bow_levels: list[str] | None = None,
         layer_projection_std: float | None = None,
         layer_gate_init: float = 0.0,
@@ -225,6 +232,7 @@ class DocHVAEConfig(PreTrainedConfig):
         self.sentence_drop = sentence_drop
         self.paragraph_drop = paragraph_drop
         self.decoder_latent_drop = dict(decoder_latent_drop or {})
+        self.decoder_latent_null = decoder_latent_null
         legacy = kwargs.pop("bow_loss_weight", None) or {}  # configs saved before the weights moved to the objective
         self.bow_levels = list(bow_levels if bow_levels is not None else [level for level, weight in legacy.items() if weight > 0])
         self.layer_projection_std = layer_projection_std
@@ -365,6 +373,11 @@ class DocHVAEConfig(PreTrainedConfig):
         bad_drop = {k: v for k, v in self.decoder_latent_drop.items() if k not in self.levels or not 0 <= v < 1}
         if bad_drop:
             problems.append(f"decoder_latent_drop={self.decoder_latent_drop}: keys are levels of the model {self.levels}, values probabilities in [0, 1)")
+        if self.decoder_latent_null not in ("zero", "learned"):
+            problems.append(f"decoder_latent_null={self.decoder_latent_null!r}; use 'zero' or 'learned'")
+        elif self.decoder_latent_null == "learned" and not any(self.decoder_latent_drop.values()):
+            problems.append("decoder_latent_null='learned' learns nothing without decoder_latent_drop; give the levels to hide, "
+                            "e.g. decoder_latent_drop: {document: 0.1}")
         if not set(self.bow_levels) <= set(self.levels):
             problems.append(f"bow_levels={self.bow_levels}: give levels of the model {self.levels}")
         for name, sub in (("decoder", self.decoder), ("encoder", self.encoder)):

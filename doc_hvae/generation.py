@@ -21,6 +21,7 @@ from transformers import DynamicCache
 from transformers.generation import LogitsProcessor, LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
 from .data.batching import DocBatch
+from .guidance import LatentGuidance, validate_guidance
 from .modeling import DocHVAE
 from .modeling.modeling_doc_hvae import in_eval_mode
 
@@ -39,6 +40,11 @@ class SamplingConfig:
     # transformers logits processors (repetition penalty, bad words, ...), applied before the
     # temperature / top-k / top-p warpers; they see the stream's tokens so far, <s> first.
     logits_processors: list[LogitsProcessor] = field(default_factory=list)
+    # Latent guidance (doc_hvae.guidance): per level, the scale g of l_u + g * (l_c - l_u) on the
+    # token log-probabilities; 1 (or absent) = unguided. E.g. {"document": 3.0}.
+    guidance: dict[str, float] = field(default_factory=dict)
+    guidance_null: str = "zero"  # what the unguided branch gets: "zero" or "learned" (trained with condition dropout)
+    guidance_plausibility: float = 0.0  # keep tokens with p_c >= alpha * max p_c; 0 = off
 
     def __post_init__(self):
         problems = []
@@ -52,6 +58,7 @@ class SamplingConfig:
         for name in ("max_paragraphs", "max_sentences", "max_tokens"):
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)}; use a positive bound")
+        problems += validate_guidance(self.guidance, self.guidance_null, self.guidance_plausibility)
         if problems:
             raise ValueError("invalid SamplingConfig: " + "; ".join(problems))
 
@@ -136,11 +143,13 @@ class SentenceLatents:
 
 
 class TokenSampler:
-    """Temperature, top-k and top-p through transformers' logits warpers; greedy at temperature 0."""
+    """Temperature, top-k and top-p through transformers' logits warpers; greedy at temperature 0.
+    `guidance` (None: unguided) is how `decode_streams` turns the decoder's branches into logits."""
 
-    def __init__(self, config: SamplingConfig, generator: torch.Generator | None):
+    def __init__(self, config: SamplingConfig, generator: torch.Generator | None, guidance: LatentGuidance | None = None):
         self.greedy = config.temperature == 0
         self.generator = generator
+        self.guidance = guidance
         warpers = []
         if not self.greedy:
             if config.temperature != 1.0:
@@ -164,7 +173,7 @@ class TokenSampler:
 def decode_streams(
     model: DocHVAE,
     num_streams: int,
-    memory: torch.Tensor | None,
+    memory_latents: dict[str, torch.Tensor] | None,
     latents: dict[str, torch.Tensor],
     on_sentence_end,
     sampler: TokenSampler,
@@ -176,7 +185,7 @@ def decode_streams(
 ) -> tuple[list[list[list[list[int]]]], torch.Tensor]:
     """Decode A aligned streams "[memory] <s> ..." until each ends, KV-cached.
 
-    memory:           [A, m, H] memory vectors, or None.
+    memory_latents:   per memory level, [A, D]: what the memory slots are made of; None without memory.
     latents:          per position level (embedding or layers injection), [A, D]: what the first
                       sentence's tokens get.
     on_sentence_end:  None (a stream is one sentence and ends at any boundary token) or a function
@@ -185,21 +194,31 @@ def decode_streams(
     on_paragraph_end: None (a stream ends at end-of-paragraph) or a function rows [A] bool -> [A]
                       bool, which of the streams that just emitted end-of-paragraph go on with
                       another paragraph (document context; at most `max_paragraphs` in all).
+    With latent guidance (`sampler.guidance`) the decoder runs its branches as extra rows of the
+    same call and cache ([branches * A]), and tokens come from the combined log-probabilities.
     `max_tokens` and `max_sentences` bound each paragraph; a paragraph cut by `max_tokens` ends
     its stream. Returns each stream's paragraphs (lists of sentences of token ids) and whether its
     last paragraph ended ([A] bool: emitted end-of-paragraph, or hit a bound).
     """
-    config = model.config
-    decoder = model.decoder
+    config, decoder = model.config, model.decoder
     device = decoder.lm.get_input_embeddings().weight.device
     streams = num_streams
     one_sentence = on_sentence_end is None
+    guidance = sampler.guidance
+    branches = guidance.branches if guidance is not None else 1
+    expand_tokens = guidance.expand_tokens if guidance is not None else (lambda tokens: tokens)
+    expand_latents = guidance.expand_latents if guidance is not None else (lambda latents: latents)
+
+    def step_inputs(tokens: torch.Tensor, latents: dict[str, torch.Tensor]):  # one new position per row (every branch)
+        return decoder.position_inputs(expand_tokens(tokens), expand_latents(latents))
+
     bos = torch.full((streams,), config.bos_token_id, device=device)
-    inputs, layer_inputs = decoder.position_inputs(bos, latents)
-    if memory is not None:
-        inputs = torch.cat([memory, inputs], dim=1)  # [A, m + 1, H]
+    inputs, layer_inputs = step_inputs(bos, latents)
+    if memory_latents is not None:
+        memory = decoder.memory_vectors(expand_latents(memory_latents))  # [rows, m, H]
+        inputs = torch.cat([memory, inputs], dim=1)  # [rows, m + 1, H]
         if layer_inputs is not None:  # memory slots get no per-layer latents, as in training
-            layer_inputs = torch.cat([layer_inputs.new_zeros(streams, memory.shape[1], layer_inputs.shape[-1]), layer_inputs], dim=1)
+            layer_inputs = torch.cat([layer_inputs.new_zeros(inputs.shape[0], memory.shape[1], layer_inputs.shape[-1]), layer_inputs], dim=1)
     max_steps = max_tokens * max_paragraphs
     if decoder.max_positions is not None:  # never run past the decoder's position table
         max_steps = min(max_steps, decoder.max_positions - inputs.shape[1])
@@ -213,12 +232,14 @@ def decode_streams(
     never_sampled = [config.bos_token_id, config.pad_token_id, config.unk_token_id]
     for _ in range(max_steps):
         length = sequence.shape[1] if not use_cache else cache.get_seq_length() + inputs.shape[1]
-        positions = torch.arange(length - inputs.shape[1], length, device=device)[None].expand(streams, -1)
-        logits = decoder.step(inputs, positions, layer_inputs, cache)
+        positions = torch.arange(length - inputs.shape[1], length, device=device)[None].expand(streams * branches, -1)
+        logits = decoder.step(inputs, positions, layer_inputs, cache)  # [rows, V]
         logits[:, never_sampled] = float("-inf")  # <s>, <pad> and <unk> are never content
         if not one_sentence:  # the last allowed sentence may only end the paragraph
             at_limit = sentences_done + 1 >= max_sentences
-            logits[at_limit, config.sentence_end_token_id] = float("-inf")
+            logits[expand_tokens(at_limit), config.sentence_end_token_id] = float("-inf")
+        if guidance is not None:
+            logits = guidance.combine(logits)  # [A, V] guided log-probabilities
         history = torch.stack([bos, *emitted], dim=1) if sampler.processors else None  # [A, t] for user processors
         tokens = sampler(logits, history).masked_fill(finished, config.pad_token_id)
         emitted.append(tokens)
@@ -238,37 +259,38 @@ def decode_streams(
             sentences_done += ends_sentence.long()
             new = on_sentence_end(ends_sentence)
             latents = {level: torch.where(ends_sentence[:, None], new[level], latents[level]) for level in latents}
-        inputs, layer_inputs = decoder.position_inputs(tokens, latents)
+        inputs, layer_inputs = step_inputs(tokens, latents)
         if not use_cache:
             sequence = inputs = torch.cat([sequence, inputs], dim=1)
             if layer_inputs is not None:
                 layer_sequence = layer_inputs = torch.cat([layer_sequence, layer_inputs], dim=1)
     ended_paragraph |= ~finished  # cut by the position table: the paragraph ends here
-
-    # Split each stream's tokens at its boundaries (everything after its end is padding, which is
-    # never sampled as content).
-    result = []
-    for row in torch.stack(emitted, dim=1).tolist():
-        paragraphs, sentences, current = [], [], []
-        for token in row:
-            if token == config.pad_token_id:
-                break
-            if token in (config.sentence_end_token_id, config.paragraph_end_token_id):
-                sentences.append(current)
-                current = []
-                if one_sentence:
-                    break
-                if token == config.paragraph_end_token_id:
-                    paragraphs.append(sentences)
-                    sentences = []
-            else:
-                current.append(token)
-        if current:
-            sentences.append(current)  # a partial sentence cut by max_tokens
-        if sentences or not paragraphs:
-            paragraphs.append(sentences)
-        result.append(paragraphs)
+    result = [split_stream(row, config, one_sentence) for row in torch.stack(emitted, dim=1).tolist()]
     return result, ended_paragraph
+
+
+def split_stream(row: list[int], config, one_sentence: bool) -> list[list[list[int]]]:
+    """A stream's tokens split at its boundaries into paragraphs of sentences (everything after
+    its end is padding, which is never sampled as content)."""
+    paragraphs, sentences, current = [], [], []
+    for token in row:
+        if token == config.pad_token_id:
+            break
+        if token in (config.sentence_end_token_id, config.paragraph_end_token_id):
+            sentences.append(current)
+            current = []
+            if one_sentence:
+                break
+            if token == config.paragraph_end_token_id:
+                paragraphs.append(sentences)
+                sentences = []
+        else:
+            current.append(token)
+    if current:
+        sentences.append(current)  # a partial sentence cut by max_tokens
+    if sentences or not paragraphs:
+        paragraphs.append(sentences)
+    return paragraphs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,7 +318,7 @@ def decode_documents(
         raise ValueError(f"latent_temperature has level(s) {unknown} this model does not have; its levels are {config.levels}")
     levels = config.levels
     B = plan.num_documents
-    sampler = TokenSampler(sampling, generator)
+    sampler = TokenSampler(sampling, generator, LatentGuidance.from_sampling(model, sampling))
     temperature = sampling.latent_temperature_of
     # A plan that fixes the paragraph count (reconstruction, swap) is never cut by the bound.
     max_paragraphs = max([sampling.max_paragraphs, *(n for n in plan.num_paragraphs or [] if n is not None)])
@@ -342,7 +364,7 @@ def decode_documents(
         all_rows = torch.ones(index.numel(), dtype=torch.bool, device=device)
         z_sen = sentence_latents.next(all_rows) if sentence_latents is not None else None
         if config.decoder_context == "paragraph":
-            memory = model.decoder.memory_vectors(upper) if config.memory_levels else None
+            memory = upper if config.memory_levels else None
 
             def next_sentence(rows: torch.Tensor, sentence_latents=sentence_latents, position_latents=position_latents) -> dict[str, torch.Tensor]:
                 return position_latents(sentence_latents.next(rows) if sentence_latents is not None else None)
@@ -416,7 +438,7 @@ def _decode_sentence_streams(model, streams, upper, z_sen, sentence_latents, pos
     fixed = sentence_latents.fixed if sentence_latents is not None else [None] * streams
     limits = [min(sampling.max_sentences, len(f)) if f is not None and len(f) else sampling.max_sentences for f in fixed]
     for i in range(sampling.max_sentences):
-        memory = model.decoder.memory_vectors({**upper, "sentence": z_sen}) if config.memory_levels else None
+        memory = {**upper, "sentence": z_sen} if config.memory_levels else None
         sentences, ended = decode_streams(model, streams, memory, position_latents(z_sen), None, sampler, sampling.max_tokens, 1, use_cache)
         for a in range(streams):
             if going[a]:

@@ -45,7 +45,7 @@ from .generation import (
 )
 from .modeling import DocHVAE
 from .style import paragraph_texts
-from .training import load_model
+from .training import load_model, recommended_sampling, recommended_sampling_config
 
 
 @dataclass
@@ -78,7 +78,8 @@ class DocHVAEPipeline:
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, device: str | torch.device | None = None, **kwargs) -> DocHVAEPipeline:
         """Load the export folder of a training run (`output_dir/final`): the model, the tokenizer saved
-        beside it, and the segmentation and limits of the corpus it was trained on (train_config.yaml)."""
+        beside it, the segmentation and limits of the corpus it was trained on and the sampling its
+        config recommends (train_config.yaml)."""
         model = load_model(path)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         model.to(device)
@@ -89,6 +90,8 @@ class DocHVAEPipeline:
             limits = LimitsConfig(**prepare.get("limits", {}))
             splitter = (prepare.get("source") or {}).get("options", {}).get("splitter", splitter)
         encoder_tokenizer = load_encoder_tokenizer(Path(path) / ENCODER_TOKENIZER) if model.config.own_encoder_tokenizer else None
+        # The sampling the model was trained to be used with (its config's `sampling`, e.g. latent guidance).
+        kwargs.setdefault("sampling", recommended_sampling_config(recommended_sampling(path)))
         return cls(model, load_tokenizer(path), limits, splitter, encoder_tokenizer=encoder_tokenizer, **kwargs)
 
     @property
@@ -119,8 +122,9 @@ class DocHVAEPipeline:
 
     # ------------------------------------------------------------------ generation
     def sample(self, num_documents: int = 1, seed: int | None = None, **sampling) -> list[GeneratedText]:
-        """Documents from the prior. `sampling`: SamplingConfig fields (temperature, top_p,
-        latent_temperature={"document": 0.8}, logits_processors=[...], max_paragraphs, ...)."""
+        """Documents from the prior. `sampling`: SamplingConfig fields over the pipeline's `sampling`
+        (temperature, top_p, latent_temperature={"document": 0.8}, guidance={"document": 3.0},
+        logits_processors=[...], max_paragraphs, ...), in every generation method."""
         return self._decode(LatentPlan(num_documents=num_documents), seed, sampling)
 
     def generate_in_style(self, references: Sequence[str] | str | LatentPlan | torch.Tensor, per_text: int = 1, seed: int | None = None,

@@ -1,44 +1,65 @@
-"""Style consistency (README "Metrics"): do documents generated from a reference's z_doc keep its style?
+"""Style consistency (docs/metrics.md#style-consistency): do documents generated from a reference's z_doc keep its style?
 
 For R reference documents, N documents are generated from each reference's posterior z_doc (the
-lower levels from their priors) and re-encoded; then
-  - retrieval: the top-1 accuracy of finding each generated document's reference among the R by
-    z_doc (nearest posterior mean; chance is 1/R);
-  - labels (when the corpus has them): a TF-IDF + logistic-regression classifier trained on the
-    labelled training documents; how often generated documents get their reference's label.
-  - within-document consistency (with labels): the share of a document's paragraphs whose
-    classifier label is the document's majority paragraph label, for style samples, prior
-    samples and the real references (the ceiling).
-The same numbers for documents sampled from the prior (assigned to references in order) are the
-chance baseline reported beside them. Retrieval's ceiling comes from real text: each reference
-is cut in half by paragraphs, and its second half, re-encoded, looks for its own first half among
-the R first halves (new text from the same source, as long as a generated document). Where
-references share a label, a miss may still land on the right label: the share of nearest
-references with the owner's label is reported beside each retrieval.
+lower levels from their priors); N x R documents sampled from the prior, assigned to the references
+in order, are the chance baseline reported beside every number. The judges, one line each (JUDGES):
+  - z_doc retrieval: the model's own view (above its real-halves ceiling: the text over-expresses
+    z_doc): top-1 accuracy of finding each document's reference among the R by re-encoded z_doc.
+  - TF-IDF retrieval: the same retrieval by cosine similarity of word TF-IDF vectors of the texts,
+    independent of the model.
+  - label agreement, one per classifier kind (where the corpus has labels): how often a classifier
+    trained on the labelled training documents gives a document its reference's label; "word":
+    word 1-2 gram TF-IDF + logistic regression; "char": character 2-5 gram TF-IDF + linear SVM.
+  - within-document consistency, per classifier kind: the share of a document's paragraphs whose
+    predicted label is the document's majority paragraph label (real references: the ceiling).
+  - diversity: distinct-2 and self-BLEU of an equal-sized, seeded subsample of each set of texts.
+  - fluency: perplexity of the texts under a separately trained flat LM of the same tokenizer.
+Ceilings from real text: each reference is cut in half by paragraphs, and its second half looks
+for its own first half among the first halves (new text from the same source), by z_doc and by
+TF-IDF; the references' own diversity, fluency and consistency sit beside the samples'. Where
+references share a label, a retrieval miss may still land on the right label: the share of
+nearest references with the owner's label is reported beside each retrieval.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
+from sklearn.svm import LinearSVC
 
 from .data.batching import DocCollator
+from .evaluation import EvalSettings, document_nll, perplexity
 from .generation import GeneratedDocument, SamplingConfig, document_text, generate_in_style, posterior_latents, row_text, sample_prior
+from .metrics import generation_diversity
 from .modeling import DocHVAE
 
-DEFINITION = (
-    "documents generated from one reference's z_doc, re-encoded: top-1 accuracy of finding their reference among all "
-    "references by z_doc (nearest posterior mean); and, where labels exist, agreement of a TF-IDF + logistic-regression "
-    "classifier trained on the labelled training documents with the reference's label, and within-document consistency: "
-    "the share of a document's paragraphs whose classifier label is the document's majority paragraph label (real "
-    "references give the ceiling); retrieval's ceiling: each reference's second half of paragraphs finding its first "
-    "half among the references' first halves"
-)
+JUDGES = {
+    "baseline": "every judge also scores documents sampled from the prior, assigned to the references in order (chance "
+    "retrieval: 1/R)",
+    "z_doc retrieval": "the model's own view (above its real-halves ceiling: the text over-expresses z_doc): top-1 accuracy of "
+    "finding a generated document's reference among all references by re-encoded z_doc (nearest posterior mean); its "
+    "ceiling: each reference's second half of paragraphs finding its first half among the references' first halves",
+    "TF-IDF retrieval": "independent of the model: the same top-1 retrieval by cosine similarity of word TF-IDF vectors "
+    "(fitted on the reference texts), with the same real-halves ceiling; a text with no known word is a miss",
+    "word label agreement": "where labels exist: how often a word 1-2 gram TF-IDF + logistic-regression classifier trained on "
+    "the labelled training documents gives a document its reference's label",
+    "char label agreement": "the same with a character 2-5 gram (char_wb) TF-IDF + linear SVM classifier, a second judge of "
+    "another kind",
+    "within-document consistency": "per classifier: the share of a document's paragraphs whose predicted label is the "
+    "document's majority paragraph label (the real references give the ceiling)",
+    "diversity": "distinct-2 (distinct word bigrams / bigrams) and self-BLEU (0-100) of at most 50 texts per set, the same "
+    "number for style samples, prior samples and references, drawn with a fixed seed",
+    "fluency": "perplexity exp(sum NLL / sum tokens) of the texts under a flat LM trained on the same corpus and tokenizer "
+    "(the references' own is the reference value)",
+}
+DEFINITION = "\n".join(f"{name}: {line}" for name, line in JUDGES.items())
+DIVERSITY_TEXTS = 50  # self-BLEU is quadratic in the number of texts
 
 
 @torch.no_grad()
@@ -62,8 +83,23 @@ def retrieval_accuracy(generated: torch.Tensor, owner: torch.Tensor, references:
 def same_label_rate(generated: torch.Tensor, owner: torch.Tensor, references: torch.Tensor, labels: Sequence) -> float:
     """Share of generated latents whose nearest reference has their owner's label (a retrieval miss
     can still find the right author)."""
-    labels = np.asarray(labels, dtype=object)
-    return float(np.mean(labels[nearest_reference(generated, references).numpy()] == labels[owner.numpy()]))
+    return label_match_rate(nearest_reference(generated, references).numpy(), owner.numpy(), labels)
+
+
+def label_match_rate(nearest: np.ndarray, owner: np.ndarray, labels: Sequence) -> float:
+    """Share of documents whose retrieved reference index (-1: none) has their owner's label."""
+    labels = np.asarray(list(labels) + [None], dtype=object)  # index -1: no reference, no label
+    return float(np.mean(labels[np.asarray(nearest)] == labels[np.asarray(owner)]))
+
+
+def tfidf_nearest(queries: Sequence[str], candidates: Sequence[str], fit_texts: Sequence[str] | None = None) -> np.ndarray:
+    """Index [N] of the most cosine-similar candidate text to each query text by word TF-IDF (fitted on
+    `fit_texts`, by default the candidates); -1 for a query with no word of the vocabulary."""
+    vectorizer = TfidfVectorizer(sublinear_tf=True).fit(list(candidates if fit_texts is None else fit_texts))
+    query, candidate = vectorizer.transform(list(queries)), vectorizer.transform(list(candidates))  # rows L2-normalised
+    nearest = (query @ candidate.T).toarray().argmax(axis=1)  # [N] of cosine similarities [N, R]
+    nearest[query.getnnz(axis=1) == 0] = -1
+    return nearest
 
 
 def halves(row: dict) -> tuple[dict, dict]:
@@ -80,16 +116,35 @@ def halves(row: dict) -> tuple[dict, dict]:
     return parts[0], parts[1]
 
 
-class LabelClassifier:
-    """TF-IDF (word 1-2 grams) + logistic regression, trained on labelled documents' text."""
+def _word_pipeline(seed: int):
+    return make_pipeline(
+        TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=200_000),
+        LogisticRegression(max_iter=2000, random_state=seed),
+    )
 
-    def __init__(self, texts: Sequence[str], labels: Sequence[str], seed: int = 0):
+
+def _char_pipeline(seed: int):
+    # char_wb: n-grams inside word boundaries (padded with spaces); case kept, it is part of a style.
+    return make_pipeline(
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), lowercase=False, min_df=2, sublinear_tf=True, max_features=300_000),
+        LinearSVC(C=1.0, random_state=seed),
+    )
+
+
+CLASSIFIER_KINDS = {"word": _word_pipeline, "char": _char_pipeline}
+
+
+class LabelClassifier:
+    """A label classifier over documents' text, of one `kind`: "word" (word 1-2 gram TF-IDF + logistic
+    regression) or "char" (character 2-5 gram TF-IDF + linear SVM)."""
+
+    def __init__(self, texts: Sequence[str], labels: Sequence[str], seed: int = 0, kind: str = "word"):
+        if kind not in CLASSIFIER_KINDS:
+            raise ValueError(f"unknown classifier kind {kind!r}; use one of {list(CLASSIFIER_KINDS)}")
         if len(set(labels)) < 2:
             raise ValueError(f"the label classifier needs at least 2 labels, got {sorted(set(labels))}")
-        self.pipeline = make_pipeline(
-            TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=200_000),
-            LogisticRegression(max_iter=2000, random_state=seed),
-        )
+        self.kind = kind
+        self.pipeline = CLASSIFIER_KINDS[kind](seed)
         self.pipeline.fit(list(texts), list(labels))
 
     def predict(self, texts: Sequence[str]) -> list[str]:
@@ -119,15 +174,53 @@ def spread_references(split, count: int) -> list[dict]:
     return [split[i] for i in range(0, len(split), step)][:count]
 
 
-def train_label_classifier(train, tokenizer, seed: int = 0) -> LabelClassifier | None:
-    """The label classifier on a prepared training split's texts; None when the corpus has no labels."""
+def train_label_classifier(train, tokenizer, seed: int = 0, kind: str = "word") -> LabelClassifier | None:
+    """The label classifier of `kind` on a prepared training split's texts; None when the corpus has no labels."""
     if train[0]["label"] is None:
         return None
-    return LabelClassifier([row_text(row, tokenizer) for row in train], train["label"], seed=seed)
+    return LabelClassifier([row_text(row, tokenizer) for row in train], train["label"], seed=seed, kind=kind)
+
+
+def train_label_classifiers(train, tokenizer, seed: int = 0, kinds: Sequence[str] = tuple(CLASSIFIER_KINDS)) -> dict[str, LabelClassifier]:
+    """One classifier per kind on a prepared training split (texts decoded once); {} when the corpus has no labels."""
+    if train[0]["label"] is None:
+        return {}
+    texts = [row_text(row, tokenizer) for row in train]
+    return {kind: LabelClassifier(texts, train["label"], seed=seed, kind=kind) for kind in kinds}
 
 
 def paragraph_texts(document: GeneratedDocument, tokenizer) -> list[str]:
     return [document_text(GeneratedDocument([paragraph]), tokenizer) for paragraph in document.paragraphs]
+
+
+def diversity(texts: Sequence[str], count: int = DIVERSITY_TEXTS, seed: int = 0) -> dict[str, float]:
+    """distinct-2 and self-BLEU of `count` texts drawn without replacement with a fixed seed (all when fewer)."""
+    texts = list(texts)
+    if len(texts) > count:
+        keep = np.sort(np.random.default_rng(seed).choice(len(texts), size=count, replace=False))
+        texts = [texts[i] for i in keep]
+    scores = generation_diversity(texts)
+    return {"distinct_2": scores["distinct_2"], "self_bleu": scores.get("self_bleu", float("nan"))}
+
+
+def check_fluency_model(model: DocHVAE, fluency_model: DocHVAE) -> None:
+    """A fluency model must read the model's token ids: the same tokenizer, so the same vocabulary size."""
+    if fluency_model.config.vocab_size != model.config.vocab_size:
+        raise ValueError(
+            f"the fluency model's vocabulary has {fluency_model.config.vocab_size} tokens but the model's has "
+            f"{model.config.vocab_size}: they do not share a tokenizer; train the fluency model (a flat LM, "
+            "model.config.levels=[]) on the model's own prepared corpus"
+        )
+
+
+def fluency_ppl(model: DocHVAE, rows: Sequence[dict], collator: DocCollator | None = None, max_tokens: int = 8192) -> float:
+    """exp(sum NLL / sum tokens) of prepared rows (GeneratedDocument.as_row() for generated ones) under
+    `model`: a flat LM's exact perplexity (a model with latents: its ELBO bound, one posterior sample).
+    Tokens are the predicted positions: content tokens plus one boundary per sentence."""
+    collator = collator or DocCollator.for_model(model.config)
+    nll = document_nll(model, list(rows), collator, EvalSettings(iw_samples=0, max_tokens=max_tokens, level_use=False))["elbo"]
+    tokens = sum(GeneratedDocument(row["paragraphs"]).num_tokens for row in rows)
+    return perplexity(float(nll.sum()), tokens)
 
 
 def style_consistency(
@@ -139,58 +232,148 @@ def style_consistency(
     sampling: SamplingConfig,
     generator: torch.Generator | None = None,
     classifier: LabelClassifier | None = None,
+    classifiers: Mapping[str, LabelClassifier] | None = None,
+    fluency_model: DocHVAE | None = None,
+    *,
+    retrieval_fit_texts: Sequence[str] | None = None,
 ) -> dict:
-    """Retrieval accuracy and label agreement of style-conditioned documents vs prior samples."""
+    """Every judge of JUDGES on style-conditioned documents, beside prior samples and the real references.
+
+    `classifiers` maps a kind ("word", "char") to its LabelClassifier; `classifier` alone is {"word": classifier}.
+    The unprefixed label keys (style_label_agreement, ...) are the word classifier's. `fluency_model`: a flat LM
+    of the same tokenizer (fluency PPL is left out without one). `retrieval_fit_texts`: the texts the TF-IDF of
+    TF-IDF retrieval is fitted on (e.g. the training texts); by default the references'."""
     if len(references) < 2:
         raise ValueError(f"style consistency needs at least 2 references, got {len(references)}")
     if "document" not in model.config.levels:
         raise ValueError(f"style consistency needs a document level; this model's levels are {model.config.levels}")
-    device = next(model.parameters()).device
+    judges = _classifiers_of(classifier, classifiers)
+    if fluency_model is not None:
+        check_fluency_model(model, fluency_model)  # before the (slow) generation
     R = len(references)
-    reference_z = document_latents(model, references, collator)
     owner = torch.arange(R).repeat_interleave(per_reference)
-
-    styled: list[GeneratedDocument] = []
-    for start in range(0, R, 8):  # 8 references per decoding call
-        chunk = collator(list(references[start : start + 8])).to(device)
-        styled += [doc for docs in generate_in_style(model, chunk, per_reference, sampling, generator=generator) for doc in docs]
-    prior = sample_prior(model, R * per_reference, sampling, generator)
-
-    result = {"definition": DEFINITION, "references": R, "per_reference": per_reference, "chance": 1.0 / R}
+    started = time.perf_counter()
+    documents = dict(zip(("style", "prior"), _generate(model, references, collator, per_reference, sampling, generator)))
+    decoding_seconds = time.perf_counter() - started
     labels = [row.get("label") for row in references]
     labelled = all(label is not None for label in labels)
+    texts = {name: [document_text(doc, tokenizer) for doc in docs] for name, docs in documents.items()}
+    texts["references"] = [row_text(row, tokenizer) for row in references]
+    halved = [i for i, row in enumerate(references) if len(row["paragraphs"]) >= 2]
+    split = [halves(references[i]) for i in halved]
+
+    result = {"definition": DEFINITION, "references": R, "per_reference": per_reference, "chance": 1.0 / R}
+    # Decoding speed of the sampling settings (style and prior documents, re-encoding and judges not counted).
+    result["decoding_tokens"] = sum(doc.num_tokens for docs in documents.values() for doc in docs)
+    result["decoding_tokens_per_second"] = result["decoding_tokens"] / decoding_seconds
     if labelled:
         result["reference_labels"] = len(set(labels))
-    for name, documents in (("style", styled), ("prior", prior)):
-        z = document_latents(model, [doc.as_row() for doc in documents], collator)
-        result[f"{name}_retrieval_accuracy"] = retrieval_accuracy(z, owner, reference_z)
-        if labelled:
-            result[f"{name}_retrieval_same_label"] = same_label_rate(z, owner, reference_z, labels)
-
-    halved = [i for i, row in enumerate(references) if len(row["paragraphs"]) >= 2]
     result["references_halved"] = len(halved)
-    result["references_too_short_to_halve"] = R - len(halved)  # single-paragraph references: not in the ceiling
-    if len(halved) >= 2:
-        first, second = zip(*(halves(references[i]) for i in halved))
-        first_z, second_z = document_latents(model, list(first), collator), document_latents(model, list(second), collator)
-        own = torch.arange(len(halved))
-        result["references_half_retrieval_accuracy"] = retrieval_accuracy(second_z, own, first_z)
-        result["references_half_chance"] = 1.0 / len(halved)
-        if labelled:
-            result["references_half_retrieval_same_label"] = same_label_rate(second_z, own, first_z, [labels[i] for i in halved])
-    if classifier is not None and labelled:
-        reference_texts = [row_text(row, tokenizer) for row in references]
-        expected = np.asarray([labels[r] for r in owner.tolist()])
-        result["classifier_accuracy_on_references"] = classifier.accuracy(reference_texts, labels)
-        result["majority_label_rate"] = float(max(np.mean(expected == label) for label in set(labels)))
-        for name, documents in (("style", styled), ("prior", prior)):
-            predicted = np.asarray(classifier.predict([document_text(doc, tokenizer) for doc in documents]))
-            result[f"{name}_label_agreement"] = float(np.mean(predicted == expected))
-            result[f"{name}_within_document_consistency"] = within_document_consistency(classifier, [paragraph_texts(doc, tokenizer) for doc in documents])
-        real = [paragraph_texts(GeneratedDocument(row["paragraphs"]), tokenizer) for row in references]
-        result["references_within_document_consistency"] = within_document_consistency(classifier, real)
+    result["references_too_short_to_halve"] = R - len(halved)  # single-paragraph references: not in the ceilings
+    result.update(_latent_retrieval(model, references, collator, documents, owner, split, labels if labelled else None))
+    result.update(_tfidf_retrieval(texts, [[row_text(half, tokenizer) for half in pair] for pair in split], owner,
+                                   labels if labelled else None, halved, retrieval_fit_texts))
+    if labelled and judges:
+        paragraphs = {name: [paragraph_texts(doc, tokenizer) for doc in docs] for name, docs in documents.items()}
+        paragraphs["references"] = [paragraph_texts(GeneratedDocument(row["paragraphs"]), tokenizer) for row in references]
+        result.update(_label_judges(judges, texts, paragraphs, owner, labels))
+    result.update(_diversity_judges(texts))
+    if fluency_model is not None:
+        result.update(_fluency_judges(fluency_model, documents, references))
     result["samples"] = [
-        {"reference": references[r].get("id"), "label": labels[r], "text": document_text(styled[r * per_reference], tokenizer)}
-        for r in range(min(R, 3))
+        {"reference": references[r].get("id"), "label": labels[r], "text": texts["style"][r * per_reference]} for r in range(min(R, 3))
     ]
+    return result
+
+
+def _classifiers_of(classifier: LabelClassifier | None, classifiers: Mapping[str, LabelClassifier] | None) -> dict[str, LabelClassifier]:
+    """The classifiers by kind, `classifier` (the old argument) as the "word" one; each key must be its classifier's kind."""
+    judges = dict(classifiers or {})
+    if classifier is not None:
+        if judges.get("word", classifier) is not classifier:
+            raise ValueError("two word classifiers: pass it as classifier= or as classifiers['word'], not both")
+        judges["word"] = classifier
+    for kind, judge in judges.items():
+        if judge.kind != kind:
+            raise ValueError(f"classifiers[{kind!r}] is a {judge.kind!r} classifier; key each classifier by its kind")
+    return judges
+
+
+def _generate(model, references, collator, per_reference, sampling, generator) -> tuple[list[GeneratedDocument], list[GeneratedDocument]]:
+    """`per_reference` documents in each reference's style (reference-major) and as many prior samples."""
+    device = next(model.parameters()).device
+    styled: list[GeneratedDocument] = []
+    for start in range(0, len(references), 8):  # 8 references per decoding call
+        chunk = collator(list(references[start : start + 8])).to(device)
+        styled += [doc for docs in generate_in_style(model, chunk, per_reference, sampling, generator=generator) for doc in docs]
+    return styled, sample_prior(model, len(styled), sampling, generator)
+
+
+def _latent_retrieval(model, references, collator, documents, owner, split, labels) -> dict:
+    """z_doc retrieval (the model's own view) of each set of documents, and its real-halves ceiling."""
+    reference_z = document_latents(model, references, collator)
+    result = {}
+    for name, docs in documents.items():
+        z = document_latents(model, [doc.as_row() for doc in docs], collator)
+        result[f"{name}_retrieval_accuracy"] = retrieval_accuracy(z, owner, reference_z)
+        if labels:
+            result[f"{name}_retrieval_same_label"] = same_label_rate(z, owner, reference_z, labels)
+    if len(split) >= 2:
+        first, second = (document_latents(model, list(rows), collator) for rows in zip(*split))
+        own = torch.arange(len(split))
+        result["references_half_retrieval_accuracy"] = retrieval_accuracy(second, own, first)
+        result["references_half_chance"] = 1.0 / len(split)
+        if labels:
+            result["references_half_retrieval_same_label"] = same_label_rate(second, own, first, [row["label"] for row, _ in split])
+    return result
+
+
+def _tfidf_retrieval(texts, split_texts, owner, labels, halved, fit_texts) -> dict:
+    """TF-IDF retrieval of each set of generated texts among the references' texts, and its real-halves ceiling."""
+    fit = texts["references"] if fit_texts is None else fit_texts
+    result = {}
+    for name in ("style", "prior"):
+        nearest = tfidf_nearest(texts[name], texts["references"], fit)
+        result[f"{name}_tfidf_retrieval_accuracy"] = float(np.mean(nearest == owner.numpy()))
+        if labels:
+            result[f"{name}_tfidf_retrieval_same_label"] = label_match_rate(nearest, owner.numpy(), labels)
+    if len(split_texts) >= 2:
+        first, second = zip(*split_texts)
+        nearest, own = tfidf_nearest(second, first, fit), np.arange(len(split_texts))
+        result["references_half_tfidf_retrieval_accuracy"] = float(np.mean(nearest == own))
+        if labels:
+            result["references_half_tfidf_retrieval_same_label"] = label_match_rate(nearest, own, [labels[i] for i in halved])
+    return result
+
+
+def _label_judges(judges: dict[str, LabelClassifier], texts: dict, paragraphs: dict, owner: torch.Tensor, labels: list) -> dict:
+    """Per classifier kind K: accuracy on the references, label agreement and within-document consistency."""
+    expected = np.asarray([labels[r] for r in owner.tolist()], dtype=object)
+    result = {"majority_label_rate": float(max(np.mean(expected == label) for label in set(labels)))}
+    for kind, judge in judges.items():
+        scores = {f"{kind}_classifier_accuracy_on_references": judge.accuracy(texts["references"], labels)}
+        for name in ("style", "prior"):
+            scores[f"{name}_{kind}_label_agreement"] = float(np.mean(np.asarray(judge.predict(texts[name]), dtype=object) == expected))
+        for name in ("style", "prior", "references"):
+            scores[f"{name}_{kind}_within_document_consistency"] = within_document_consistency(judge, paragraphs[name])
+        result.update(scores)
+        if kind == "word":  # the unprefixed keys, as before there were several classifiers, are the word classifier's
+            result.update({key.replace("word_", "", 1): value for key, value in scores.items()})
+    return result
+
+
+def _fluency_judges(fluency_model: DocHVAE, documents: dict[str, list[GeneratedDocument]], references: Sequence[dict]) -> dict:
+    """Fluency PPL of each set of generated documents and of the references under the fluency model (its own collator)."""
+    collator = DocCollator.for_model(fluency_model.config)  # a flat LM's collator differs (no encoder rows, its decoder context)
+    rows = {name: [doc.as_row(f"{name} {i}") for i, doc in enumerate(docs)] for name, docs in documents.items()}
+    rows["references"] = list(references)
+    return {f"{name}_fluency_ppl": fluency_ppl(fluency_model, items, collator) for name, items in rows.items()}
+
+
+def _diversity_judges(texts: dict[str, list[str]]) -> dict:
+    """distinct-2 and self-BLEU of each set of texts, each subsampled to the same number of texts."""
+    count = min(DIVERSITY_TEXTS, *(len(t) for t in texts.values()))
+    result = {"diversity_texts": count}
+    for name, items in texts.items():
+        result.update({f"{name}_{key}": value for key, value in diversity(items, count).items()})
     return result

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import time
 from contextlib import contextmanager, nullcontext
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -30,7 +31,7 @@ from .data.batching import DocCollator
 from .data.prepare import PrepareConfig, PreparedCorpus, format_statistics, is_prepared, prepare_corpus
 from .data.tokenizer import ENCODER_TOKENIZER
 from .evaluation import EvalSettings, evaluate, format_report, validation_metrics
-from .generation import DEFAULT_SAMPLING, SamplingConfig, document_text, sample_prior, seeded_generator
+from .generation import document_text, sample_prior, seeded_generator
 from .modeling.distributions import HALF_PRECISION
 from .objectives import objective_loss
 from .training import (
@@ -44,6 +45,7 @@ from .training import (
     build_scheduler,
     check_positions,
     format_summary,
+    recommended_sampling_config,
 )
 
 
@@ -296,6 +298,12 @@ def push_export(folder: Path, repo_id: str, private: bool = True) -> str:
     return f"https://huggingface.co/{repo_id}"
 
 
+def recommended_sampling(config: TrainConfig) -> dict:
+    """The resolved recommended sampling of a training config, as plain data (no logits processors)."""
+    settings = vars(recommended_sampling_config(config.sampling))
+    return {name: value for name, value in settings.items() if name != "logits_processors"}
+
+
 def model_card(config: TrainConfig, corpus: PreparedCorpus, metrics: dict, model_config) -> ModelCard:
     """A Hugging Face model card: metadata (library, license, datasets, base model, validation
     perplexity and information use as model-index results), the data, the metrics and the config."""
@@ -341,6 +349,14 @@ Prepared corpus `{config.data.prepared_dir}` (vocabulary {len(corpus.tokenizer):
 | split | windows | tokens |
 |---|---|---|
 {data_rows}
+
+## Recommended sampling
+
+The training config's `sampling` section over the toolkit's defaults; `DocHVAEPipeline.from_pretrained`
+and `recipes/generate_docs.py` start from it (arguments and flags override it):
+
+```yaml
+{yaml.safe_dump(recommended_sampling(config), sort_keys=True)}```
 
 ## Final validation metrics
 
@@ -463,7 +479,7 @@ class Trainer:
                     record = {key: float(value) for key, value in logs.items()}
                     record["tokens_per_second"] = float(tokens) / max(time.perf_counter() - window_start, 1e-9)
                     record["epoch"] = state.epoch
-                    if self.unwrapped.decoder.layers is not None:  # whether the per-layer gates open (README, Results)
+                    if self.unwrapped.decoder.layers is not None:  # whether the per-layer gates open (docs/findings.md#gates-stay-shut)
                         with full_parameters(self.model, fsdp_reshard_after_forward(accelerator)):
                             gates = self.unwrapped.decoder.layers.openings(self.unwrapped.config.layer_levels)
                         record.update({f"gate/{level}": value for level, value in gates.items()})
@@ -500,7 +516,8 @@ class Trainer:
             if accelerator.is_main_process:
                 settings = EvalSettings(iw_samples=config.training.iw_samples, max_tokens=config.data.eval_max_tokens, level_use=bool(self.levels))
                 metrics = evaluate(self.unwrapped, self.validation, self.collator, settings, show_progress=True)
-                sampling = SamplingConfig(**{**DEFAULT_SAMPLING, "max_paragraphs": 3, "max_sentences": 6, "max_tokens": config.training.sample_max_tokens})
+                shown = {"max_paragraphs": 3, "max_sentences": 6, "max_tokens": config.training.sample_max_tokens}
+                sampling = replace(recommended_sampling_config(config.sampling), **shown)
                 if config.training.num_samples:
                     generated = sample_prior(self.unwrapped, config.training.num_samples, sampling, seeded_generator(config.training.seed, accelerator.device))
                     samples = [document_text(document, self.corpus.tokenizer) for document in generated]

@@ -6,6 +6,7 @@ everything here is plain Python and PyTorch so it can be tested and reused witho
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import math
@@ -28,6 +29,7 @@ from .config_loading import StrictModel
 from .data.batching import DocCollator, TokenBudgetBatchSampler
 from .data.prepare import LimitsConfig, SourceConfig, TokenizerConfig
 from .data.tokenizer import EncoderTokenIds, SpecialTokenIds
+from .generation import DEFAULT_SAMPLING, SamplingConfig
 from .modeling import DocHVAE
 from .objectives import Objective
 
@@ -126,7 +128,7 @@ class TrainingSection(StrictModel):
     num_samples: int = Field(3, ge=0, description="documents sampled from the prior at the end")
     sample_max_tokens: int = Field(120, ge=1)
     gradient_checkpointing: bool = Field(
-        False, description="recompute the decoder's and sentence encoder's blocks in the backward pass: less activation memory for more compute (README, Speed)"
+        False, description="recompute the decoder's and sentence encoder's blocks in the backward pass: less activation memory for more compute (docs/results.md#speed)"
     )
     tensorboard: bool = Field(True, description="also log to TensorBoard when it is installed")
     log_with: list[str] = Field(default_factory=list, description="more Accelerate trackers (wandb, mlflow, comet_ml, aim, ...)")
@@ -149,6 +151,18 @@ class TrainConfig(StrictModel):
     objective: Objective = Field(default_factory=Objective)
     optim: OptimSection = Field(default_factory=OptimSection)
     training: TrainingSection
+    sampling: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the sampling this model is meant to be used with (SamplingConfig fields over DEFAULT_SAMPLING, e.g. "
+        "guidance: {document: 3.0}): the end-of-training samples, the model card, DocHVAEPipeline.from_pretrained and "
+        "generate_docs.py use it",
+    )
+
+    @field_validator("sampling")
+    @classmethod
+    def _known_sampling(cls, value: dict[str, Any]) -> dict[str, Any]:
+        recommended_sampling_config(value)  # unknown fields and bad values fail at load, not after training
+        return value
 
     def unused_objective_levels(self) -> list[str]:
         """Levels with objective settings that this model does not have (a variant made by overriding
@@ -231,6 +245,23 @@ def prepared_dir_of(model_path: str | os.PathLike) -> str:
     if not config_file.is_file():
         raise FileNotFoundError(f"{str(model_path)!r} has no train_config.yaml; pass the prepared corpus folder with --data")
     return yaml.safe_load(config_file.read_text())["data"]["prepared_dir"]
+
+
+def recommended_sampling(model_path: str | os.PathLike) -> dict[str, Any]:
+    """The `sampling` section a saved model was trained with (its train_config.yaml), {} without one."""
+    config_file = Path(model_path) / "train_config.yaml"
+    if not config_file.is_file():
+        return {}
+    return (yaml.safe_load(config_file.read_text()) or {}).get("sampling") or {}
+
+
+def recommended_sampling_config(sampling: dict[str, Any]) -> SamplingConfig:
+    """DEFAULT_SAMPLING with a config's `sampling` section over it; unknown fields name the known ones."""
+    known = [f.name for f in dataclasses.fields(SamplingConfig) if f.name != "logits_processors"]
+    unknown = sorted(set(sampling) - set(known))
+    if unknown:
+        raise ValueError(f"sampling has unknown field(s) {unknown}; use SamplingConfig fields {known}")
+    return SamplingConfig(**{**DEFAULT_SAMPLING, **sampling})
 
 
 def check_positions(config: DocHVAEConfig, limits: dict) -> None:

@@ -122,6 +122,20 @@ class LatentDecoder(nn.Module):
         level_sizes = [config.latent_dim(level) for level in config.layer_levels]
         self.layers = LayerInjection(level_sizes, hidden, decoder_layers(self.lm)) if config.layer_levels else None
         self.max_positions = getattr(self.lm.config, "max_position_embeddings", None) or getattr(self.lm.config, "n_positions", None)
+        # What a latent hidden in training (decoder_latent_drop) becomes: a trained vector per level
+        # with decoder_latent_null="learned" (the null of latent guidance), else zero (nothing injected).
+        learned = config.decoder_latent_null == "learned"
+        self.null_latents = nn.ParameterDict(
+            {level: nn.Parameter(torch.zeros(config.latent_dim(level))) for level, p in config.decoder_latent_drop.items() if learned and p > 0}
+        )
+
+    def hide_units(self, level: str, z: torch.Tensor, probability: float) -> torch.Tensor:
+        """Training: each unit's latent [U, D] replaced by the level's null with `probability`."""
+        if not self.training or probability == 0.0:
+            return z
+        hidden = torch.rand(z.shape[0], 1, device=z.device) < probability
+        null = self.null_latents[level].to(z.dtype) if level in self.null_latents else z.new_zeros(())
+        return torch.where(hidden, null, z)
 
     # ------------------------------------------------------------------ pieces shared with generation
     def memory_vectors(self, latents: dict[str, torch.Tensor]) -> torch.Tensor | None:

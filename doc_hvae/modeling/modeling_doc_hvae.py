@@ -29,7 +29,7 @@ from transformers.utils import ModelOutput
 from ..config import DocHVAEConfig
 from ..data.batching import DocBatch
 from .decoder import LatentDecoder, LayerInjection, unit_of_sentence
-from .encoder import EncoderFeatures, HierarchicalEncoder, drop_units
+from .encoder import EncoderFeatures, HierarchicalEncoder
 from .latents import LatentLevel, LevelOutput, Siblings, StopHead
 
 
@@ -93,6 +93,9 @@ class DocHVAEPreTrainedModel(PreTrainedModel):
                 init.zeros_(module.bias)
         if getattr(module, "_fan_in_init", False):
             init.normal_(module.weight, mean=0.0, std=module.weight.shape[1] ** -0.5)
+        if isinstance(module, LatentDecoder):
+            for null in module.null_latents.values():
+                init.zeros_(null)  # a learned null starts as the zero null
         if isinstance(module, LayerInjection):
             init.constant_(module.gates, self.config.layer_gate_init)  # 0 by default: the decoder starts as the flat LM it is
             if self.config.layer_projection_std is not None:  # else they keep the initializer_range normal of every Linear
@@ -184,7 +187,7 @@ class DocHVAE(DocHVAEPreTrainedModel):
         stop_nll = F.binary_cross_entropy_with_logits(stop_logits.float(), batch.is_last_paragraph.float(), reduction="none")
 
         # Latents hidden from the decoder (training only) must be made up for by the levels above.
-        decoder_z = {level: drop_units(value, config.decoder_latent_drop.get(level, 0.0), self.training) for level, value in z.items()}
+        decoder_z = {level: self.decoder.hide_units(level, value, config.decoder_latent_drop.get(level, 0.0)) for level, value in z.items()}
         tokens = self.decoder(batch, decoder_z)
         token_document = batch.sentence_document[tokens.sentence]
         document_recon_nll = tokens.nll.new_zeros(batch.num_documents).index_add(0, token_document, tokens.nll)

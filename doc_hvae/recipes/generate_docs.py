@@ -7,6 +7,7 @@
     python recipes/generate_docs.py --model M --mode interpolate --references 0 1 --level document --steps 5
     python recipes/generate_docs.py --model M --mode swap --references 0 1      (each keeps its lower latents, takes the other's z_doc)
     python recipes/generate_docs.py --model M --mode style-consistency --references-count 20 --per-reference 5
+    python recipes/generate_docs.py --model M --mode style --references 0 --guidance document=3   (latent guidance)
     python recipes/generate_docs.py --config recipes/configs/generate_style.yaml --model M --temperature 0.7
 
 Every flag can also come from a YAML file (--config; keys are the flags' names), which flags override.
@@ -44,9 +45,10 @@ from doc_hvae.generation import (
     swap,
 )
 from doc_hvae.metrics import generation_diversity
-from doc_hvae.style import spread_references, style_consistency, train_label_classifier
-from doc_hvae.training import load_model, prepared_dir_of
+from doc_hvae.style import spread_references, style_consistency, train_label_classifiers
+from doc_hvae.training import load_model, prepared_dir_of, recommended_sampling, recommended_sampling_config
 
+SAMPLING_FLAGS = ("temperature", "top_k", "top_p", "guidance_null", "guidance_plausibility", "max_paragraphs", "max_sentences", "max_tokens")
 MODES = ("prior", "style", "reconstruct", "interpolate", "swap", "style-consistency")
 
 
@@ -64,29 +66,49 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--level", default="document", help="interpolate: the level to interpolate")
     parser.add_argument("--steps", type=int, default=5, help="interpolate: points on the line, endpoints included")
     parser.add_argument("--posterior", choices=("mean", "sample"), default="mean", help="reference latents: posterior mean or a sample")
-    parser.add_argument("--temperature", type=float, default=DEFAULT_SAMPLING["temperature"], help="token temperature (0 = greedy)")
-    parser.add_argument("--top-k", type=int, default=0)
-    parser.add_argument("--top-p", type=float, default=DEFAULT_SAMPLING["top_p"])
-    parser.add_argument("--latent-temperature", nargs="*", default=[], metavar="LEVEL=T", help="e.g. document=0.8 sentence=0.5")
-    parser.add_argument("--max-paragraphs", type=int, default=DEFAULT_SAMPLING["max_paragraphs"])
-    parser.add_argument("--max-sentences", type=int, default=DEFAULT_SAMPLING["max_sentences"])
-    parser.add_argument("--max-tokens", type=int, default=DEFAULT_SAMPLING["max_tokens"], help="per paragraph (per sentence with a sentence decoder context)")
+    # Sampling flags left unset take the model's recommended sampling (its training config's `sampling`, over the defaults).
+    parser.add_argument("--temperature", type=float, default=None, help=f"token temperature (0 = greedy; default {DEFAULT_SAMPLING['temperature']})")
+    parser.add_argument("--top-k", type=int, default=None)
+    parser.add_argument("--top-p", type=float, default=None, help=f"default {DEFAULT_SAMPLING['top_p']}")
+    parser.add_argument("--latent-temperature", nargs="*", default=None, metavar="LEVEL=T", help="e.g. document=0.8 sentence=0.5")
+    parser.add_argument("--guidance", nargs="*", default=None, metavar="LEVEL=G",
+                        help="latent guidance: per level the scale g of l_u + g (l_c - l_u), e.g. document=3 (1 = unguided)")
+    parser.add_argument("--guidance-null", choices=("zero", "learned"), default=None,
+                        help="the unguided branch's latent: zero (any model) or learned (a model trained with decoder_latent_null: learned)")
+    parser.add_argument("--guidance-plausibility", type=float, default=None, metavar="ALPHA",
+                        help="with guidance, keep only tokens with p >= ALPHA x the most likely token's p (0 = off)")
+    parser.add_argument("--max-paragraphs", type=int, default=None)
+    parser.add_argument("--max-sentences", type=int, default=None)
+    parser.add_argument("--max-tokens", type=int, default=None, help="per paragraph (per sentence with a sentence decoder context)")
+    parser.add_argument("--fluency-model", default=None,
+                        help="style-consistency: a flat LM trained on the same corpus (e.g. outputs/gutenberg_flat_lm/final); "
+                        "reports the perplexity of the generated texts under it")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=None, help="output file stem (default: <model>/generated_<mode>)")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     return parse_args_with_config(parser, argv)
 
 
-def sampling_config(args) -> SamplingConfig:
-    temperatures = {}
-    for item in args.latent_temperature:
+def per_level(flag: str, items, example: str) -> dict[str, float]:
+    """LEVEL=FLOAT items of a flag as a dict (a YAML config's mapping arrives as such items)."""
+    values = {}
+    for item in items:
         level, _, value = item.partition("=")
         try:
-            temperatures[level] = float(value)
+            values[level] = float(value)
         except ValueError:
-            raise SystemExit(f"--latent-temperature {item!r}: expected LEVEL=FLOAT, e.g. document=0.8") from None
-    return SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, latent_temperature=temperatures,
-                          max_paragraphs=args.max_paragraphs, max_sentences=args.max_sentences, max_tokens=args.max_tokens)
+            raise SystemExit(f"{flag} {item!r}: expected LEVEL=FLOAT, e.g. {example}") from None
+    return values
+
+
+def sampling_config(args, recommended: dict | None = None) -> SamplingConfig:
+    """The flags that were given, over the model's recommended sampling, over DEFAULT_SAMPLING."""
+    given = {name: getattr(args, name) for name in SAMPLING_FLAGS if getattr(args, name) is not None}
+    if args.latent_temperature is not None:
+        given["latent_temperature"] = per_level("--latent-temperature", args.latent_temperature, "document=0.8")
+    if args.guidance is not None:
+        given["guidance"] = per_level("--guidance", args.guidance, "document=3")
+    return recommended_sampling_config({**(recommended or {}), **given})
 
 
 def reference_rows(args, corpus: PreparedCorpus) -> list[dict]:
@@ -117,15 +139,17 @@ def main(argv=None) -> list[dict]:
     corpus = None if args.mode == "prior" and not args.data else PreparedCorpus(args.data or prepared_dir_of(args.model))
     tokenizer = corpus.tokenizer if corpus is not None else load_tokenizer(args.model)
     collator = DocCollator.for_model(model.config)
-    sampling = sampling_config(args)
+    sampling = sampling_config(args, recommended_sampling(args.model))
     generator = seeded_generator(args.seed, device)
     started = time.perf_counter()
     records: list[dict] = []
 
     if args.mode == "style-consistency":
         references = spread_references(corpus.dataset[args.split], args.references_count)
-        classifier = train_label_classifier(corpus.dataset["train"], tokenizer, seed=args.seed)
-        result = style_consistency(model, references, collator, tokenizer, args.per_reference, sampling, generator, classifier)
+        fluency_model = load_model(args.fluency_model).to(device).eval() if args.fluency_model else None
+        classifiers = train_label_classifiers(corpus.dataset["train"], tokenizer, seed=args.seed)
+        result = style_consistency(model, references, collator, tokenizer, args.per_reference, sampling, generator,
+                                   classifiers=classifiers, fluency_model=fluency_model)
         print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=2))
         for sample in result["samples"]:
             print(f"\n--- in the style of {sample['reference']} ({sample['label']}) ---\n{sample['text']}")
