@@ -22,6 +22,7 @@ Prints a Markdown table and writes it with the numbers as JSON under --output
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -109,6 +110,7 @@ def main() -> None:
     if not classifiers:
         print("The corpus has no labels: label agreement and within-document consistency are not measured.")
 
+    output = args.output or Path(args.model) / "style_sampling"
     results = {}
     for name in args.settings:
         fields = {**DEFAULT_SAMPLING, "max_paragraphs": args.max_paragraphs, "max_tokens": args.max_tokens, **SETTINGS[name]}
@@ -119,8 +121,20 @@ def main() -> None:
         results[name] = {"sampling": fields, "seconds": time.perf_counter() - started, **result}
         print(f"[{name}] " + ", ".join(f"{label} {result.get(key, float('nan')):.2f}" for label, key in COLUMNS)
               + f" ({results[name]['seconds']:.0f} s)", flush=True)
+        save_results(output, results, table_of(args, results))  # after every setting: a stopped run keeps what it measured
 
-    first = results[args.settings[0]]
+
+def cell(result: dict, key: str) -> str:
+    """A number; a share of the generated documents (agreement, retrieval) with its binomial standard error."""
+    value = result.get(key, float("nan"))
+    if key.endswith(("_label_agreement", "_retrieval_accuracy")) and key.startswith(("style_", "prior_")) and value == value:
+        documents = result["references"] * result["per_reference"]
+        return f"{value:.2f} ± {math.sqrt(value * (1 - value) / documents):.2f}"
+    return f"{value:.2f}"
+
+
+def table_of(args, results: dict) -> list[str]:
+    first = next(iter(results.values()))
     table = [
         f"Style consistency of {args.model} by sampling setting: {args.references_count} references from the {args.split} split, "
         f"{args.per_reference} documents each, chance retrieval {first['chance']:.2f}, majority label {first.get('majority_label_rate', float('nan')):.2f}, "
@@ -135,8 +149,8 @@ def main() -> None:
         "|---|" + "---|" * len(COLUMNS),
     ]
     for name, result in results.items():
-        table.append(f"| {name} | " + " | ".join(f"{result.get(key, float('nan')):.2f}" for _, key in COLUMNS) + " |")
-    save_results(args.output or Path(args.model) / "style_sampling", results, table)
+        table.append(f"| {name} | " + " | ".join(cell(result, key) for _, key in COLUMNS) + " |")
+    return table
 
 
 if __name__ == "__main__":

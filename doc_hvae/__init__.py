@@ -5,7 +5,8 @@ from .modeling import DocHVAE, DocHVAEOutput, register_auto_classes
 
 register_auto_classes()
 
+from .generation import LatentPlan, SamplingConfig  # noqa: E402
 from .pipeline import DocHVAEPipeline, GeneratedText  # noqa: E402  (the auto classes first)
 
 __version__ = "0.1.0"
-__all__ = ["DocHVAE", "DocHVAEConfig", "DocHVAEOutput", "DocHVAEPipeline", "GeneratedText", "__version__"]
+__all__ = ["DocHVAE", "DocHVAEConfig", "DocHVAEOutput", "DocHVAEPipeline", "GeneratedText", "LatentPlan", "SamplingConfig", "__version__"]

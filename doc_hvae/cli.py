@@ -19,6 +19,16 @@ from .trainer import TrainingError
 USER_ERRORS = (ConfigError, ValueError, OSError, UnicodeError)  # OSError covers missing files and folders
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """The module docstring as written, and each flag's default in its help (where it has one)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in text and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
+
+
 def run_cli(main: Callable[[Sequence[str]], object], argv: Sequence[str]) -> None:
     """Run a recipe's `main(argv)`; a user error prints `error: ...` and exits with status 2."""
     if "--debug" in argv:

@@ -206,11 +206,11 @@ def decode_streams(
     one_sentence = on_sentence_end is None
     guidance = sampler.guidance
     branches = guidance.branches if guidance is not None else 1
-    expand_tokens = guidance.expand_tokens if guidance is not None else (lambda tokens: tokens)
+    expand_rows = guidance.expand_rows if guidance is not None else (lambda tokens: tokens)
     expand_latents = guidance.expand_latents if guidance is not None else (lambda latents: latents)
 
     def step_inputs(tokens: torch.Tensor, latents: dict[str, torch.Tensor]):  # one new position per row (every branch)
-        return decoder.position_inputs(expand_tokens(tokens), expand_latents(latents))
+        return decoder.position_inputs(expand_rows(tokens), expand_latents(latents))
 
     bos = torch.full((streams,), config.bos_token_id, device=device)
     inputs, layer_inputs = step_inputs(bos, latents)
@@ -237,7 +237,7 @@ def decode_streams(
         logits[:, never_sampled] = float("-inf")  # <s>, <pad> and <unk> are never content
         if not one_sentence:  # the last allowed sentence may only end the paragraph
             at_limit = sentences_done + 1 >= max_sentences
-            logits[expand_tokens(at_limit), config.sentence_end_token_id] = float("-inf")
+            logits[expand_rows(at_limit), config.sentence_end_token_id] = float("-inf")
         if guidance is not None:
             logits = guidance.combine(logits)  # [A, V] guided log-probabilities
         history = torch.stack([bos, *emitted], dim=1) if sampler.processors else None  # [A, t] for user processors

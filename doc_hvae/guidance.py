@@ -79,8 +79,8 @@ class LatentGuidance:
     def branches(self) -> int:
         return 1 + len(self.levels)
 
-    def expand_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
-        """[A, ...] -> [branches * A, ...]: every branch decodes the same streams."""
+    def expand_rows(self, tokens: torch.Tensor) -> torch.Tensor:
+        """[A, ...] -> [branches * A, ...]: every branch decodes the same streams (tokens, masks)."""
         return tokens.repeat(self.branches, *([1] * (tokens.dim() - 1)))
 
     def expand_latents(self, latents: dict[str, torch.Tensor | None]) -> dict[str, torch.Tensor | None]:

@@ -57,6 +57,11 @@ class GeneratedText:
     latents: dict[str, torch.Tensor]  # per level: document [D], paragraph [P, D], sentence [sentences, D]
     document: GeneratedDocument  # the token ids
 
+    def __repr__(self) -> str:
+        text = self.text if len(self.text) <= 60 else self.text[:57] + "..."
+        shapes = ", ".join(f"{level}={list(z.shape)}" for level, z in self.latents.items())
+        return f"GeneratedText(text={text!r}, paragraphs={len(self.paragraphs)}, latents: {shapes or 'none'})"
+
 
 class DocHVAEPipeline:
     """Encode, generate and score raw text with a trained DocHVAE (see the module docstring)."""

@@ -1,6 +1,7 @@
 """Recipe settings from YAML files (`doc_hvae.cli.parse_args_with_config`) and the shipped configs."""
 
 import argparse
+import os
 
 import pytest
 import yaml
@@ -66,3 +67,28 @@ def test_every_shipped_recipe_config_is_valid(path):
     else:
         config = load_config(TrainConfig, path)
         assert config.training.output_dir
+
+
+def test_generate_docs_help_shows_defaults_and_levels_are_checked_before_the_model_loads(capsys):
+    with pytest.raises(SystemExit):
+        generate_docs.parse_args(["--help"])
+    text = capsys.readouterr().out
+    assert "(default: prior)" in text and "(default: 20)" in text  # --mode, --references-count
+    with pytest.raises(SystemExit):  # argparse refuses it: no model is loaded from the absent folder
+        generate_docs.parse_args(["--model", "no/such/folder", "--mode", "interpolate", "--level", "chapter"])
+    assert "invalid choice: 'chapter'" in capsys.readouterr().err
+
+
+def test_generate_docs_writes_to_the_working_directory_and_prints_each_reference_beside_its_samples(tmp_path_factory, monkeypatch, capsys):
+    from conftest import export_folder
+
+    folder = export_folder(tmp_path_factory, ["document", "paragraph", "sentence"])
+    work = tmp_path_factory.mktemp("work")
+    monkeypatch.chdir(work)
+    records = generate_docs.main(["--model", folder, "--mode", "style", "--references", "0", "--per-reference", "2", "--max-tokens", "8",
+                                  "--max-paragraphs", "1"])
+    assert (work / "generated_style.jsonl").is_file() and (work / "generated_style.txt").is_file()
+    assert not any(name.startswith("generated_") for name in os.listdir(folder)), "the export folder is left as training wrote it"
+    printed = capsys.readouterr().out
+    assert printed.count("=== reference ") == 1 and records[0]["source"] in printed
+    assert printed.index("=== reference ") < printed.index("=== mode=style")

@@ -206,3 +206,50 @@ def test_guided_log_probabilities_are_normalised_before_temperature():
     guidance = guidance_of({"document": 3.0})
     c, u = torch.randn(1, 7), torch.randn(1, 7)
     torch.testing.assert_close(guidance.combine(torch.cat([c, u])), guidance.combine(torch.cat([c + 5.0, u - math.pi])))
+
+
+# ---------------------------------------------------------------------------------------------
+# Everywhere a user samples: a config's recommended sampling, the recipe's flags, the pipeline
+
+
+def test_a_training_config_s_sampling_is_checked_at_load():
+    from doc_hvae.config_loading import ConfigError, validate_config
+    from doc_hvae.training import TrainConfig
+
+    base = {"data": {"prepared_dir": "d"}, "training": {"output_dir": "o"}}
+    config = validate_config(TrainConfig, {**base, "sampling": {"guidance": {"document": 3.0}, "temperature": 0.8}})
+    assert config.sampling == {"guidance": {"document": 3.0}, "temperature": 0.8}
+    with pytest.raises(ConfigError, match="guidanse"):
+        validate_config(TrainConfig, {**base, "sampling": {"guidanse": {"document": 3.0}}})
+    with pytest.raises(ConfigError, match="guidance="):
+        validate_config(TrainConfig, {**base, "sampling": {"guidance": {"document": -2}}})
+
+
+def test_the_recipe_and_the_pipeline_start_from_the_model_s_recommended_sampling(tmp_path_factory):
+    import yaml
+
+    from conftest import export_folder
+    from doc_hvae import DocHVAEPipeline
+    from doc_hvae.generation import DEFAULT_SAMPLING
+    from doc_hvae.recipes import generate_docs
+
+    folder = export_folder(tmp_path_factory, THREE_LEVELS)
+    config_file = os.path.join(folder, "train_config.yaml")
+    saved = yaml.safe_load(open(config_file))
+    with open(config_file, "w") as file:
+        yaml.safe_dump({**saved, "sampling": {"guidance": {"document": 3.0}, "top_p": 0.9}}, file)
+
+    args = generate_docs.parse_args(["--model", folder])
+    recommended = generate_docs.sampling_config(args, generate_docs.recommended_sampling(folder))
+    assert (recommended.guidance, recommended.top_p, recommended.temperature) == ({"document": 3.0}, 0.9, DEFAULT_SAMPLING["temperature"])
+    flags = generate_docs.parse_args(["--model", folder, "--guidance", "document=1.5", "paragraph=2", "--top-p", "0.8", "--guidance-plausibility", "0.1"])
+    given = generate_docs.sampling_config(flags, generate_docs.recommended_sampling(folder))
+    assert (given.guidance, given.top_p, given.guidance_plausibility) == ({"document": 1.5, "paragraph": 2.0}, 0.8, 0.1)
+    with pytest.raises(SystemExit, match="LEVEL=FLOAT"):
+        generate_docs.sampling_config(generate_docs.parse_args(["--model", folder, "--guidance", "document"]))
+
+    pipe = DocHVAEPipeline.from_pretrained(folder, device="cpu")
+    assert pipe.sampling.guidance == {"document": 3.0} and pipe.sampling.top_p == 0.9
+    text = "A list is a mutable sequence. It grows.\n\nSlicing returns a new list."
+    guided = pipe.generate_in_style(text, per_text=1, seed=0, max_paragraphs=1, max_tokens=10)
+    assert guided[0][0].text == pipe.generate_in_style(text, per_text=1, seed=0, max_paragraphs=1, max_tokens=10, guidance={"document": 3.0})[0][0].text

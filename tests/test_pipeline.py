@@ -146,3 +146,13 @@ def test_the_readme_example_runs(three_level, capsys):
     exec(code.replace("outputs/quickstart/final", three_level), {})
     printed = capsys.readouterr().out
     assert printed.strip(), "the README example prints the generated documents"
+
+
+def test_sampling_types_come_from_the_package_and_a_generated_text_prints_short(three_level):
+    from doc_hvae import LatentPlan, SamplingConfig
+
+    pipe = DocHVAEPipeline.from_pretrained(three_level, device="cpu")
+    assert isinstance(pipe.sampling, SamplingConfig) and isinstance(pipe.encode(TEXTS), LatentPlan)
+    generated = pipe.sample(1, seed=0, max_paragraphs=2, max_tokens=40)[0]
+    shown = repr(generated)
+    assert len(shown) < 200 and "tensor(" not in shown and "document=[8]" in shown, shown

@@ -103,7 +103,7 @@ def test_resume_continues_exactly_across_an_epoch_boundary(tmp_path, prepared):
     relative = os.path.relpath(prepared, REPO_ROOT)
     # And with gradient checkpointing on: the recomputed blocks give the same losses.
     resumed = run_recipe(["--config", config, "--resume", str(checkpoint), f"training.output_dir={tmp_path / 'resumed'}", f"data.prepared_dir={relative}",
-                          "training.gradient_checkpointing=true"])
+                          "training.gradient_checkpointing=true", "sampling.guidance={document: 2.0}"])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Resumed from" in resumed.stdout and "gradient checkpointing." in resumed.stdout
     assert "gradient checkpointing." not in full.stdout
@@ -126,6 +126,9 @@ def test_resume_continues_exactly_across_an_epoch_boundary(tmp_path, prepared):
     for name in ("model.safetensors", "config.json", "tokenizer.json", "train_config.yaml", "README.md"):
         assert (final / name).is_file(), name
     assert "Final validation metrics" in (final / "README.md").read_text()
+    # The config's recommended sampling (here: latent guidance, also used for the end-of-training samples) is on the card.
+    recommended = (final / "README.md").read_text().split("## Recommended sampling")[1].split("##")[0]
+    assert "guidance:\n  document: 2.0" in recommended and "top_p: 0.95" in recommended
     card = ModelCard.load(final / "README.md")
     assert card.data.library_name == "doc_hvae" and card.data.license == "apache-2.0"
     perplexity = next(r for r in card.data.eval_results if r.metric_type == "perplexity")

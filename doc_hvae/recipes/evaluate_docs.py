@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from doc_hvae.cli import parse_args_with_config, run_cli
+from doc_hvae.cli import HelpFormatter, parse_args_with_config, run_cli
 from doc_hvae.data.batching import DocCollator
 from doc_hvae.data.prepare import PreparedCorpus
 from doc_hvae.evaluation import EvalSettings, evaluate, format_report
@@ -26,7 +26,7 @@ from doc_hvae.training import load_model, prepared_dir_of
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--model", required=True, help="a save_pretrained folder (output_dir/final of a training run)")
     parser.add_argument("--data", default=None, help="prepared corpus folder (default: the one the model was trained on)")
     parser.add_argument("--split", default="test", help="dataset split (default: test)")

@@ -13,7 +13,8 @@
 Every flag can also come from a YAML file (--config; keys are the flags' names), which flags override.
 
 References are windows of a prepared split (by index, --split, default test) or raw text files.
-Writes readable text (paragraphs separated by blank lines) and JSON lines with the settings.
+Writes readable text (paragraphs separated by blank lines) and JSON lines with the settings, to
+generated_<mode>.txt / .jsonl in the working directory unless --output names another stem.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from pathlib import Path
 
 import torch
 
-from doc_hvae.cli import parse_args_with_config, run_cli
+from doc_hvae.cli import HelpFormatter, parse_args_with_config, run_cli
+from doc_hvae.config import LEVELS
 from doc_hvae.data.batching import DocCollator
 from doc_hvae.data.document import SkipReport
 from doc_hvae.data.prepare import LimitsConfig, PreparedCorpus, rows_from_documents
@@ -53,23 +55,23 @@ MODES = ("prior", "style", "reconstruct", "interpolate", "swap", "style-consiste
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--model", required=True, help="a save_pretrained folder (output_dir/final of a training run)")
-    parser.add_argument("--mode", choices=MODES, default="prior")
+    parser.add_argument("--mode", choices=MODES, default="prior", help="what to generate")
     parser.add_argument("--data", default=None, help="prepared corpus for references (default: the model's training corpus)")
-    parser.add_argument("--split", default="test")
+    parser.add_argument("--split", default="test", help="the split of the prepared corpus the references come from")
     parser.add_argument("--references", type=int, nargs="*", default=None, help="indices of reference windows in --split")
     parser.add_argument("--reference-file", nargs="*", default=None, help="raw text files as references (blank-line paragraphs)")
     parser.add_argument("--references-count", type=int, default=20, help="style-consistency: R references (spread over the split)")
     parser.add_argument("--num-documents", type=int, default=4, help="prior: how many documents")
     parser.add_argument("--per-reference", type=int, default=3, help="style: documents per reference")
-    parser.add_argument("--level", default="document", help="interpolate: the level to interpolate")
+    parser.add_argument("--level", choices=LEVELS, default="document", help="interpolate: the level to interpolate")
     parser.add_argument("--steps", type=int, default=5, help="interpolate: points on the line, endpoints included")
     parser.add_argument("--posterior", choices=("mean", "sample"), default="mean", help="reference latents: posterior mean or a sample")
     # Sampling flags left unset take the model's recommended sampling (its training config's `sampling`, over the defaults).
     parser.add_argument("--temperature", type=float, default=None, help=f"token temperature (0 = greedy; default {DEFAULT_SAMPLING['temperature']})")
-    parser.add_argument("--top-k", type=int, default=None)
-    parser.add_argument("--top-p", type=float, default=None, help=f"default {DEFAULT_SAMPLING['top_p']}")
+    parser.add_argument("--top-k", type=int, default=None, help="keep the k most likely tokens (0 = off; default 0)")
+    parser.add_argument("--top-p", type=float, default=None, help=f"nucleus sampling (default {DEFAULT_SAMPLING['top_p']})")
     parser.add_argument("--latent-temperature", nargs="*", default=None, metavar="LEVEL=T", help="e.g. document=0.8 sentence=0.5")
     parser.add_argument("--guidance", nargs="*", default=None, metavar="LEVEL=G",
                         help="latent guidance: per level the scale g of l_u + g (l_c - l_u), e.g. document=3 (1 = unguided)")
@@ -77,14 +79,15 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="the unguided branch's latent: zero (any model) or learned (a model trained with decoder_latent_null: learned)")
     parser.add_argument("--guidance-plausibility", type=float, default=None, metavar="ALPHA",
                         help="with guidance, keep only tokens with p >= ALPHA x the most likely token's p (0 = off)")
-    parser.add_argument("--max-paragraphs", type=int, default=None)
-    parser.add_argument("--max-sentences", type=int, default=None)
-    parser.add_argument("--max-tokens", type=int, default=None, help="per paragraph (per sentence with a sentence decoder context)")
+    parser.add_argument("--max-paragraphs", type=int, default=None, help=f"per document (default {DEFAULT_SAMPLING['max_paragraphs']})")
+    parser.add_argument("--max-sentences", type=int, default=None, help=f"per paragraph (default {DEFAULT_SAMPLING['max_sentences']})")
+    parser.add_argument("--max-tokens", type=int, default=None,
+                        help=f"per paragraph, per sentence with a sentence decoder context (default {DEFAULT_SAMPLING['max_tokens']})")
     parser.add_argument("--fluency-model", default=None,
                         help="style-consistency: a flat LM trained on the same corpus (e.g. outputs/gutenberg_flat_lm/final); "
                         "reports the perplexity of the generated texts under it")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", default=None, help="output file stem (default: <model>/generated_<mode>)")
+    parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same documents")
+    parser.add_argument("--output", default=None, help="output file stem (default: generated_<mode> in the working directory)")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     return parse_args_with_config(parser, argv)
 
@@ -164,7 +167,8 @@ def main(argv=None) -> list[dict]:
             ids = [row.get("id") for row in rows]
             if args.mode == "style":
                 groups = generate_in_style(model, batch, args.per_reference, sampling, mode=args.posterior, generator=generator)
-                records = [{"mode": "style", "reference": ids[r], "text": document_text(d, tokenizer)} for r, docs in enumerate(groups) for d in docs]
+                records = [{"mode": "style", "reference": ids[r], "source": row_text(rows[r], tokenizer), "text": document_text(d, tokenizer)}
+                           for r, docs in enumerate(groups) for d in docs]
             elif args.mode == "reconstruct":
                 documents = reconstruct(model, batch, sampling, mode=args.posterior, generator=generator)
                 records = [{"mode": "reconstruct", "reference": ids[i], "source": row_text(rows[i], tokenizer),
@@ -178,8 +182,12 @@ def main(argv=None) -> list[dict]:
                 documents = swap(model, batch, donors, sampling, generator)
                 records = [{"mode": "swap", "reference": ids[i], "z_doc_from": ids[donors[i]], "text": document_text(d, tokenizer)}
                            for i, d in enumerate(documents)]
+        shown_sources = set()
         for record in records:
             header = ", ".join(f"{k}={v}" for k, v in record.items() if k not in ("text", "source"))
+            if "source" in record and record["reference"] not in shown_sources:  # each reference once, before what was written from it
+                shown_sources.add(record["reference"])
+                print(f"\n=== reference {record['reference']} ===\n{record['source']}")
             print(f"\n=== {header} ===\n{record['text']}")
         diversity = generation_diversity([record["text"] for record in records])
         print("\nDiversity of the generated documents: " + ", ".join(f"{name} {value:.3f}" for name, value in diversity.items()))
@@ -187,7 +195,7 @@ def main(argv=None) -> list[dict]:
             record["diversity_of_set"] = diversity
 
     settings = {"model": args.model, "mode": args.mode, "seed": args.seed, **{k: v for k, v in vars(sampling).items()}}
-    stem = Path(args.output or Path(args.model) / f"generated_{args.mode}")
+    stem = Path(args.output or f"generated_{args.mode}")  # the export folder stays as training wrote it
     stem.parent.mkdir(parents=True, exist_ok=True)
     with open(stem.with_suffix(".jsonl"), "w") as jsonl:
         for record in records:

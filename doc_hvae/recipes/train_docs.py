@@ -14,14 +14,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from doc_hvae.cli import run_cli
+from doc_hvae.cli import HelpFormatter, run_cli
 from doc_hvae.config_loading import load_config
 from doc_hvae.trainer import Trainer
 from doc_hvae.training import TrainConfig
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--config", required=True, help="a YAML file, e.g. recipes/configs/quickstart.yaml")
     parser.add_argument("--resume", default=None, help="'latest' or a checkpoint folder (output_dir/checkpoints/step_...)")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
