@@ -20,10 +20,13 @@ import torch
 from transformers import DynamicCache
 from transformers.generation import LogitsProcessor, LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
+from .config import LEVELS
 from .data.batching import DocBatch
 from .guidance import LatentGuidance, validate_guidance
 from .modeling import DocHVAE
 from .modeling.modeling_doc_hvae import in_eval_mode
+
+NUMBER_FIELDS = {"temperature": float, "top_p": float, "top_k": int, "max_paragraphs": int, "max_sentences": int, "max_tokens": int}
 
 
 @dataclass
@@ -33,7 +36,7 @@ class SamplingConfig:
     temperature: float = 1.0  # token temperature; 0 = greedy (tokens and the stop decision)
     top_k: int = 0
     top_p: float = 1.0
-    latent_temperature: dict[str, float] = field(default_factory=dict)  # per level, default 1.0
+    latent_temperature: dict[str, float] | float = field(default_factory=dict)  # per level (default 1.0), or one value for every level
     max_paragraphs: int = 8
     max_sentences: int = 16  # per paragraph
     max_tokens: int = 256  # per paragraph (per sentence with decoder_context="sentence")
@@ -48,6 +51,16 @@ class SamplingConfig:
 
     def __post_init__(self):
         problems = []
+        if isinstance(self.latent_temperature, (int, float)) and not isinstance(self.latent_temperature, bool):
+            self.latent_temperature = {level: float(self.latent_temperature) for level in LEVELS}  # every level (those the model has are used)
+        if not isinstance(self.latent_temperature, dict):
+            problems.append(f"latent_temperature={self.latent_temperature!r}; give one number or a mapping level -> temperature, e.g. {{'document': 0.8}}")
+        elif any(isinstance(t, bool) or not isinstance(t, (int, float)) or not t >= 0 for t in self.latent_temperature.values()):
+            problems.append(f"latent_temperature={self.latent_temperature}; use temperatures >= 0 (0 = the prior's mean)")
+        for name, kind in NUMBER_FIELDS.items():  # a type error first: the range checks below compare numbers
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+                raise TypeError(f"SamplingConfig {name}={value!r} is a {type(value).__name__}; give {'a number' if kind is float else 'an int'}")
         bad = [type(p).__name__ for p in self.logits_processors if not callable(p)]
         if bad:
             problems.append(f"logits_processors {bad} are not callable; give transformers LogitsProcessor instances")
@@ -314,7 +327,7 @@ def decode_documents(
     if generator is not None and generator.device != device:
         raise ValueError(f"the generator is on {generator.device} but the model on {device}; use seeded_generator(seed, device)")
     unknown = sorted(set(sampling.latent_temperature) - set(config.levels))
-    if unknown:
+    if unknown and set(sampling.latent_temperature) != set(LEVELS):  # one value for every level covers those the model lacks
         raise ValueError(f"latent_temperature has level(s) {unknown} this model does not have; its levels are {config.levels}")
     levels = config.levels
     B = plan.num_documents

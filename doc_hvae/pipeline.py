@@ -106,6 +106,8 @@ class DocHVAEPipeline:
     # ------------------------------------------------------------------ text -> batches
     def rows(self, texts: Sequence[str] | str) -> list[dict]:
         """Prepared-corpus rows of raw texts (paragraphs at blank lines), as at training time."""
+        if isinstance(texts, (bytes, bytearray)) or not isinstance(texts, (str, Sequence)):
+            raise TypeError(f"texts is a {type(texts).__name__}; give a str or a list of str (decode bytes first: data.decode('utf-8'))")
         texts = [texts] if isinstance(texts, str) else list(texts)
         if not texts:
             raise ValueError("texts is empty; give at least one string")
@@ -122,6 +124,8 @@ class DocHVAEPipeline:
     def encode(self, texts: Sequence[str] | str, mode: str = "mean") -> LatentPlan:
         """Per-level posterior latents of each text (`mode`: "mean" or one "sample"): `.document` [B, D],
         `.paragraphs[b]` [P_b, D], `.sentences[b][j]` [S, D], and the paragraph counts."""
+        if mode not in ("mean", "sample"):
+            raise ValueError(f"mode={mode!r}; use 'mean' (posterior means) or 'sample' (one posterior sample)")
         batch = self.batch(texts)
         return plan_from_posterior(self.model, batch, posterior_latents(self.model, batch, mode))
 
@@ -130,6 +134,8 @@ class DocHVAEPipeline:
         """Documents from the prior. `sampling`: SamplingConfig fields over the pipeline's `sampling`
         (temperature, top_p, latent_temperature={"document": 0.8}, guidance={"document": 3.0},
         logits_processors=[...], max_paragraphs, ...), in every generation method."""
+        if isinstance(num_documents, bool) or not isinstance(num_documents, int) or num_documents < 1:
+            raise ValueError(f"num_documents={num_documents!r}; give a positive int")
         return self._decode(LatentPlan(num_documents=num_documents), seed, sampling)
 
     def generate_in_style(self, references: Sequence[str] | str | LatentPlan | torch.Tensor, per_text: int = 1, seed: int | None = None,
@@ -140,6 +146,9 @@ class DocHVAEPipeline:
             raise ValueError(f"style generation needs a document level; this model's levels are {self.model.config.levels}")
         if per_text < 1:
             raise ValueError(f"per_text={per_text}; ask for at least one document per reference")
+        if "document" in (sampling.get("latent_temperature") if isinstance(sampling.get("latent_temperature"), dict) else {}):
+            raise ValueError("latent_temperature['document'] has no effect in style generation: z_doc is the reference's; "
+                             "leave it out (the lower levels' temperatures apply)")
         z_doc = self._document_latents(references)
         plan = LatentPlan(num_documents=z_doc.shape[0] * per_text, document=z_doc.repeat_interleave(per_text, dim=0))
         generated = self._decode(plan, seed, sampling)
@@ -162,6 +171,8 @@ class DocHVAEPipeline:
         donors = list(donors) if donors is not None else [(b + 1) % count for b in range(count)]
         if "document" not in self.model.config.levels:
             raise ValueError(f"swap needs a document level; this model's levels are {self.model.config.levels}")
+        if count < 2:
+            raise ValueError(f"swap needs at least 2 texts to exchange z_doc between, got {count}")
         if len(donors) != count or not all(0 <= d < count for d in donors):
             raise ValueError(f"donors={donors}: give one donor index in [0, {count}) per text")
         plan.document = plan.document[torch.tensor(donors)]
@@ -171,6 +182,8 @@ class DocHVAEPipeline:
     def score(self, texts: Sequence[str] | str, iw_samples: int = 100, seed: int = 0) -> list[dict]:
         """Per text: NLL (nats) of its first window under the ELBO and, with `iw_samples` > 0, the
         importance-weighted bound; tokens counted as in training; perplexities per token."""
+        if isinstance(iw_samples, bool) or not isinstance(iw_samples, int) or iw_samples < 0:
+            raise ValueError(f"iw_samples={iw_samples!r}; give an int >= 0 (0 = the ELBO only)")
         rows = self.rows(texts)
         nll = document_nll(self.model, rows, self.collator, EvalSettings(iw_samples=iw_samples, seed=seed))
         results = []

@@ -156,3 +156,28 @@ def test_sampling_types_come_from_the_package_and_a_generated_text_prints_short(
     generated = pipe.sample(1, seed=0, max_paragraphs=2, max_tokens=40)[0]
     shown = repr(generated)
     assert len(shown) < 200 and "tensor(" not in shown and "document=[8]" in shown, shown
+
+
+def test_bad_values_at_the_pipeline_entry_points_get_one_clear_message(three_level):
+    pipe = DocHVAEPipeline.from_pretrained(three_level, device="cpu")
+    with pytest.raises(TypeError, match="texts is a int; give a str or a list of str"):
+        pipe.encode(42)
+    with pytest.raises(TypeError, match=r"texts is a bytes.*decode"):
+        pipe.encode(b"A list is a sequence.")
+    with pytest.raises(ValueError, match="mode='bogus'; use 'mean'"):
+        pipe.encode(TEXTS, mode="bogus")
+    with pytest.raises(ValueError, match="num_documents='2'"):
+        pipe.sample("2")
+    with pytest.raises(ValueError, match="temperatures >= 0"):
+        pipe.sample(1, latent_temperature={"document": -0.5})
+    with pytest.raises(TypeError, match="top_p='0.9' is a str"):
+        pipe.sample(1, top_p="0.9")
+    with pytest.raises(ValueError, match="iw_samples=-1"):
+        pipe.score(TEXTS, iw_samples=-1)
+    with pytest.raises(ValueError, match="at least 2 texts"):
+        pipe.swap(TEXTS[:1])
+    with pytest.raises(ValueError, match=r"latent_temperature\['document'\] has no effect in style generation"):
+        pipe.generate_in_style(TEXTS, latent_temperature={"document": 0.5})
+    # One number for latent_temperature applies to every level: at 0 every level takes its prior's mean.
+    frozen = pipe.sample(2, seed=0, latent_temperature=0.0, temperature=0.0, max_paragraphs=1, max_tokens=8)
+    assert torch.equal(frozen[0].latents["document"], frozen[1].latents["document"])
