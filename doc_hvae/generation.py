@@ -100,6 +100,13 @@ class LatentPlan:
     sentences: list[list[torch.Tensor] | None] | None = None
     num_paragraphs: list[int] | None = None
 
+    def select(self, index: int) -> LatentPlan:
+        """The plan of document `index` alone."""
+        def pick(values):
+            return None if values is None else values[index : index + 1]
+
+        return LatentPlan(1, pick(self.document), pick(self.paragraphs), pick(self.sentences), pick(self.num_paragraphs))
+
 
 @dataclass
 class GeneratedDocument:

@@ -139,9 +139,11 @@ class DocHVAEPipeline:
         return self._decode(LatentPlan(num_documents=num_documents), seed, sampling)
 
     def generate_in_style(self, references: Sequence[str] | str | LatentPlan | torch.Tensor, per_text: int = 1, seed: int | None = None,
-                          **sampling) -> list[list[GeneratedText]]:
+                          shared_noise: bool = False, **sampling) -> list[list[GeneratedText]]:
         """`per_text` documents per reference: z_doc from the reference (texts, an `encode` result, or
-        z_doc itself [R, D]), everything below from the priors."""
+        z_doc itself [R, D]), everything below from the priors. With `shared_noise` the k-th document of
+        every reference is drawn with the same randomness (lower latents' and tokens' draws, seed + k),
+        so the references' documents differ only by their z_doc."""
         if "document" not in self.model.config.levels:
             raise ValueError(f"style generation needs a document level; this model's levels are {self.model.config.levels}")
         if per_text < 1:
@@ -151,7 +153,8 @@ class DocHVAEPipeline:
                              "leave it out (the lower levels' temperatures apply)")
         z_doc = self._document_latents(references)
         plan = LatentPlan(num_documents=z_doc.shape[0] * per_text, document=z_doc.repeat_interleave(per_text, dim=0))
-        generated = self._decode(plan, seed, sampling)
+        noise = [k for _ in range(z_doc.shape[0]) for k in range(per_text)] if shared_noise else None
+        generated = self._decode(plan, seed, sampling, noise)
         return [generated[r * per_text : (r + 1) * per_text] for r in range(z_doc.shape[0])]
 
     def reconstruct(self, texts: Sequence[str] | str | LatentPlan, seed: int | None = None, **sampling) -> list[GeneratedText]:
@@ -159,13 +162,17 @@ class DocHVAEPipeline:
         return self._decode(texts if isinstance(texts, LatentPlan) else self.encode(texts), seed, sampling)
 
     def interpolate(self, first: str, second: str, level: str = "document", steps: int = 5, seed: int | None = None,
-                    **sampling) -> list[GeneratedText]:
-        """Documents along the line between two texts' posterior means at `level` (see `generation.interpolate`)."""
-        return self._decode(interpolation_plan(self.model, self.batch([first, second]), level, steps), seed, sampling)
+                    shared_noise: bool = False, **sampling) -> list[GeneratedText]:
+        """Documents along the line between two texts' posterior means at `level` (see `generation.interpolate`).
+        With `shared_noise` every step is drawn with the same randomness, so the steps differ only by the
+        interpolated latents (a text interpolated with itself gives identical documents)."""
+        plan = interpolation_plan(self.model, self.batch([first, second]), level, steps)
+        return self._decode(plan, seed, sampling, [0] * steps if shared_noise else None)
 
-    def swap(self, texts: Sequence[str], donors: Sequence[int] | None = None, seed: int | None = None, **sampling) -> list[GeneratedText]:
+    def swap(self, texts: Sequence[str], donors: Sequence[int] | None = None, seed: int | None = None, shared_noise: bool = False,
+             **sampling) -> list[GeneratedText]:
         """Each text keeps its paragraph and sentence latents and takes z_doc from text `donors[b]`
-        (default: the next text)."""
+        (default: the next text). With `shared_noise` every document is drawn with the same randomness."""
         plan = self.encode(texts)
         count = plan.num_documents
         donors = list(donors) if donors is not None else [(b + 1) % count for b in range(count)]
@@ -176,7 +183,7 @@ class DocHVAEPipeline:
         if len(donors) != count or not all(0 <= d < count for d in donors):
             raise ValueError(f"donors={donors}: give one donor index in [0, {count}) per text")
         plan.document = plan.document[torch.tensor(donors)]
-        return self._decode(plan, seed, sampling)
+        return self._decode(plan, seed, sampling, [0] * count if shared_noise else None)
 
     # ------------------------------------------------------------------ scoring
     def score(self, texts: Sequence[str] | str, iw_samples: int = 100, seed: int = 0) -> list[dict]:
@@ -205,13 +212,21 @@ class DocHVAEPipeline:
         plan = references if isinstance(references, LatentPlan) else self.encode(references)
         return plan.document.to(self.device)
 
-    def _decode(self, plan: LatentPlan, seed: int | None, sampling: dict) -> list[GeneratedText]:
+    def _decode(self, plan: LatentPlan, seed: int | None, sampling: dict, noise: list[int] | None = None) -> list[GeneratedText]:
+        """Decode `plan` under the pipeline's sampling with `sampling` over it. `noise`: per document, the
+        offset of its generator's seed (documents with the same offset draw the same randomness; each is
+        then decoded on its own), or None to decode the batch with one generator."""
         unknown = sorted(set(sampling) - {f.name for f in fields(SamplingConfig)})
         if unknown:
             raise TypeError(f"unknown sampling setting(s) {unknown}; use fields of SamplingConfig: {[f.name for f in fields(SamplingConfig)]}")
         config = SamplingConfig(**{**vars(self.sampling), **sampling})
-        generator = seeded_generator(seed, self.device) if seed is not None else None
-        documents = decode_documents(self.model, plan, config, generator)
+        if noise is not None:
+            base = seed if seed is not None else 0
+            documents = [decode_documents(self.model, plan.select(b), config, seeded_generator(base + offset, self.device))[0]
+                         for b, offset in enumerate(noise)]
+        else:
+            generator = seeded_generator(seed, self.device) if seed is not None else None
+            documents = decode_documents(self.model, plan, config, generator)
         return [GeneratedText(document_text(d, self.tokenizer), paragraph_texts(d, self.tokenizer), d.latents, d) for d in documents]
 
 
