@@ -363,11 +363,43 @@ def _label_judges(judges: dict[str, LabelClassifier], texts: dict, paragraphs: d
 
 
 def _fluency_judges(fluency_model: DocHVAE, documents: dict[str, list[GeneratedDocument]], references: Sequence[dict]) -> dict:
-    """Fluency PPL of each set of generated documents and of the references under the fluency model (its own collator)."""
+    """Fluency PPL of each set of generated documents and of the references under the fluency model (its own
+    collator), each paragraph fitted to its position table (`fit_paragraphs`; what was split or cut is reported)."""
     collator = DocCollator.for_model(fluency_model.config)  # a flat LM's collator differs (no encoder rows, its decoder context)
+    limit = (fluency_model.decoder.max_positions or 10**9) - 1 - collator.num_memory_slots  # positions a stream may predict
     rows = {name: [doc.as_row(f"{name} {i}") for i, doc in enumerate(docs)] for name, docs in documents.items()}
     rows["references"] = list(references)
-    return {f"{name}_fluency_ppl": fluency_ppl(fluency_model, items, collator) for name, items in rows.items()}
+    result = {}
+    for name, items in rows.items():
+        fitted, split, cut = zip(*(fit_paragraphs(row, limit) for row in items))
+        result[f"{name}_fluency_ppl"] = fluency_ppl(fluency_model, fitted, collator)
+        result[f"{name}_fluency_paragraphs_split"], result[f"{name}_fluency_tokens_cut"] = sum(split), sum(cut)
+    return result
+
+
+def fit_paragraphs(row: dict, limit: int) -> tuple[dict, int, int]:
+    """`row` with every paragraph of more than `limit` predicted positions split at sentence boundaries
+    into paragraphs that fit (generated paragraphs can outgrow the training limits a judge was trained
+    at), and sentences longer than a paragraph may be cut to fit; returns the row, the number of
+    paragraphs split and the tokens cut."""
+    paragraphs, split, cut = [], 0, 0
+    for paragraph in row["paragraphs"]:
+        pieces, current, size = [], [], 0
+        for sentence in paragraph:
+            if len(sentence) + 1 > limit:
+                cut += len(sentence) + 1 - limit
+                sentence = sentence[: limit - 1]
+            if current and size + len(sentence) + 1 > limit:
+                pieces.append(current)
+                current, size = [], 0
+            current.append(sentence)
+            size += len(sentence) + 1
+        pieces.append(current)
+        split += len(pieces) > 1
+        paragraphs += pieces
+    fitted = {**row, "paragraphs": paragraphs, "num_tokens": GeneratedDocument(paragraphs).num_tokens}
+    fitted.pop("encoder_paragraphs", None)  # a flat LM reads no encoder rows
+    return fitted, split, cut
 
 
 def _diversity_judges(texts: dict[str, list[str]]) -> dict:

@@ -232,3 +232,16 @@ def test_one_classifier_per_kind_on_a_labelled_split(tiny):
     texts = [row_text(row, tiny["tokenizer"]) for row in tiny["references"]]
     for judge in classifiers.values():
         assert judge.accuracy(texts, [row["label"] for row in tiny["references"]]) == 1.0  # its own training texts
+
+
+def test_fit_paragraphs_splits_long_paragraphs_at_sentence_boundaries_and_counts_what_it_cuts():
+    from doc_hvae.style import fit_paragraphs
+
+    row = {"id": "d", "paragraphs": [[[5] * 3, [6] * 4, [7] * 2], [[8] * 12]], "num_tokens": 0, "num_words": 0}
+    fitted, split, cut = fit_paragraphs(row, limit=9)
+    # 4 + 5 fit in 9 positions, the third sentence starts a new paragraph; the 13-position sentence is cut to 9.
+    assert fitted["paragraphs"] == [[[5] * 3, [6] * 4], [[7] * 2], [[8] * 8]]
+    assert (split, cut) == (1, 4)
+    assert fitted["num_tokens"] == 4 + 5 + 3 + 9
+    unchanged, split, cut = fit_paragraphs(row, limit=100)
+    assert unchanged["paragraphs"] == row["paragraphs"] and (split, cut) == (0, 0)
