@@ -31,13 +31,15 @@ def rows(n_documents: int) -> list[dict]:
 
 def test_mean_norm_gives_every_dimension_the_fixed_spread_in_training():
     norm = PosteriorMeanNorm(dim=4, gamma=0.5).train()
-    means = torch.randn(64, 4) * torch.tensor([0.1, 1.0, 10.0, 0.0]) + 3.0  # small, unit, large and no spread (eps=1e-5 floors below ~3e-3)
+    generator = torch.Generator().manual_seed(0)
+    means = torch.randn(64, 4, generator=generator) * torch.tensor([0.1, 1.0, 10.0, 0.0]) + 3.0  # small, unit, large and no spread (eps=1e-5 floors below ~3e-3)
     out = norm(means)
     spread = out.std(0, unbiased=False)
     assert torch.allclose(spread[:3], torch.full((3,), 0.5), atol=1e-3)  # whatever the raw spread
     assert torch.allclose(out.mean(0), torch.zeros(4), atol=1e-5)  # centred (shift starts at 0)
     # The normalisation is scale-invariant, so training cannot shrink the spread through its input.
-    assert torch.allclose(norm(means * 1000.0)[:, :3], out[:, :3], atol=1e-3)  # up to the eps floor
+    # Up to the eps floor, which scales the small-spread column by sqrt(1 + eps / var) ~ 1 + 5e-4.
+    assert torch.allclose(norm(means * 1000.0)[:, :3], out[:, :3], rtol=2e-3, atol=1e-4)
 
 
 def test_mean_norm_uses_running_statistics_in_eval_and_for_single_units():
