@@ -92,6 +92,10 @@ class LatentPlan:
     paragraphs: per document, [P_b, D] or None.
     sentences:  per document, per paragraph, [S, D] (sentences beyond S come from the prior) or None.
     num_paragraphs: per document, a fixed count (reconstruction), or None for the stop head.
+    given_paragraphs: per document, how many leading paragraphs are given rather than written
+        (continuation): their latents come from `paragraphs`, no text is decoded for them, the stop
+        head is not asked after them, and the document holds only the paragraphs written after them
+        (at most `max_paragraphs`). None: none given.
     """
 
     num_documents: int
@@ -99,13 +103,15 @@ class LatentPlan:
     paragraphs: list[torch.Tensor | None] | None = None
     sentences: list[list[torch.Tensor] | None] | None = None
     num_paragraphs: list[int] | None = None
+    given_paragraphs: list[int] | None = None
 
     def select(self, index: int) -> LatentPlan:
         """The plan of document `index` alone."""
         def pick(values):
             return None if values is None else values[index : index + 1]
 
-        return LatentPlan(1, pick(self.document), pick(self.paragraphs), pick(self.sentences), pick(self.num_paragraphs))
+        return LatentPlan(1, pick(self.document), pick(self.paragraphs), pick(self.sentences), pick(self.num_paragraphs),
+                          pick(self.given_paragraphs))
 
 
 @dataclass
@@ -342,9 +348,12 @@ def decode_documents(
     temperature = sampling.latent_temperature_of
     # A plan that fixes the paragraph count (reconstruction, swap) is never cut by the bound.
     max_paragraphs = max([sampling.max_paragraphs, *(n for n in plan.num_paragraphs or [] if n is not None)])
+    given = plan.given_paragraphs or [0] * B
+    _check_given_paragraphs(plan, given, config)
 
     if config.decoder_context == "document":
         return _decode_document_streams(model, plan, sampling, sampler, generator, max_paragraphs, use_cache)
+    max_paragraphs += max(given)  # the bound counts written paragraphs
 
     z_doc = None
     if "document" in levels:
@@ -356,10 +365,11 @@ def decode_documents(
     documents = [GeneratedDocument(paragraphs=[]) for _ in range(B)]
     drawn_sentences: list[list[torch.Tensor]] = [[] for _ in range(B)]
     active = torch.ones(B, dtype=torch.bool, device=device)
+    writing = torch.tensor(given, device=device)  # a document writes paragraph j once j >= its given paragraphs
     for j in range(max_paragraphs):
-        index = active.nonzero().squeeze(-1)
-        if index.numel() == 0:
+        if not active.any():
             break
+        index = (active & (writing <= j)).nonzero().squeeze(-1)
         # Paragraph latents (all documents, so the buffer stays aligned): prior unless the plan fixes them.
         z_par = None
         if z_par_all is not None:
@@ -370,6 +380,8 @@ def decode_documents(
                 if fixed is not None and j < fixed.shape[0]:
                     z_par[b] = fixed[j].to(device)
             z_par_all[:, j] = z_par
+        if index.numel() == 0:  # every document is still in its given paragraphs
+            continue
 
         upper = {"document": z_doc[index] if z_doc is not None else None, "paragraph": z_par[index] if z_par is not None else None}
         sentence_latents = None
@@ -404,13 +416,14 @@ def decode_documents(
         draws = probability > 0.5 if sampling.temperature == 0 else torch.rand(B, generator=generator, device=device) < probability
         for b in index.tolist():
             fixed_count = plan.num_paragraphs[b] if plan.num_paragraphs is not None else None
-            if (fixed_count is not None and j + 1 >= fixed_count) or (fixed_count is None and bool(draws[b])):
+            at_bound = fixed_count is None and j + 1 >= given[b] + sampling.max_paragraphs
+            if (fixed_count is not None and j + 1 >= fixed_count) or (fixed_count is None and bool(draws[b])) or at_bound:
                 active[b] = False
     for b, document in enumerate(documents):
         if z_doc is not None:
             document.latents["document"] = z_doc[b]
         if z_par_all is not None:
-            document.latents["paragraph"] = z_par_all[b, : len(document.paragraphs)]
+            document.latents["paragraph"] = z_par_all[b, given[b] : given[b] + len(document.paragraphs)]
         if "sentence" in levels:
             document.latents["sentence"] = torch.cat(drawn_sentences[b])
     return documents
@@ -436,6 +449,20 @@ def _decode_document_streams(model, plan: LatentPlan, sampling: SamplingConfig, 
     streams, _ = decode_streams(model, B, None, {}, lambda rows: {}, sampler, sampling.max_tokens, sampling.max_sentences, use_cache,
                                 on_paragraph_end=on_paragraph_end, max_paragraphs=max_paragraphs)
     return [GeneratedDocument(paragraphs=paragraphs) for paragraphs in streams]
+
+
+def _check_given_paragraphs(plan: LatentPlan, given: list[int], config) -> None:
+    if plan.given_paragraphs is None:
+        return
+    if config.decoder_context == "document" or not config.levels:
+        raise ValueError("given paragraphs (continuation) need a model with latent levels and paragraph or sentence streams; "
+                         f"this one has levels={config.levels}, decoder_context={config.decoder_context!r}")
+    if len(given) != plan.num_documents or any(n < 0 for n in given) or plan.num_paragraphs is not None:
+        raise ValueError(f"given_paragraphs={given}: give one count >= 0 per document, and no num_paragraphs beside it")
+    if "paragraph" in config.levels:
+        fixed = [0 if plan.paragraphs is None or plan.paragraphs[b] is None else plan.paragraphs[b].shape[0] for b in range(len(given))]
+        if any(f < n for f, n in zip(fixed, given)):
+            raise ValueError(f"given_paragraphs={given} but the plan fixes {fixed} paragraph latents; fix the latents of every given paragraph")
 
 
 def _fixed_sentences(plan: LatentPlan, b: int, j: int, device) -> torch.Tensor | None:

@@ -226,6 +226,23 @@ def build_model(section: ModelSection, tokenizer, bow_levels: list[str] = (), en
     return DocHVAE(config)
 
 
+def resolve_model_path(path: str | os.PathLike, revision: str | None = None) -> Path:
+    """A local folder as it is; a Hub id (`user/model`) as its snapshot folder, downloaded once and then
+    read from the Hugging Face cache (HF_HUB_OFFLINE=1 reads the cache only)."""
+    local = Path(path)
+    if local.exists() or str(path).count("/") != 1 or str(path).startswith((".", "/", "~")):
+        return local
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
+
+    try:
+        return Path(snapshot_download(str(path), revision=revision))
+    except (LocalEntryNotFoundError, RepositoryNotFoundError) as error:
+        raise FileNotFoundError(f"no model at {str(path)!r}: not a local folder, and the Hub id could not be loaded "
+                                f"({type(error).__name__}); check the id, or download it once with the network on "
+                                "(the Hugging Face cache is used offline)") from error
+
+
 def load_model(path: str | os.PathLike) -> DocHVAE:
     """`DocHVAE.from_pretrained` with errors that say what is wrong and what to do."""
     path = Path(path)

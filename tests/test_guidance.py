@@ -252,4 +252,4 @@ def test_the_recipe_and_the_pipeline_start_from_the_model_s_recommended_sampling
     assert pipe.sampling.guidance == {"document": 3.0} and pipe.sampling.top_p == 0.9
     text = "A list is a mutable sequence. It grows.\n\nSlicing returns a new list."
     guided = pipe.generate_in_style(text, per_text=1, seed=0, max_paragraphs=1, max_tokens=10)
-    assert guided[0][0].text == pipe.generate_in_style(text, per_text=1, seed=0, max_paragraphs=1, max_tokens=10, guidance={"document": 3.0})[0][0].text
+    assert guided[0].text == pipe.generate_in_style(text, per_text=1, seed=0, max_paragraphs=1, max_tokens=10, guidance={"document": 3.0})[0].text

@@ -50,16 +50,15 @@ def test_generation_returns_text_and_the_latents_it_was_decoded_from(three_level
     pipe = DocHVAEPipeline.from_pretrained(three_level, device="cpu")
     latents = pipe.encode(TEXTS)
     styled = pipe.generate_in_style(latents, per_text=2, seed=0, max_paragraphs=2, max_tokens=12)
-    assert [len(group) for group in styled] == [2, 2]
-    for reference, group in enumerate(styled):
-        for generated in group:
-            assert isinstance(generated.text, str)
-            assert torch.equal(generated.latents["document"], latents.document[reference])  # z_doc from the reference
-            assert generated.latents["paragraph"].shape[0] == len(generated.document.paragraphs)
-            assert generated.latents["sentence"].shape[0] >= len(generated.document.paragraphs)  # >= one sentence begun per paragraph
+    assert [generated.reference for generated in styled] == [0, 0, 1, 1]  # one flat list, in reference order
+    for generated in styled:
+        assert isinstance(generated.text, str) and generated.step is None
+        assert torch.equal(generated.latents["document"], latents.document[generated.reference])  # z_doc from the reference
+        assert generated.latents["paragraph"].shape[0] == len(generated.document.paragraphs)
+        assert generated.latents["sentence"].shape[0] >= len(generated.document.paragraphs)  # >= one sentence begun per paragraph
     # The same z_doc given directly decodes the same documents with the same seed.
     again = pipe.generate_in_style(latents.document, per_text=2, seed=0, max_paragraphs=2, max_tokens=12)
-    assert [[g.text for g in group] for group in again] == [[g.text for g in group] for group in styled]
+    assert [g.text for g in again] == [g.text for g in styled]
     # Reconstruction decodes from the text's own latents at every level.
     rebuilt = pipe.reconstruct(TEXTS, seed=0, max_tokens=12)
     assert torch.equal(rebuilt[0].latents["paragraph"], latents.paragraphs[0])
@@ -68,6 +67,7 @@ def test_generation_returns_text_and_the_latents_it_was_decoded_from(three_level
     assert torch.equal(swapped[0].latents["document"], latents.document[1])
     assert torch.equal(swapped[0].latents["paragraph"], latents.paragraphs[0])
     path = pipe.interpolate(TEXTS[0], TEXTS[1], steps=3, seed=0, max_paragraphs=1, max_tokens=12)
+    assert [generated.step for generated in path] == [0, 1, 2]
     assert torch.allclose(path[1].latents["document"], latents.document.mean(0), atol=1e-6)
     assert len(pipe.sample(3, seed=0, max_paragraphs=1, max_tokens=8)) == 3
 
@@ -192,6 +192,126 @@ def test_shared_noise_makes_outputs_differ_only_by_what_was_changed(three_level)
     assert len({generated.text for generated in drawn}) > 1, "without it each step draws its own noise (not vacuous)"
     # Style: the k-th document of every reference shares its noise; two copies of one reference agree document by document.
     groups = pipe.generate_in_style([TEXTS[1], TEXTS[1]], per_text=2, seed=3, shared_noise=True, **short)
-    assert [g.text for g in groups[0]] == [g.text for g in groups[1]] and groups[0][0].text != groups[0][1].text
+    assert [g.text for g in groups[:2]] == [g.text for g in groups[2:]] and groups[0].text != groups[1].text
     swapped = pipe.swap([TEXTS[0], TEXTS[0]], seed=0, shared_noise=True, **short)
     assert swapped[0].text == swapped[1].text
+
+
+LONG = "\n\n".join(f"Paragraph {i} says that a list holds items. It can grow by one item." for i in range(10))  # 10 paragraphs: 3 windows of <= 4
+
+
+def test_score_covers_every_window_of_a_long_text(flat):
+    pipe = DocHVAEPipeline.from_pretrained(flat, device="cpu")
+    windows = pipe.windows([LONG])[0]
+    assert [row["num_paragraphs"] for row in windows] == [4, 4, 2]
+    whole = pipe.score([LONG], iw_samples=0)[0]
+    assert whole["windows"] == 3 and whole["tokens"] == sum(row["num_tokens"] for row in windows)
+    # A flat LM scores each window exactly: the text's NLL is the sum of its windows' NLLs, each scored as a text of its own.
+    parts = ["\n\n".join(LONG.split("\n\n")[start : start + 4]) for start in (0, 4, 8)]
+    assert whole["nll_elbo"] == pytest.approx(sum(entry["nll_elbo"] for entry in pipe.score(parts, iw_samples=0)), rel=1e-5)
+    # batch_size changes how many windows go through at once, not the numbers.
+    one_at_a_time, all_at_once = pipe.score([LONG, TEXTS[0]], iw_samples=0, batch_size=1), pipe.score([LONG, TEXTS[0]], iw_samples=0)
+    assert [entry["nll_elbo"] for entry in one_at_a_time] == pytest.approx([entry["nll_elbo"] for entry in all_at_once], rel=1e-5)
+
+
+def test_long_texts_are_encoded_by_their_first_window_with_a_warning_the_mean_or_an_error(three_level):
+    pipe = DocHVAEPipeline.from_pretrained(three_level, device="cpu")
+    windows = pipe.windows([LONG])[0]
+    with pytest.warns(UserWarning, match=r"cut to their first window \(text 0: 3 windows"):
+        first = pipe.encode([LONG, TEXTS[0]])
+    assert pipe.report.counts["windows past a text's first discarded (long_text='first_window')"] == 2
+    assert not any("extra windows made" in reason for reason in pipe.report.counts)  # discarded, not made
+    assert [p.shape[0] for p in first.paragraphs] == [4, 2] and first.num_paragraphs == [4, 2]
+    # "mean": z_doc is the mean of the windows' z_doc, the lower latents are every window's in order.
+    mean = pipe.encode([LONG, TEXTS[0]], long_text="mean", batch_size=2)
+    assert pipe.report.counts["long texts encoded over all their windows (long_text='mean')"] == 1
+    each = pipe.encode(["\n\n".join(LONG.split("\n\n")[start : start + 4]) for start in (0, 4, 8)])
+    assert torch.allclose(mean.document[0], each.document.mean(0), atol=1e-5)
+    assert torch.allclose(mean.document[1], first.document[1], atol=1e-5)
+    assert mean.paragraphs[0].shape[0] == 10 and len(mean.sentences[0]) == 10 and mean.num_paragraphs == [10, 2]
+    assert torch.allclose(mean.paragraphs[0][4:8], each.paragraphs[1], atol=1e-5)
+    with pytest.raises(ValueError, match=r"1 text\(s\) longer than one training window \(256 tokens and 4 paragraphs\): text 0: 3 windows"):
+        pipe.encode([TEXTS[0], LONG][1:], long_text="error")
+    with pytest.raises(ValueError, match="long_text='all'; use one of"):
+        pipe.encode(TEXTS, long_text="all")
+    # The report is the last call's: a short text after a long one reports nothing discarded.
+    pipe.encode(TEXTS)
+    assert not any("discarded" in reason for reason in pipe.report.counts)
+    assert sum(row["num_tokens"] for row in windows) > windows[0]["num_tokens"]
+
+
+def test_continue_text_writes_the_next_paragraphs_from_the_prefix_latents(three_level):
+    pipe = DocHVAEPipeline.from_pretrained(three_level, device="cpu")
+    prefix = pipe.encode(TEXTS)
+    continued = pipe.continue_text(TEXTS, per_text=2, seed=0, max_paragraphs=2, max_tokens=12)
+    assert [generated.reference for generated in continued] == [0, 0, 1, 1]
+    for generated in continued:
+        assert torch.equal(generated.latents["document"], prefix.document[generated.reference])
+        # Only the new paragraphs are written, and their latents are the ones drawn after the prefix's.
+        assert 1 <= len(generated.document.paragraphs) <= 2
+        assert generated.latents["paragraph"].shape[0] == len(generated.document.paragraphs)
+    # The first new paragraph's prior is asked at position P (the prefix's paragraph count) with the prefix's latents as its history.
+    level = pipe.model.latent_levels["paragraph"]
+    calls = []
+    original = level.prior_step
+
+    def recording(history, position, parent):
+        calls.append((history.clone(), position.clone()))
+        return original(history, position, parent)
+
+    level.prior_step = recording
+    try:
+        pipe.continue_text(TEXTS[0], seed=0, max_paragraphs=1, max_tokens=8)
+    finally:
+        del level.prior_step
+    history, position = calls[-1]
+    assert int(position[0]) == prefix.num_paragraphs[0] == 2
+    assert torch.allclose(history[0, :2], prefix.paragraphs[0], atol=1e-5)
+    # num_return_sequences is per_text under transformers' name; a flat LM cannot be continued this way.
+    assert len(pipe.continue_text(TEXTS[0], num_return_sequences=3, seed=0, max_paragraphs=1, max_tokens=6)) == 3
+
+
+def test_the_pipeline_is_callable_and_takes_transformers_names(three_level, flat):
+    pipe = DocHVAEPipeline.from_pretrained(three_level, device="cpu")
+    short = dict(seed=0, max_paragraphs=1, max_tokens=8)
+    assert [g.text for g in pipe(TEXTS, mode="style", per_text=2, **short)] == [g.text for g in pipe.generate_in_style(TEXTS, per_text=2, **short)]
+    assert [g.text for g in pipe(TEXTS[0], num_return_sequences=2, **short)] == [g.text for g in pipe.generate_in_style(TEXTS[0], per_text=2, **short)]
+    assert len(pipe(mode="sample", num_return_sequences=3, **short)) == 3
+    assert [g.step for g in pipe(TEXTS, mode="interpolate", steps=3, **short)] == [0, 1, 2]
+    assert pipe(TEXTS, mode="encode").document.shape == (2, 8)
+    assert len(pipe(TEXTS, mode="continue", **short)) == 2
+    with pytest.raises(ValueError, match="mode='stlye'.*did you mean 'style'"):
+        pipe(TEXTS, mode="stlye")
+    with pytest.raises(ValueError, match="takes no texts"):
+        pipe(TEXTS, mode="sample")
+    with pytest.raises(ValueError, match="per_text=2 and num_return_sequences=3 disagree"):
+        pipe(TEXTS, per_text=2, num_return_sequences=3)
+    with pytest.raises(TypeError, match="num_return_sequences applies to"):
+        pipe.reconstruct(TEXTS, num_return_sequences=2)
+    with pytest.raises(ValueError, match="flat LM"):
+        DocHVAEPipeline.from_pretrained(flat, device="cpu").continue_text(TEXTS)
+    # max_new_tokens bounds the whole document, as in generate().
+    long = pipe.sample(3, seed=0, max_paragraphs=3, max_tokens=20, temperature=1.0)
+    cut = pipe.sample(3, seed=0, max_paragraphs=3, max_tokens=20, temperature=1.0, max_new_tokens=15)
+    assert max(sum(len(s) for p in g.document.paragraphs for s in p) for g in long) > 15  # the bound bites
+    assert all(sum(len(s) for p in g.document.paragraphs for s in p) <= 15 for g in cut)
+    with pytest.raises(ValueError, match="max_new_tokens=0"):
+        pipe.sample(1, max_new_tokens=0)
+
+
+def test_from_pretrained_takes_a_hub_id_from_the_offline_cache(three_level, tmp_path, monkeypatch):
+    import shutil
+
+    # The Hugging Face cache layout: models--user--name/{refs/main, snapshots/<commit>/...}.
+    repo = tmp_path / "hub" / "models--someone--doc-hvae-tiny"
+    commit = "0" * 40
+    shutil.copytree(three_level, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    pipe = DocHVAEPipeline.from_pretrained("someone/doc-hvae-tiny", device="cpu")
+    assert torch.equal(pipe.encode(TEXTS).document, DocHVAEPipeline.from_pretrained(three_level, device="cpu").encode(TEXTS).document)
+    with pytest.raises(FileNotFoundError, match="no model at 'someone/missing': not a local folder"):
+        DocHVAEPipeline.from_pretrained("someone/missing")

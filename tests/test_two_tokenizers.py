@@ -122,7 +122,7 @@ def test_the_python_api_encodes_with_the_encoder_tokenizer(trained):
     assert all("encoder_paragraphs" in row for row in rows)
     plan = pipeline.encode(texts)
     assert plan.document.shape == (2, 8)
-    generated = pipeline.generate_in_style(texts[0], per_text=1, seed=0, max_tokens=24)[0]
+    generated = pipeline.generate_in_style(texts[0], per_text=1, seed=0, max_tokens=24)
     assert generated[0].text.strip() and "[SEP]" not in generated[0].text
     with pytest.raises(ValueError, match="encoder_tokenizer"):
         DocHVAEPipeline(pipeline.model, pipeline.tokenizer)

@@ -422,6 +422,10 @@ def _consecutive_groups(items: list, sizes: list[int], max_items: int, max_token
     return groups, cuts
 
 
+EXTRA_WINDOWS = "extra windows made by cutting documents"
+DISCARDED_WINDOWS = "windows past a text's first discarded (only the first window of a text is used)"
+
+
 def window_document(
     doc: Document, paragraphs: list[list[list[int]]], limits: LimitsConfig, report: SkipReport
 ) -> list[dict]:
@@ -456,7 +460,7 @@ def window_document(
         report.add("document with no tokens skipped", example=doc.id)
     if len(windows) > 1:
         report.add("documents cut into windows", example=doc.id)
-        report.add("extra windows made by cutting documents", len(windows) - 1)
+        report.add(EXTRA_WINDOWS, len(windows) - 1)
 
     rows = []
     for index, window in enumerate(windows):
@@ -737,20 +741,35 @@ class PreparedCorpus:
         return f"PreparedCorpus({str(self.path)!r}, windows={sizes}, vocab={len(self.tokenizer)})"
 
 
-def rows_from_documents(documents: list[Document], tokenizer, limits: LimitsConfig, report: SkipReport | None = None,
-                        encoder_tokenizer=None) -> list[dict]:
-    """Tokenize and window documents outside a prepared corpus (references given as text); first window of each.
-    With `encoder_tokenizer` (a model whose encoder has its own), the rows carry `encoder_paragraphs` too."""
+def windows_from_documents(documents: list[Document], tokenizer, limits: LimitsConfig, report: SkipReport | None = None,
+                           encoder_tokenizer=None) -> list[list[dict]]:
+    """Tokenize and window documents outside a prepared corpus (texts given directly): every window of
+    each document, in order, cut as a prepared corpus is. With `encoder_tokenizer` (a model whose encoder
+    has its own), the rows carry `encoder_paragraphs` too."""
     report = report if report is not None else SkipReport()
-    rows = []
+    grouped = []
     for doc, paragraphs in zip(documents, _tokenize_documents(documents, tokenizer)):
         windows = window_document(doc, paragraphs, limits, report)
         if not windows:
             raise ValueError(f"document {doc.id!r} has no tokens after tokenization")
-        rows.append(windows[0])
+        grouped.append(windows)
     if encoder_tokenizer is not None:
-        add_encoder_ids(rows, tokenizer, encoder_tokenizer, report)
-    return rows
+        add_encoder_ids([row for windows in grouped for row in windows], tokenizer, encoder_tokenizer, report)
+    return grouped
+
+
+def rows_from_documents(documents: list[Document], tokenizer, limits: LimitsConfig, report: SkipReport | None = None,
+                        encoder_tokenizer=None) -> list[dict]:
+    """The first window of each document (`windows_from_documents`); the windows past it are counted in
+    `report` as discarded (DISCARDED_WINDOWS), not as made."""
+    report = report if report is not None else SkipReport()
+    local = SkipReport()
+    grouped = windows_from_documents(documents, tokenizer, limits, local, encoder_tokenizer)
+    discarded = local.counts.pop(EXTRA_WINDOWS, 0)
+    if discarded:
+        local.add(DISCARDED_WINDOWS, discarded)
+    report.merge(local)
+    return [windows[0] for windows in grouped]
 
 
 def is_prepared(path: str | os.PathLike) -> bool:
