@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from .data.batching import DocBatch, DocCollator, TokenBudgetBatchSampler
 from .generation import SamplingConfig, document_text, reconstruct, row_text, sample_prior
+from .latent_map import MAP_LEVELS, LatentMap, latent_maps
 from .modeling import DocHVAE
 from .modeling.distributions import DiagonalGaussian
 from .modeling.encoder import EncoderFeatures
@@ -157,6 +158,11 @@ class EvalSettings:
     level_use: bool = True  # information use and prior substitution per level
     bleu_documents: int = 0  # greedy reconstructions for BLEU; 0 skips
     seed: int = 0
+    latent_map: str | None = None  # "pca" or "umap": 2D maps of the z_doc and z_par posterior means (report["latent_map"]); None skips
+
+    def __post_init__(self):
+        if self.latent_map is not None:
+            LatentMap(self.latent_map)  # an unknown method, or UMAP without umap-learn, fails here, before the passes
 
 
 def _batches(dataset, collator: DocCollator, max_tokens: int):
@@ -200,6 +206,8 @@ def _evaluate(model, dataset, collator, settings, tokenizer, show_progress, devi
 
     totals = defaultdict(float)
     labels: list[str | None] = []  # per document, in the order of the posterior means
+    document_ids: list[str] = []  # the same order
+    paragraph_units = []  # [N_par, 2] per batch: document index (in that order) and position of each paragraph mean
     kl_units = defaultdict(int)
     kl_per_dim = {level: torch.zeros(model.config.latent_dim(level), dtype=torch.float64) for level in levels}
     means = defaultdict(list)  # posterior means (mean pass), for AU
@@ -214,7 +222,10 @@ def _evaluate(model, dataset, collator, settings, tokenizer, show_progress, devi
         totals["documents"] += batch.num_documents
         totals["tokens"] += batch.num_tokens
         totals["words"] += float(batch.document_words.sum())
+        if "paragraph" in levels:
+            paragraph_units.append(torch.stack([batch.paragraph_document + len(labels), batch.paragraph_position], dim=1).cpu())
         labels += batch.labels
+        document_ids += batch.document_ids
         features = model.encoder(batch) if levels else None
 
         # 1. One posterior sample: the ELBO terms, KL per level, and the units' posteriors for MI.
@@ -251,16 +262,27 @@ def _evaluate(model, dataset, collator, settings, tokenizer, show_progress, devi
                 iw_nll_documents.append(_iw_nll(model, rows, batch, features, collator, settings).cpu())
 
     report = _assemble(model, settings, totals, kl_units, kl_per_dim, means, posteriors, iw_nll_documents, prior_recon, swapped_recon)
-    if "document" in levels and None not in labels and len(set(labels)) > 1:
-        entry = report["per_level"]["document"]
-        entry["label_accuracy_1nn"] = nearest_neighbour_label_accuracy(torch.cat(means["document"]), labels)
-        entry["majority_label_share"] = max(labels.count(label) for label in set(labels)) / len(labels)
+    _add_labels_and_maps(report, settings, means, labels, document_ids, paragraph_units)
     if settings.bleu_documents > 0 and tokenizer is not None:
         report["bleu"] = reconstruction_bleu(model, dataset, collator, tokenizer, settings.bleu_documents, show_progress)
     seconds = time.perf_counter() - started
     report["seconds"] = round(seconds, 1)
     report["documents_per_second"] = round(report["documents"] / seconds, 2)
     return report
+
+
+def _add_labels_and_maps(report: dict, settings: EvalSettings, means, labels: list, document_ids: list[str], paragraph_units: list) -> None:
+    """z_doc 1-NN label accuracy where documents carry labels, and the latent maps where asked: both from
+    the posterior means of the mean pass, documents in the order of `labels` and `document_ids`."""
+    levels = report["levels"]
+    if "document" in levels and None not in labels and len(set(labels)) > 1:
+        entry = report["per_level"]["document"]
+        entry["label_accuracy_1nn"] = nearest_neighbour_label_accuracy(torch.cat(means["document"]), labels)
+        entry["majority_label_share"] = max(labels.count(label) for label in set(labels)) / len(labels)
+    if settings.latent_map is not None and set(levels) & set(MAP_LEVELS):
+        level_means = {level: torch.cat(means[level]) for level in levels if level in MAP_LEVELS}
+        units = torch.cat(paragraph_units) if paragraph_units else None
+        report["latent_map"] = latent_maps(level_means, document_ids, labels, units, settings.latent_map, settings.seed)
 
 
 def _iw_nll(model: DocHVAE, rows: list[dict], batch: DocBatch, features: EncoderFeatures, collator: DocCollator, settings: EvalSettings) -> torch.Tensor:

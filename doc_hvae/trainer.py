@@ -2,7 +2,7 @@
 
     trainer = Trainer(load_config(TrainConfig, "recipes/configs/quickstart.yaml"), resume=None)
     trainer.train()          # the guarded loop: logging, validation, checkpoints, early stop
-    result = trainer.finish()  # replica check, final evaluation, export with a model card, samples
+    result = trainer.finish()  # replica check, final evaluation, export with a model card, curves, samples
 
 Launch settings are Accelerate's: `accelerate launch --mixed_precision bf16` (or `accelerate
 config`, or ACCELERATE_MIXED_PRECISION) decides precision unless the YAML sets
@@ -13,6 +13,7 @@ benchmark both time.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
@@ -48,6 +49,8 @@ from .training import (
     recommended_sampling_config,
 )
 
+CURVES = "curves"  # output_dir/curves: the PNG training curves written at the end of a run
+
 
 class TrainingError(RuntimeError):
     """A run that cannot go on (bad launch, bad data folder, too many skipped updates): one clear line."""
@@ -62,13 +65,14 @@ def build_accelerator(config: TrainConfig, append_log: bool = False) -> Accelera
     output_dir = Path(config.training.output_dir)
     trackers: list = [JsonLinesTracker("doc_hvae", output_dir, append=append_log)]
     trackers += list(config.training.log_with)
+    tensorboard_missing = False
     if config.training.tensorboard and "tensorboard" not in trackers:
         try:
             import tensorboard  # noqa: F401
 
             trackers.append("tensorboard")
         except ImportError:
-            pass
+            tensorboard_missing = True
     accelerator = Accelerator(
         mixed_precision=config.training.mixed_precision,  # None: `accelerate launch` / `accelerate config` decide
         gradient_accumulation_steps=config.optim.gradient_accumulation_steps,
@@ -77,6 +81,10 @@ def build_accelerator(config: TrainConfig, append_log: bool = False) -> Accelera
         step_scheduler_with_optimizer=False,  # schedules count optimisation steps, whatever the process count
     )
     check_launch(accelerator)
+    if tensorboard_missing:
+        accelerator.print(f"Note: TensorBoard is not installed, so this run writes no TensorBoard events (its log: {output_dir / 'log.jsonl'}, "
+                          f"PNG curves in {output_dir / CURVES} at the end). For TensorBoard: pip install -e \".[tensorboard]\" "
+                          "(training.tensorboard=false silences this note).")
     return accelerator
 
 
@@ -508,7 +516,7 @@ class Trainer:
         progress.close()
 
     def finish(self) -> dict:
-        """Replica check, final evaluation, export, prior samples and a printed summary."""
+        """Replica check, final evaluation, export, training curves, prior samples and a printed summary."""
         config, accelerator = self.config, self.accelerator
         checksums = replica_checksums(accelerator, self.model)
         metrics, samples = {}, []
@@ -523,15 +531,34 @@ class Trainer:
                     samples = [document_text(document, self.corpus.tokenizer) for document in generated]
             accelerator.wait_for_everyone()
         final = export(accelerator, self.model, self.corpus, config, metrics, self.output_dir)
-        accelerator.end_training()
+        accelerator.end_training()  # closes log.jsonl: the curves below read it whole
         if accelerator.is_main_process:
+            curves = self.write_curves()
             print("\n" + format_report(metrics, "Final validation"))
             for i, text in enumerate(samples):
                 print(f"\n--- sample {i + 1} (from the prior) ---\n{text}")
-            print("\nSummary\n" + format_summary(self._summary(metrics, checksums, final)))
+            print("\nSummary\n" + format_summary(self._summary(metrics, checksums, final, curves)))
         return {"metrics": metrics, "samples": samples, "state": self.state.state_dict(), "final": str(final)}
 
-    def _summary(self, metrics: dict, checksums: list[float], final: Path) -> dict:
+    def write_curves(self) -> str:
+        """PNG curves of log.jsonl in output_dir/curves (main process), and what the summary says of them.
+
+        Written after the export: a plot that fails (a damaged log, a matplotlib problem) is
+        reported on stderr with the command that retries it, and costs neither the model nor the run.
+        """
+        from .plots import plot_training_curves  # matplotlib loads only when a run ends
+
+        log, folder = self.output_dir / "log.jsonl", self.output_dir / CURVES
+        try:
+            written = plot_training_curves(log, folder)
+        except Exception as error:  # the model is exported: a failed plot is reported, not worth the run
+            retry = f"python -c \"from doc_hvae.plots import plot_training_curves; plot_training_curves('{log}', '{folder}')\""
+            print(f"Could not plot the training curves ({type(error).__name__}: {error}); the model is saved. Retry with:\n  {retry}",
+                  file=sys.stderr)
+            return f"not written ({type(error).__name__}: {error})"
+        return f"{folder} ({', '.join(path.name for path in written)})" if written else "none (the log has no curves to draw)"
+
+    def _summary(self, metrics: dict, checksums: list[float], final: Path, curves: str = "-") -> dict:
         use = [f"{level} {e['information_use_nats_per_document']:.2f}" for level, e in metrics.get("per_level", {}).items()
                if "information_use_nats_per_document" in e]
         return {
@@ -545,6 +572,7 @@ class Trainer:
             "information use (nats/doc)": ", ".join(use) or "-",
             "model": str(final),
             "log": str(self.output_dir / "log.jsonl"),
+            "curves": curves,
         }
 
 

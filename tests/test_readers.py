@@ -261,6 +261,35 @@ def test_text_reads_a_labelled_folder_tree_with_title_lines(tmp_path):
     assert without_titles[0].paragraphs[0] == ["Budget day"] and without_titles[0].title is None
 
 
+def test_text_one_paragraph_per_line_in_a_labelled_folder_tree(tmp_path):
+    """`paragraphs: lines` for corpora that store one paragraph per line: every non-empty line is a
+    paragraph (blank lines between them change nothing); the default joins lines up to a blank line."""
+    corpus = tmp_path / "reviews"
+    for label, reviews in {"pos": ["Great film. Loved it.\nThe cast shone.\n", "Would see again.\n\nTwice, even.\n"],
+                           "neg": ["Too long.\nThe plot sagged. I left early.\r\nNever again.\n"]}.items():
+        (corpus / label).mkdir(parents=True)
+        for k, review in enumerate(reviews):
+            (corpus / label / f"{k}.txt").write_text(review, newline="")
+    documents, _ = read("text", corpus, label_from="parent_folder", paragraphs="lines")
+    assert [(d.id, d.label) for d in documents] == [("neg/0", "neg"), ("pos/0", "pos"), ("pos/1", "pos")]
+    assert documents[0].paragraphs == [["Too long."], ["The plot sagged.", "I left early."], ["Never again."]]
+    assert documents[1].paragraphs == [["Great film.", "Loved it."], ["The cast shone."]]
+    assert documents[2].paragraphs == [["Would see again."], ["Twice, even."]]
+    blank_lines, _ = read("text", corpus, label_from="parent_folder")  # the default: one paragraph up to a blank line
+    assert blank_lines[0].paragraphs == [["Too long.", "The plot sagged.", "I left early.", "Never again."]]
+    assert blank_lines[2].paragraphs == documents[2].paragraphs
+    # With a separator and a title line, each section's lines are its paragraphs.
+    (tmp_path / "book.txt").write_text("CHAPTER I\nOpening\nIt began.\nIt went on.\n")
+    (chapter,), _ = read("text", tmp_path / "book.txt", separator=r"CHAPTER [IVXLC]+$", paragraphs="lines")
+    assert (chapter.title, chapter.paragraphs) == ("CHAPTER I", [["Opening"], ["It began."], ["It went on."]])
+    (titled,), _ = read("text", tmp_path / "book.txt", title_line=True, paragraphs="lines")
+    assert (titled.title, titled.paragraphs) == ("CHAPTER I", [["Opening"], ["It began."], ["It went on."]])
+    with pytest.raises(ValueError) as error:
+        read_corpus("text", corpus, report=SkipReport(), paragraphs="line")
+    message = str(error.value)
+    assert "'line'" in message and "'blank_lines'" in message and "'lines'" in message and "Did you mean 'lines'" in message
+
+
 def test_text_fallback_encoding_option(tmp_path):
     path = tmp_path / "latin.txt"
     path.write_bytes("na\u00efve\n".encode("latin-1"))

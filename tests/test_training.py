@@ -106,6 +106,14 @@ def test_resume_continues_exactly_across_an_epoch_boundary(tmp_path, prepared):
                           "training.gradient_checkpointing=true", "sampling.guidance={document: 2.0}"])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Resumed from" in resumed.stdout and "gradient checkpointing." in resumed.stdout
+    # Each run ends with PNG curves of its log beside the export, named in the summary.
+    for run in (full, resumed):
+        (curves,) = [line.split("curves", 1)[1].strip() for line in run.stdout.splitlines() if line.strip().startswith("curves ")]
+        assert curves.startswith(str(tmp_path / ("run" if run is full else "resumed") / "curves")), curves
+    for name in ("loss.png", "kl_per_level.png", "gates.png"):
+        for run in ("run", "resumed"):
+            assert (tmp_path / run / "curves" / name).stat().st_size > 1000, (run, name)
+    assert "loss.png, kl_per_level.png" in full.stdout and "TensorBoard is not installed" not in full.stdout
     assert "gradient checkpointing." not in full.stdout
     continued = training_losses(tmp_path / "resumed")
     assert sorted(continued) == list(range(interrupted_at + 1, steps + 1))
@@ -166,6 +174,7 @@ def test_two_process_data_parallel_on_cpu(tmp_path, prepared):
     checkpoint = tmp_path / "run" / "checkpoints" / "step_00000004"
     assert len(list(checkpoint.glob("model*.safetensors"))) == 1
     assert len(list((tmp_path / "run" / "final").glob("*.safetensors"))) == 1
+    assert (tmp_path / "run" / "curves" / "loss.png").stat().st_size > 1000 and "Could not plot" not in result.stderr
 
 
 @pytest.mark.slow
@@ -332,3 +341,33 @@ def test_a_prepared_corpus_is_checked_against_data_prepare(tmp_path, prepared):
                          ({**section, "limits": {**section["limits"], "max_sentence_tokens": 16}}, "limits")):
         with pytest.raises(TrainingError, match=f"other \\['{key}'\\] settings"):
             check_prepared_matches(DataSection(prepared_dir=str(folder), prepare=changed))
+
+
+def test_a_missing_tensorboard_is_said_once_with_how_to_get_it(tmp_path, monkeypatch, capsys):
+    from doc_hvae.trainer import build_accelerator
+
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # `import tensorboard` fails, as where it is not installed
+    config = load_config(TrainConfig, write_config(tmp_path, tmp_path / "corpus"), ["training.tensorboard=true"])
+    build_accelerator(config).end_training()
+    said = capsys.readouterr().out
+    assert said.count("TensorBoard is not installed") == 1 and 'pip install -e ".[tensorboard]"' in said
+    assert str(tmp_path / "run" / "curves") in said  # where the curves will be instead
+    build_accelerator(config.model_copy(update={"training": config.training.model_copy(update={"tensorboard": False})})).end_training()
+    assert "TensorBoard" not in capsys.readouterr().out  # asked for no TensorBoard: nothing to say
+
+
+def test_a_failed_plot_is_reported_and_does_not_end_the_run(tmp_path, capsys):
+    """The curves come after the export: a log they cannot read costs the plot only, said with the retry command."""
+    from types import SimpleNamespace
+
+    from doc_hvae.trainer import Trainer
+
+    (tmp_path / "log.jsonl").write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": \n')  # cut off mid-record
+    said = Trainer.write_curves(SimpleNamespace(output_dir=tmp_path))
+    assert said.startswith("not written (JSONDecodeError")
+    error = capsys.readouterr().err
+    assert "Could not plot the training curves (JSONDecodeError" in error and "the model is saved" in error
+    assert f"plot_training_curves('{tmp_path / 'log.jsonl'}', '{tmp_path / 'curves'}')" in error
+    assert not (tmp_path / "curves").exists()
+    (tmp_path / "log.jsonl").write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.5}\n')
+    assert Trainer.write_curves(SimpleNamespace(output_dir=tmp_path)) == f"{tmp_path / 'curves'} (loss.png)"

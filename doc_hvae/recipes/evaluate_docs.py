@@ -4,7 +4,10 @@
     python recipes/evaluate_docs.py --config recipes/configs/evaluate_test.yaml --model outputs/wikitext2/final --k 20
 
 Writes report.json (numbers, definitions and settings), report.md, and plots (KL per dimension
-and active units per level; KL per level over training when --log is given).
+and active units per level; KL per level over training when --log is given), and latent maps:
+2D maps of the z_doc posterior means (coloured by label where documents have one) and of the z_par
+means (coloured by document), latent_map_*.png, with every point's coordinates, document id and
+label in latent_map.json (`doc_hvae.latent_map.LatentMap.from_dict` reloads a PCA map's projection).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from doc_hvae.cli import HelpFormatter, parse_args_with_config, run_cli
 from doc_hvae.data.batching import DocCollator
 from doc_hvae.data.prepare import PreparedCorpus
 from doc_hvae.evaluation import EvalSettings, evaluate, format_report
-from doc_hvae.plots import plot_report
+from doc_hvae.latent_map import format_latent_maps
+from doc_hvae.plots import plot_latent_maps, plot_report
 from doc_hvae.training import load_model, prepared_dir_of
 
 
@@ -36,6 +40,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--max-documents", type=int, default=None, help="evaluate the first N windows only")
     parser.add_argument("--bleu-documents", type=int, default=50, help="greedy reconstructions for BLEU (0 skips)")
     parser.add_argument("--no-level-use", action="store_true", help="skip the level-use passes (information use and prior substitution)")
+    parser.add_argument("--latent-map", default="pca", choices=["pca", "umap", "none"],
+                        help="2D maps of the z_doc and z_par posterior means: PCA, UMAP (needs umap-learn) or none")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--log", default=None, help="the run's log.jsonl, to plot KL per level over training")
@@ -48,6 +54,13 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    try:  # before the model loads: --latent-map umap without umap-learn ends here, in one line
+        settings = EvalSettings(
+            iw_samples=args.k, iw_chunk=args.iw_chunk, max_tokens=args.max_tokens, level_use=not args.no_level_use,
+            bleu_documents=args.bleu_documents, seed=args.seed, latent_map=None if args.latent_map == "none" else args.latent_map,
+        )
+    except ImportError as error:
+        raise SystemExit(f"--latent-map {args.latent_map}: {error}") from error
     model = load_model(args.model)
     data_dir = args.data or prepared_dir_of(args.model)
     corpus = PreparedCorpus(data_dir)
@@ -59,24 +72,27 @@ def main(argv=None) -> dict:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
     collator = DocCollator.for_model(model.config)
-    settings = EvalSettings(
-        iw_samples=args.k, iw_chunk=args.iw_chunk, max_tokens=args.max_tokens, level_use=not args.no_level_use,
-        bleu_documents=args.bleu_documents, seed=args.seed,
-    )
     started = time.perf_counter()
     report = evaluate(model, dataset, collator, settings, tokenizer=corpus.tokenizer)
     report["settings"] = {"model": str(args.model), "data": str(data_dir), "split": args.split, "k": args.k, "seed": args.seed,
-                          "max_documents": args.max_documents, "device": device, "threads": torch.get_num_threads()}
+                          "max_documents": args.max_documents, "device": device, "threads": torch.get_num_threads(), "latent_map": args.latent_map}
+    latent_map = report.pop("latent_map", None)  # points and projections: latent_map.json, not report.json
 
     output = Path(args.output or Path(args.model) / f"eval_{args.split}")
     output.mkdir(parents=True, exist_ok=True)
     (output / "report.json").write_text(json.dumps(report, indent=2))
     markdown = format_report(report, f"{Path(args.model)} on {args.split}")
-    (output / "report.md").write_text(markdown + "\n")
     plots = plot_report(report, output, log=args.log)
+    if latent_map is not None:
+        (output / "latent_map.json").write_text(json.dumps(latent_map, indent=2))
+        maps = plot_latent_maps(latent_map, output)
+        markdown += "\n\n" + format_latent_maps(latent_map, maps)
+        plots += maps
+    (output / "report.md").write_text(markdown + "\n")
     print(markdown)
     print(f"\nEvaluated {report['documents']:,} windows ({report['tokens']:,} tokens) in {time.perf_counter() - started:.0f} s. "
-          f"Wrote {output}/report.json, report.md" + (", " + ", ".join(p.name for p in plots) if plots else ""))
+          f"Wrote {output}/report.json, report.md" + (", latent_map.json" if latent_map is not None else "")
+          + (", " + ", ".join(p.name for p in plots) if plots else ""))
     return report
 
 

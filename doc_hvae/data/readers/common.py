@@ -98,14 +98,16 @@ def paragraph_sentences(text: str, splitter: str, report: SkipReport) -> list[st
     return kept
 
 
-def _paragraphs_from_text(text: str, splitter: str, report: SkipReport, *, single_newline_fallback: bool) -> list[list[str]]:
+def _paragraphs_from_text(text: str, splitter: str, report: SkipReport, *, single_newline_fallback: bool,
+                          per_line: bool = False) -> list[list[str]]:
     """Paragraphs at blank lines, each unwrapped (hard line breaks joined) and split into sentences.
 
     With `single_newline_fallback`, a text that has no blank line at all is split at single
     newlines instead: records that store one paragraph per line (common in JSON corpora).
+    With `per_line`, every non-empty line is a paragraph, whether or not the text has blank lines.
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if single_newline_fallback and not _BLANK_LINE.search(text):
+    if per_line or (single_newline_fallback and not _BLANK_LINE.search(text)):
         blocks = text.split("\n")
     else:
         blocks = _BLANK_LINE.split(text)
