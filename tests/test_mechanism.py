@@ -11,8 +11,10 @@ must therefore
   - encode the label in z_doc (nearest-neighbour label accuracy >= 0.9, chance 0.125),
   - read z_doc in the decoder (information use of the document level > 2 nats per document),
   - reach a lower importance-weighted NLL than the flat LM trained the same way,
-  - and documents generated in a reference's style with latent guidance (document g = 3) keep the
-    reference's label in more of their paragraphs than unguided ones.
+  - documents generated in a reference's style with latent guidance (document g = 3) keep the
+    reference's label in more of their paragraphs than unguided ones,
+  - and continuations of a reference's first two paragraphs keep its label in more of their
+    paragraphs than prior samples do.
 
 A failure here means the path from the encoder to the decoder is broken, whatever else passes.
 """
@@ -29,7 +31,7 @@ from doc_hvae.data.batching import DocCollator
 from doc_hvae.data.prepare import PreparedCorpus
 from doc_hvae.data.synthetic import write_topic_corpus
 from doc_hvae.evaluation import EvalSettings, evaluate
-from doc_hvae.generation import SamplingConfig, generate_in_style, seeded_generator
+from doc_hvae.generation import SamplingConfig, decode_documents, generate_in_style, plan_from_posterior, posterior_latents, sample_prior, seeded_generator
 from doc_hvae.style import paragraph_texts, spread_references, train_label_classifier
 from doc_hvae.training import load_model
 
@@ -80,18 +82,41 @@ def validation_report(output_dir, prepared_dir) -> dict:
 def paragraph_label_agreement(output_dir, prepared_dir, guidance: dict) -> float:
     """Share of the paragraphs of style samples (4 per reference, 16 test references, plain
     ancestral sampling) that a word classifier trained on the training split gives the reference's label."""
+    model, corpus, references, classifier = _judged(output_dir, prepared_dir)
+    sampling = SamplingConfig(temperature=1.0, max_paragraphs=4, max_tokens=40, guidance=guidance)
+    groups = generate_in_style(model, DocCollator.for_model(model.config)(references), 4, sampling, generator=seeded_generator(0))
+    return _agreement([d for documents in groups for d in documents], [r["label"] for r in references for _ in range(4)], classifier, corpus)
+
+
+def continuation_label_agreement(output_dir, prepared_dir) -> tuple[float, float]:
+    """The same share for continuations of each reference's first two paragraphs (the prefix's posterior
+    z_doc and paragraph latents, the next paragraphs from the priors), and for as many prior samples."""
+    model, corpus, references, classifier = _judged(output_dir, prepared_dir)
+    prefixes = [{**r, "paragraphs": r["paragraphs"][:2], "num_tokens": sum(len(s) + 1 for p in r["paragraphs"][:2] for s in p)}
+                for r in references for _ in range(4)]
+    batch = DocCollator.for_model(model.config)(prefixes)
+    plan = plan_from_posterior(model, batch, posterior_latents(model, batch))
+    plan.sentences, plan.given_paragraphs, plan.num_paragraphs = None, plan.num_paragraphs, None
+    sampling = SamplingConfig(temperature=1.0, max_paragraphs=4, max_tokens=40)
+    expected = [prefix["label"] for prefix in prefixes]
+    continued = _agreement(decode_documents(model, plan, sampling, seeded_generator(0)), expected, classifier, corpus)
+    prior = _agreement(sample_prior(model, len(prefixes), sampling, seeded_generator(0)), expected, classifier, corpus)
+    return continued, prior
+
+
+def _judged(output_dir, prepared_dir):
     model = load_model(output_dir / "final")
     corpus = PreparedCorpus(prepared_dir)
     references = spread_references(corpus.dataset["test"], 16)
-    classifier = train_label_classifier(corpus.dataset["train"], corpus.tokenizer)
-    sampling = SamplingConfig(temperature=1.0, max_paragraphs=4, max_tokens=40, guidance=guidance)
-    groups = generate_in_style(model, DocCollator.for_model(model.config)(references), 4, sampling, generator=seeded_generator(0))
+    return model, corpus, references, train_label_classifier(corpus.dataset["train"], corpus.tokenizer)
+
+
+def _agreement(documents, labels, classifier, corpus) -> float:
     expected, paragraphs = [], []
-    for reference, documents in zip(references, groups):
-        for document in documents:
-            texts = [text for text in paragraph_texts(document, corpus.tokenizer) if text.strip()]
-            paragraphs += texts
-            expected += [reference["label"]] * len(texts)
+    for document, label in zip(documents, labels):
+        texts = [text for text in paragraph_texts(document, corpus.tokenizer) if text.strip()]
+        paragraphs += texts
+        expected += [label] * len(texts)
     return sum(p == e for p, e in zip(classifier.predict(paragraphs), expected)) / len(expected)
 
 
@@ -119,3 +144,7 @@ def test_the_hierarchy_wins_where_it_must(tmp_path):
     guided = paragraph_label_agreement(tmp_path / "three_level", tmp_path / "data", {"document": 3.0})
     print(f"paragraphs of style samples with the reference's label: unguided {unguided:.3f}, guided (document g = 3) {guided:.3f}")
     assert guided > unguided, (unguided, guided)
+
+    continued, prior = continuation_label_agreement(tmp_path / "three_level", tmp_path / "data")
+    print(f"paragraphs with the prefix's label: continuations {continued:.3f}, prior samples {prior:.3f}")
+    assert continued > prior + 0.2, (continued, prior)  # 8 labels: a prior sample agrees about 1/8 of the time
