@@ -552,6 +552,34 @@ def generate_in_style(
     return [flat[r * per_reference : (r + 1) * per_reference] for r in range(z_doc.shape[0])]
 
 
+def continuation_plan(model: DocHVAE, prefixes: DocBatch, per_prefix: int = 1) -> LatentPlan:
+    """A plan that continues each prefix `per_prefix` times: the prefix's posterior-mean z_doc and paragraph
+    latents are given (`given_paragraphs`), the next paragraphs' latents come from their priors given them."""
+    config = model.config
+    if "document" not in config.levels or config.decoder_context == "document":
+        raise ValueError(f"continuation infers a prefix's z_doc and decodes new paragraphs from the latents; this model has "
+                         f"levels={config.levels} and decoder_context={config.decoder_context!r} (it needs a document level and "
+                         "paragraph or sentence streams; a flat LM continues its token stream instead)")
+    if isinstance(per_prefix, bool) or not isinstance(per_prefix, int) or per_prefix < 1:
+        raise ValueError(f"per_prefix={per_prefix!r}; ask for at least one continuation per prefix")
+    prefix = plan_from_posterior(model, prefixes, posterior_latents(model, prefixes))
+    repeat = [b for b in range(prefix.num_documents) for _ in range(per_prefix)]
+    return LatentPlan(
+        num_documents=len(repeat),
+        document=prefix.document[repeat],
+        paragraphs=[prefix.paragraphs[b] for b in repeat] if prefix.paragraphs is not None else None,
+        given_paragraphs=[prefix.num_paragraphs[b] for b in repeat],
+    )
+
+
+def continue_documents(
+    model: DocHVAE, prefixes: DocBatch, per_prefix: int, sampling: SamplingConfig, generator=None
+) -> list[list[GeneratedDocument]]:
+    """`per_prefix` continuations of each prefix (see `continuation_plan`): each holds only the new paragraphs."""
+    flat = decode_documents(model, continuation_plan(model, prefixes, per_prefix), sampling, generator)
+    return [flat[b * per_prefix : (b + 1) * per_prefix] for b in range(prefixes.num_documents)]
+
+
 def interpolate(
     model: DocHVAE, pair: DocBatch, level: str, steps: int, sampling: SamplingConfig, generator=None
 ) -> list[GeneratedDocument]:

@@ -41,6 +41,7 @@ from .generation import (
     GeneratedDocument,
     LatentPlan,
     SamplingConfig,
+    continuation_plan,
     decode_documents,
     document_text,
     interpolation_plan,
@@ -229,26 +230,15 @@ class DocHVAEPipeline:
         z_doc and its paragraph latents; the next paragraphs' latents come from their priors given them,
         and each returned text holds only the new paragraphs (at most `max_paragraphs`). A prefix longer
         than one training window continues from its last window (the earlier ones are counted in `report`
-        as discarded). Needs a model with latent levels and paragraph or sentence streams."""
+        as discarded). Needs a document level and paragraph or sentence streams (`generation.continuation_plan`)."""
         per_text = _alias(per_text, sampling.pop("num_return_sequences", None), "per_text")
-        if isinstance(per_text, bool) or not isinstance(per_text, int) or per_text < 1:
-            raise ValueError(f"per_text={per_text!r}; ask for at least one continuation per prefix")
-        if not self.model.config.levels or self.model.config.decoder_context == "document":
-            raise ValueError(f"continuation infers the prefix's latents; this model has levels={self.model.config.levels} and "
-                             f"decoder_context={self.model.config.decoder_context!r} (a flat LM: continue its token stream instead)")
         windows = self.windows(prefixes)
         discarded = sum(len(text_windows) - 1 for text_windows in windows)
         if discarded:
             self.report.counts.pop(EXTRA_WINDOWS, None)
             self.report.add("windows before a prefix's last discarded (a continuation starts from the last window)", discarded)
-        prefix = self._posterior_plan([text_windows[-1] for text_windows in windows], "mean", None)
-        repeat = [b for b in range(prefix.num_documents) for _ in range(per_text)]
-        plan = LatentPlan(
-            num_documents=len(repeat),
-            document=prefix.document[repeat] if prefix.document is not None else None,
-            paragraphs=[prefix.paragraphs[b] for b in repeat] if prefix.paragraphs is not None else None,
-            given_paragraphs=[prefix.num_paragraphs[b] for b in repeat],
-        )
+        plan = continuation_plan(self.model, self.collator([text_windows[-1] for text_windows in windows]).to(self.device), per_text)
+        repeat = [b for b in range(len(windows)) for _ in range(per_text)]
         generated = self._decode(plan, seed, sampling)
         for text, b in zip(generated, repeat):
             text.reference = b

@@ -92,3 +92,10 @@ def test_generate_docs_writes_to_the_working_directory_and_prints_each_reference
     printed = capsys.readouterr().out
     assert printed.count("=== reference ") == 1 and records[0]["source"] in printed
     assert printed.index("=== reference ") < printed.index("=== mode=style")
+    # --mode continue: the reference's first paragraph is the prefix; what is written follows it.
+    continued = generate_docs.main(["--model", folder, "--mode", "continue", "--references", "0", "--per-reference", "2", "--prefix-paragraphs", "1",
+                                    "--max-tokens", "8", "--max-paragraphs", "2"])
+    assert [record["mode"] for record in continued] == ["continue", "continue"] and (work / "generated_continue.txt").is_file()
+    assert continued[0]["source"].count("\n\n") == 0  # one paragraph of prefix, shown beside its continuations
+    with pytest.raises(SystemExit, match="--prefix-paragraphs 0"):
+        generate_docs.main(["--model", folder, "--mode", "continue", "--references", "0", "--prefix-paragraphs", "0"])

@@ -31,7 +31,7 @@ from doc_hvae.data.batching import DocCollator
 from doc_hvae.data.prepare import PreparedCorpus
 from doc_hvae.data.synthetic import write_topic_corpus
 from doc_hvae.evaluation import EvalSettings, evaluate
-from doc_hvae.generation import SamplingConfig, decode_documents, generate_in_style, plan_from_posterior, posterior_latents, sample_prior, seeded_generator
+from doc_hvae.generation import SamplingConfig, continue_documents, generate_in_style, sample_prior, seeded_generator
 from doc_hvae.style import paragraph_texts, spread_references, train_label_classifier
 from doc_hvae.training import load_model
 
@@ -94,12 +94,10 @@ def continuation_label_agreement(output_dir, prepared_dir) -> tuple[float, float
     model, corpus, references, classifier = _judged(output_dir, prepared_dir)
     prefixes = [{**r, "paragraphs": r["paragraphs"][:2], "num_tokens": sum(len(s) + 1 for p in r["paragraphs"][:2] for s in p)}
                 for r in references for _ in range(4)]
-    batch = DocCollator.for_model(model.config)(prefixes)
-    plan = plan_from_posterior(model, batch, posterior_latents(model, batch))
-    plan.sentences, plan.given_paragraphs, plan.num_paragraphs = None, plan.num_paragraphs, None
     sampling = SamplingConfig(temperature=1.0, max_paragraphs=4, max_tokens=40)
     expected = [prefix["label"] for prefix in prefixes]
-    continued = _agreement(decode_documents(model, plan, sampling, seeded_generator(0)), expected, classifier, corpus)
+    groups = continue_documents(model, DocCollator.for_model(model.config)(prefixes), 1, sampling, seeded_generator(0))
+    continued = _agreement([documents[0] for documents in groups], expected, classifier, corpus)
     prior = _agreement(sample_prior(model, len(prefixes), sampling, seeded_generator(0)), expected, classifier, corpus)
     return continued, prior
 

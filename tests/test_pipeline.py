@@ -33,6 +33,11 @@ def flat(tmp_path_factory) -> str:
     return export_folder(tmp_path_factory, [])
 
 
+@pytest.fixture(scope="module")
+def sentence_only(tmp_path_factory) -> str:
+    return export_folder(tmp_path_factory, ["sentence"])
+
+
 def test_from_pretrained_takes_the_training_limits_and_encode_gives_latents_per_unit(three_level):
     pipe = DocHVAEPipeline.from_pretrained(three_level, device="cpu")
     assert pipe.limits.max_paragraph_tokens == LIMITS["max_paragraph_tokens"]
@@ -142,7 +147,7 @@ def test_the_readme_example_runs(three_level, capsys):
     match = re.search(r"<!-- python-api-example -->\s*```python\n(.*?)```", readme, re.S)
     assert match, "README.md has no Python API example block"
     code = match.group(1)
-    assert len(code.strip().splitlines()) <= 12
+    assert len(code.strip().splitlines()) <= 30
     exec(code.replace("outputs/quickstart/final", three_level), {})
     printed = capsys.readouterr().out
     assert printed.strip(), "the README example prints the generated documents"
@@ -271,7 +276,7 @@ def test_continue_text_writes_the_next_paragraphs_from_the_prefix_latents(three_
     assert len(pipe.continue_text(TEXTS[0], num_return_sequences=3, seed=0, max_paragraphs=1, max_tokens=6)) == 3
 
 
-def test_the_pipeline_is_callable_and_takes_transformers_names(three_level, flat):
+def test_the_pipeline_is_callable_and_takes_transformers_names(three_level, flat, sentence_only):
     pipe = DocHVAEPipeline.from_pretrained(three_level, device="cpu")
     short = dict(seed=0, max_paragraphs=1, max_tokens=8)
     assert [g.text for g in pipe(TEXTS, mode="style", per_text=2, **short)] == [g.text for g in pipe.generate_in_style(TEXTS, per_text=2, **short)]
@@ -290,6 +295,8 @@ def test_the_pipeline_is_callable_and_takes_transformers_names(three_level, flat
         pipe.reconstruct(TEXTS, num_return_sequences=2)
     with pytest.raises(ValueError, match="flat LM"):
         DocHVAEPipeline.from_pretrained(flat, device="cpu").continue_text(TEXTS)
+    with pytest.raises(ValueError, match=r"it needs a document level"):
+        DocHVAEPipeline.from_pretrained(sentence_only, device="cpu").continue_text(TEXTS)
     # max_new_tokens bounds the whole document, as in generate().
     long = pipe.sample(3, seed=0, max_paragraphs=3, max_tokens=20, temperature=1.0)
     cut = pipe.sample(3, seed=0, max_paragraphs=3, max_tokens=20, temperature=1.0, max_new_tokens=15)

@@ -4,6 +4,7 @@
     python recipes/generate_docs.py --model M --mode style --references 0 5 9 --per-reference 3
     python recipes/generate_docs.py --model M --mode style --reference-file my_text.txt
     python recipes/generate_docs.py --model M --mode reconstruct --references 0 1
+    python recipes/generate_docs.py --model M --mode continue --reference-file my_text.txt --per-reference 2   (the next paragraphs)
     python recipes/generate_docs.py --model M --mode interpolate --references 0 1 --level document --steps 5
     python recipes/generate_docs.py --model M --mode swap --references 0 1      (each keeps its lower latents, takes the other's z_doc)
     python recipes/generate_docs.py --model M --mode style-consistency --references-count 20 --per-reference 5
@@ -37,6 +38,7 @@ from doc_hvae.data.tokenizer import load_tokenizer
 from doc_hvae.generation import (
     DEFAULT_SAMPLING,
     SamplingConfig,
+    continue_documents,
     document_text,
     generate_in_style,
     interpolate,
@@ -51,7 +53,7 @@ from doc_hvae.style import spread_references, style_consistency, train_label_cla
 from doc_hvae.training import load_model, prepared_dir_of, recommended_sampling, recommended_sampling_config
 
 SAMPLING_FLAGS = ("temperature", "top_k", "top_p", "guidance_null", "guidance_plausibility", "max_paragraphs", "max_sentences", "max_tokens")
-MODES = ("prior", "style", "reconstruct", "interpolate", "swap", "style-consistency")
+MODES = ("prior", "style", "continue", "reconstruct", "interpolate", "swap", "style-consistency")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -64,7 +66,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--reference-file", nargs="*", default=None, help="raw text files as references (blank-line paragraphs)")
     parser.add_argument("--references-count", type=int, default=20, help="style-consistency: R references (spread over the split)")
     parser.add_argument("--num-documents", type=int, default=4, help="prior: how many documents")
-    parser.add_argument("--per-reference", type=int, default=3, help="style: documents per reference")
+    parser.add_argument("--per-reference", type=int, default=3, help="style and continue: documents per reference")
+    parser.add_argument("--prefix-paragraphs", type=int, default=None,
+                        help="continue: the reference's first N paragraphs are the prefix (default: all of its window)")
     parser.add_argument("--level", choices=LEVELS, default="document", help="interpolate: the level to interpolate")
     parser.add_argument("--steps", type=int, default=5, help="interpolate: points on the line, endpoints included")
     parser.add_argument("--posterior", choices=("mean", "sample"), default="mean", help="reference latents: posterior mean or a sample")
@@ -133,6 +137,16 @@ def reference_rows(args, corpus: PreparedCorpus) -> list[dict]:
     return [split[i] for i in indices]
 
 
+def prefix_row(row: dict, paragraphs: int | None) -> dict:
+    """The row of a reference's first `paragraphs` paragraphs (all of them with None)."""
+    if paragraphs is None:
+        return row
+    if paragraphs < 1:
+        raise SystemExit(f"--prefix-paragraphs {paragraphs}: give at least 1")
+    kept = row["paragraphs"][:paragraphs]
+    return {**row, "paragraphs": kept, "num_tokens": sum(len(s) + 1 for p in kept for s in p)}
+
+
 def main(argv=None) -> list[dict]:
     args = parse_args(argv)
     model = load_model(args.model)
@@ -163,11 +177,17 @@ def main(argv=None) -> list[dict]:
             records = [{"mode": "prior", "text": document_text(d, tokenizer)} for d in documents]
         else:
             rows = reference_rows(args, corpus)
+            if args.mode == "continue":
+                rows = [prefix_row(row, args.prefix_paragraphs) for row in rows]
             batch = collator(rows).to(device)
             ids = [row.get("id") for row in rows]
             if args.mode == "style":
                 groups = generate_in_style(model, batch, args.per_reference, sampling, mode=args.posterior, generator=generator)
                 records = [{"mode": "style", "reference": ids[r], "source": row_text(rows[r], tokenizer), "text": document_text(d, tokenizer)}
+                           for r, docs in enumerate(groups) for d in docs]
+            elif args.mode == "continue":
+                groups = continue_documents(model, batch, args.per_reference, sampling, generator)
+                records = [{"mode": "continue", "reference": ids[r], "source": row_text(rows[r], tokenizer), "text": document_text(d, tokenizer)}
                            for r, docs in enumerate(groups) for d in docs]
             elif args.mode == "reconstruct":
                 documents = reconstruct(model, batch, sampling, mode=args.posterior, generator=generator)
