@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin
 
 import yaml
@@ -92,19 +93,35 @@ def validate_config(schema: type[Schema], data: dict, source: str = "config") ->
         raise ConfigError(format_validation_error(error, schema), source) from None
 
 
+def load_yaml_with_base(path: str | os.PathLike, source: str, seen: tuple[Path, ...] = ()) -> DictConfig:
+    """A YAML config over the config it names in `base:` (a path relative to the file, e.g. `base: base.yaml`),
+    recursively: mappings merge key by key, and any other value the file sets (a number, a string, a list)
+    replaces the base's."""
+    path = Path(path)
+    if not path.is_file():
+        hint = f" (the base of {seen[-1]})" if seen else ""
+        raise FileNotFoundError(f"config file {str(path)!r}{hint} does not exist; give the path of a YAML config (e.g. under recipes/configs/ or data_scripts/configs/)")
+    if path.resolve() in seen:
+        raise ConfigError([f"{path}: its `base:` chain comes back to itself ({' -> '.join(str(p) for p in (*seen, path.resolve()))})"], source)
+    try:
+        config = OmegaConf.load(path)
+    except (yaml.YAMLError, OmegaConfBaseException) as error:
+        raise ConfigError([f"{path}: not valid YAML: {error}"], source) from None
+    if not isinstance(config, DictConfig):
+        raise ConfigError([f"{path}: the top level must be a mapping of sections (key: value), not a {type(config).__name__}"], source)
+    if "base" not in config:
+        return config
+    base_name = config.pop("base")
+    if not isinstance(base_name, str):
+        raise ConfigError([f"{path}: base={base_name!r}; give the path of the base config, relative to this file (e.g. base: base.yaml)"], source)
+    return OmegaConf.merge(load_yaml_with_base(path.parent / base_name, source, (*seen, path.resolve())), config)
+
+
 def load_config(schema: type[Schema], path: str | os.PathLike | None, overrides: Sequence[str] = ()) -> Schema:
-    """Load `path` (YAML), apply `key=value` overrides, validate against `schema`."""
+    """Load `path` (YAML, over its `base:` config if it names one), apply `key=value` overrides, validate
+    against `schema`."""
     source = str(path) if path is not None else "overrides"
-    base = OmegaConf.create({})
-    if path is not None:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"config file {str(path)!r} does not exist; give the path of a YAML config (e.g. under recipes/configs/ or data_scripts/configs/)")
-        try:
-            base = OmegaConf.load(path)
-        except (yaml.YAMLError, OmegaConfBaseException) as error:
-            raise ConfigError([f"{path}: not valid YAML: {error}"], source) from None
-        if not isinstance(base, DictConfig):
-            raise ConfigError([f"{path}: the top level must be a mapping of sections (key: value), not a {type(base).__name__}"], source)
+    base = load_yaml_with_base(path, source) if path is not None else OmegaConf.create({})
     problems = []
     for override in overrides:  # one at a time, so that every bad override is reported
         if "=" not in override or override.startswith("="):

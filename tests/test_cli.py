@@ -56,7 +56,7 @@ def test_bad_keys_and_values_in_the_file_are_reported(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda path: path.name)
-def test_every_shipped_recipe_config_is_valid(path):
+def test_every_shipped_recipe_config_is_valid(path, tmp_path):
     if path.name.startswith("evaluate_"):
         args = evaluate_docs.parse_args(["--config", str(path), "--model", "some/model"])
         assert args.model == "some/model" and args.split == yaml.safe_load(path.read_text())["split"]
@@ -64,6 +64,11 @@ def test_every_shipped_recipe_config_is_valid(path):
         args = generate_docs.parse_args(["--config", str(path), "--model", "some/model"])
         assert args.mode == yaml.safe_load(path.read_text())["mode"]
         generate_docs.sampling_config(args)  # the sampling settings it describes are valid too
+    elif path.name == "base.yaml":  # the base recipe: valid under a config that names it and adds a corpus and a budget
+        mine = tmp_path / "mine.yaml"
+        mine.write_text(f"base: {path}\ndata: {{prepared_dir: data/mine}}\ntraining: {{output_dir: outputs/mine}}\n")
+        config = load_config(TrainConfig, mine)
+        assert config.model.config == yaml.safe_load(path.read_text())["model"]["config"]
     else:
         config = load_config(TrainConfig, path)
         assert config.training.output_dir

@@ -288,3 +288,63 @@ def test_prepare_config_reports_nested_problems():
     assert "limits.max_sentence_tokn: unknown key" in text and "did you mean 'max_sentence_tokens'?" in text
     assert "tokenizer.vocab_size:" in text and "source.reader:" in text
     assert len(error.value.problems) == 3
+
+
+# ---------------------------------------------------------------------------------------------
+# Configs over a base recipe (`base: base.yaml`).
+
+
+class Recipe(StrictModel):
+    name: str
+    sizes: dict[str, int] = Field(default_factory=dict)
+    levels: list[str] = Field(default_factory=list)
+    steps: int = 1
+
+
+def test_a_config_over_its_base_merges_mappings_and_replaces_other_values(tmp_path):
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "base.yaml").write_text("name: base\nsizes: {document: 32, sentence: 16}\nlevels: [document, sentence]\nsteps: 800\n")
+    (tmp_path / "mine.yaml").write_text("base: recipes/base.yaml\nsizes: {sentence: 8}\nlevels: [sentence]\n")
+    config = load_config(Recipe, tmp_path / "mine.yaml", ["steps=10"])
+    assert config.name == "base" and config.sizes == {"document": 32, "sentence": 8}  # merged key by key
+    assert config.levels == ["sentence"] and config.steps == 10  # a list replaced, an override over both
+    # A base can have a base; a chain that comes back to itself or a missing base is named.
+    (tmp_path / "middle.yaml").write_text("base: mine.yaml\nname: middle\n")
+    assert load_config(Recipe, tmp_path / "middle.yaml").sizes == {"document": 32, "sentence": 8}
+    (tmp_path / "loop.yaml").write_text("base: loop2.yaml\nname: a\n")
+    (tmp_path / "loop2.yaml").write_text("base: loop.yaml\nname: b\n")
+    with pytest.raises(ConfigError, match="comes back to itself"):
+        load_config(Recipe, tmp_path / "loop.yaml")
+    (tmp_path / "orphan.yaml").write_text("base: nowhere.yaml\nname: x\n")
+    with pytest.raises(FileNotFoundError, match=r"nowhere.yaml'.*\(the base of .*orphan.yaml\)"):
+        load_config(Recipe, tmp_path / "orphan.yaml")
+    (tmp_path / "bad.yaml").write_text("base: [a, b]\nname: x\n")
+    with pytest.raises(ConfigError, match="base=.*give the path of the base config"):
+        load_config(Recipe, tmp_path / "bad.yaml")
+
+
+def test_shipped_training_configs_resolve_to_the_recorded_values():
+    """Moving settings between a shipped config, base.yaml and the library's defaults changes no shipped run
+    (tests/resolved_configs.py records them again after an intended change)."""
+    import json
+
+    from resolved_configs import RECORD, resolve_all
+
+    recorded = json.loads(RECORD.read_text())
+    resolved = json.loads(json.dumps(resolve_all(), sort_keys=True))
+    assert sorted(resolved) == sorted(recorded)
+    for name in recorded:
+        assert resolved[name] == recorded[name], name
+    assert "base.yaml" not in recorded  # the base recipe is not a run
+
+
+def test_the_corpus_configs_state_only_what_differs_from_the_base_recipe():
+    import yaml
+
+    base = yaml.safe_load((REPO_ROOT / "recipes" / "configs" / "base.yaml").read_text())
+    for name in ("quickstart.yaml", "wikitext2.yaml", "gutenberg_style.yaml"):
+        config = yaml.safe_load((REPO_ROOT / "recipes" / "configs" / name).read_text())
+        assert config["base"] == "base.yaml", name
+        model = config.get("model", {}).get("config", {})
+        restated = {key for key, value in model.items() if base["model"]["config"].get(key) == value}
+        assert not restated, f"{name} restates base.yaml's {sorted(restated)}"

@@ -25,8 +25,10 @@ import warnings
 
 import pytest
 import yaml
+from omegaconf import OmegaConf
 
 from conftest import REPO_ROOT
+from doc_hvae.config_loading import load_yaml_with_base
 from doc_hvae.data.batching import DocCollator
 from doc_hvae.data.prepare import PreparedCorpus
 from doc_hvae.data.synthetic import write_topic_corpus
@@ -43,7 +45,7 @@ TINY = {
 
 
 def mechanism_config(tmp_path, corpus) -> dict:
-    shipped = yaml.safe_load((REPO_ROOT / "recipes" / "configs" / "quickstart.yaml").read_text())
+    shipped = OmegaConf.to_container(load_yaml_with_base(REPO_ROOT / "recipes" / "configs" / "quickstart.yaml", "quickstart"))  # over base.yaml
     return {
         "data": {
             "prepared_dir": str(tmp_path / "data"),
