@@ -355,8 +355,8 @@ def _sample_and_continue_tabs(handlers: DemoHandlers) -> None:
         controls = sampling_controls(handlers, ("document", "paragraph", "sentence"))
         button, output = gr.Button("Sample from the prior", variant="primary"), _output()
         button.click(handlers.sample, [documents, *controls], output, api_name="sample")
-    if handlers.pipe.model.config.decoder_context == "document":
-        return  # a flat LM: no latents to continue from
+    if "document" not in handlers.levels or handlers.pipe.model.config.decoder_context == "document":
+        return  # continuation starts from the prefix's z_doc (generation.continuation_plan)
     with gr.Tab("Continue"):
         prefix = _text("prefix", handlers.limits)
         documents = _count("continuations", handlers.limits)
