@@ -14,7 +14,7 @@ and the decoder's `position_inputs` / `step` (one KV-cached call); this module o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from transformers import DynamicCache
@@ -538,18 +538,29 @@ def sample_prior(model: DocHVAE, num_documents: int, sampling: SamplingConfig, g
     return decode_documents(model, LatentPlan(num_documents=num_documents), sampling, generator)
 
 
+def check_style_request(model: DocHVAE, per_reference: int) -> None:
+    """Style generation needs a document level and at least one document per reference."""
+    if "document" not in model.config.levels:
+        raise ValueError(f"style generation needs a document level; this model's levels are {model.config.levels}")
+    if isinstance(per_reference, bool) or not isinstance(per_reference, int) or per_reference < 1:
+        raise ValueError(f"per_reference={per_reference!r}; ask for at least one document per reference")
+
+
+def style_plan(model: DocHVAE, z_doc: torch.Tensor, per_reference: int) -> LatentPlan:
+    """A plan of `per_reference` documents per reference z_doc [R, D] (reference order); the lower levels
+    come from their priors."""
+    check_style_request(model, per_reference)
+    return LatentPlan(num_documents=z_doc.shape[0] * per_reference, document=z_doc.repeat_interleave(per_reference, dim=0))
+
+
 def generate_in_style(
     model: DocHVAE, references: DocBatch, per_reference: int, sampling: SamplingConfig, mode: str = "mean", generator=None
 ) -> list[list[GeneratedDocument]]:
     """N documents per reference: z_doc from the reference's posterior, the lower levels from their priors."""
-    if "document" not in model.config.levels:
-        raise ValueError(f"style generation needs a document level; this model's levels are {model.config.levels}")
-    if per_reference < 1:
-        raise ValueError(f"per_reference={per_reference}; ask for at least one document per reference")
-    z_doc = posterior_latents(model, references, mode)["document"]
-    plan = LatentPlan(num_documents=z_doc.shape[0] * per_reference, document=z_doc.repeat_interleave(per_reference, dim=0))
+    check_style_request(model, per_reference)  # before the encoder runs
+    plan = style_plan(model, posterior_latents(model, references, mode)["document"], per_reference)
     flat = decode_documents(model, plan, sampling, generator)
-    return [flat[r * per_reference : (r + 1) * per_reference] for r in range(z_doc.shape[0])]
+    return [flat[r * per_reference : (r + 1) * per_reference] for r in range(references.num_documents)]
 
 
 def continuation_plan(model: DocHVAE, prefixes: DocBatch, per_prefix: int = 1) -> LatentPlan:
@@ -625,16 +636,22 @@ def interpolation_plan(model: DocHVAE, pair: DocBatch, level: str, steps: int) -
     return plan
 
 
-def swap(model: DocHVAE, batch: DocBatch, donors: list[int], sampling: SamplingConfig, generator=None) -> list[GeneratedDocument]:
-    """Keep each document's paragraph and sentence latents, take z_doc from document `donors[b]`."""
+def swap_plan(model: DocHVAE, plan: LatentPlan, donors: list[int]) -> LatentPlan:
+    """A posterior plan whose document b takes z_doc from document `donors[b]` (its lower latents kept)."""
     if "document" not in model.config.levels:
         raise ValueError(f"swap needs a document level; this model's levels are {model.config.levels}")
-    if len(donors) != batch.num_documents or not all(0 <= d < batch.num_documents for d in donors):
-        raise ValueError(f"donors={donors}: give one donor index in [0, {batch.num_documents}) per document")
-    latents = posterior_latents(model, batch)
-    plan = plan_from_posterior(model, batch, latents)
-    plan.document = latents["document"][torch.tensor(donors)]
-    return decode_documents(model, plan, sampling, generator)
+    count = plan.num_documents
+    if count < 2:
+        raise ValueError(f"swap needs at least 2 documents to exchange z_doc between, got {count}")
+    if len(donors) != count or not all(isinstance(d, int) and 0 <= d < count for d in donors):
+        raise ValueError(f"donors={donors}: give one donor index in [0, {count}) per document")
+    return replace(plan, document=plan.document[torch.tensor(donors)])
+
+
+def swap(model: DocHVAE, batch: DocBatch, donors: list[int], sampling: SamplingConfig, generator=None) -> list[GeneratedDocument]:
+    """Keep each document's paragraph and sentence latents, take z_doc from document `donors[b]`."""
+    plan = plan_from_posterior(model, batch, posterior_latents(model, batch))
+    return decode_documents(model, swap_plan(model, plan, donors), sampling, generator)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from .generation import (
     GeneratedDocument,
     LatentPlan,
     SamplingConfig,
+    check_style_request,
     continuation_plan,
     decode_documents,
     document_text,
@@ -48,6 +49,8 @@ from .generation import (
     plan_from_posterior,
     posterior_latents,
     seeded_generator,
+    style_plan,
+    swap_plan,
 )
 from .modeling import DocHVAE
 from .style import paragraph_texts
@@ -197,8 +200,7 @@ class DocHVAEPipeline:
         most this many tokens in a whole document: no stream is decoded longer, and the document is
         cut where the count is reached)."""
         num_documents = _alias(num_documents, sampling.pop("num_return_sequences", None), "num_documents")
-        if isinstance(num_documents, bool) or not isinstance(num_documents, int) or num_documents < 1:
-            raise ValueError(f"num_documents={num_documents!r}; give a positive int")
+        _check_count(num_documents, "num_documents", "documents")
         return self._decode(LatentPlan(num_documents=num_documents), seed, sampling)
 
     def generate_in_style(self, references: Sequence[str] | str | LatentPlan | torch.Tensor, per_text: int = 1, seed: int | None = None,
@@ -209,15 +211,13 @@ class DocHVAEPipeline:
         every reference is drawn with the same randomness (lower latents' and tokens' draws, seed + k), so
         the references' documents differ only by their z_doc. `long_text`: as in `encode`."""
         per_text = _alias(per_text, sampling.pop("num_return_sequences", None), "per_text")
-        if "document" not in self.model.config.levels:
-            raise ValueError(f"style generation needs a document level; this model's levels are {self.model.config.levels}")
-        if isinstance(per_text, bool) or not isinstance(per_text, int) or per_text < 1:
-            raise ValueError(f"per_text={per_text!r}; ask for at least one document per reference")
+        _check_count(per_text, "per_text", "documents per reference")
+        check_style_request(self.model, per_text)  # before the references are encoded
         if "document" in (sampling.get("latent_temperature") if isinstance(sampling.get("latent_temperature"), dict) else {}):
             raise ValueError("latent_temperature['document'] has no effect in style generation: z_doc is the reference's; "
                              "leave it out (the lower levels' temperatures apply)")
         z_doc = self._document_latents(references, long_text)
-        plan = LatentPlan(num_documents=z_doc.shape[0] * per_text, document=z_doc.repeat_interleave(per_text, dim=0))
+        plan = style_plan(self.model, z_doc, per_text)
         noise = [k for _ in range(z_doc.shape[0]) for k in range(per_text)] if shared_noise else None
         generated = self._decode(plan, seed, sampling, noise)
         for index, text in enumerate(generated):
@@ -232,6 +232,7 @@ class DocHVAEPipeline:
         than one training window continues from its last window (the earlier ones are counted in `report`
         as discarded). Needs a document level and paragraph or sentence streams (`generation.continuation_plan`)."""
         per_text = _alias(per_text, sampling.pop("num_return_sequences", None), "per_text")
+        _check_count(per_text, "per_text", "continuations per prefix")
         windows = self.windows(prefixes)
         discarded = sum(len(text_windows) - 1 for text_windows in windows)
         if discarded:
@@ -269,14 +270,7 @@ class DocHVAEPipeline:
         drawn with the same randomness."""
         plan = self.encode(texts)
         count = plan.num_documents
-        donors = list(donors) if donors is not None else [(b + 1) % count for b in range(count)]
-        if "document" not in self.model.config.levels:
-            raise ValueError(f"swap needs a document level; this model's levels are {self.model.config.levels}")
-        if count < 2:
-            raise ValueError(f"swap needs at least 2 texts to exchange z_doc between, got {count}")
-        if len(donors) != count or not all(0 <= d < count for d in donors):
-            raise ValueError(f"donors={donors}: give one donor index in [0, {count}) per text")
-        plan.document = plan.document[torch.tensor(donors)]
+        plan = swap_plan(self.model, plan, list(donors) if donors is not None else [(b + 1) % count for b in range(count)])
         generated = self._decode(plan, seed, sampling, [0] * count if shared_noise else None)
         for index, text in enumerate(generated):
             text.reference = index
@@ -363,8 +357,7 @@ class DocHVAEPipeline:
             raise TypeError(f"unknown sampling setting(s) {unknown}; use fields of SamplingConfig: {[f.name for f in fields(SamplingConfig)]}")
         settings = {**vars(self.sampling), **sampling}
         if max_new_tokens is not None:
-            if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-                raise ValueError(f"max_new_tokens={max_new_tokens!r}; give a positive int (tokens in a whole document)")
+            _check_count(max_new_tokens, "max_new_tokens", "tokens in a whole document")
             settings["max_tokens"] = min(settings["max_tokens"], max_new_tokens)  # no stream needs more
         config = SamplingConfig(**settings)
         if noise is not None:
@@ -388,9 +381,14 @@ def _alias(value, alias, name: str):
     return alias
 
 
+def _check_count(value, name: str, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}={value!r}; give a positive int ({what})")
+
+
 def _check_batch_size(batch_size) -> None:
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
-        raise ValueError(f"batch_size={batch_size!r}; give a positive int (windows per forward pass) or None (all at once)")
+    if batch_size is not None:
+        _check_count(batch_size, "batch_size", "windows per forward pass; None: all at once")
 
 
 def _cut_document(document: GeneratedDocument, max_tokens: int) -> GeneratedDocument:

@@ -179,7 +179,7 @@ def test_bad_values_at_the_pipeline_entry_points_get_one_clear_message(three_lev
         pipe.sample(1, top_p="0.9")
     with pytest.raises(ValueError, match="iw_samples=-1"):
         pipe.score(TEXTS, iw_samples=-1)
-    with pytest.raises(ValueError, match="at least 2 texts"):
+    with pytest.raises(ValueError, match="at least 2 documents"):
         pipe.swap(TEXTS[:1])
     with pytest.raises(ValueError, match=r"latent_temperature\['document'\] has no effect in style generation"):
         pipe.generate_in_style(TEXTS, latent_temperature={"document": 0.5})
@@ -304,6 +304,10 @@ def test_the_pipeline_is_callable_and_takes_transformers_names(three_level, flat
     assert all(sum(len(s) for p in g.document.paragraphs for s in p) <= 15 for g in cut)
     with pytest.raises(ValueError, match="max_new_tokens=0"):
         pipe.sample(1, max_new_tokens=0)
+    with pytest.raises(ValueError, match=r"per_text=0; give a positive int \(documents per reference\)"):
+        pipe.generate_in_style(TEXTS, per_text=0)
+    with pytest.raises(ValueError, match="batch_size=0"):
+        pipe.score(TEXTS, batch_size=0)
 
 
 def test_from_pretrained_takes_a_hub_id_from_the_offline_cache(three_level, tmp_path, monkeypatch):
