@@ -94,9 +94,9 @@ def validate_config(schema: type[Schema], data: dict, source: str = "config") ->
 
 
 def load_yaml_with_base(path: str | os.PathLike, source: str, seen: tuple[Path, ...] = ()) -> DictConfig:
-    """A YAML config over the config it names in `base:` (a path relative to the file, e.g. `base: base.yaml`),
-    recursively: mappings merge key by key, and any other value the file sets (a number, a string, a list)
-    replaces the base's."""
+    """A YAML config over the config(s) it names in `base:` (paths relative to the file: `base: base.yaml`,
+    or a list merged in order, `base: [base.yaml, parts/wikitext2_data.yaml]`), recursively: mappings
+    merge key by key, and any other value the file sets (a number, a string, a list) replaces the base's."""
     path = Path(path)
     if not path.is_file():
         hint = f" (the base of {seen[-1]})" if seen else ""
@@ -111,10 +111,13 @@ def load_yaml_with_base(path: str | os.PathLike, source: str, seen: tuple[Path, 
         raise ConfigError([f"{path}: the top level must be a mapping of sections (key: value), not a {type(config).__name__}"], source)
     if "base" not in config:
         return config
-    base_name = config.pop("base")
-    if not isinstance(base_name, str):
-        raise ConfigError([f"{path}: base={base_name!r}; give the path of the base config, relative to this file (e.g. base: base.yaml)"], source)
-    return OmegaConf.merge(load_yaml_with_base(path.parent / base_name, source, (*seen, path.resolve())), config)
+    names = config.pop("base")
+    names = [names] if isinstance(names, str) else list(names) if OmegaConf.is_list(names) else [names]
+    if not names or not all(isinstance(name, str) for name in names):
+        raise ConfigError([f"{path}: base={names!r}; give the path of the base config, relative to this file (e.g. base: base.yaml), "
+                           "or a list of them"], source)
+    bases = [load_yaml_with_base(path.parent / name, source, (*seen, path.resolve())) for name in names]
+    return OmegaConf.merge(*bases, config)
 
 
 def load_config(schema: type[Schema], path: str | os.PathLike | None, overrides: Sequence[str] = ()) -> Schema:

@@ -318,7 +318,12 @@ def test_a_config_over_its_base_merges_mappings_and_replaces_other_values(tmp_pa
     (tmp_path / "orphan.yaml").write_text("base: nowhere.yaml\nname: x\n")
     with pytest.raises(FileNotFoundError, match=r"nowhere.yaml'.*\(the base of .*orphan.yaml\)"):
         load_config(Recipe, tmp_path / "orphan.yaml")
-    (tmp_path / "bad.yaml").write_text("base: [a, b]\nname: x\n")
+    # A list of bases merges in order, the file over them all.
+    (tmp_path / "part.yaml").write_text("sizes: {paragraph: 4}\nsteps: 5\n")
+    (tmp_path / "two.yaml").write_text("base: [recipes/base.yaml, part.yaml]\nsizes: {sentence: 2}\n")
+    assert load_config(Recipe, tmp_path / "two.yaml").model_dump() == {
+        "name": "base", "sizes": {"document": 32, "sentence": 2, "paragraph": 4}, "levels": ["document", "sentence"], "steps": 5}
+    (tmp_path / "bad.yaml").write_text("base: 3\nname: x\n")
     with pytest.raises(ConfigError, match="base=.*give the path of the base config"):
         load_config(Recipe, tmp_path / "bad.yaml")
 
@@ -344,7 +349,8 @@ def test_the_corpus_configs_state_only_what_differs_from_the_base_recipe():
     base = yaml.safe_load((REPO_ROOT / "recipes" / "configs" / "base.yaml").read_text())
     for name in ("quickstart.yaml", "wikitext2.yaml", "gutenberg_style.yaml"):
         config = yaml.safe_load((REPO_ROOT / "recipes" / "configs" / name).read_text())
-        assert config["base"] == "base.yaml", name
+        bases = [config["base"]] if isinstance(config["base"], str) else config["base"]
+        assert "base.yaml" in bases, name
         model = config.get("model", {}).get("config", {})
         restated = {key for key, value in model.items() if base["model"]["config"].get(key) == value}
         assert not restated, f"{name} restates base.yaml's {sorted(restated)}"
