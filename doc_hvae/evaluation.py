@@ -194,7 +194,7 @@ def evaluate(model: DocHVAE, dataset, collator: DocCollator, settings: EvalSetti
     """
     if len(dataset) == 0:
         raise ValueError("the evaluation split is empty")
-    device = next(model.parameters()).device
+    device = model.device
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(settings.seed)
         return _evaluate(model, dataset, collator, settings, tokenizer, show_progress, device)
@@ -304,7 +304,7 @@ def document_nll(model: DocHVAE, rows: list[dict], collator: DocCollator, settin
     """Per document of `rows` (nats, [B] each): "elbo", the negative ELBO of one posterior sample,
     and with `settings.iw_samples` > 0 "iw", the importance-weighted NLL (a flat LM's exact NLL
     for both). Batched by `settings.max_tokens`; seeded by `settings.seed` (caller's random state kept)."""
-    device = next(model.parameters()).device
+    device = model.device
     elbo, iw = [], []
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(settings.seed)
@@ -409,7 +409,7 @@ def _assemble(model, settings, totals, kl_units, kl_per_dim, means, posteriors, 
 @torch.no_grad()
 def reconstruction_bleu(model: DocHVAE, dataset, collator: DocCollator, tokenizer, num_documents: int, show_progress: bool = False) -> dict:
     """Corpus BLEU (sacrebleu) of greedy reconstructions against the source documents."""
-    device = next(model.parameters()).device
+    device = model.device
     rows = [dataset[i] for i in range(min(num_documents, len(dataset)))]
     hypotheses, references = [], []
     greedy = SamplingConfig(temperature=0.0, max_paragraphs=64, max_sentences=64, max_tokens=512)

@@ -336,7 +336,7 @@ def decode_documents(
     if plan.num_documents < 1:
         raise ValueError(f"num_documents={plan.num_documents}; ask for at least one document")
     config = model.config
-    device = model.decoder.lm.get_input_embeddings().weight.device
+    device = model.device
     if generator is not None and generator.device != device:
         raise ValueError(f"the generator is on {generator.device} but the model on {device}; use seeded_generator(seed, device)")
     unknown = sorted(set(sampling.latent_temperature) - set(config.levels))
@@ -432,7 +432,7 @@ def decode_documents(
 def _decode_document_streams(model, plan: LatentPlan, sampling: SamplingConfig, sampler, generator, max_paragraphs: int, use_cache: bool):
     """decoder_context="document" (a flat LM): one stream per document; after each end-of-paragraph
     the stop head (or the plan's paragraph count) decides whether the stream goes on."""
-    B, device = plan.num_documents, model.decoder.lm.get_input_embeddings().weight.device
+    B, device = plan.num_documents, model.device
     counts = torch.zeros(B, dtype=torch.long, device=device)
     fixed = torch.tensor([n or 0 for n in plan.num_paragraphs], device=device) if plan.num_paragraphs is not None else None
 

@@ -123,7 +123,7 @@ class DocHVAEPipeline:
 
     @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        return self.model.device
 
     def __call__(self, texts: Sequence[str] | str | None = None, mode: str = "style", **kwargs):
         """`pipe(texts, mode=...)`: the method of `mode` on `texts` with `kwargs` ("style":

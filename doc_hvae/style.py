@@ -65,7 +65,7 @@ DIVERSITY_TEXTS = 50  # self-BLEU is quadratic in the number of texts
 @torch.no_grad()
 def document_latents(model: DocHVAE, rows: Sequence[dict], collator: DocCollator, batch_documents: int = 16) -> torch.Tensor:
     """Posterior means of z_doc [N, D] for prepared rows."""
-    device = next(model.parameters()).device
+    device = model.device
     parts = [posterior_latents(model, collator(rows[i : i + batch_documents]).to(device))["document"].cpu() for i in range(0, len(rows), batch_documents)]
     return torch.cat(parts)
 
@@ -301,7 +301,7 @@ def _classifiers_of(classifier: LabelClassifier | None, classifiers: Mapping[str
 
 def _generate(model, references, collator, per_reference, sampling, generator) -> tuple[list[GeneratedDocument], list[GeneratedDocument]]:
     """`per_reference` documents in each reference's style (reference-major) and as many prior samples."""
-    device = next(model.parameters()).device
+    device = model.device
     styled: list[GeneratedDocument] = []
     for start in range(0, len(references), 8):  # 8 references per decoding call
         chunk = collator(list(references[start : start + 8])).to(device)

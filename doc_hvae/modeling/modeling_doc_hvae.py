@@ -261,7 +261,7 @@ class DocHVAE(DocHVAEPreTrainedModel):
         if not levels:
             return {}
         seen = {}
-        device = next(self.parameters()).device
+        device = self.device
         features = [self.encoder(batch) for batch in batches]
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             for level in levels:
