@@ -26,12 +26,13 @@ def training_configs() -> list[Path]:
             if "training" in (yaml.safe_load(path.read_text()) or {})]
 
 
-def resolve(path: Path) -> dict:
+def resolve(path: Path, overrides: list[str] = ()) -> dict:
+    """The TrainConfig of `path` with `overrides`, its model section as the full DocHVAEConfig it builds."""
     from doc_hvae.config import DocHVAEConfig
     from doc_hvae.config_loading import load_config
     from doc_hvae.training import TrainConfig
 
-    config = load_config(TrainConfig, path)
+    config = load_config(TrainConfig, path, overrides)
     resolved = config.model_dump(mode="json")
     model = DocHVAEConfig(**config.model.config).to_dict()
     resolved["model"]["config"] = json.loads(json.dumps({k: v for k, v in sorted(model.items()) if k not in VOLATILE}, default=str))

@@ -25,15 +25,14 @@ RECORD = REPO_ROOT / "tests" / "data" / "resolved_suites.json"
 def resolve_suite(name: str) -> dict[str, dict]:
     """Each variant of a suite as the runner trains it by default (--seed 0, the default --output, no
     --max-steps or --extra): its config, overrides, style-consistency flags and resolved TrainConfig."""
-    from doc_hvae.config_loading import load_config
-    from doc_hvae.training import TrainConfig
+    from resolved_configs import resolve  # the model section as the full DocHVAEConfig, the library's defaults included
 
     suite = quality_suite.load_suite(name)
     resolved = {}
     for variant in suite.variants:
         overrides = quality_suite.variant_overrides(suite, variant, Path("outputs/bench") / name, seed=0)
         resolved[variant] = {"config": suite.config, "overrides": overrides, "style": quality_suite.style_arguments(suite.evaluation) or None,
-                             "resolved": load_config(TrainConfig, REPO_ROOT / suite.config, overrides).model_dump(mode="json")}
+                             "resolved": json.loads(json.dumps(resolve(REPO_ROOT / suite.config, overrides), sort_keys=True))}
     return resolved
 
 
