@@ -19,6 +19,8 @@ POSTERIORS = ("plain", "residual")
 # Every level into every decoder layer (gates closed at initialisation): the injection that the latent-use
 # ablation found best (docs/findings.md#layer-injection); input-only paths are weaker.
 DEFAULT_INJECTION = {"document": ["layers"], "paragraph": ["layers"], "sentence": ["layers"]}
+# The defaults are the best recipe measured so far (recipes/configs/base.yaml states the same).
+DEFAULT_MEAN_NORM = {"document": 1.0, "paragraph": 0.2, "sentence": 0.1}
 
 
 def default_decoder_config(vocab_size: int, hidden_size: int = 256, num_layers: int = 4, num_heads: int = 4) -> dict:
@@ -72,9 +74,10 @@ class DocHVAEConfig(PreTrainedConfig):
             `decoder_context="sentence"` (a paragraph stream spans several sentences).
         memory_tokens (`int`, defaults to 1):
             Prefix positions per memory-injected level.
-        decoder_context (`str`, defaults to `"paragraph"`):
+        decoder_context (`str`, defaults to `"sentence"`):
             "paragraph": one decoder stream per paragraph; "sentence": one per sentence, so that
-            everything crossing sentences must flow through the latents. Cross-paragraph
+            everything crossing sentences must flow through the latents (the better LM too on the
+            quickstart and Gutenberg: docs/findings.md#sentence-streams). Cross-paragraph
             information always flows through the latents only. "document": one stream per
             document (window), for the flat LM only: the baseline that reads the whole preceding
             text instead of latents.
@@ -145,15 +148,17 @@ class DocHVAEConfig(PreTrainedConfig):
             Initial value of every per-layer gate. 0 (closed) starts the decoder as the flat LM;
             a nonzero value with `layer_projection_std=0` is the ungated injection (zero-initialised
             projections, which then learn from the first step).
-        posterior_log_scale_init (`float`, defaults to 0.0):
+        posterior_log_scale_init (`float`, defaults to -2.0):
             Initial log standard deviation of every posterior: the bias of its log-scale output,
             before the soft clamp (so the std starts at exp(log_scale_bound * tanh(init / bound))).
             Below 0, early samples are dominated by the input-dependent mean rather than by
             noise, so the decoder has a signal to learn to use before it learns to ignore z.
-        posterior_mean_norm (`dict[str, float]`, defaults to `{}`):
+        posterior_mean_norm (`dict[str, float]`, defaults to `{"document": 1.0, "paragraph": 0.2, "sentence": 0.1}`):
             Per level, the fixed scale gamma of BN-VAE's batch normalisation of posterior means
             (Zhu et al. 2020): the means of a level's units keep spread gamma across inputs, so
-            the level cannot collapse. Absent or 0 = off. Typical: 0.3 to 0.6.
+            the level cannot collapse. Absent or 0 = off; `{}` switches it off everywhere. The
+            default is graded by level: wide at the document level, narrow below, so a level with
+            little to carry pays a small KL floor (docs/findings.md#graded-bn-vae).
         mean_bound, log_scale_bound (`float`, defaults to 8.0 and 4.0):
             Soft-clamp bounds of every Gaussian's mean and log-scale.
         initializer_range (`float`, defaults to 0.02): std of the normal initialiser.
@@ -167,7 +172,7 @@ class DocHVAEConfig(PreTrainedConfig):
         latent_size: int | dict[str, int] = 32,
         latent_injection: dict[str, list[str]] | None = None,
         memory_tokens: int = 1,
-        decoder_context: str = "paragraph",
+        decoder_context: str = "sentence",
         decoder_packing: str = "mask",
         posterior: str = "plain",
         decoder: dict | None = None,
@@ -194,7 +199,7 @@ class DocHVAEConfig(PreTrainedConfig):
         bow_levels: list[str] | None = None,
         layer_projection_std: float | None = None,
         layer_gate_init: float = 0.0,
-        posterior_log_scale_init: float = 0.0,
+        posterior_log_scale_init: float = -2.0,
         posterior_mean_norm: dict[str, float] | None = None,
         mean_bound: float = 8.0,
         log_scale_bound: float = 4.0,
@@ -238,7 +243,7 @@ class DocHVAEConfig(PreTrainedConfig):
         self.layer_projection_std = layer_projection_std
         self.layer_gate_init = layer_gate_init
         self.posterior_log_scale_init = posterior_log_scale_init
-        self.posterior_mean_norm = dict(posterior_mean_norm or {})
+        self.posterior_mean_norm = dict(posterior_mean_norm if posterior_mean_norm is not None else DEFAULT_MEAN_NORM)
         self.mean_bound = mean_bound
         self.log_scale_bound = log_scale_bound
         self.initializer_range = initializer_range

@@ -45,6 +45,7 @@ def tiny_model(levels=THREE_LEVELS, seed: int = 0, tie: bool = True, **kwargs) -
     if not tie:
         decoder["tie_word_embeddings"] = False
     torch.manual_seed(seed)
+    kwargs.setdefault("decoder_context", "paragraph")  # the loop's paragraph streams; sentence streams are asked for explicitly
     config = DocHVAEConfig(levels=levels, latent_size=8, vocab_size=V, decoder=decoder, encoder=default_encoder_config(V, 32, 1, 2), **kwargs)
     return DocHVAE(config).eval()
 

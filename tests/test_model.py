@@ -40,6 +40,9 @@ def make_config(levels=LEVELS, decoder_context="paragraph", posterior="plain", d
         decoder.update(resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
         encoder.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     kwargs.setdefault("latent_injection", SENTENCE_INJECTION if decoder_context == "sentence" else DEFAULT_INJECTION)
+    # No BN-VAE and a unit posterior std unless a test asks: the mechanisms in isolation (the library's defaults add both).
+    kwargs.setdefault("posterior_mean_norm", {})
+    kwargs.setdefault("posterior_log_scale_init", 0.0)
     return DocHVAEConfig(
         levels=list(levels),
         latent_size=8,
@@ -447,7 +450,8 @@ def test_from_pretrained_parts_round_trip(tmp_path):
     ids=lambda value: str(value)[:40] if isinstance(value, dict) else None,
 )
 def test_config_rejects_invalid_values(kwargs, expected):
-    base = {"latent_size": 8, "vocab_size": V, "decoder": default_decoder_config(V, 32, 2, 2), "encoder": default_encoder_config(V, 32, 1, 2)}
+    base = {"latent_size": 8, "vocab_size": V, "decoder": default_decoder_config(V, 32, 2, 2), "encoder": default_encoder_config(V, 32, 1, 2),
+            "decoder_context": "paragraph"}
     with pytest.raises(ValueError) as error:
         DocHVAEConfig(**{**base, **kwargs})
     message = str(error.value)
