@@ -81,6 +81,8 @@ def format_validation_error(error: ValidationError, schema: type[BaseModel]) -> 
             problems.append(f"{key}: unknown key (value {value!r}); {hint}")
         elif item["type"] == "missing":
             problems.append(f"{key}: required key is missing; add it to the YAML or pass {key}=...")
+        elif not item["loc"]:  # a check across sections (a model validator): the message names what it checked
+            problems.append(item["msg"].removeprefix("Value error, "))
         else:
             problems.append(f"{key}: {item['msg']} (got {value!r})")
     return problems

@@ -50,17 +50,30 @@ def validate_guidance(scales: dict, null: str, plausibility: float) -> list[str]
     return problems
 
 
+def guidance_problems_for(config, scales: dict, null: str) -> list[str]:
+    """The problems of guidance settings for a model of `config` (a DocHVAEConfig): a flat LM, levels it
+    lacks, a learned null it was not trained with. A training config's `sampling` is checked with it
+    before training, so a recommended sampling the model cannot use fails at once."""
+    guided = {level for level, g in scales.items() if g != 1}
+    if not config.levels and scales:
+        return [f"guidance={scales} needs latent levels; this model is a flat LM (levels=[])"]
+    unknown = sorted(set(scales) - set(config.levels))
+    if unknown:
+        return [f"guidance has level(s) {unknown} this model does not have; its levels are {config.levels}"]
+    untrained = sorted(level for level in guided if level not in config.decoder_latent_drop or config.decoder_latent_null != "learned")
+    if null == "learned" and untrained:
+        return [f"guidance_null='learned' at level(s) {untrained}, but the model is trained without a learned null there "
+                f"(decoder_latent_null={config.decoder_latent_null!r}, decoder_latent_drop={config.decoder_latent_drop}); use "
+                "guidance_null='zero', or train with decoder_latent_null: learned and decoder_latent_drop: {" + untrained[0] + ": 0.1}"]
+    return []
+
+
 class LatentGuidance:
     """The branches of guided decoding for one model, and the rule that combines their logits."""
 
     def __init__(self, model, scales: dict[str, float], null: str = "zero", plausibility: float = 0.0):
         config = model.config
-        problems = validate_guidance(scales, null, plausibility)
-        if not config.levels and scales:
-            problems.append(f"guidance={scales} needs latent levels; this model is a flat LM (levels=[])")
-        unknown = sorted(set(scales) - set(config.levels))
-        if config.levels and unknown:
-            problems.append(f"guidance has level(s) {unknown} this model does not have; its levels are {config.levels}")
+        problems = validate_guidance(scales, null, plausibility) + guidance_problems_for(config, scales, null)
         if problems:
             raise ValueError("invalid guidance: " + "; ".join(problems))
         # Top-down order; a level at scale 1 is unguided and costs nothing.

@@ -30,6 +30,7 @@ from .data.batching import DocCollator, TokenBudgetBatchSampler
 from .data.prepare import LimitsConfig, SourceConfig, TokenizerConfig
 from .data.tokenizer import EncoderTokenIds, SpecialTokenIds
 from .generation import DEFAULT_SAMPLING, SamplingConfig
+from .guidance import guidance_problems_for
 from .modeling import DocHVAE
 from .objectives import Objective
 
@@ -163,6 +164,17 @@ class TrainConfig(StrictModel):
     def _known_sampling(cls, value: dict[str, Any]) -> dict[str, Any]:
         recommended_sampling_config(value)  # unknown fields and bad values fail at load, not after training
         return value
+
+    @model_validator(mode="after")
+    def _sampling_fits_the_model(self) -> TrainConfig:
+        """A recommended sampling the model cannot use (guidance on a flat LM, ...) fails at load, not after training."""
+        if self.sampling and not self.model.init_from:
+            sampling = recommended_sampling_config(self.sampling)
+            problems = guidance_problems_for(DocHVAEConfig(**self.model.config), sampling.guidance, sampling.guidance_null)
+            if problems:
+                raise ValueError(f"sampling does not fit model.config: {problems[0]}; change the sampling section "
+                                 "(sampling={} on the command line recommends plain sampling)")
+        return self
 
     def unused_objective_levels(self) -> list[str]:
         """Levels with objective settings that this model does not have (a variant made by overriding

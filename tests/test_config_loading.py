@@ -354,3 +354,16 @@ def test_the_corpus_configs_state_only_what_differs_from_the_base_recipe():
         model = config.get("model", {}).get("config", {})
         restated = {key for key, value in model.items() if base["model"]["config"].get(key) == value}
         assert not restated, f"{name} restates base.yaml's {sorted(restated)}"
+
+
+def test_a_recommended_sampling_the_model_cannot_use_fails_at_load_not_after_training():
+    from doc_hvae.training import TrainConfig
+
+    gutenberg = REPO_ROOT / "recipes" / "configs" / "gutenberg_style.yaml"  # recommends guidance on z_doc
+    with pytest.raises(ConfigError, match=r"sampling does not fit model.config: guidance=\{'document': 2.0\} needs latent levels.*sampling=\{\}"):
+        load_config(TrainConfig, gutenberg, ["model.config.levels=[]"])
+    assert load_config(TrainConfig, gutenberg, ["model.config.levels=[]", "sampling={}"]).sampling == {}
+    with pytest.raises(ConfigError, match=r"guidance_null='learned' at level\(s\) \['document'\].*decoder_latent_drop"):
+        load_config(TrainConfig, gutenberg, ["sampling.guidance_null=learned"])
+    learned = ["sampling.guidance_null=learned", "model.config.decoder_latent_null=learned", "model.config.decoder_latent_drop={document: 0.1}"]
+    assert load_config(TrainConfig, gutenberg, learned).sampling["guidance_null"] == "learned"
