@@ -105,6 +105,18 @@ class LatentPlan:
     num_paragraphs: list[int] | None = None
     given_paragraphs: list[int] | None = None
 
+    def latents_of(self, index: int) -> dict[str, torch.Tensor]:
+        """Document `index`'s fixed latents keyed as `GeneratedText.latents` is: "document" [D],
+        "paragraph" [P, D], "sentence" [N, D] (its sentences in order over the paragraphs)."""
+        latents = {}
+        if self.document is not None:
+            latents["document"] = self.document[index]
+        if self.paragraphs is not None and self.paragraphs[index] is not None:
+            latents["paragraph"] = self.paragraphs[index]
+        if self.sentences is not None and self.sentences[index]:
+            latents["sentence"] = torch.cat(list(self.sentences[index]))
+        return latents
+
     def select(self, index: int) -> LatentPlan:
         """The plan of document `index` alone."""
         def pick(values):

@@ -64,8 +64,11 @@ def test_generation_returns_text_and_the_latents_it_was_decoded_from(three_level
     # The same z_doc given directly decodes the same documents with the same seed.
     again = pipe.generate_in_style(latents.document, per_text=2, seed=0, max_paragraphs=2, max_tokens=12)
     assert [g.text for g in again] == [g.text for g in styled]
-    # Reconstruction decodes from the text's own latents at every level.
+    # Reconstruction decodes from the text's own latents at every level, named as encode's `latents_of` names them.
     rebuilt = pipe.reconstruct(TEXTS, seed=0, max_tokens=12)
+    assert set(rebuilt[0].latents) == set(latents.latents_of(0)) == {"document", "paragraph", "sentence"}
+    assert torch.equal(rebuilt[0].latents["document"], latents.latents_of(0)["document"])
+    assert latents.latents_of(0)["sentence"].shape[0] == sum(s.shape[0] for s in latents.sentences[0])
     assert torch.equal(rebuilt[0].latents["paragraph"], latents.paragraphs[0])
     assert torch.equal(rebuilt[1].latents["sentence"][:1], latents.sentences[1][0][:1])
     swapped = pipe.swap(TEXTS, seed=0, max_tokens=12)
