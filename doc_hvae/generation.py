@@ -354,7 +354,6 @@ def decode_documents(
     unknown = sorted(set(sampling.latent_temperature) - set(config.levels))
     if unknown and set(sampling.latent_temperature) != set(LEVELS):  # one value for every level covers those the model lacks
         raise ValueError(f"latent_temperature has level(s) {unknown} this model does not have; its levels are {config.levels}")
-    levels = config.levels
     B = plan.num_documents
     sampler = TokenSampler(sampling, generator, LatentGuidance.from_sampling(model, sampling))
     temperature = sampling.latent_temperature_of
@@ -367,13 +366,8 @@ def decode_documents(
         return _decode_document_streams(model, plan, sampling, sampler, generator, max_paragraphs, use_cache)
     max_paragraphs += max(given)  # the bound counts written paragraphs
 
-    z_doc = None
-    if "document" in levels:
-        z_doc = plan.document.to(device) if plan.document is not None else model.latent_levels["document"].prior_step(
-            torch.zeros(B, 1, config.latent_dim("document"), device=device), torch.zeros(B, dtype=torch.long, device=device), None
-        ).sample(temperature("document"), generator)
-    z_par_all = torch.zeros(B, max_paragraphs + 1, config.latent_dim("paragraph"), device=device) if "paragraph" in levels else None
-
+    z_doc = _document_latent(model, plan, temperature("document"), generator)
+    z_par_all = torch.zeros(B, max_paragraphs + 1, config.latent_dim("paragraph"), device=device) if "paragraph" in config.levels else None
     documents = [GeneratedDocument(paragraphs=[]) for _ in range(B)]
     drawn_sentences: list[list[torch.Tensor]] = [[] for _ in range(B)]
     active = torch.ones(B, dtype=torch.bool, device=device)
@@ -383,62 +377,93 @@ def decode_documents(
             break
         index = (active & (writing <= j)).nonzero().squeeze(-1)
         # Paragraph latents (all documents, so the buffer stays aligned): prior unless the plan fixes them.
-        z_par = None
-        if z_par_all is not None:
-            position = torch.full((B,), j, device=device)
-            z_par = model.latent_levels["paragraph"].prior_step(z_par_all, position, z_doc).sample(temperature("paragraph"), generator)
-            for b in range(B):
-                fixed = plan.paragraphs[b] if plan.paragraphs is not None else None
-                if fixed is not None and j < fixed.shape[0]:
-                    z_par[b] = fixed[j].to(device)
-            z_par_all[:, j] = z_par
+        z_par = _paragraph_latents(model, plan, z_par_all, z_doc, j, temperature("paragraph"), generator)
         if index.numel() == 0:  # every document is still in its given paragraphs
             continue
-
         upper = {"document": z_doc[index] if z_doc is not None else None, "paragraph": z_par[index] if z_par is not None else None}
-        sentence_latents = None
-        if "sentence" in levels:
-            parent = upper["paragraph"] if upper["paragraph"] is not None else upper["document"]
-            fixed = [_fixed_sentences(plan, int(b), j, device) for b in index]
-            sentence_latents = SentenceLatents(model, parent, fixed, sampling.max_sentences, temperature("sentence"), generator, device)
-
-        def position_latents(z_sentence, upper=upper):  # this paragraph's upper latents (bound now: called in this iteration)
-            return {level: (z_sentence if level == "sentence" else upper[level]) for level in config.position_levels}
-
-        all_rows = torch.ones(index.numel(), dtype=torch.bool, device=device)
-        z_sen = sentence_latents.next(all_rows) if sentence_latents is not None else None
-        if config.decoder_context == "paragraph":
-            memory = upper if config.memory_levels else None
-
-            def next_sentence(rows: torch.Tensor, sentence_latents=sentence_latents, position_latents=position_latents) -> dict[str, torch.Tensor]:
-                return position_latents(sentence_latents.next(rows) if sentence_latents is not None else None)
-
-            streams, _ = decode_streams(model, index.numel(), memory, position_latents(z_sen), next_sentence, sampler, sampling.max_tokens, sampling.max_sentences, use_cache)
-            paragraphs = [stream[0] for stream in streams]
-        else:
-            paragraphs = _decode_sentence_streams(model, index.numel(), upper, z_sen, sentence_latents, position_latents, sampler, sampling, use_cache)
+        paragraphs, sentence_latents = _decode_paragraph(model, plan, sampling, sampler, upper, index, j, generator, use_cache)
         for a, b in enumerate(index.tolist()):
             documents[b].paragraphs.append(paragraphs[a])
             if sentence_latents is not None:
                 drawn_sentences[b].append(sentence_latents.drawn(a))
-
-        # Stop: the plan's paragraph count, or a draw from the stop head; always at the bound.
-        probability = model.stop_head.last_probability({"document": z_doc, "paragraph": z_par_all}, B, j + 1)
-        # Greedy decoding (temperature 0) is greedy for the stop decision too.
-        draws = probability > 0.5 if sampling.temperature == 0 else torch.rand(B, generator=generator, device=device) < probability
-        for b in index.tolist():
-            fixed_count = plan.num_paragraphs[b] if plan.num_paragraphs is not None else None
-            at_bound = fixed_count is None and j + 1 >= given[b] + sampling.max_paragraphs
-            if (fixed_count is not None and j + 1 >= fixed_count) or (fixed_count is None and bool(draws[b])) or at_bound:
-                active[b] = False
+        _stop_after_paragraph(model, plan, sampling, active, index, given, j, z_doc, z_par_all, generator)
     for b, document in enumerate(documents):
         if z_doc is not None:
             document.latents["document"] = z_doc[b]
         if z_par_all is not None:
             document.latents["paragraph"] = z_par_all[b, given[b] : given[b] + len(document.paragraphs)]
-        if "sentence" in levels:
+        if "sentence" in config.levels:
             document.latents["sentence"] = torch.cat(drawn_sentences[b])
     return documents
+
+
+def _document_latent(model: DocHVAE, plan: LatentPlan, temperature: float, generator) -> torch.Tensor | None:
+    """[B, D]: the plan's z_doc, or a draw from the document prior; None without a document level."""
+    if "document" not in model.config.levels:
+        return None
+    if plan.document is not None:
+        return plan.document.to(model.device)
+    B, device = plan.num_documents, model.device
+    start = torch.zeros(B, 1, model.config.latent_dim("document"), device=device)
+    return model.latent_levels["document"].prior_step(start, torch.zeros(B, dtype=torch.long, device=device), None).sample(temperature, generator)
+
+
+def _paragraph_latents(model: DocHVAE, plan: LatentPlan, z_par_all, z_doc, j: int, temperature: float, generator) -> torch.Tensor | None:
+    """[B, D]: paragraph j's latents, drawn from the prior given the paragraphs before (z_par_all) unless the
+    plan fixes them; written into z_par_all. None without a paragraph level."""
+    if z_par_all is None:
+        return None
+    position = torch.full((plan.num_documents,), j, device=model.device)
+    z_par = model.latent_levels["paragraph"].prior_step(z_par_all, position, z_doc).sample(temperature, generator)
+    for b in range(plan.num_documents):
+        fixed = plan.paragraphs[b] if plan.paragraphs is not None else None
+        if fixed is not None and j < fixed.shape[0]:
+            z_par[b] = fixed[j].to(model.device)
+    z_par_all[:, j] = z_par
+    return z_par
+
+
+def _decode_paragraph(model: DocHVAE, plan: LatentPlan, sampling: SamplingConfig, sampler, upper: dict, index: torch.Tensor, j: int,
+                      generator, use_cache: bool) -> tuple[list, SentenceLatents | None]:
+    """Paragraph j of the documents in `index` given their upper latents: token ids per sentence per
+    document, and the sentence latents drawn for them."""
+    config, device = model.config, model.device
+    sentence_latents = None
+    if "sentence" in config.levels:
+        parent = upper["paragraph"] if upper["paragraph"] is not None else upper["document"]
+        fixed = [_fixed_sentences(plan, int(b), j, device) for b in index]
+        sentence_latents = SentenceLatents(model, parent, fixed, sampling.max_sentences, sampling.latent_temperature_of("sentence"), generator, device)
+
+    def position_latents(z_sentence):  # this paragraph's upper latents, with the sentence's
+        return {level: (z_sentence if level == "sentence" else upper[level]) for level in config.position_levels}
+
+    all_rows = torch.ones(index.numel(), dtype=torch.bool, device=device)
+    z_sen = sentence_latents.next(all_rows) if sentence_latents is not None else None
+    if config.decoder_context == "sentence":
+        paragraphs = _decode_sentence_streams(model, index.numel(), upper, z_sen, sentence_latents, position_latents, sampler, sampling, use_cache)
+        return paragraphs, sentence_latents
+    memory = upper if config.memory_levels else None
+
+    def next_sentence(rows: torch.Tensor) -> dict[str, torch.Tensor]:
+        return position_latents(sentence_latents.next(rows) if sentence_latents is not None else None)
+
+    streams, _ = decode_streams(model, index.numel(), memory, position_latents(z_sen), next_sentence, sampler, sampling.max_tokens,
+                                sampling.max_sentences, use_cache)
+    return [stream[0] for stream in streams], sentence_latents
+
+
+def _stop_after_paragraph(model: DocHVAE, plan: LatentPlan, sampling: SamplingConfig, active: torch.Tensor, index: torch.Tensor,
+                          given: list[int], j: int, z_doc, z_par_all, generator) -> None:
+    """Whether the documents in `index` stop after paragraph j (`active` set False): the plan's paragraph
+    count, or a draw from the stop head (greedy at token temperature 0); always at the bound."""
+    B = plan.num_documents
+    probability = model.stop_head.last_probability({"document": z_doc, "paragraph": z_par_all}, B, j + 1)
+    draws = probability > 0.5 if sampling.temperature == 0 else torch.rand(B, generator=generator, device=model.device) < probability
+    for b in index.tolist():
+        fixed_count = plan.num_paragraphs[b] if plan.num_paragraphs is not None else None
+        at_bound = fixed_count is None and j + 1 >= given[b] + sampling.max_paragraphs
+        if (fixed_count is not None and j + 1 >= fixed_count) or (fixed_count is None and bool(draws[b])) or at_bound:
+            active[b] = False
 
 
 def _decode_document_streams(model, plan: LatentPlan, sampling: SamplingConfig, sampler, generator, max_paragraphs: int, use_cache: bool):
