@@ -38,9 +38,9 @@ from .cli import HelpFormatter, parse_args_with_config, run_cli  # noqa: E402
 from .data.prepare import PreparedCorpus  # noqa: E402
 from .generation import posterior_latents, row_text  # noqa: E402
 from .latent_map import LatentMap, latent_maps  # noqa: E402
+from .modeling.loading import prepared_dir_of  # noqa: E402
 from .pipeline import DocHVAEPipeline, GeneratedText  # noqa: E402
 from .style import spread_references  # noqa: E402
-from .training import prepared_dir_of  # noqa: E402
 
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Helvetica", "Arial", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]

@@ -14,7 +14,8 @@ and the decoder's `position_inputs` / `step` (one KV-cached call); this module o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 import torch
 from transformers import DynamicCache
@@ -143,6 +144,15 @@ class GeneratedDocument:
         paragraphs = [[s for s in p if s] for p in self.paragraphs]
         paragraphs = [p for p in paragraphs if p] or [[[]]]  # a document that said nothing is one empty sentence
         return {"id": doc_id, "paragraphs": paragraphs, "num_tokens": sum(len(s) + 1 for p in paragraphs for s in p), "num_words": 0}
+
+
+def recommended_sampling_config(sampling: dict[str, Any]) -> SamplingConfig:
+    """DEFAULT_SAMPLING with a config's `sampling` section over it; unknown fields name the known ones."""
+    known = [f.name for f in fields(SamplingConfig) if f.name != "logits_processors"]
+    unknown = sorted(set(sampling) - set(known))
+    if unknown:
+        raise ValueError(f"sampling has unknown field(s) {unknown}; use SamplingConfig fields {known}")
+    return SamplingConfig(**{**DEFAULT_SAMPLING, **sampling})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -698,6 +708,11 @@ def swap(model: DocHVAE, batch: DocBatch, donors: list[int], sampling: SamplingC
 def row_text(row: dict, tokenizer) -> str:
     """The text of a prepared-corpus row (its token ids decoded), paragraphs separated by blank lines."""
     return document_text(GeneratedDocument(row["paragraphs"]), tokenizer)
+
+
+def paragraph_texts(document: GeneratedDocument, tokenizer) -> list[str]:
+    """The readable text of each paragraph of a document."""
+    return [document_text(GeneratedDocument([paragraph]), tokenizer) for paragraph in document.paragraphs]
 
 
 def document_text(document: GeneratedDocument, tokenizer) -> str:

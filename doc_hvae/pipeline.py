@@ -46,15 +46,16 @@ from .generation import (
     decode_documents,
     document_text,
     interpolation_plan,
+    paragraph_texts,
     plan_from_posterior,
     posterior_latents,
+    recommended_sampling_config,
     seeded_generator,
     style_plan,
     swap_plan,
 )
 from .modeling import DocHVAE
-from .style import paragraph_texts
-from .training import load_model, recommended_sampling, recommended_sampling_config, resolve_model_path
+from .modeling.loading import load_model, recommended_sampling, resolve_model_path
 
 LONG_TEXT = ("first_window", "mean", "error")
 # pipe(texts, mode=...): the method each mode calls.

@@ -35,7 +35,7 @@ from sklearn.svm import LinearSVC
 
 from .data.batching import DocCollator
 from .evaluation import EvalSettings, document_nll, perplexity
-from .generation import GeneratedDocument, SamplingConfig, document_text, generate_in_style, posterior_latents, row_text, sample_prior
+from .generation import GeneratedDocument, SamplingConfig, document_text, generate_in_style, paragraph_texts, posterior_latents, row_text, sample_prior
 from .metrics import generation_diversity
 from .modeling import DocHVAE
 
@@ -187,10 +187,6 @@ def train_label_classifiers(train, tokenizer, seed: int = 0, kinds: Sequence[str
         return {}
     texts = [row_text(row, tokenizer) for row in train]
     return {kind: LabelClassifier(texts, train["label"], seed=seed, kind=kind) for kind in kinds}
-
-
-def paragraph_texts(document: GeneratedDocument, tokenizer) -> list[str]:
-    return [document_text(GeneratedDocument([paragraph]), tokenizer) for paragraph in document.paragraphs]
 
 
 def diversity(texts: Sequence[str], count: int = DIVERSITY_TEXTS, seed: int = 0) -> dict[str, float]:

@@ -32,7 +32,7 @@ from .data.batching import DocCollator
 from .data.prepare import PrepareConfig, PreparedCorpus, format_statistics, is_prepared, prepare_corpus
 from .data.tokenizer import ENCODER_TOKENIZER
 from .evaluation import EvalSettings, evaluate, format_report, validation_metrics
-from .generation import document_text, sample_prior, seeded_generator
+from .generation import document_text, recommended_sampling_config, sample_prior, seeded_generator
 from .modeling.distributions import HALF_PRECISION
 from .objectives import objective_loss
 from .training import (
@@ -46,7 +46,6 @@ from .training import (
     build_scheduler,
     check_positions,
     format_summary,
-    recommended_sampling_config,
 )
 
 CURVES = "curves"  # output_dir/curves: the PNG training curves written at the end of a run

@@ -6,7 +6,6 @@ everything here is plain Python and PyTorch so it can be tested and reused witho
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import json
 import math
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-import yaml
 from accelerate.tracking import GeneralTracker
 from pydantic import Field, field_validator, model_validator
 from torch.utils.data import DataLoader
@@ -29,9 +27,10 @@ from .config_loading import StrictModel
 from .data.batching import DocCollator, TokenBudgetBatchSampler
 from .data.prepare import LimitsConfig, SourceConfig, TokenizerConfig
 from .data.tokenizer import EncoderTokenIds, SpecialTokenIds
-from .generation import DEFAULT_SAMPLING, SamplingConfig
+from .generation import recommended_sampling_config
 from .guidance import guidance_problems_for
 from .modeling import DocHVAE
+from .modeling.loading import load_model
 from .objectives import Objective
 
 # ---------------------------------------------------------------------------------------------
@@ -236,61 +235,6 @@ def build_model(section: ModelSection, tokenizer, bow_levels: list[str] = (), en
     if section.decoder_name_or_path or section.encoder_name_or_path:
         return DocHVAE.from_pretrained_parts(config, decoder=section.decoder_name_or_path, encoder=section.encoder_name_or_path)
     return DocHVAE(config)
-
-
-def resolve_model_path(path: str | os.PathLike, revision: str | None = None) -> Path:
-    """A local folder as it is; a Hub id (`user/model`) as its snapshot folder, downloaded once and then
-    read from the Hugging Face cache (HF_HUB_OFFLINE=1 reads the cache only)."""
-    local = Path(path)
-    if local.exists() or str(path).count("/") != 1 or str(path).startswith((".", "/", "~")):
-        return local
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
-
-    try:
-        return Path(snapshot_download(str(path), revision=revision))
-    except (LocalEntryNotFoundError, RepositoryNotFoundError) as error:
-        raise FileNotFoundError(f"no model at {str(path)!r}: not a local folder, and the Hub id could not be loaded "
-                                f"({type(error).__name__}); check the id, or download it once with the network on "
-                                "(the Hugging Face cache is used offline)") from error
-
-
-def load_model(path: str | os.PathLike) -> DocHVAE:
-    """`DocHVAE.from_pretrained` with errors that say what is wrong and what to do."""
-    path = Path(path)
-    if not path.is_dir():
-        raise FileNotFoundError(f"no model at {str(path)!r}; give the export folder of a training run (output_dir/final) or a step folder's model")
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"{str(path)!r} has no config.json; it is not a save_pretrained folder of a DocHVAE")
-    try:
-        return DocHVAE.from_pretrained(path)
-    except Exception as error:  # corrupt safetensors, mismatched shapes, ...
-        raise OSError(f"could not load the DocHVAE at {str(path)!r} ({type(error).__name__}: {error}); the checkpoint may be corrupt or incomplete: re-export it") from error
-
-
-def prepared_dir_of(model_path: str | os.PathLike) -> str:
-    """The prepared corpus a saved model was trained on (from the train_config.yaml of its export)."""
-    config_file = Path(model_path) / "train_config.yaml"
-    if not config_file.is_file():
-        raise FileNotFoundError(f"{str(model_path)!r} has no train_config.yaml; pass the prepared corpus folder with --data")
-    return yaml.safe_load(config_file.read_text())["data"]["prepared_dir"]
-
-
-def recommended_sampling(model_path: str | os.PathLike) -> dict[str, Any]:
-    """The `sampling` section a saved model was trained with (its train_config.yaml), {} without one."""
-    config_file = Path(model_path) / "train_config.yaml"
-    if not config_file.is_file():
-        return {}
-    return (yaml.safe_load(config_file.read_text()) or {}).get("sampling") or {}
-
-
-def recommended_sampling_config(sampling: dict[str, Any]) -> SamplingConfig:
-    """DEFAULT_SAMPLING with a config's `sampling` section over it; unknown fields name the known ones."""
-    known = [f.name for f in dataclasses.fields(SamplingConfig) if f.name != "logits_processors"]
-    unknown = sorted(set(sampling) - set(known))
-    if unknown:
-        raise ValueError(f"sampling has unknown field(s) {unknown}; use SamplingConfig fields {known}")
-    return SamplingConfig(**{**DEFAULT_SAMPLING, **sampling})
 
 
 def check_positions(config: DocHVAEConfig, limits: dict) -> None:

@@ -20,7 +20,7 @@ from doc_hvae import DocHVAEPipeline  # noqa: E402
 from doc_hvae.data.prepare import PreparedCorpus  # noqa: E402
 from doc_hvae.demo import DemoHandlers, DemoLimits, build_demo, launch_demo, run  # noqa: E402
 from doc_hvae.generation import row_text  # noqa: E402
-from doc_hvae.training import prepared_dir_of  # noqa: E402
+from doc_hvae.modeling.loading import prepared_dir_of  # noqa: E402
 
 FIRST = "The list type is a mutable sequence. You can append items to it.\n\nSlicing a list returns a new list."
 SECOND = "A function definition binds a name to a function object. Default values are evaluated once."

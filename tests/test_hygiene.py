@@ -15,3 +15,12 @@ def test_ruff_finds_nothing():
         pytest.skip("ruff is not installed (pip install -e '.[test]' installs it)")
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--output-format", "concise", str(REPO_ROOT)], capture_output=True, text=True, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-1000:]
+
+
+def test_import_doc_hvae_stays_light():
+    """The Python API does not pull in the training stack, the style judges or the plotting and demo libraries."""
+    heavy = ["sklearn", "matplotlib", "gradio", "doc_hvae.training", "doc_hvae.trainer", "doc_hvae.style", "doc_hvae.plots"]
+    code = f"import sys, doc_hvae; print([m for m in {heavy!r} if m in sys.modules])"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]", result.stdout

@@ -33,9 +33,9 @@ from doc_hvae.data.batching import DocCollator
 from doc_hvae.data.prepare import PreparedCorpus
 from doc_hvae.data.synthetic import write_topic_corpus
 from doc_hvae.evaluation import EvalSettings, evaluate
-from doc_hvae.generation import SamplingConfig, continue_documents, generate_in_style, sample_prior, seeded_generator
-from doc_hvae.style import paragraph_texts, spread_references, train_label_classifier
-from doc_hvae.training import load_model
+from doc_hvae.generation import SamplingConfig, continue_documents, generate_in_style, paragraph_texts, sample_prior, seeded_generator
+from doc_hvae.modeling.loading import load_model
+from doc_hvae.style import spread_references, train_label_classifier
 
 TINY = {
     "latent_size": 8,

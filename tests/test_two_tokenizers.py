@@ -19,8 +19,8 @@ from doc_hvae.data.document import SkipReport
 from doc_hvae.data.prepare import PrepareConfig, PreparedCorpus, prepare_corpus
 from doc_hvae.data.readers import read_corpus
 from doc_hvae.data.tokenizer import train_bpe_tokenizer
+from doc_hvae.modeling.loading import load_model
 from doc_hvae.recipes import evaluate_docs, generate_docs, train_docs
-from doc_hvae.training import load_model
 
 SOURCE = {"reader": "pydoc", "max_documents": 20, "split_fractions": {"validation": 0.2, "test": 0.1}}
 LIMITS = {"max_sentence_tokens": 32, "max_paragraph_sentences": 8, "max_paragraph_tokens": 128, "max_window_paragraphs": 4, "max_window_tokens": 256}

@@ -25,8 +25,8 @@ from doc_hvae.data.batching import DocCollator
 from doc_hvae.data.prepare import PreparedCorpus
 from doc_hvae.evaluation import EvalSettings, evaluate, format_report
 from doc_hvae.latent_map import format_latent_maps
+from doc_hvae.modeling.loading import load_model, prepared_dir_of
 from doc_hvae.plots import plot_latent_maps, plot_report
-from doc_hvae.training import load_model, prepared_dir_of
 
 
 def parse_args(argv=None) -> argparse.Namespace:

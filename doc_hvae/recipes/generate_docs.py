@@ -42,6 +42,7 @@ from doc_hvae.generation import (
     document_text,
     generate_in_style,
     interpolate,
+    recommended_sampling_config,
     reconstruct,
     row_text,
     sample_prior,
@@ -49,8 +50,8 @@ from doc_hvae.generation import (
     swap,
 )
 from doc_hvae.metrics import generation_diversity
+from doc_hvae.modeling.loading import load_model, prepared_dir_of, recommended_sampling
 from doc_hvae.style import spread_references, style_consistency, train_label_classifiers
-from doc_hvae.training import load_model, prepared_dir_of, recommended_sampling, recommended_sampling_config
 
 SAMPLING_FLAGS = ("temperature", "top_k", "top_p", "guidance_null", "guidance_plausibility", "max_paragraphs", "max_sentences", "max_tokens")
 MODES = ("prior", "style", "continue", "reconstruct", "interpolate", "swap", "style-consistency")
