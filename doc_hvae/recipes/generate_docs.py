@@ -156,65 +156,14 @@ def main(argv=None) -> list[dict]:
     # Prior samples need only the tokenizer saved beside the model; references need the corpus.
     corpus = None if args.mode == "prior" and not args.data else PreparedCorpus(args.data or prepared_dir_of(args.model))
     tokenizer = corpus.tokenizer if corpus is not None else load_tokenizer(args.model)
-    collator = DocCollator.for_model(model.config)
     sampling = sampling_config(args, recommended_sampling(args.model))
     generator = seeded_generator(args.seed, device)
     started = time.perf_counter()
-    records: list[dict] = []
-
     if args.mode == "style-consistency":
-        references = spread_references(corpus.dataset[args.split], args.references_count)
-        fluency_model = load_model(args.fluency_model).to(device).eval() if args.fluency_model else None
-        classifiers = train_label_classifiers(corpus.dataset["train"], tokenizer, seed=args.seed)
-        result = style_consistency(model, references, collator, tokenizer, args.per_reference, sampling, generator,
-                                   classifiers=classifiers, fluency_model=fluency_model)
-        print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=2))
-        for sample in result["samples"]:
-            print(f"\n--- in the style of {sample['reference']} ({sample['label']}) ---\n{sample['text']}")
-        records = [result]
+        records = [consistency_record(args, model, corpus, tokenizer, sampling, generator)]
     else:
-        if args.mode == "prior":
-            documents = sample_prior(model, args.num_documents, sampling, generator)
-            records = [{"mode": "prior", "text": document_text(d, tokenizer)} for d in documents]
-        else:
-            rows = reference_rows(args, corpus)
-            if args.mode == "continue":
-                rows = [prefix_row(row, args.prefix_paragraphs) for row in rows]
-            batch = collator(rows).to(device)
-            ids = [row.get("id") for row in rows]
-            if args.mode == "style":
-                groups = generate_in_style(model, batch, args.per_reference, sampling, mode=args.posterior, generator=generator)
-                records = [{"mode": "style", "reference": ids[r], "source": row_text(rows[r], tokenizer), "text": document_text(d, tokenizer)}
-                           for r, docs in enumerate(groups) for d in docs]
-            elif args.mode == "continue":
-                groups = continue_documents(model, batch, args.per_reference, sampling, generator)
-                records = [{"mode": "continue", "reference": ids[r], "source": row_text(rows[r], tokenizer), "text": document_text(d, tokenizer)}
-                           for r, docs in enumerate(groups) for d in docs]
-            elif args.mode == "reconstruct":
-                documents = reconstruct(model, batch, sampling, mode=args.posterior, generator=generator)
-                records = [{"mode": "reconstruct", "reference": ids[i], "source": row_text(rows[i], tokenizer),
-                            "text": document_text(d, tokenizer)} for i, d in enumerate(documents)]
-            elif args.mode == "interpolate":
-                documents = interpolate(model, batch, args.level, args.steps, sampling, generator)
-                records = [{"mode": "interpolate", "level": args.level, "between": ids, "weight": i / (args.steps - 1),
-                            "text": document_text(d, tokenizer)} for i, d in enumerate(documents)]
-            else:  # swap: every document takes the next one's z_doc
-                donors = [(i + 1) % len(rows) for i in range(len(rows))]
-                documents = swap(model, batch, donors, sampling, generator)
-                records = [{"mode": "swap", "reference": ids[i], "z_doc_from": ids[donors[i]], "text": document_text(d, tokenizer)}
-                           for i, d in enumerate(documents)]
-        shown_sources = set()
-        for record in records:
-            header = ", ".join(f"{k}={v}" for k, v in record.items() if k not in ("text", "source"))
-            if "source" in record and record["reference"] not in shown_sources:  # each reference once, before what was written from it
-                shown_sources.add(record["reference"])
-                print(f"\n=== reference {record['reference']} ===\n{record['source']}")
-            print(f"\n=== {header} ===\n{record['text']}")
-        diversity = generation_diversity([record["text"] for record in records])
-        print("\nDiversity of the generated documents: " + ", ".join(f"{name} {value:.3f}" for name, value in diversity.items()))
-        for record in records:
-            record["diversity_of_set"] = diversity
-
+        records = generated_records(args, model, corpus, tokenizer, sampling, generator)
+        show_records(records)
     settings = {"model": args.model, "mode": args.mode, "seed": args.seed, **{k: v for k, v in vars(sampling).items()}}
     stem = Path(args.output or f"generated_{args.mode}")  # the export folder stays as training wrote it
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -225,6 +174,63 @@ def main(argv=None) -> list[dict]:
         stem.with_suffix(".txt").write_text("\n\n\n".join(r["text"] for r in records) + "\n")
     print(f"\n{len(records)} record(s) in {time.perf_counter() - started:.1f} s; wrote {stem}.jsonl" + ("" if args.mode == "style-consistency" else f" and {stem}.txt"))
     return records
+
+
+def consistency_record(args, model, corpus: PreparedCorpus, tokenizer, sampling: SamplingConfig, generator) -> dict:
+    """--mode style-consistency: the judges' numbers (printed) and the samples they judged."""
+    references = spread_references(corpus.dataset[args.split], args.references_count)
+    fluency_model = load_model(args.fluency_model).to(model.device).eval() if args.fluency_model else None
+    classifiers = train_label_classifiers(corpus.dataset["train"], tokenizer, seed=args.seed)
+    result = style_consistency(model, references, DocCollator.for_model(model.config), tokenizer, args.per_reference, sampling, generator,
+                               classifiers=classifiers, fluency_model=fluency_model)
+    print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=2))
+    for sample in result["samples"]:
+        print(f"\n--- in the style of {sample['reference']} ({sample['label']}) ---\n{sample['text']}")
+    return result
+
+
+def generated_records(args, model, corpus: PreparedCorpus | None, tokenizer, sampling: SamplingConfig, generator) -> list[dict]:
+    """One record per generated document of --mode (its text, and the reference it was written from)."""
+    if args.mode == "prior":
+        return [{"mode": "prior", "text": document_text(d, tokenizer)} for d in sample_prior(model, args.num_documents, sampling, generator)]
+    rows = reference_rows(args, corpus)
+    if args.mode == "continue":
+        rows = [prefix_row(row, args.prefix_paragraphs) for row in rows]
+    batch = DocCollator.for_model(model.config)(rows).to(model.device)
+    ids = [row.get("id") for row in rows]
+
+    def written_from(r: int, document) -> dict:
+        return {"mode": args.mode, "reference": ids[r], "source": row_text(rows[r], tokenizer), "text": document_text(document, tokenizer)}
+
+    if args.mode == "style":
+        groups = generate_in_style(model, batch, args.per_reference, sampling, mode=args.posterior, generator=generator)
+        return [written_from(r, d) for r, docs in enumerate(groups) for d in docs]
+    if args.mode == "continue":
+        return [written_from(r, d) for r, docs in enumerate(continue_documents(model, batch, args.per_reference, sampling, generator)) for d in docs]
+    if args.mode == "reconstruct":
+        return [written_from(i, d) for i, d in enumerate(reconstruct(model, batch, sampling, mode=args.posterior, generator=generator))]
+    if args.mode == "interpolate":
+        documents = interpolate(model, batch, args.level, args.steps, sampling, generator)
+        return [{"mode": "interpolate", "level": args.level, "between": ids, "weight": i / (args.steps - 1), "text": document_text(d, tokenizer)}
+                for i, d in enumerate(documents)]
+    donors = [(i + 1) % len(rows) for i in range(len(rows))]  # swap: every document takes the next one's z_doc
+    return [{"mode": "swap", "reference": ids[i], "z_doc_from": ids[donors[i]], "text": document_text(d, tokenizer)}
+            for i, d in enumerate(swap(model, batch, donors, sampling, generator))]
+
+
+def show_records(records: list[dict]) -> None:
+    """Each reference once, before what was written from it; then the set's diversity (added to every record)."""
+    shown_sources = set()
+    for record in records:
+        header = ", ".join(f"{k}={v}" for k, v in record.items() if k not in ("text", "source"))
+        if "source" in record and record["reference"] not in shown_sources:
+            shown_sources.add(record["reference"])
+            print(f"\n=== reference {record['reference']} ===\n{record['source']}")
+        print(f"\n=== {header} ===\n{record['text']}")
+    diversity = generation_diversity([record["text"] for record in records])
+    print("\nDiversity of the generated documents: " + ", ".join(f"{name} {value:.3f}" for name, value in diversity.items()))
+    for record in records:
+        record["diversity_of_set"] = diversity
 
 
 def run(argv=None) -> None:
