@@ -41,9 +41,10 @@ EXPORT_TINY = {
 EXPORT_LIMITS = {"max_sentence_tokens": 32, "max_paragraph_sentences": 8, "max_paragraph_tokens": 128, "max_window_paragraphs": 4, "max_window_tokens": 256}
 
 
-def export_folder(tmp_path_factory, levels: list[str]) -> str:
+def export_folder(tmp_path_factory, levels: list[str], prepare: dict | None = None, tiny: dict | None = None) -> str:
     """An export folder as `recipes/train_docs.py` writes it (model, tokenizer, train_config.yaml),
-    with untrained weights of a tiny model on a small pydoc corpus."""
+    with untrained weights of a tiny model (`tiny`, default EXPORT_TINY) on a prepared corpus
+    (`prepare`, a PrepareConfig without output_dir; default a small pydoc corpus)."""
     import torch
     import yaml
 
@@ -51,11 +52,12 @@ def export_folder(tmp_path_factory, levels: list[str]) -> str:
     from doc_hvae.training import ModelSection, build_model
 
     corpus_dir = tmp_path_factory.mktemp("corpus")
-    prepare = {"source": {"reader": "pydoc", "max_documents": 20, "split_fractions": {"validation": 0.2, "test": 0.1}}, "tokenizer": {"vocab_size": 400}, "limits": EXPORT_LIMITS}
+    prepare = prepare or {"source": {"reader": "pydoc", "max_documents": 20, "split_fractions": {"validation": 0.2, "test": 0.1}},
+                          "tokenizer": {"vocab_size": 400}, "limits": EXPORT_LIMITS}
     prepare_corpus(PrepareConfig(**prepare, output_dir=str(corpus_dir)), show_progress=False)
     tokenizer = PreparedCorpus(corpus_dir).tokenizer
     torch.manual_seed(0)
-    model = build_model(ModelSection(config={**EXPORT_TINY, "levels": levels}), tokenizer)
+    model = build_model(ModelSection(config={**(tiny or EXPORT_TINY), "levels": levels}), tokenizer)
     folder = tmp_path_factory.mktemp("export") / "final"
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)

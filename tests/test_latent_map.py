@@ -9,24 +9,25 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from pathlib import Path
 
 import datasets
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
-import yaml
 from sklearn.decomposition import PCA
 from test_evaluation import THREE_LEVELS, make_rows, quiet_evaluate, tiny_model
 
+from conftest import export_folder
 from doc_hvae.data.batching import DocCollator
-from doc_hvae.data.prepare import PrepareConfig, PreparedCorpus, prepare_corpus
+from doc_hvae.data.prepare import PreparedCorpus
 from doc_hvae.data.synthetic import write_topic_corpus
 from doc_hvae.evaluation import EvalSettings
 from doc_hvae.latent_map import LatentMap, latent_maps
+from doc_hvae.modeling.loading import prepared_dir_of
 from doc_hvae.plots import latent_map_figure
 from doc_hvae.recipes import evaluate_docs
-from doc_hvae.training import ModelSection, build_model
 
 HAS_UMAP = importlib.util.find_spec("umap") is not None
 
@@ -222,19 +223,11 @@ def synthetic_export(tmp_path_factory):
     """An untrained tiny three-level export over a prepared synthetic corpus of 3 labels."""
     corpus = tmp_path_factory.mktemp("topics")
     write_topic_corpus(corpus, num_documents=40, num_labels=3, paragraphs=3)
-    prepared = tmp_path_factory.mktemp("prepared")
     prepare = {"source": {"reader": "text", "path": str(corpus), "options": {"label_from": "filename_prefix"},
                           "split_fractions": {"validation": 0.1, "test": 0.25}},
                "tokenizer": {"vocab_size": 300}}
-    prepare_corpus(PrepareConfig(**prepare, output_dir=str(prepared)), show_progress=False)
-    tokenizer = PreparedCorpus(prepared).tokenizer
-    torch.manual_seed(0)
-    model = build_model(ModelSection(config={**TINY, "levels": THREE_LEVELS}), tokenizer)
-    folder = tmp_path_factory.mktemp("export") / "final"
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    (folder / "train_config.yaml").write_text(yaml.safe_dump({"data": {"prepared_dir": str(prepared), "prepare": prepare}}))
-    return folder, prepared
+    folder = export_folder(tmp_path_factory, THREE_LEVELS, prepare, TINY)
+    return Path(folder), Path(prepared_dir_of(folder))
 
 
 def test_the_recipe_writes_the_maps_their_points_and_references_them_in_the_report(synthetic_export, tmp_path):
