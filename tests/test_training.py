@@ -245,7 +245,7 @@ def test_positions_are_checked_against_the_corpus_limits():
     from doc_hvae.config import DocHVAEConfig, default_decoder_config, default_encoder_config
     from doc_hvae.training import check_positions
 
-    config = DocHVAEConfig(levels=["sentence"], vocab_size=100, latent_size=4,
+    config = DocHVAEConfig(levels=["sentence"], vocab_size=100, latent_size=4, decoder_context="paragraph",
                            decoder={**default_decoder_config(100, 32, 1, 2), "n_positions": 64},
                            encoder={**default_encoder_config(100, 32, 1, 2), "max_position_embeddings": 32})
     check_positions(config, {"max_sentence_tokens": 30, "max_paragraph_tokens": 63})  # streams of 32 and 64 positions: they fit
