@@ -32,7 +32,7 @@ import yaml
 
 from .data.batching import DocBatch, DocCollator
 from .data.document import SkipReport
-from .data.prepare import EXTRA_WINDOWS, LimitsConfig, windows_from_documents
+from .data.prepare import LimitsConfig, windows_from_documents
 from .data.readers import document_from_text
 from .data.tokenizer import ENCODER_TOKENIZER, load_encoder_tokenizer, load_tokenizer
 from .evaluation import EvalSettings, document_nll
@@ -237,7 +237,6 @@ class DocHVAEPipeline:
         windows = self.windows(prefixes)
         discarded = sum(len(text_windows) - 1 for text_windows in windows)
         if discarded:
-            self.report.counts.pop(EXTRA_WINDOWS, None)
             self.report.add("windows before a prefix's last discarded (a continuation starts from the last window)", discarded)
         plan = continuation_plan(self.model, self.collator([text_windows[-1] for text_windows in windows]).to(self.device), per_text)
         repeat = [b for b in range(len(windows)) for _ in range(per_text)]
@@ -311,7 +310,6 @@ class DocHVAEPipeline:
         long = [(i, text_windows) for i, text_windows in enumerate(windows) if len(text_windows) > 1]
         if not long:
             return
-        self.report.counts.pop(EXTRA_WINDOWS, None)  # windows cut here are used or discarded, counted below
         described = "; ".join(f"text {i}: {len(w)} windows, {sum(r['num_tokens'] for r in w)} tokens, the first {w[0]['num_tokens']}"
                               for i, w in long[:3]) + ("; ..." if len(long) > 3 else "")
         limits = f"{self.limits.max_window_tokens} tokens and {self.limits.max_window_paragraphs} paragraphs"

@@ -744,15 +744,19 @@ class PreparedCorpus:
 def windows_from_documents(documents: list[Document], tokenizer, limits: LimitsConfig, report: SkipReport | None = None,
                            encoder_tokenizer=None) -> list[list[dict]]:
     """Tokenize and window documents outside a prepared corpus (texts given directly): every window of
-    each document, in order, cut as a prepared corpus is. With `encoder_tokenizer` (a model whose encoder
-    has its own), the rows carry `encoder_paragraphs` too."""
+    each document, in order, cut as a prepared corpus is. The windows past a document's first are not
+    counted in `report` as made: whether they are used or discarded is the caller's to count. With
+    `encoder_tokenizer` (a model whose encoder has its own), the rows carry `encoder_paragraphs` too."""
     report = report if report is not None else SkipReport()
+    cutting = SkipReport()
     grouped = []
     for doc, paragraphs in zip(documents, _tokenize_documents(documents, tokenizer)):
-        windows = window_document(doc, paragraphs, limits, report)
+        windows = window_document(doc, paragraphs, limits, cutting)
         if not windows:
             raise ValueError(f"document {doc.id!r} has no tokens after tokenization")
         grouped.append(windows)
+    cutting.counts.pop(EXTRA_WINDOWS, None)
+    report.merge(cutting)
     if encoder_tokenizer is not None:
         add_encoder_ids([row for windows in grouped for row in windows], tokenizer, encoder_tokenizer, report)
     return grouped
@@ -761,15 +765,16 @@ def windows_from_documents(documents: list[Document], tokenizer, limits: LimitsC
 def rows_from_documents(documents: list[Document], tokenizer, limits: LimitsConfig, report: SkipReport | None = None,
                         encoder_tokenizer=None) -> list[dict]:
     """The first window of each document (`windows_from_documents`); the windows past it are counted in
-    `report` as discarded (DISCARDED_WINDOWS), not as made."""
+    `report` as discarded (DISCARDED_WINDOWS)."""
     report = report if report is not None else SkipReport()
-    local = SkipReport()
-    grouped = windows_from_documents(documents, tokenizer, limits, local, encoder_tokenizer)
-    discarded = local.counts.pop(EXTRA_WINDOWS, 0)
+    grouped = windows_from_documents(documents, tokenizer, limits, report)
+    discarded = sum(len(windows) - 1 for windows in grouped)
     if discarded:
-        local.add(DISCARDED_WINDOWS, discarded)
-    report.merge(local)
-    return [windows[0] for windows in grouped]
+        report.add(DISCARDED_WINDOWS, discarded)
+    rows = [windows[0] for windows in grouped]
+    if encoder_tokenizer is not None:  # the kept windows only
+        add_encoder_ids(rows, tokenizer, encoder_tokenizer, report)
+    return rows
 
 
 def is_prepared(path: str | os.PathLike) -> bool:
