@@ -131,8 +131,9 @@ def test_the_hierarchy_wins_where_it_must(tmp_path):
     hierarchical = validation_report(tmp_path / "three_level", tmp_path / "data")
     flat = validation_report(tmp_path / "flat", tmp_path / "data")
     document = hierarchical["per_level"]["document"]
-    summary = (f"z_doc 1-NN label accuracy {document['label_accuracy_1nn']:.3f}, document information use "
-               f"{document['information_use_nats_per_document']:.2f} nats/doc, IW NLL/doc {hierarchical['nll_iw_per_document']:.2f} "
+    use = ", ".join(f"{level} {entry['information_use_nats_per_document']:.2f}" for level, entry in hierarchical["per_level"].items())
+    summary = (f"z_doc 1-NN label accuracy {document['label_accuracy_1nn']:.3f}, information use {use} "
+               f"nats/doc, IW NLL/doc {hierarchical['nll_iw_per_document']:.2f} "
                f"vs flat {flat['nll_iw_per_document']:.2f}")
     print(summary)  # shown with pytest -s
     assert document["majority_label_share"] <= 0.2, summary  # 8 balanced labels: a constant guess is far off
