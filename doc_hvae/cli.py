@@ -11,12 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from .config_loading import ConfigError
-from .trainer import TrainingError
-
-# Errors that the library raises for bad input, with a message that names the value and the fix;
-# anything else is a bug and keeps its traceback.
-USER_ERRORS = (ConfigError, ValueError, OSError, UnicodeError)  # OSError covers missing files and folders
+from .errors import USER_ERRORS, ConfigError
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -36,7 +31,7 @@ def run_cli(main: Callable[[Sequence[str]], object], argv: Sequence[str]) -> Non
         return
     try:
         main(argv)
-    except (*USER_ERRORS, TrainingError) as error:
+    except USER_ERRORS as error:
         print(f"error: {error}\n(run with --debug for the traceback)", file=sys.stderr)
         sys.exit(2)
 

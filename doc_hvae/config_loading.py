@@ -20,6 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from .errors import ConfigError
+
 Schema = TypeVar("Schema", bound=BaseModel)
 
 
@@ -27,14 +29,6 @@ class StrictModel(BaseModel):
     """Base for config sections: unknown keys are errors, values are validated on assignment."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
-
-
-class ConfigError(ValueError):
-    """Every problem found in a config, one per line."""
-
-    def __init__(self, problems: list[str], source: str = "config"):
-        self.problems = problems
-        super().__init__(f"{len(problems)} problem(s) in {source}:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 def _section_model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:

@@ -11,12 +11,14 @@ import math
 import time
 import warnings
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import sacrebleu
 import torch
 from tqdm.auto import tqdm
 
+from .config import DocHVAEConfig
 from .data.batching import DocBatch, DocCollator, TokenBudgetBatchSampler
 from .generation import SamplingConfig, document_text, reconstruct, row_text, sample_prior
 from .latent_map import MAP_LEVELS, LatentMap, latent_maps
@@ -165,6 +167,181 @@ class EvalSettings:
             LatentMap(self.latent_map)  # an unknown method, or UMAP without umap-learn, fails here, before the passes
 
 
+@dataclass(frozen=True)
+class Passes:
+    """Which model passes an evaluation makes over each batch, besides the one posterior sample
+    (the ELBO terms, KL per level and per document); the importance-weighted NLL is asked for by
+    `EvalSettings.iw_samples`."""
+
+    posterior_means: bool = True  # parents at their means: active units, 1-NN label accuracy, latent maps
+    information_use: bool = True  # each level's latents from other documents
+    prior_substitution: bool = True  # each level's latents from its prior
+
+
+class EvaluationAccumulator:
+    """The sums of an evaluation, batch by batch: the one place a metric is accumulated.
+
+    `update(output, batch)` takes the posterior-sample pass; `add_posterior_means`,
+    `add_information_use`, `add_prior_substitution` and `add_iw_nll` the other passes of the same
+    batch. `compute()` gives the report (docs/metrics.md), `document_scores()` each document's
+    NLLs. evaluate() (the final report), validation_metrics() (training's periodic validation) and
+    document_nll() (per-document scores, DocHVAEPipeline.score) all fill one.
+    """
+
+    def __init__(self, config: DocHVAEConfig, keep_posteriors: bool = True):
+        self.levels = list(config.levels)
+        self.latent_dims = {level: config.latent_dim(level) for level in self.levels}
+        self.totals = defaultdict(float)
+        self.kl_units = defaultdict(int)
+        self.kl_per_dim = {level: torch.zeros(dim, dtype=torch.float64) for level, dim in self.latent_dims.items()}
+        self.posteriors = defaultdict(list) if keep_posteriors else None  # (mean, log_scale, z) of the sample, for MI
+        self.means = defaultdict(list)  # posterior means (mean pass), for AU, 1-NN and maps
+        self.labels: list[str | None] = []  # per document, in the order of the posterior means
+        self.document_ids: list[str] = []  # the same order
+        self.paragraph_units = []  # [N_par, 2] per batch: document index (in that order) and position of each paragraph mean
+        self.document_elbo, self.document_iw = [], []  # [B] per batch
+        self.prior_recon = defaultdict(float)
+        self.swapped_recon = defaultdict(float)  # information use: "own" and per level, over batches of >= 2 documents
+
+    def update(self, output, batch: DocBatch) -> None:
+        """The one-sample forward pass (`return_latents=True`): counts, ELBO terms, KL per level and per document."""
+        if "paragraph" in self.levels:
+            position = torch.stack([batch.paragraph_document + len(self.labels), batch.paragraph_position], dim=1)
+            self.paragraph_units.append(position.cpu())
+        self.labels += batch.labels
+        self.document_ids += batch.document_ids
+        self.totals["documents"] += batch.num_documents
+        self.totals["tokens"] += batch.num_tokens
+        self.totals["words"] += float(batch.document_words.sum())
+        self.totals["recon_nll"] += float(output.recon_nll)
+        self.totals["stop_nll"] += float(output.stop_nll)
+        document_kl = torch.zeros(batch.num_documents, dtype=torch.float64, device=output.recon_nll.device)
+        for level, out in (output.latents or {}).items():
+            self.totals[f"kl/{level}"] += float(out.kl.sum())
+            self.kl_per_dim[level] += out.kl.double().sum(0).cpu()
+            self.kl_units[level] += out.kl.shape[0]
+            document_kl.index_add_(0, unit_document(level, batch), out.kl.sum(-1).double())
+            if self.posteriors is not None:
+                self.posteriors[level].append((out.posterior.mean.cpu(), out.posterior.log_scale.cpu(), out.z.cpu()))
+        self.document_elbo.append(((output.document_recon_nll + output.document_stop_nll).double() + document_kl).cpu())
+
+    def add_posterior_means(self, mean_output) -> None:
+        for level, out in mean_output.latents.items():
+            self.means[level].append(out.z.cpu())
+
+    def add_information_use(self, swapped: dict[str, float], batch: DocBatch) -> None:
+        """`information_use_nll`'s sums for the batch (empty for a batch of one document: not counted)."""
+        if not swapped:
+            return
+        for key, nll in swapped.items():
+            self.swapped_recon[key] += nll
+        self.swapped_recon["tokens"] += batch.num_tokens
+        self.swapped_recon["documents"] += batch.num_documents
+
+    def add_prior_substitution(self, level: str, recon_nll: float) -> None:
+        self.prior_recon[level] += recon_nll
+
+    def add_iw_nll(self, nll: torch.Tensor) -> None:
+        """[B] importance-weighted NLL of the batch's documents."""
+        self.document_iw.append(nll.double().cpu())
+
+    def document_scores(self) -> dict[str, torch.Tensor]:
+        """Per document, in the order of the updates: "elbo" (one posterior sample) and, where
+        importance-weighted NLLs were added, "iw"."""
+        scores = {"elbo": torch.cat(self.document_elbo)}
+        if self.document_iw:
+            scores["iw"] = torch.cat(self.document_iw)
+        return scores
+
+    def compute(self, iw_samples: int = 0) -> dict:
+        """The report: totals and PPLs, the IW estimate where added, and per level what its passes measured."""
+        report = self._totals_report()
+        if self.document_iw:
+            report.update(self._iw_report(iw_samples))
+        if not self.levels:
+            report["note"] = "flat language model: no latents, so the ELBO is the exact NLL and there is no KL, AU, MI or information use"
+            return report
+        report["per_level"] = {level: self._level_report(level, report) for level in self.levels}
+        return report
+
+    def _totals_report(self) -> dict:
+        totals = self.totals
+        documents, tokens, words = totals["documents"], totals["tokens"], totals["words"]
+        total_kl = sum(totals[f"kl/{level}"] for level in self.levels)
+        elbo_nll = totals["recon_nll"] + totals["stop_nll"] + total_kl
+        report = {
+            "definitions": DEFINITIONS,
+            "levels": self.levels,
+            "documents": int(documents),
+            "tokens": int(tokens),
+            "words": int(words),
+            "nll_elbo_per_document": elbo_nll / documents,
+            "nll_elbo_per_token": elbo_nll / tokens,
+            "ppl_elbo": perplexity(elbo_nll, tokens),
+            "word_ppl_elbo": perplexity(elbo_nll, words) if words else None,
+            "recon_nll_per_token": totals["recon_nll"] / tokens,
+            "recon_ppl": perplexity(totals["recon_nll"], tokens),
+            "stop_nll_per_document": totals["stop_nll"] / documents,
+        }
+        if self.levels:
+            report["rate_per_document"] = total_kl / documents
+        # PPL (ELBO) as a product of factors: reconstruction, the stop head, and each level's KL.
+        report["ppl_factors"] = {"reconstruction": report["recon_ppl"], "stop": perplexity(totals["stop_nll"], tokens)}
+        report["ppl_factors"].update({level: perplexity(totals[f"kl/{level}"], tokens) for level in self.levels})
+        return report
+
+    def _iw_report(self, iw_samples: int) -> dict:
+        iw_total = float(torch.cat(self.document_iw).sum())
+        documents, tokens, words = self.totals["documents"], self.totals["tokens"], self.totals["words"]
+        return {
+            "iw_samples": iw_samples if self.levels else 1,
+            "nll_iw_per_document": iw_total / documents,
+            "nll_iw_per_token": iw_total / tokens,
+            "ppl_iw": perplexity(iw_total, tokens),
+            "word_ppl_iw": perplexity(iw_total, words) if words else None,
+        }
+
+    def _level_report(self, level: str, report: dict) -> dict:
+        documents, tokens = self.totals["documents"], self.totals["tokens"]
+        kl_total, units = self.totals[f"kl/{level}"], self.kl_units[level]
+        total_kl = report["rate_per_document"] * documents
+        entry = {
+            "units": units,
+            "latent_dim": self.latent_dims[level],
+            "kl_per_document": kl_total / documents,
+            "kl_per_unit": kl_total / units,
+            "kl_per_token": kl_total / tokens,
+            "kl_share_of_rate": kl_total / total_kl if total_kl > 0 else 0.0,
+            "kl_per_dimension": (self.kl_per_dim[level] / units).tolist(),
+        }
+        if self.means[level]:
+            au, variance = active_units(torch.cat(self.means[level]))
+            entry.update(active_units=au[0.01], active_units_sweep={str(t): n for t, n in au.items()}, posterior_mean_variance=variance.tolist())
+        if self.posteriors is not None:
+            entry.update(self._mutual_information(level, units))
+        if level in self.swapped_recon:
+            # Over the batches that had another document to take latents from (nearly always all).
+            delta = self.swapped_recon[level] - self.swapped_recon["own"]
+            entry["information_use_nats_per_document"] = delta / self.swapped_recon["documents"]
+            entry["information_use_percent_ppl"] = 100 * (perplexity(delta, self.swapped_recon["tokens"]) - 1)
+        if level in self.prior_recon:
+            entry["recon_ppl_with_prior"] = perplexity(self.prior_recon[level], tokens)
+            entry["prior_substitution_delta_ppl"] = entry["recon_ppl_with_prior"] - report["recon_ppl"]
+        return entry
+
+    def _mutual_information(self, level: str, units: int) -> dict:
+        mean, log_scale, z = (torch.cat(part) for part in zip(*self.posteriors[level]))
+        mi = mutual_information(DiagonalGaussian(mean, log_scale), z)
+        entry = {"mutual_information": mi, "mutual_information_ceiling": math.log(units)}
+        if mi < 0:
+            entry["mutual_information_warning"] = (
+                f"negative MI estimate ({mi:.3f} nats) with {units} units: too few units for the aggregate posterior q(z); "
+                "evaluate on more documents"
+            )
+            warnings.warn(f"{level}: {entry['mutual_information_warning']}", stacklevel=2)
+        return entry
+
+
 def _batches(dataset, collator: DocCollator, max_tokens: int):
     sampler = TokenBudgetBatchSampler(dataset["num_tokens"], max_tokens=max_tokens, shuffle=False)
     for indices in sampler:
@@ -185,6 +362,36 @@ def _log_ratio_per_document(output, batch: DocBatch) -> torch.Tensor:
     return total
 
 
+def evaluate_batch(model: DocHVAE, batch: DocBatch, accumulator: EvaluationAccumulator, passes: Passes,
+                   rows: list[dict] | None = None, collator: DocCollator | None = None, settings: EvalSettings | None = None) -> None:
+    """The passes of one batch (on the model's device) into `accumulator`; with `settings.iw_samples` > 0
+    also the importance-weighted NLL, which re-collates the batch's `rows` with `collator`.
+
+    In a fixed order, so that a seeded evaluation draws the same samples whichever passes follow:
+    1. one posterior sample: the ELBO terms, KL per level, and the units' posteriors for MI;
+    2. posterior means (parents at their means): active units;
+    3. level use: one level's decoder latents from other documents (information use), and one
+       level from its prior with everything else from the posterior (prior substitution);
+    4. importance-weighted NLL: k joint samples, `settings.iw_chunk` copies of the batch per pass.
+    """
+    levels = model.config.levels
+    features = model.encoder(batch) if levels else None
+    output = model(batch, return_latents=True, encoder_features=features)
+    accumulator.update(output, batch)
+    if levels and passes.posterior_means:
+        accumulator.add_posterior_means(model(batch, latent_mode="mean", return_latents=True, encoder_features=features))
+    if levels and passes.information_use:
+        z = {level: out.z for level, out in output.latents.items()}
+        accumulator.add_information_use(information_use_nll(model, batch, z, own_nll=float(output.recon_nll)), batch)
+    for level in levels if passes.prior_substitution else ():
+        accumulator.add_prior_substitution(level, float(model(batch, prior_levels=(level,), encoder_features=features).recon_nll))
+    if settings is not None and settings.iw_samples > 0:
+        if not levels:  # a flat LM's NLL is exact
+            accumulator.add_iw_nll(output.document_recon_nll + output.document_stop_nll)
+        else:
+            accumulator.add_iw_nll(_iw_nll(model, rows, batch, features, collator, settings))
+
+
 @torch.no_grad()
 @in_eval_mode
 def evaluate(model: DocHVAE, dataset, collator: DocCollator, settings: EvalSettings, tokenizer=None, show_progress: bool = True) -> dict:
@@ -194,75 +401,14 @@ def evaluate(model: DocHVAE, dataset, collator: DocCollator, settings: EvalSetti
     """
     if len(dataset) == 0:
         raise ValueError("the evaluation split is empty")
-    device = model.device
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(settings.seed)
-        return _evaluate(model, dataset, collator, settings, tokenizer, show_progress, device)
-
-
-def _evaluate(model, dataset, collator, settings, tokenizer, show_progress, device) -> dict:
-    levels = list(model.config.levels)
     started = time.perf_counter()
-
-    totals = defaultdict(float)
-    labels: list[str | None] = []  # per document, in the order of the posterior means
-    document_ids: list[str] = []  # the same order
-    paragraph_units = []  # [N_par, 2] per batch: document index (in that order) and position of each paragraph mean
-    kl_units = defaultdict(int)
-    kl_per_dim = {level: torch.zeros(model.config.latent_dim(level), dtype=torch.float64) for level in levels}
-    means = defaultdict(list)  # posterior means (mean pass), for AU
-    posteriors = defaultdict(list)  # (mean, log_scale, z) of one sample pass, for MI
-    iw_nll_documents = []
-    prior_recon = defaultdict(float)
-    swapped_recon = defaultdict(float)  # information use: "own" and per level, over batches of >= 2 documents
-
-    batches = list(_batches(dataset, collator, settings.max_tokens))
-    for rows in tqdm(batches, desc="evaluating", disable=not show_progress):
-        batch = collator(rows).to(device)
-        totals["documents"] += batch.num_documents
-        totals["tokens"] += batch.num_tokens
-        totals["words"] += float(batch.document_words.sum())
-        if "paragraph" in levels:
-            paragraph_units.append(torch.stack([batch.paragraph_document + len(labels), batch.paragraph_position], dim=1).cpu())
-        labels += batch.labels
-        document_ids += batch.document_ids
-        features = model.encoder(batch) if levels else None
-
-        # 1. One posterior sample: the ELBO terms, KL per level, and the units' posteriors for MI.
-        output = model(batch, return_latents=True, encoder_features=features)
-        totals["recon_nll"] += float(output.recon_nll)
-        totals["stop_nll"] += float(output.stop_nll)
-        for level, out in (output.latents or {}).items():
-            totals[f"kl/{level}"] += float(out.kl.sum())
-            kl_per_dim[level] += out.kl.double().sum(0).cpu()
-            kl_units[level] += out.kl.shape[0]
-            posteriors[level].append((out.posterior.mean.cpu(), out.posterior.log_scale.cpu(), out.z.cpu()))
-
-        if levels:
-            # 2. Posterior means (parents at their means): active units.
-            mean_output = model(batch, latent_mode="mean", return_latents=True, encoder_features=features)
-            for level, out in mean_output.latents.items():
-                means[level].append(out.z.cpu())
-            # 3. Level use: one level's decoder latents from other documents (information use), and
-            # one level from its prior with everything else from the posterior (prior substitution).
-            if settings.level_use:
-                z = {level: out.z for level, out in output.latents.items()}
-                for key, nll in information_use_nll(model, batch, z, own_nll=float(output.recon_nll)).items():
-                    swapped_recon[key] += nll
-                swapped_recon["tokens"] += batch.num_tokens if batch.num_documents > 1 else 0
-                swapped_recon["documents"] += batch.num_documents if batch.num_documents > 1 else 0
-                for level in levels:
-                    prior_recon[level] += float(model(batch, prior_levels=(level,), encoder_features=features).recon_nll)
-
-        # 4. Importance-weighted NLL: k joint samples, `iw_chunk` copies of the batch per pass.
-        if settings.iw_samples > 0:
-            if not levels:
-                iw_nll_documents.append((output.document_recon_nll + output.document_stop_nll).double().cpu())
-            else:
-                iw_nll_documents.append(_iw_nll(model, rows, batch, features, collator, settings).cpu())
-
-    report = _assemble(model, settings, totals, kl_units, kl_per_dim, means, posteriors, iw_nll_documents, prior_recon, swapped_recon)
-    _add_labels_and_maps(report, settings, means, labels, document_ids, paragraph_units)
+    passes = Passes(information_use=settings.level_use, prior_substitution=settings.level_use)
+    accumulator = EvaluationAccumulator(model.config)
+    with _seeded(model, settings.seed):
+        for rows in tqdm(list(_batches(dataset, collator, settings.max_tokens)), desc="evaluating", disable=not show_progress):
+            evaluate_batch(model, collator(rows).to(model.device), accumulator, passes, rows, collator, settings)
+    report = accumulator.compute(settings.iw_samples)
+    _add_labels_and_maps(report, settings, accumulator)
     if settings.bleu_documents > 0 and tokenizer is not None:
         report["bleu"] = reconstruction_bleu(model, dataset, collator, tokenizer, settings.bleu_documents, show_progress)
     seconds = time.perf_counter() - started
@@ -271,18 +417,27 @@ def _evaluate(model, dataset, collator, settings, tokenizer, show_progress, devi
     return report
 
 
-def _add_labels_and_maps(report: dict, settings: EvalSettings, means, labels: list, document_ids: list[str], paragraph_units: list) -> None:
+@contextmanager
+def _seeded(model: DocHVAE, seed: int):
+    """The block runs seeded by `seed`; the caller's random state is restored after it (training resumes exactly)."""
+    device = model.device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
+
+
+def _add_labels_and_maps(report: dict, settings: EvalSettings, accumulator: EvaluationAccumulator) -> None:
     """z_doc 1-NN label accuracy where documents carry labels, and the latent maps where asked: both from
-    the posterior means of the mean pass, documents in the order of `labels` and `document_ids`."""
-    levels = report["levels"]
+    the posterior means of the mean pass, documents in the order of the accumulator's labels and ids."""
+    levels, means, labels = report["levels"], accumulator.means, accumulator.labels
     if "document" in levels and None not in labels and len(set(labels)) > 1:
         entry = report["per_level"]["document"]
         entry["label_accuracy_1nn"] = nearest_neighbour_label_accuracy(torch.cat(means["document"]), labels)
         entry["majority_label_share"] = max(labels.count(label) for label in set(labels)) / len(labels)
     if settings.latent_map is not None and set(levels) & set(MAP_LEVELS):
         level_means = {level: torch.cat(means[level]) for level in levels if level in MAP_LEVELS}
-        units = torch.cat(paragraph_units) if paragraph_units else None
-        report["latent_map"] = latent_maps(level_means, document_ids, labels, units, settings.latent_map, settings.seed)
+        units = torch.cat(accumulator.paragraph_units) if accumulator.paragraph_units else None
+        report["latent_map"] = latent_maps(level_means, accumulator.document_ids, labels, units, settings.latent_map, settings.seed)
 
 
 def _iw_nll(model: DocHVAE, rows: list[dict], batch: DocBatch, features: EncoderFeatures, collator: DocCollator, settings: EvalSettings) -> torch.Tensor:
@@ -304,106 +459,17 @@ def document_nll(model: DocHVAE, rows: list[dict], collator: DocCollator, settin
     """Per document of `rows` (nats, [B] each): "elbo", the negative ELBO of one posterior sample,
     and with `settings.iw_samples` > 0 "iw", the importance-weighted NLL (a flat LM's exact NLL
     for both). Batched by `settings.max_tokens`; seeded by `settings.seed` (caller's random state kept)."""
-    device = model.device
-    elbo, iw = [], []
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(settings.seed)
-        sampler = TokenBudgetBatchSampler([row["num_tokens"] for row in rows], max_tokens=settings.max_tokens, shuffle=False)
-        order = [i for indices in sampler for i in indices]
+    passes = Passes(posterior_means=False, information_use=False, prior_substitution=False)
+    accumulator = EvaluationAccumulator(model.config, keep_posteriors=False)
+    sampler = TokenBudgetBatchSampler([row["num_tokens"] for row in rows], max_tokens=settings.max_tokens, shuffle=False)
+    order = [i for indices in sampler for i in indices]
+    with _seeded(model, settings.seed):
         for indices in sampler:
             chunk = [rows[i] for i in indices]
-            batch = collator(chunk).to(device)
-            features = model.encoder(batch) if model.config.levels else None
-            output = model(batch, return_latents=True, encoder_features=features)
-            kl = torch.zeros(batch.num_documents, dtype=torch.float64, device=device)
-            for level, out in (output.latents or {}).items():
-                kl.index_add_(0, unit_document(level, batch), out.kl.sum(-1).double())
-            exact = (output.document_recon_nll + output.document_stop_nll).double()
-            elbo.append(exact + kl)
-            if settings.iw_samples > 0:
-                iw.append(_iw_nll(model, chunk, batch, features, collator, settings) if model.config.levels else exact)
+            evaluate_batch(model, collator(chunk).to(model.device), accumulator, passes, chunk, collator, settings)
     inverse = torch.empty(len(order), dtype=torch.long)
     inverse[torch.tensor(order)] = torch.arange(len(order))
-    result = {"elbo": torch.cat(elbo).cpu()[inverse]}
-    if iw:
-        result["iw"] = torch.cat(iw).cpu()[inverse]
-    return result
-
-
-def _assemble(model, settings, totals, kl_units, kl_per_dim, means, posteriors, iw_nll_documents, prior_recon, swapped_recon) -> dict:
-    levels = list(model.config.levels)
-    documents, tokens, words = totals["documents"], totals["tokens"], totals["words"]
-    total_kl = sum(totals[f"kl/{level}"] for level in levels)
-    elbo_nll = totals["recon_nll"] + totals["stop_nll"] + total_kl
-    report = {
-        "definitions": DEFINITIONS,
-        "levels": levels,
-        "documents": int(documents),
-        "tokens": int(tokens),
-        "words": int(words),
-        "nll_elbo_per_document": elbo_nll / documents,
-        "nll_elbo_per_token": elbo_nll / tokens,
-        "ppl_elbo": perplexity(elbo_nll, tokens),
-        "word_ppl_elbo": perplexity(elbo_nll, words) if words else None,
-        "recon_nll_per_token": totals["recon_nll"] / tokens,
-        "recon_ppl": perplexity(totals["recon_nll"], tokens),
-        "stop_nll_per_document": totals["stop_nll"] / documents,
-    }
-    if levels:
-        report["rate_per_document"] = total_kl / documents
-    # PPL (ELBO) as a product of factors: reconstruction, the stop head, and each level's KL.
-    report["ppl_factors"] = {"reconstruction": report["recon_ppl"], "stop": perplexity(totals["stop_nll"], tokens)}
-    report["ppl_factors"].update({level: perplexity(totals[f"kl/{level}"], tokens) for level in levels})
-    if iw_nll_documents:
-        iw_total = float(torch.cat(iw_nll_documents).sum())
-        report.update(
-            iw_samples=settings.iw_samples if levels else 1,
-            nll_iw_per_document=iw_total / documents,
-            nll_iw_per_token=iw_total / tokens,
-            ppl_iw=perplexity(iw_total, tokens),
-            word_ppl_iw=perplexity(iw_total, words) if words else None,
-        )
-    if not levels:
-        report["note"] = "flat language model: no latents, so the ELBO is the exact NLL and there is no KL, AU, MI or information use"
-        return report
-
-    report["per_level"] = {}
-    for level in levels:
-        kl_total = totals[f"kl/{level}"]
-        units = kl_units[level]
-        au, variance = active_units(torch.cat(means[level]))
-        mean, log_scale, z = (torch.cat(part) for part in zip(*posteriors[level]))
-        mi = mutual_information(DiagonalGaussian(mean, log_scale), z)
-        entry = {
-            "units": units,
-            "latent_dim": model.config.latent_dim(level),
-            "kl_per_document": kl_total / documents,
-            "kl_per_unit": kl_total / units,
-            "kl_per_token": kl_total / tokens,
-            "kl_share_of_rate": kl_total / total_kl if total_kl > 0 else 0.0,
-            "kl_per_dimension": (kl_per_dim[level] / units).tolist(),
-            "active_units": au[0.01],
-            "active_units_sweep": {str(t): n for t, n in au.items()},
-            "posterior_mean_variance": variance.tolist(),
-            "mutual_information": mi,
-            "mutual_information_ceiling": math.log(units),
-        }
-        if mi < 0:
-            entry["mutual_information_warning"] = (
-                f"negative MI estimate ({mi:.3f} nats) with {units} units: too few units for the aggregate posterior q(z); "
-                "evaluate on more documents"
-            )
-            warnings.warn(f"{level}: {entry['mutual_information_warning']}", stacklevel=2)
-        if level in swapped_recon:
-            # Over the batches that had another document to take latents from (nearly always all).
-            delta = swapped_recon[level] - swapped_recon["own"]
-            entry["information_use_nats_per_document"] = delta / swapped_recon["documents"]
-            entry["information_use_percent_ppl"] = 100 * (perplexity(delta, swapped_recon["tokens"]) - 1)
-        if level in prior_recon:
-            entry["recon_ppl_with_prior"] = perplexity(prior_recon[level], tokens)
-            entry["prior_substitution_delta_ppl"] = entry["recon_ppl_with_prior"] - report["recon_ppl"]
-        report["per_level"][level] = entry
-    return report
+    return {name: scores[inverse] for name, scores in accumulator.document_scores().items()}
 
 
 @torch.no_grad()
@@ -432,36 +498,16 @@ def reconstruction_bleu(model: DocHVAE, dataset, collator: DocCollator, tokenize
 def validation_metrics(model: DocHVAE, batches: list[DocBatch]) -> dict[str, float]:
     """The cheap periodic validation of training: ELBO and recon PPL, and per level the KL per
     document, active units and information use (nats per document)."""
-    sums = defaultdict(float)
-    means = defaultdict(list)
+    accumulator = EvaluationAccumulator(model.config, keep_posteriors=False)
     for batch in batches:
-        features = model.encoder(batch) if model.config.levels else None
-        output = model(batch, encoder_features=features, return_latents=True)
-        sums["tokens"] += batch.num_tokens
-        sums["documents"] += batch.num_documents
-        sums["recon"] += float(output.recon_nll)
-        sums["stop"] += float(output.stop_nll)
-        for level, kl in output.kl.items():
-            sums[f"kl/{level}"] += float(kl.sum())
-        if model.config.levels:
-            for level, out in model(batch, latent_mode="mean", return_latents=True, encoder_features=features).latents.items():
-                means[level].append(out.z.cpu())
-            swapped = information_use_nll(model, batch, {level: out.z for level, out in output.latents.items()}, own_nll=float(output.recon_nll))
-            for level in model.config.levels if swapped else ():
-                sums[f"use/{level}"] += swapped[level] - swapped["own"]
-            sums["use_documents"] += batch.num_documents if swapped else 0
-    kl_total = sum(v for k, v in sums.items() if k.startswith("kl/"))
-    nll = sums["recon"] + sums["stop"] + kl_total
-    metrics = {
-        "val/nll_elbo_per_token": nll / sums["tokens"],
-        "val/ppl_elbo": perplexity(nll, sums["tokens"]),
-        "val/recon_ppl": perplexity(sums["recon"], sums["tokens"]),
-    }
-    for level in model.config.levels:
-        metrics[f"val/kl/{level}"] = sums[f"kl/{level}"] / sums["documents"]
-        metrics[f"val/active_units/{level}"] = active_units(torch.cat(means[level]))[0][0.01]
-        if sums["use_documents"]:
-            metrics[f"val/information_use/{level}"] = sums[f"use/{level}"] / sums["use_documents"]
+        evaluate_batch(model, batch, accumulator, Passes(prior_substitution=False))
+    report = accumulator.compute()
+    metrics = {"val/nll_elbo_per_token": report["nll_elbo_per_token"], "val/ppl_elbo": report["ppl_elbo"], "val/recon_ppl": report["recon_ppl"]}
+    for level, entry in report.get("per_level", {}).items():
+        metrics[f"val/kl/{level}"] = entry["kl_per_document"]
+        metrics[f"val/active_units/{level}"] = entry["active_units"]
+        if "information_use_nats_per_document" in entry:
+            metrics[f"val/information_use/{level}"] = entry["information_use_nats_per_document"]
     return metrics
 
 

@@ -23,15 +23,14 @@ import torch
 import yaml
 from accelerate import Accelerator
 from accelerate.utils import DistributedType, set_seed
-from huggingface_hub import EvalResult, ModelCard, ModelCardData, create_repo, upload_folder
 from tqdm.auto import tqdm
 
 from .config import LEVELS
-from .config_loading import dump_config
 from .data.batching import DocCollator
 from .data.prepare import PrepareConfig, PreparedCorpus, format_statistics, is_prepared, prepare_corpus
-from .data.tokenizer import ENCODER_TOKENIZER
+from .errors import TrainingError
 from .evaluation import EvalSettings, evaluate, format_report, validation_metrics
+from .export import export
 from .generation import document_text, recommended_sampling_config, sample_prior, seeded_generator
 from .modeling.distributions import HALF_PRECISION
 from .objectives import objective_loss
@@ -49,10 +48,6 @@ from .training import (
 )
 
 CURVES = "curves"  # output_dir/curves: the PNG training curves written at the end of a run
-
-
-class TrainingError(RuntimeError):
-    """A run that cannot go on (bad launch, bad data folder, too many skipped updates): one clear line."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,130 +246,6 @@ def replica_checksums(accelerator: Accelerator, model) -> list[float]:
     if len(set(checksums)) > 1:
         raise TrainingError(f"data-parallel replicas diverged: parameter checksums per process {checksums}")
     return checksums
-
-
-# An export loads with AutoModel after `import doc_hvae` (which registers the classes). Without the
-# import, transformers only knows the model type from the folder's auto_map: it asks for
-# trust_remote_code=True, and this module then takes the classes from the installed package, or
-# transformers names the package to install.
-AUTO_MODULE = "doc_hvae_auto"
-AUTO_MAP = {"AutoConfig": f"{AUTO_MODULE}.DocHVAEConfig", "AutoModel": f"{AUTO_MODULE}.DocHVAE"}
-AUTO_MODULE_SOURCE = '''"""The doc_hvae classes, for AutoModel.from_pretrained(folder, trust_remote_code=True).
-
-Plain `import doc_hvae` before AutoModel.from_pretrained(folder) does the same without remote code.
-Needs the doc_hvae package (pip install -e . in its repository).
-"""
-
-from doc_hvae import DocHVAE, DocHVAEConfig
-
-__all__ = ["DocHVAE", "DocHVAEConfig"]
-'''
-
-
-def export(accelerator: Accelerator, model, corpus: PreparedCorpus, config: TrainConfig, metrics: dict, output_dir: Path) -> Path:
-    """save_pretrained of the model and tokenizer, the resolved config and a model card.
-
-    The folder stands alone: the tokenizer (and the encoder's own, in encoder_tokenizer/) and the corpus' segmentation and limits travel in it,
-    and the corpus path in train_config.yaml is absolute, so it works from any working directory.
-    """
-    final = output_dir / "final"
-    unwrapped = accelerator.unwrap_model(model)
-    unwrapped.config.auto_map = AUTO_MAP
-    state_dict = accelerator.get_state_dict(model)  # gathered from every process where parameters are sharded
-    unwrapped.save_pretrained(final, state_dict=state_dict, is_main_process=accelerator.is_main_process, save_function=accelerator.save)
-    if accelerator.is_main_process:
-        (final / f"{AUTO_MODULE}.py").write_text(AUTO_MODULE_SOURCE)
-        exported = config.model_copy(deep=True)
-        exported.data.prepared_dir = str(Path(config.data.prepared_dir).resolve())
-        corpus.tokenizer.save_pretrained(final)
-        if corpus.encoder_tokenizer is not None:
-            corpus.encoder_tokenizer.save_pretrained(final / ENCODER_TOKENIZER)
-        (final / "train_config.yaml").write_text(dump_config(exported))
-        model_card(exported, corpus, metrics, unwrapped.config).save(final / "README.md")
-        if config.training.push_to_hub:
-            url = push_export(final, config.training.push_to_hub, private=config.training.hub_private)
-            accelerator.print(f"Pushed {final} to {url}")
-    accelerator.wait_for_everyone()
-    return final
-
-
-def push_export(folder: Path, repo_id: str, private: bool = True) -> str:
-    """Upload an export folder (model, tokenizer, config, model card) to a Hub model repo."""
-    create_repo(repo_id, private=private, exist_ok=True)
-    upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message="doc_hvae export")
-    return f"https://huggingface.co/{repo_id}"
-
-
-def recommended_sampling(config: TrainConfig) -> dict:
-    """The resolved recommended sampling of a training config, as plain data (no logits processors)."""
-    settings = vars(recommended_sampling_config(config.sampling))
-    return {name: value for name, value in settings.items() if name != "logits_processors"}
-
-
-def model_card(config: TrainConfig, corpus: PreparedCorpus, metrics: dict, model_config) -> ModelCard:
-    """A Hugging Face model card: metadata (library, license, datasets, base model, validation
-    perplexity and information use as model-index results), the data, the metrics and the config."""
-    source = config.data.prepare.source if config.data.prepare is not None else None
-    dataset = (source.path or source.reader) if source is not None else Path(config.data.prepared_dir).name
-    dataset = Path(dataset).name or dataset
-    levels = list(model_config.levels)
-    results = [EvalResult(task_type="text-generation", dataset_type=dataset, dataset_name=dataset, dataset_split=config.data.validation_split,
-                          metric_type="perplexity", metric_name=f"PPL ({kind})", metric_value=round(metrics[key], 3))
-               for kind, key in (("ELBO", "ppl_elbo"), ("IW", "ppl_iw")) if key in metrics]
-    for level, entry in metrics.get("per_level", {}).items():
-        if "information_use_nats_per_document" in entry:
-            results.append(EvalResult(task_type="text-generation", dataset_type=dataset, dataset_name=dataset, dataset_split=config.data.validation_split,
-                                      metric_type="information_use", metric_name=f"information use, {level} (nats/document)",
-                                      metric_value=round(entry["information_use_nats_per_document"], 3)))
-    base_model = getattr(model_config, "decoder_init_from", None)
-    data = ModelCardData(
-        library_name="doc_hvae", license="apache-2.0", tags=["doc_hvae", "hierarchical-vae", "text-generation"], datasets=[dataset],
-        base_model=base_model if base_model and not Path(base_model).exists() else None,  # a Hub id, not a local folder
-        model_name=f"doc_hvae-{'-'.join(levels) or 'flat'}-{dataset}", eval_results=results or None,
-    )
-    stats = corpus.statistics.get("splits", {})
-    data_rows = "\n".join(f"| {name} | {s.get('windows', 0):,} | {s.get('tokens', 0):,} |" for name, s in stats.items())
-    body = f"""
-# DocHVAE: {", ".join(levels) or "flat LM (no latents)"}
-
-Trained with `accelerate launch recipes/train_docs.py` for {config.training.max_steps} steps{f", decoder warm-started from `{base_model}`" if base_model else ""}.
-
-```python
-from doc_hvae import DocHVAEPipeline  # importing doc_hvae also registers it with AutoConfig / AutoModel
-
-pipe = DocHVAEPipeline.from_pretrained("<this folder>")
-```
-
-`AutoModel.from_pretrained("<this folder>")` works after `import doc_hvae`; without that import,
-pass `trust_remote_code=True` (the folder's `{AUTO_MODULE}.py` takes the classes from the installed
-doc_hvae package).
-
-## Training data
-
-Prepared corpus `{config.data.prepared_dir}` (vocabulary {len(corpus.tokenizer):,}):
-
-| split | windows | tokens |
-|---|---|---|
-{data_rows}
-
-## Recommended sampling
-
-The training config's `sampling` section over the toolkit's defaults; `DocHVAEPipeline.from_pretrained`
-and `recipes/generate_docs.py` start from it (arguments and flags override it):
-
-```yaml
-{yaml.safe_dump(recommended_sampling(config), sort_keys=True)}```
-
-## Final validation metrics
-
-{format_report(metrics, "Validation") if "definitions" in metrics else metrics}
-
-## Training config
-
-```yaml
-{dump_config(config)}```
-"""
-    return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
 
 
 # ---------------------------------------------------------------------------------------------

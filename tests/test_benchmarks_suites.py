@@ -76,7 +76,7 @@ def test_an_unknown_suite_variant_or_lever_names_the_known_ones():
 
 
 def test_a_suite_with_an_unknown_key_is_a_config_error(tmp_path, monkeypatch):
-    from doc_hvae.config_loading import ConfigError
+    from doc_hvae.errors import ConfigError
 
     (tmp_path / "typo.yaml").write_text("config: recipes/configs/ptb_sentence_vae.yaml\nvariant: {flat_lm: []}\n")
     monkeypatch.setattr(quality_suite, "SUITES", tmp_path)

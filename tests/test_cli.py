@@ -8,7 +8,8 @@ import yaml
 
 from conftest import REPO_ROOT
 from doc_hvae.cli import parse_args_with_config
-from doc_hvae.config_loading import ConfigError, load_config
+from doc_hvae.config_loading import load_config
+from doc_hvae.errors import ConfigError
 from doc_hvae.recipes import evaluate_docs, generate_docs
 from doc_hvae.training import TrainConfig
 

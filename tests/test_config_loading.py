@@ -9,8 +9,9 @@ import pytest
 from pydantic import Field
 
 from conftest import REPO_ROOT
-from doc_hvae.config_loading import ConfigError, StrictModel, dump_config, load_config, validate_config
+from doc_hvae.config_loading import StrictModel, dump_config, load_config, validate_config
 from doc_hvae.data.prepare import PrepareConfig
+from doc_hvae.errors import ConfigError
 
 
 class Optim(StrictModel):

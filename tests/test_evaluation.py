@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-import types
 import warnings
-from collections import defaultdict
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -21,7 +19,7 @@ import torch
 
 import doc_hvae.evaluation as evaluation
 from doc_hvae.config import DocHVAEConfig, default_decoder_config, default_encoder_config
-from doc_hvae.data.batching import DocCollator
+from doc_hvae.data.batching import DocCollator, TokenBudgetBatchSampler
 from doc_hvae.data.tokenizer import train_bpe_tokenizer
 from doc_hvae.evaluation import DEFINITIONS, EvalSettings, evaluate, format_report, mutual_information, reconstruction_bleu
 from doc_hvae.generation import GeneratedDocument
@@ -299,21 +297,16 @@ def test_negative_mutual_information_warns_and_is_reported():
     mean, log_scale, z = negative_mi_inputs()
     mi = mutual_information(DiagonalGaussian(mean, log_scale), z)
     assert mi < -0.5
-    config = tiny_config(["document"], latent_size=1)
-    totals = defaultdict(float, {"documents": 2, "tokens": 10, "words": 6, "recon_nll": 20.0, "stop_nll": 1.0, "kl/document": 0.5})
+    accumulator = evaluation.EvaluationAccumulator(tiny_config(["document"], latent_size=1))
+    accumulator.totals.update({"documents": 2, "tokens": 10, "words": 6, "recon_nll": 20.0, "stop_nll": 1.0, "kl/document": 0.5})
+    accumulator.kl_units["document"] = 2
+    accumulator.kl_per_dim["document"] += 0.25
+    accumulator.means["document"].append(mean)
+    accumulator.posteriors["document"].append((mean, log_scale, z))
+    accumulator.add_iw_nll(torch.tensor([10.0, 10.0]))
+    accumulator.add_prior_substitution("document", 21.0)
     with pytest.warns(UserWarning, match="negative MI estimate"):
-        report = evaluation._assemble(
-            types.SimpleNamespace(config=config),
-            EvalSettings(iw_samples=5),
-            totals,
-            {"document": 2},
-            {"document": torch.tensor([0.25], dtype=torch.float64)},
-            {"document": [mean]},
-            {"document": [(mean, log_scale, z)]},
-            [torch.tensor([10.0, 10.0], dtype=torch.float64)],
-            {"document": 21.0},
-            {},
-        )
+        report = accumulator.compute(iw_samples=5)
     entry = report["per_level"]["document"]
     assert entry["mutual_information"] == pytest.approx(mi)
     assert "negative MI" in entry["mutual_information_warning"] and "2 units" in entry["mutual_information_warning"]
@@ -457,6 +450,29 @@ def test_validation_metrics_report_information_use_per_level(model, rows):
     metrics = evaluation.validation_metrics(model, [batch])
     for level in THREE_LEVELS:
         assert math.isfinite(metrics[f"val/information_use/{level}"])
+
+
+def test_validation_training_and_the_final_report_agree_on_the_same_batch_and_sample(model, dataset, rows):
+    """One accumulator behind both: training's validation and the final report give the same numbers for
+    the same documents and posterior sample (the report's extra passes come after the sample)."""
+    report = quiet_evaluate(model, dataset, EvalSettings(iw_samples=0, max_tokens=10**6, seed=3))
+    (in_report_order,) = TokenBudgetBatchSampler(dataset["num_tokens"], max_tokens=10**6, shuffle=False)  # one batch, by length
+    torch.manual_seed(3)
+    metrics = evaluation.validation_metrics(model, [DocCollator.for_model(model.config)([rows[i] for i in in_report_order])])
+    assert metrics["val/ppl_elbo"] == pytest.approx(report["ppl_elbo"], rel=1e-12)
+    assert metrics["val/recon_ppl"] == pytest.approx(report["recon_ppl"], rel=1e-12)
+    for level, entry in report["per_level"].items():
+        assert metrics[f"val/kl/{level}"] == pytest.approx(entry["kl_per_document"], rel=1e-12)
+        assert metrics[f"val/active_units/{level}"] == entry["active_units"]
+        assert metrics[f"val/information_use/{level}"] == pytest.approx(entry["information_use_nats_per_document"], rel=1e-9)
+
+
+def test_document_scores_sum_to_the_report_s_elbo(model, dataset, rows):
+    """Per-document scores (DocHVAEPipeline.score) and the report come from the same sums."""
+    settings = EvalSettings(iw_samples=0, max_tokens=10**6, level_use=False, seed=5)
+    report = quiet_evaluate(model, dataset, settings)
+    scores = evaluation.document_nll(model, rows, DocCollator.for_model(model.config), settings)["elbo"]
+    assert float(scores.sum()) == pytest.approx(report["nll_elbo_per_document"] * report["documents"], rel=1e-6)  # float32 sums
 
 
 def test_label_accuracy_is_reported_where_documents_have_labels(model):

@@ -213,7 +213,8 @@ def test_guided_log_probabilities_are_normalised_before_temperature():
 
 
 def test_a_training_config_s_sampling_is_checked_at_load():
-    from doc_hvae.config_loading import ConfigError, validate_config
+    from doc_hvae.config_loading import validate_config
+    from doc_hvae.errors import ConfigError
     from doc_hvae.training import TrainConfig
 
     base = {"data": {"prepared_dir": "d"}, "training": {"output_dir": "o"}}

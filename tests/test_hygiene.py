@@ -24,3 +24,13 @@ def test_import_doc_hvae_stays_light():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "[]", result.stdout
+
+
+def test_the_cli_helpers_stay_light():
+    """Every recipe imports doc_hvae.cli to end with one error line: it does not pull in the training run or the export
+    (their errors live in doc_hvae.errors). accelerate itself is imported by transformers' model loading, not by us."""
+    heavy = ["sklearn", "matplotlib", "doc_hvae.training", "doc_hvae.trainer", "doc_hvae.export"]
+    code = f"import sys, doc_hvae.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]", result.stdout

@@ -293,13 +293,13 @@ def test_a_user_error_is_one_line_without_traceback_unless_debug(tmp_path, prepa
 
 def test_push_to_hub_uploads_the_export_folder(tmp_path, monkeypatch):
     """No Hub here: the two huggingface_hub calls are recorded instead of sent."""
-    import doc_hvae.trainer as trainer
+    import doc_hvae.export as export
 
     calls = []
-    monkeypatch.setattr(trainer, "create_repo", lambda repo_id, **kwargs: calls.append(("create", repo_id, kwargs)))
-    monkeypatch.setattr(trainer, "upload_folder", lambda **kwargs: calls.append(("upload", kwargs)))
+    monkeypatch.setattr(export, "create_repo", lambda repo_id, **kwargs: calls.append(("create", repo_id, kwargs)))
+    monkeypatch.setattr(export, "upload_folder", lambda **kwargs: calls.append(("upload", kwargs)))
     (tmp_path / "final").mkdir()
-    url = trainer.push_export(tmp_path / "final", "someone/doc-hvae-test")
+    url = export.push_export(tmp_path / "final", "someone/doc-hvae-test")
     assert url == "https://huggingface.co/someone/doc-hvae-test"
     assert calls[0] == ("create", "someone/doc-hvae-test", {"private": True, "exist_ok": True})
     assert calls[1][1]["repo_id"] == "someone/doc-hvae-test" and calls[1][1]["folder_path"] == str(tmp_path / "final")
@@ -325,7 +325,8 @@ def test_param_groups_and_gate_decay(tmp_path, prepared):
 
 
 def test_a_prepared_corpus_is_checked_against_data_prepare(tmp_path, prepared):
-    from doc_hvae.trainer import TrainingError, check_prepared_matches
+    from doc_hvae.errors import TrainingError
+    from doc_hvae.trainer import check_prepared_matches
     from doc_hvae.training import DataSection
 
     folder = tmp_path / "corpus"

@@ -106,7 +106,7 @@ class DocBatch:
             "encoder": float((self.encoder_segment >= 0).float().mean()) if self.encoder_segment.numel() else 1.0,
         }
 
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> "DocBatch":
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> DocBatch:
         """Move every tensor (Accelerate calls this through `send_to_device`)."""
         moved = {}
         for field in fields(self):
@@ -188,7 +188,7 @@ class DocCollator:
         self.row_multiple = row_multiple
 
     @classmethod
-    def for_model(cls, config, **kwargs) -> "DocCollator":
+    def for_model(cls, config, **kwargs) -> DocCollator:
         """The collator a `DocHVAEConfig` needs (special ids, context, memory slots)."""
         special = SpecialTokenIds(
             pad=config.pad_token_id,

@@ -53,7 +53,7 @@ class SkipReport:
         if example is not None and reason not in self.examples:
             self.examples[reason] = example[:200]
 
-    def merge(self, other: "SkipReport") -> None:
+    def merge(self, other: SkipReport) -> None:
         self.counts.update(other.counts)
         for reason, example in other.examples.items():
             self.examples.setdefault(reason, example)

@@ -41,7 +41,7 @@ class SpecialTokenIds:
     unk: int
 
     @classmethod
-    def from_tokenizer(cls, tokenizer: PreTrainedTokenizerBase) -> "SpecialTokenIds":
+    def from_tokenizer(cls, tokenizer: PreTrainedTokenizerBase) -> SpecialTokenIds:
         missing = [t for t in (*SPECIAL_TOKENS.values(), PARAGRAPH_END) if t not in tokenizer.get_vocab()]
         if missing:
             raise ValueError(
@@ -68,7 +68,7 @@ class EncoderTokenIds:
     end: int
 
     @classmethod
-    def from_tokenizer(cls, tokenizer: PreTrainedTokenizerBase) -> "EncoderTokenIds":
+    def from_tokenizer(cls, tokenizer: PreTrainedTokenizerBase) -> EncoderTokenIds:
         start = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
         end = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
         missing = [name for name, value in (("pad_token", tokenizer.pad_token_id), ("cls_token or bos_token", start),
