@@ -8,8 +8,9 @@ fixes some latents (from a posterior) and leaves the rest to the priors:
         tokens, KV-cached:        z_sen switches at every end-of-sentence: fixed, or ~ p(z_sen | z_par[j], z_sen[<i])
         stop:                     fixed paragraph count, or ~ the stop head
 Documents are decoded in parallel; the streams of one paragraph step stay aligned, so no padding.
-The model owns every step: each latent level's `prior_step`, the stop head's `last_probability`
-and the decoder's `position_inputs` / `step` (one KV-cached call); this module only orchestrates.
+The model owns every step: `DocHVAE.prior_step` (one unit of a level), `DocHVAE.stop_probability`
+and the decoder's `position_inputs` / `step` (one KV-cached call); this module only orchestrates,
+and decides a stop in one place (`_draw_stop`).
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ class SentenceLatents:
     """Sentence latents of A streams of one paragraph: fixed ones from the plan, the rest from the prior."""
 
     def __init__(self, model: DocHVAE, parent, fixed: list[torch.Tensor | None], max_sentences: int, temperature: float, generator, device):
-        self.level = model.latent_levels["sentence"]
+        self.model = model
         self.parent, self.fixed = parent, fixed
         self.temperature, self.generator = temperature, generator
         self.history = torch.zeros(len(fixed), max_sentences + 1, model.config.latent_dim("sentence"), device=device)
@@ -172,7 +173,7 @@ class SentenceLatents:
     def next(self, rows: torch.Tensor) -> torch.Tensor:
         """Draw the next latent of the streams in `rows` [A] bool; returns [A, D] (rows elsewhere: undefined)."""
         position = self.count.clamp(max=self.history.shape[1] - 1)
-        z = self.level.prior_step(self.history, position, self.parent).sample(self.temperature, self.generator)
+        z = self.model.prior_step("sentence", self.history, position, self.parent).sample(self.temperature, self.generator)
         for a, fixed in enumerate(self.fixed):
             if fixed is not None and int(position[a]) < fixed.shape[0]:
                 z[a] = fixed[int(position[a])]
@@ -478,7 +479,7 @@ def _document_latent(model: DocHVAE, plan: LatentPlan, temperature: float, gener
         return plan.document.to(model.device)
     B, device = plan.num_documents, model.device
     start = torch.zeros(B, 1, model.config.latent_dim("document"), device=device)
-    return model.latent_levels["document"].prior_step(start, torch.zeros(B, dtype=torch.long, device=device), None).sample(temperature, generator)
+    return model.prior_step("document", start, torch.zeros(B, dtype=torch.long, device=device), None).sample(temperature, generator)
 
 
 def _paragraph_latents(model: DocHVAE, plan: LatentPlan, z_par_all, z_doc, j: int, temperature: float, generator) -> torch.Tensor | None:
@@ -487,7 +488,7 @@ def _paragraph_latents(model: DocHVAE, plan: LatentPlan, z_par_all, z_doc, j: in
     if z_par_all is None:
         return None
     position = torch.full((plan.num_documents,), j, device=model.device)
-    z_par = model.latent_levels["paragraph"].prior_step(z_par_all, position, z_doc).sample(temperature, generator)
+    z_par = model.prior_step("paragraph", z_par_all, position, z_doc).sample(temperature, generator)
     for b in range(plan.num_documents):
         fixed = plan.paragraphs[b] if plan.paragraphs is not None else None
         if fixed is not None and j < fixed.shape[0]:
@@ -530,13 +531,19 @@ def _stop_after_paragraph(model: DocHVAE, plan: LatentPlan, sampling: SamplingCo
     """Whether the documents in `index` stop after paragraph j (`active` set False): the plan's paragraph
     count, or a draw from the stop head (greedy at token temperature 0); always at the bound."""
     B = plan.num_documents
-    probability = model.stop_head.last_probability({"document": z_doc, "paragraph": z_par_all}, B, j + 1)
-    draws = probability > 0.5 if sampling.temperature == 0 else torch.rand(B, generator=generator, device=model.device) < probability
+    draws = _draw_stop(model.stop_probability({"document": z_doc, "paragraph": z_par_all}, B, j + 1), sampling.temperature, generator)
     for b in index.tolist():
         fixed_count = plan.num_paragraphs[b] if plan.num_paragraphs is not None else None
         at_bound = fixed_count is None and j + 1 >= given[b] + sampling.max_paragraphs
         if (fixed_count is not None and j + 1 >= fixed_count) or (fixed_count is None and bool(draws[b])) or at_bound:
             active[b] = False
+
+
+def _draw_stop(probability: torch.Tensor, temperature: float, generator) -> torch.Tensor:
+    """[B] bool: which documents stop, given the stop head's probability [B]; its likelier answer at token temperature 0."""
+    if temperature == 0:
+        return probability > 0.5
+    return torch.rand(probability.shape[0], generator=generator, device=probability.device) < probability
 
 
 def _decode_document_streams(model, plan: LatentPlan, sampling: SamplingConfig, sampler, generator, max_paragraphs: int, use_cache: bool):
@@ -551,9 +558,8 @@ def _decode_document_streams(model, plan: LatentPlan, sampling: SamplingConfig, 
         if fixed is not None:
             return counts < fixed
         # Without latents the stop probability depends on the paragraph count alone: once per count.
-        by_count = {c: model.stop_head.last_probability({}, 1, max(c, 1))[0] for c in set(counts.tolist())}
-        probability = torch.stack([by_count[c] for c in counts.tolist()])
-        stop = probability > 0.5 if sampling.temperature == 0 else torch.rand(B, generator=generator, device=device) < probability
+        by_count = {c: model.stop_probability({}, 1, max(c, 1))[0] for c in set(counts.tolist())}
+        stop = _draw_stop(torch.stack([by_count[c] for c in counts.tolist()]), sampling.temperature, generator)
         return ~stop & (counts < max_paragraphs)
 
     streams, _ = decode_streams(model, B, None, {}, lambda rows: {}, sampler, sampling.max_tokens, sampling.max_sentences, use_cache,

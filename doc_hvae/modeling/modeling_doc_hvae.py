@@ -29,6 +29,7 @@ from transformers.utils import ModelOutput
 from ..config import DocHVAEConfig
 from ..data.batching import DocBatch
 from .decoder import LatentDecoder, LayerInjection, TokenLosses, unit_of_sentence
+from .distributions import DiagonalGaussian
 from .encoder import EncoderFeatures, HierarchicalEncoder
 from .latents import LatentLevel, LevelOutput, Siblings, StopHead
 
@@ -141,6 +142,17 @@ class DocHVAE(DocHVAEPreTrainedModel):
         if level == "paragraph":
             return batch.paragraph_document
         return batch.sentence_paragraph if parent == "paragraph" else batch.sentence_document
+
+    # ------------------------------------------------------------------ generation steps (one unit at a time)
+    def prior_step(self, level: str, history: torch.Tensor, position: torch.Tensor, parent_z: torch.Tensor | None) -> DiagonalGaussian:
+        """p(z_k | parent, z_<k) of `level` at k = position[g] for G groups, from the latents drawn so far,
+        history [G, L, D], and the groups' parent latents [G, Dp] (None at the top)."""
+        return self.latent_levels[level].prior_step(history, position, parent_z)
+
+    def stop_probability(self, latents: dict[str, torch.Tensor], groups: int, count: int) -> torch.Tensor:
+        """[G] P(paragraph `count` - 1 is the last) for G documents whose first `count` paragraphs are
+        drawn, from z_doc [G, D] and paragraph latents [G, >= count, D] (those the stop head reads)."""
+        return self.stop_head.last_probability(latents, groups, count)
 
     # ------------------------------------------------------------------ forward
     def forward(
