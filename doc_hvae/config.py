@@ -213,33 +213,65 @@ class DocHVAEConfig(PreTrainedConfig):
         self.decoder_context = decoder_context
         self.decoder_packing = decoder_packing
         self.posterior = posterior
-        self.decoder = copy.deepcopy(decoder) if decoder is not None else default_decoder_config(vocab_size)
-        if encoder is not None:
-            self.encoder = copy.deepcopy(encoder)
-        elif isinstance(self.decoder, dict) and "model_type" in self.decoder:  # as wide as the decoder, half as deep
-            decoder = _sub_config(self.decoder)
-            self.encoder = default_encoder_config(vocab_size, hidden_size=decoder.hidden_size, num_layers=max(1, decoder.num_hidden_layers // 2))
-        else:
-            self.encoder = default_encoder_config(vocab_size)  # the decoder is invalid; validate() says so
+        self.decoder, self.encoder = _decoder_and_encoder_dicts(decoder, encoder, vocab_size)
+        self._set_context_network(context_layers, prior_layers, context_size, max_siblings)
+        self._set_token_ids(vocab_size, sentence_end_token_id, paragraph_end_token_id, unk_token_id)
+        self._set_encoder_tokenizer(encoder_vocab_size, encoder_pad_token_id, encoder_start_token_id, encoder_end_token_id)
+        self._set_dropout(word_dropout, sentence_drop, paragraph_drop, decoder_latent_drop, decoder_latent_null)
+        self.bow_levels = _bow_levels(bow_levels, legacy_weights=kwargs.pop("bow_loss_weight", None))
+        self._set_initialisation_and_bounds(
+            layer_projection_std, layer_gate_init, posterior_log_scale_init, posterior_mean_norm, mean_bound, log_scale_bound, initializer_range
+        )
+        kwargs.pop("eos_token_id", None)  # always the end-of-sentence token (saved configs carry it back)
+        self._share_special_ids(pad_token_id, bos_token_id, sentence_end_token_id)
+        super().__init__(pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=sentence_end_token_id, **kwargs)
+        self.validate()
+
+    # The attribute groups of __init__, in the order of its arguments.
+    def _set_context_network(self, context_layers: int, prior_layers: int, context_size: int | None, max_siblings: int) -> None:
+        """The paragraph and document encoders, the priors and the stop head."""
         self.context_layers = context_layers
         self.prior_layers = prior_layers
         self.context_size = context_size
         self.max_siblings = max_siblings
+
+    def _set_token_ids(self, vocab_size: int, sentence_end_token_id: int, paragraph_end_token_id: int, unk_token_id: int) -> None:
+        """The tokenizer's size and the special ids that PreTrainedConfig does not hold."""
         self.vocab_size = vocab_size
         self.sentence_end_token_id = sentence_end_token_id
         self.paragraph_end_token_id = paragraph_end_token_id
         self.unk_token_id = unk_token_id
+
+    def _set_encoder_tokenizer(
+        self, encoder_vocab_size: int | None, encoder_pad_token_id: int | None, encoder_start_token_id: int | None, encoder_end_token_id: int | None
+    ) -> None:
+        """The sentence encoder's own tokenizer, when it has one (all None when it shares the decoder's)."""
         self.encoder_vocab_size = encoder_vocab_size
         self.encoder_pad_token_id = encoder_pad_token_id
         self.encoder_start_token_id = encoder_start_token_id
         self.encoder_end_token_id = encoder_end_token_id
+
+    def _set_dropout(
+        self, word_dropout: float, sentence_drop: float, paragraph_drop: float, decoder_latent_drop: dict[str, float] | None, decoder_latent_null: str
+    ) -> None:
+        """What training hides: input tokens, encoder features, and latents from the decoder."""
         self.word_dropout = word_dropout
         self.sentence_drop = sentence_drop
         self.paragraph_drop = paragraph_drop
         self.decoder_latent_drop = dict(decoder_latent_drop or {})
         self.decoder_latent_null = decoder_latent_null
-        legacy = kwargs.pop("bow_loss_weight", None) or {}  # configs saved before the weights moved to the objective
-        self.bow_levels = list(bow_levels if bow_levels is not None else [level for level, weight in legacy.items() if weight > 0])
+
+    def _set_initialisation_and_bounds(
+        self,
+        layer_projection_std: float | None,
+        layer_gate_init: float,
+        posterior_log_scale_init: float,
+        posterior_mean_norm: dict[str, float] | None,
+        mean_bound: float,
+        log_scale_bound: float,
+        initializer_range: float,
+    ) -> None:
+        """Initial weights, gates and posterior scales, and the bounds that hold the Gaussians."""
         self.layer_projection_std = layer_projection_std
         self.layer_gate_init = layer_gate_init
         self.posterior_log_scale_init = posterior_log_scale_init
@@ -247,18 +279,20 @@ class DocHVAEConfig(PreTrainedConfig):
         self.mean_bound = mean_bound
         self.log_scale_bound = log_scale_bound
         self.initializer_range = initializer_range
-        kwargs.pop("eos_token_id", None)  # always the end-of-sentence token (saved configs carry it back)
-        # The decoder must agree on the special ids (GPT-2 configs default to 50256), and so must the
-        # encoder, with its own tokenizer's ids when it has one.
+
+    def _share_special_ids(self, pad_token_id: int, bos_token_id: int, sentence_end_token_id: int) -> None:
+        """Give the sub-configs the special ids.
+
+        The decoder must agree on the special ids (GPT-2 configs default to 50256), and so must the
+        encoder, with its own tokenizer's ids when it has one.
+        """
         if isinstance(self.decoder, dict):
             self.decoder.update(pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=sentence_end_token_id)
         if isinstance(self.encoder, dict):
-            if encoder_vocab_size is None:
+            if self.encoder_vocab_size is None:
                 self.encoder.update(pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=sentence_end_token_id)
             else:
-                self.encoder.update(pad_token_id=encoder_pad_token_id)
-        super().__init__(pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=sentence_end_token_id, **kwargs)
-        self.validate()
+                self.encoder.update(pad_token_id=self.encoder_pad_token_id)
 
     # ------------------------------------------------------------------ derived
     def latent_dim(self, level: str) -> int:
@@ -324,6 +358,19 @@ class DocHVAEConfig(PreTrainedConfig):
     # ------------------------------------------------------------------ checks
     def validate(self) -> None:
         """Reject invalid values with a message naming the field, the value and what is allowed."""
+        problems = [
+            *self._level_problems(),
+            *self._injection_problems(),
+            *self._choice_problems(),
+            *self._number_problems(),
+            *self._per_level_option_problems(),
+            *self._sub_config_problems(),
+        ]
+        if problems:
+            raise ValueError("invalid DocHVAEConfig:\n" + "\n".join(f"  - {p}" for p in problems))
+
+    def _level_problems(self) -> list[str]:
+        """The levels, and a latent size for each."""
         problems = []
         unknown = [level for level in self.levels if level not in LEVELS]
         if unknown:
@@ -338,6 +385,11 @@ class DocHVAEConfig(PreTrainedConfig):
         sizes = self.latent_size.values() if isinstance(self.latent_size, dict) else [self.latent_size]
         if not all(isinstance(size, int) and size > 0 for size in sizes):
             problems.append(f"latent_size={self.latent_size}: sizes must be positive integers")
+        return problems
+
+    def _injection_problems(self) -> list[str]:
+        """How each level reaches the decoder: known ways, and at least one per level."""
+        problems = []
         for level, ways in self.latent_injection.items():
             if level not in LEVELS or not set(ways) <= set(INJECTIONS):
                 problems.append(f"latent_injection={self.latent_injection}: keys are levels {list(LEVELS)}, values lists of {list(INJECTIONS)}")
@@ -345,6 +397,11 @@ class DocHVAEConfig(PreTrainedConfig):
         for level in self.levels:
             if not self.latent_injection.get(level):
                 problems.append(f"latent_injection has no entry for level {level!r}: the decoder would ignore it; add e.g. {level}: [memory]")
+        return problems
+
+    def _choice_problems(self) -> list[str]:
+        """The decoder's streams and packing, and the posterior: one of the allowed names each."""
+        problems = []
         if self.decoder_context not in DECODER_CONTEXTS:
             problems.append(f"decoder_context={self.decoder_context!r}; allowed: {list(DECODER_CONTEXTS)}")
         elif self.decoder_context == "document" and self.levels:
@@ -362,6 +419,11 @@ class DocHVAEConfig(PreTrainedConfig):
             problems.append(f"decoder_packing={self.decoder_packing!r}; allowed: {list(DECODER_PACKINGS)}")
         if self.posterior not in POSTERIORS:
             problems.append(f"posterior={self.posterior!r}; allowed: {list(POSTERIORS)}")
+        return problems
+
+    def _number_problems(self) -> list[str]:
+        """Counts, dropout probabilities, initial scales and BN-VAE gammas inside their ranges."""
+        problems = []
         for name in ("memory_tokens", "context_layers", "prior_layers", "max_siblings"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)!r}; use a positive integer")
@@ -375,6 +437,11 @@ class DocHVAEConfig(PreTrainedConfig):
         bad_norm = {k: v for k, v in self.posterior_mean_norm.items() if k not in LEVELS or not 0 <= v <= 2}
         if bad_norm:
             problems.append(f"posterior_mean_norm={self.posterior_mean_norm}: keys are levels {list(LEVELS)}, values gammas in [0, 2] (0 = off)")
+        return problems
+
+    def _per_level_option_problems(self) -> list[str]:
+        """Options that name levels of the model: the latents hidden from the decoder, and the bag-of-words heads."""
+        problems = []
         bad_drop = {k: v for k, v in self.decoder_latent_drop.items() if k not in self.levels or not 0 <= v < 1}
         if bad_drop:
             problems.append(f"decoder_latent_drop={self.decoder_latent_drop}: keys are levels of the model {self.levels}, values probabilities in [0, 1)")
@@ -385,6 +452,11 @@ class DocHVAEConfig(PreTrainedConfig):
                             "e.g. decoder_latent_drop: {document: 0.1}")
         if not set(self.bow_levels) <= set(self.levels):
             problems.append(f"bow_levels={self.bow_levels}: give levels of the model {self.levels}")
+        return problems
+
+    def _sub_config_problems(self) -> list[str]:
+        """The decoder and encoder configs, and their agreement with the tokenizers."""
+        problems = []
         for name, sub in (("decoder", self.decoder), ("encoder", self.encoder)):
             if not isinstance(sub, dict) or "model_type" not in sub:
                 problems.append(f"{name}={sub!r}: give a transformers config dict with a 'model_type' (e.g. gpt2 / bert)")
@@ -397,9 +469,28 @@ class DocHVAEConfig(PreTrainedConfig):
             unset = [name for name in ("encoder_pad_token_id", "encoder_start_token_id", "encoder_end_token_id") if getattr(self, name) is None]
             if unset:
                 problems.append(f"encoder_vocab_size={self.encoder_vocab_size} (an encoder tokenizer of its own) needs {unset} too")
-        if problems:
-            raise ValueError("invalid DocHVAEConfig:\n" + "\n".join(f"  - {p}" for p in problems))
+        return problems
 
+
+def _decoder_and_encoder_dicts(decoder: dict | None, encoder: dict | None, vocab_size: int) -> tuple[dict, dict]:
+    """Copies of the given decoder and encoder configs, or the defaults: the encoder as wide as the decoder, half as deep."""
+    decoder = copy.deepcopy(decoder) if decoder is not None else default_decoder_config(vocab_size)
+    if encoder is not None:
+        encoder = copy.deepcopy(encoder)
+    elif isinstance(decoder, dict) and "model_type" in decoder:
+        parsed = _sub_config(decoder)
+        encoder = default_encoder_config(vocab_size, hidden_size=parsed.hidden_size, num_layers=max(1, parsed.num_hidden_layers // 2))
+    else:
+        encoder = default_encoder_config(vocab_size)  # the decoder is invalid; validate() says so
+    return decoder, encoder
+
+
+def _bow_levels(bow_levels: list[str] | None, legacy_weights: dict[str, float] | None) -> list[str]:
+    """The levels with a bag-of-words head: `bow_levels`, or for configs saved before the weights moved to
+    the objective, the levels their `bow_loss_weight` weighted."""
+    if bow_levels is not None:
+        return list(bow_levels)
+    return [level for level, weight in (legacy_weights or {}).items() if weight > 0]
 
 def _sub_config(values: dict) -> PreTrainedConfig:
     """A transformers config from a dict with a model_type (a fresh object: models may change theirs)."""

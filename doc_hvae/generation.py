@@ -8,8 +8,9 @@ fixes some latents (from a posterior) and leaves the rest to the priors:
         tokens, KV-cached:        z_sen switches at every end-of-sentence: fixed, or ~ p(z_sen | z_par[j], z_sen[<i])
         stop:                     fixed paragraph count, or ~ the stop head
 Documents are decoded in parallel; the streams of one paragraph step stay aligned, so no padding.
-The model owns every step: each latent level's `prior_step`, the stop head's `last_probability`
-and the decoder's `position_inputs` / `step` (one KV-cached call); this module only orchestrates.
+The model owns every step: `DocHVAE.prior_step` (one unit of a level), `DocHVAE.stop_probability`
+and the decoder's `position_inputs` / `step` (one KV-cached call); this module only orchestrates,
+and decides a stop in one place (`_draw_stop`).
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ class SentenceLatents:
     """Sentence latents of A streams of one paragraph: fixed ones from the plan, the rest from the prior."""
 
     def __init__(self, model: DocHVAE, parent, fixed: list[torch.Tensor | None], max_sentences: int, temperature: float, generator, device):
-        self.level = model.latent_levels["sentence"]
+        self.model = model
         self.parent, self.fixed = parent, fixed
         self.temperature, self.generator = temperature, generator
         self.history = torch.zeros(len(fixed), max_sentences + 1, model.config.latent_dim("sentence"), device=device)
@@ -172,7 +173,7 @@ class SentenceLatents:
     def next(self, rows: torch.Tensor) -> torch.Tensor:
         """Draw the next latent of the streams in `rows` [A] bool; returns [A, D] (rows elsewhere: undefined)."""
         position = self.count.clamp(max=self.history.shape[1] - 1)
-        z = self.level.prior_step(self.history, position, self.parent).sample(self.temperature, self.generator)
+        z = self.model.prior_step("sentence", self.history, position, self.parent).sample(self.temperature, self.generator)
         for a, fixed in enumerate(self.fixed):
             if fixed is not None and int(position[a]) < fixed.shape[0]:
                 z[a] = fixed[int(position[a])]
@@ -250,71 +251,134 @@ def decode_streams(
     """
     config, decoder = model.config, model.decoder
     device = decoder.lm.get_input_embeddings().weight.device
-    streams = num_streams
     one_sentence = on_sentence_end is None
-    guidance = sampler.guidance
-    branches = guidance.branches if guidance is not None else 1
-    expand_rows = guidance.expand_rows if guidance is not None else (lambda tokens: tokens)
-    expand_latents = guidance.expand_latents if guidance is not None else (lambda latents: latents)
+    rows = _DecoderRows(decoder, sampler.guidance, num_streams)
+    bos = torch.full((num_streams,), config.bos_token_id, device=device)
+    inputs, layer_inputs = rows.first_inputs(bos, latents, memory_latents)
+    max_steps = _step_budget(decoder, max_tokens * max_paragraphs, first_positions=inputs.shape[1])
+    cache = DynamicCache() if use_cache else None
+    progress = _StreamProgress.start(num_streams, device)
+    emitted = []
+    for _ in range(max_steps):
+        past = cache.get_seq_length() if use_cache else 0  # without a cache, `inputs` is the whole input so far
+        positions = torch.arange(past, past + inputs.shape[1], device=device)[None].expand(rows.count, -1)
+        logits = decoder.step(inputs, positions, layer_inputs, cache)  # [rows, V]
+        # The last allowed sentence may only end the paragraph.
+        at_limit = None if one_sentence else rows.expand(progress.sentences_done + 1 >= max_sentences)
+        tokens = _next_tokens(logits, sampler, config, at_limit, [bos, *emitted] if sampler.processors else None, progress.finished)
+        emitted.append(tokens)
+        ends_sentence = progress.advance(tokens, config, max_tokens, on_paragraph_end, one_sentence)
+        if bool(progress.finished.all()):
+            break
+        if not one_sentence and bool(ends_sentence.any()):
+            progress.sentences_done += ends_sentence.long()
+            latents = _switched(latents, on_sentence_end(ends_sentence), ends_sentence)
+        new_inputs, new_layer_inputs = rows.step_inputs(tokens, latents)
+        inputs, layer_inputs = (new_inputs, new_layer_inputs) if use_cache else _appended(inputs, layer_inputs, new_inputs, new_layer_inputs)
+    progress.ended_paragraph |= ~progress.finished  # cut by the position table: the paragraph ends here
+    result = [split_stream(row, config, one_sentence) for row in torch.stack(emitted, dim=1).tolist()]
+    return result, progress.ended_paragraph
 
-    def step_inputs(tokens: torch.Tensor, latents: dict[str, torch.Tensor]):  # one new position per row (every branch)
-        return decoder.position_inputs(expand_rows(tokens), expand_latents(latents))
 
-    bos = torch.full((streams,), config.bos_token_id, device=device)
-    inputs, layer_inputs = step_inputs(bos, latents)
-    if memory_latents is not None:
-        memory = decoder.memory_vectors(expand_latents(memory_latents))  # [rows, m, H]
+def _step_budget(decoder, max_steps: int, first_positions: int) -> int:
+    """`max_steps`, or fewer: never run past the decoder's position table."""
+    if decoder.max_positions is not None:
+        max_steps = min(max_steps, decoder.max_positions - first_positions)
+    return max_steps
+
+
+def _switched(latents: dict[str, torch.Tensor], new: dict[str, torch.Tensor], rows: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per level [A, D]: `new` in the `rows` [A] bool (the streams that began a sentence), `latents` elsewhere."""
+    return {level: torch.where(rows[:, None], new[level], latents[level]) for level in latents}
+
+
+class _DecoderRows:
+    """The rows of `decode_streams`' decoder calls: every stream once per guidance branch (once, unguided)."""
+
+    def __init__(self, decoder, guidance: LatentGuidance | None, num_streams: int):
+        self.decoder, self.guidance = decoder, guidance
+        self.count = num_streams * (guidance.branches if guidance is not None else 1)
+
+    def expand(self, per_stream: torch.Tensor) -> torch.Tensor:
+        """[A, ...] -> [rows, ...]: every branch decodes the same streams."""
+        return self.guidance.expand_rows(per_stream) if self.guidance is not None else per_stream
+
+    def expand_latents(self, latents: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Per level [A, D] -> [rows, D]: each branch's latents."""
+        return self.guidance.expand_latents(latents) if self.guidance is not None else latents
+
+    def step_inputs(self, tokens: torch.Tensor, latents: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The inputs of one new position per row (every branch), from tokens [A] and position latents [A, D]."""
+        return self.decoder.position_inputs(self.expand(tokens), self.expand_latents(latents))
+
+    def first_inputs(
+        self, bos: torch.Tensor, latents: dict[str, torch.Tensor], memory_latents: dict[str, torch.Tensor] | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The inputs of the first step: <s>, behind the memory slots when there are memory latents."""
+        inputs, layer_inputs = self.step_inputs(bos, latents)
+        if memory_latents is None:
+            return inputs, layer_inputs
+        memory = self.decoder.memory_vectors(self.expand_latents(memory_latents))  # [rows, m, H]
         inputs = torch.cat([memory, inputs], dim=1)  # [rows, m + 1, H]
         if layer_inputs is not None:  # memory slots get no per-layer latents, as in training
             layer_inputs = torch.cat([layer_inputs.new_zeros(inputs.shape[0], memory.shape[1], layer_inputs.shape[-1]), layer_inputs], dim=1)
-    max_steps = max_tokens * max_paragraphs
-    if decoder.max_positions is not None:  # never run past the decoder's position table
-        max_steps = min(max_steps, decoder.max_positions - inputs.shape[1])
-    sequence, layer_sequence = inputs, layer_inputs  # the whole input so far, for the loop without cache
-    cache = DynamicCache() if use_cache else None
-    finished = torch.zeros(streams, dtype=torch.bool, device=device)
-    ended_paragraph = torch.zeros(streams, dtype=torch.bool, device=device)
-    sentences_done = torch.zeros(streams, dtype=torch.long, device=device)
-    paragraph_tokens = torch.zeros(streams, dtype=torch.long, device=device)
-    emitted = []
-    never_sampled = [config.bos_token_id, config.pad_token_id, config.unk_token_id]
-    for _ in range(max_steps):
-        length = sequence.shape[1] if not use_cache else cache.get_seq_length() + inputs.shape[1]
-        positions = torch.arange(length - inputs.shape[1], length, device=device)[None].expand(streams * branches, -1)
-        logits = decoder.step(inputs, positions, layer_inputs, cache)  # [rows, V]
-        logits[:, never_sampled] = float("-inf")  # <s>, <pad> and <unk> are never content
-        if not one_sentence:  # the last allowed sentence may only end the paragraph
-            at_limit = sentences_done + 1 >= max_sentences
-            logits[expand_rows(at_limit), config.sentence_end_token_id] = float("-inf")
-        if guidance is not None:
-            logits = guidance.combine(logits)  # [A, V] guided log-probabilities
-        history = torch.stack([bos, *emitted], dim=1) if sampler.processors else None  # [A, t] for user processors
-        tokens = sampler(logits, history).masked_fill(finished, config.pad_token_id)
-        emitted.append(tokens)
+        return inputs, layer_inputs
+
+
+def _appended(
+    inputs: torch.Tensor, layer_inputs: torch.Tensor | None, new_inputs: torch.Tensor, new_layer_inputs: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Without a cache every step reads the whole input so far: the new position appended to it."""
+    inputs = torch.cat([inputs, new_inputs], dim=1)
+    layer_inputs = torch.cat([layer_inputs, new_layer_inputs], dim=1) if new_layer_inputs is not None else None
+    return inputs, layer_inputs
+
+
+def _next_tokens(logits: torch.Tensor, sampler: TokenSampler, config, at_limit: torch.Tensor | None,
+                 history: list[torch.Tensor] | None, finished: torch.Tensor) -> torch.Tensor:
+    """The next token [A] of every stream from the decoder's logits [rows, V] (changed in place).
+
+    `at_limit` [rows] bool (None: no sentence limit): streams whose end-of-sentence is forbidden; `history`:
+    the tokens so far, for user processors (None without them); finished streams get <pad>.
+    """
+    logits[:, [config.bos_token_id, config.pad_token_id, config.unk_token_id]] = float("-inf")  # <s>, <pad> and <unk> are never content
+    if at_limit is not None:
+        logits[at_limit, config.sentence_end_token_id] = float("-inf")
+    if sampler.guidance is not None:
+        logits = sampler.guidance.combine(logits)  # [A, V] guided log-probabilities
+    input_ids = torch.stack(history, dim=1) if history is not None else None  # [A, t] for user processors
+    return sampler(logits, input_ids).masked_fill(finished, config.pad_token_id)
+
+
+@dataclass
+class _StreamProgress:
+    """Where each of A streams stands in `decode_streams`."""
+
+    finished: torch.Tensor  # [A] bool: emits nothing more (<pad>)
+    ended_paragraph: torch.Tensor  # [A] bool: the stream's last paragraph ended (end-of-paragraph or a bound)
+    sentences_done: torch.Tensor  # [A] sentences ended in the current paragraph
+    paragraph_tokens: torch.Tensor  # [A] tokens emitted in the current paragraph
+
+    @classmethod
+    def start(cls, streams: int, device) -> _StreamProgress:
+        zeros = torch.zeros(streams, dtype=torch.long, device=device)
+        flags = torch.zeros(streams, dtype=torch.bool, device=device)
+        return cls(finished=flags, ended_paragraph=flags.clone(), sentences_done=zeros, paragraph_tokens=zeros.clone())
+
+    def advance(self, tokens: torch.Tensor, config, max_tokens: int, on_paragraph_end, one_sentence: bool) -> torch.Tensor:
+        """Count the new tokens [A] and finish the streams they end; return which of them end a sentence."""
+        finished = self.finished
         ends_sentence = (tokens == config.sentence_end_token_id) & ~finished
         ends_paragraph = (tokens == config.paragraph_end_token_id) & ~finished
-        paragraph_tokens = torch.where(ends_paragraph, 0, paragraph_tokens + (~finished).long())
-        cut = (paragraph_tokens >= max_tokens) & ~finished  # a paragraph at its token bound ends the stream
-        ended_paragraph = torch.where(finished, ended_paragraph, ends_paragraph | cut)  # the stream's last paragraph ended
+        self.paragraph_tokens = torch.where(ends_paragraph, 0, self.paragraph_tokens + (~finished).long())
+        cut = (self.paragraph_tokens >= max_tokens) & ~finished  # a paragraph at its token bound ends the stream
+        self.ended_paragraph = torch.where(finished, self.ended_paragraph, ends_paragraph | cut)  # the stream's last paragraph ended
         goes_on = torch.zeros_like(finished)
         if on_paragraph_end is not None and bool(ends_paragraph.any()):
             goes_on = on_paragraph_end(ends_paragraph) & ends_paragraph
-            sentences_done = torch.where(goes_on, 0, sentences_done)
+            self.sentences_done = torch.where(goes_on, 0, self.sentences_done)
         finished |= (ends_paragraph & ~goes_on) | cut | (ends_sentence if one_sentence else torch.zeros_like(finished))
-        if bool(finished.all()):
-            break
-        if not one_sentence and bool(ends_sentence.any()):
-            sentences_done += ends_sentence.long()
-            new = on_sentence_end(ends_sentence)
-            latents = {level: torch.where(ends_sentence[:, None], new[level], latents[level]) for level in latents}
-        inputs, layer_inputs = step_inputs(tokens, latents)
-        if not use_cache:
-            sequence = inputs = torch.cat([sequence, inputs], dim=1)
-            if layer_inputs is not None:
-                layer_sequence = layer_inputs = torch.cat([layer_sequence, layer_inputs], dim=1)
-    ended_paragraph |= ~finished  # cut by the position table: the paragraph ends here
-    result = [split_stream(row, config, one_sentence) for row in torch.stack(emitted, dim=1).tolist()]
-    return result, ended_paragraph
+        return ends_sentence
 
 
 def split_stream(row: list[int], config, one_sentence: bool) -> list[list[list[int]]]:
@@ -415,7 +479,7 @@ def _document_latent(model: DocHVAE, plan: LatentPlan, temperature: float, gener
         return plan.document.to(model.device)
     B, device = plan.num_documents, model.device
     start = torch.zeros(B, 1, model.config.latent_dim("document"), device=device)
-    return model.latent_levels["document"].prior_step(start, torch.zeros(B, dtype=torch.long, device=device), None).sample(temperature, generator)
+    return model.prior_step("document", start, torch.zeros(B, dtype=torch.long, device=device), None).sample(temperature, generator)
 
 
 def _paragraph_latents(model: DocHVAE, plan: LatentPlan, z_par_all, z_doc, j: int, temperature: float, generator) -> torch.Tensor | None:
@@ -424,7 +488,7 @@ def _paragraph_latents(model: DocHVAE, plan: LatentPlan, z_par_all, z_doc, j: in
     if z_par_all is None:
         return None
     position = torch.full((plan.num_documents,), j, device=model.device)
-    z_par = model.latent_levels["paragraph"].prior_step(z_par_all, position, z_doc).sample(temperature, generator)
+    z_par = model.prior_step("paragraph", z_par_all, position, z_doc).sample(temperature, generator)
     for b in range(plan.num_documents):
         fixed = plan.paragraphs[b] if plan.paragraphs is not None else None
         if fixed is not None and j < fixed.shape[0]:
@@ -467,13 +531,19 @@ def _stop_after_paragraph(model: DocHVAE, plan: LatentPlan, sampling: SamplingCo
     """Whether the documents in `index` stop after paragraph j (`active` set False): the plan's paragraph
     count, or a draw from the stop head (greedy at token temperature 0); always at the bound."""
     B = plan.num_documents
-    probability = model.stop_head.last_probability({"document": z_doc, "paragraph": z_par_all}, B, j + 1)
-    draws = probability > 0.5 if sampling.temperature == 0 else torch.rand(B, generator=generator, device=model.device) < probability
+    draws = _draw_stop(model.stop_probability({"document": z_doc, "paragraph": z_par_all}, B, j + 1), sampling.temperature, generator)
     for b in index.tolist():
         fixed_count = plan.num_paragraphs[b] if plan.num_paragraphs is not None else None
         at_bound = fixed_count is None and j + 1 >= given[b] + sampling.max_paragraphs
         if (fixed_count is not None and j + 1 >= fixed_count) or (fixed_count is None and bool(draws[b])) or at_bound:
             active[b] = False
+
+
+def _draw_stop(probability: torch.Tensor, temperature: float, generator) -> torch.Tensor:
+    """[B] bool: which documents stop, given the stop head's probability [B]; its likelier answer at token temperature 0."""
+    if temperature == 0:
+        return probability > 0.5
+    return torch.rand(probability.shape[0], generator=generator, device=probability.device) < probability
 
 
 def _decode_document_streams(model, plan: LatentPlan, sampling: SamplingConfig, sampler, generator, max_paragraphs: int, use_cache: bool):
@@ -488,9 +558,8 @@ def _decode_document_streams(model, plan: LatentPlan, sampling: SamplingConfig, 
         if fixed is not None:
             return counts < fixed
         # Without latents the stop probability depends on the paragraph count alone: once per count.
-        by_count = {c: model.stop_head.last_probability({}, 1, max(c, 1))[0] for c in set(counts.tolist())}
-        probability = torch.stack([by_count[c] for c in counts.tolist()])
-        stop = probability > 0.5 if sampling.temperature == 0 else torch.rand(B, generator=generator, device=device) < probability
+        by_count = {c: model.stop_probability({}, 1, max(c, 1))[0] for c in set(counts.tolist())}
+        stop = _draw_stop(torch.stack([by_count[c] for c in counts.tolist()]), sampling.temperature, generator)
         return ~stop & (counts < max_paragraphs)
 
     streams, _ = decode_streams(model, B, None, {}, lambda rows: {}, sampler, sampling.max_tokens, sampling.max_sentences, use_cache,

@@ -239,10 +239,7 @@ def style_consistency(
     The unprefixed label keys (style_label_agreement, ...) are the word classifier's. `fluency_model`: a flat LM
     of the same tokenizer (fluency PPL is left out without one). `retrieval_fit_texts`: the texts the TF-IDF of
     TF-IDF retrieval is fitted on (e.g. the training texts); by default the references'."""
-    if len(references) < 2:
-        raise ValueError(f"style consistency needs at least 2 references, got {len(references)}")
-    if "document" not in model.config.levels:
-        raise ValueError(f"style consistency needs a document level; this model's levels are {model.config.levels}")
+    _check_style_references(model, references)
     judges = _classifiers_of(classifier, classifiers)
     if fluency_model is not None:
         check_fluency_model(model, fluency_model)  # before the (slow) generation
@@ -270,9 +267,7 @@ def style_consistency(
     result.update(_tfidf_retrieval(texts, [[row_text(half, tokenizer) for half in pair] for pair in split], owner,
                                    labels if labelled else None, halved, retrieval_fit_texts))
     if labelled and judges:
-        paragraphs = {name: [paragraph_texts(doc, tokenizer) for doc in docs] for name, docs in documents.items()}
-        paragraphs["references"] = [paragraph_texts(GeneratedDocument(row["paragraphs"]), tokenizer) for row in references]
-        result.update(_label_judges(judges, texts, paragraphs, owner, labels))
+        result.update(_label_judges(judges, texts, _paragraph_texts_of(documents, references, tokenizer), owner, labels))
     result.update(_diversity_judges(texts))
     if fluency_model is not None:
         result.update(_fluency_judges(fluency_model, documents, references))
@@ -280,6 +275,21 @@ def style_consistency(
         {"reference": references[r].get("id"), "label": labels[r], "text": texts["style"][r * per_reference]} for r in range(min(R, 3))
     ]
     return result
+
+
+def _check_style_references(model: DocHVAE, references: Sequence[dict]) -> None:
+    """Style consistency needs two references at least, and a model with a document level."""
+    if len(references) < 2:
+        raise ValueError(f"style consistency needs at least 2 references, got {len(references)}")
+    if "document" not in model.config.levels:
+        raise ValueError(f"style consistency needs a document level; this model's levels are {model.config.levels}")
+
+
+def _paragraph_texts_of(documents: dict[str, list[GeneratedDocument]], references: Sequence[dict], tokenizer) -> dict[str, list[list[str]]]:
+    """The paragraph texts of every generated document, by kind, and of the references."""
+    paragraphs = {name: [paragraph_texts(doc, tokenizer) for doc in docs] for name, docs in documents.items()}
+    paragraphs["references"] = [paragraph_texts(GeneratedDocument(row["paragraphs"]), tokenizer) for row in references]
+    return paragraphs
 
 
 def _classifiers_of(classifier: LabelClassifier | None, classifiers: Mapping[str, LabelClassifier] | None) -> dict[str, LabelClassifier]:

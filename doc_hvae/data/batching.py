@@ -206,88 +206,65 @@ class DocCollator:
     def __call__(self, rows: Sequence[dict]) -> DocBatch:
         if not rows:
             raise ValueError("cannot collate zero documents")
-        sp = self.special
-        m = self.num_memory_slots
-        paragraph_document, paragraph_position, sentence_paragraph, sentence_position = [], [], [], []
-        is_last_paragraph, document_tokens, document_words = [], [], []
+        units = _flatten_documents(rows, self.special)
         encoder_streams: list[np.ndarray] = []
-        sentence_streams: list[np.ndarray] = []  # sentence streams: boundary included
-        paragraph_streams: list[np.ndarray] = []
-        paragraph_stream_sentences: list[np.ndarray] = []
-
-        for d, row in enumerate(rows):
-            paragraphs = row["paragraphs"]
-            if not paragraphs or not all(paragraphs):
-                raise ValueError(f"document {row.get('id')!r} has an empty paragraph list or an empty paragraph; prepare it with prepare_corpus")
-            n_tokens = 0
-            for j, paragraph in enumerate(paragraphs):
-                p = len(paragraph_document)
-                paragraph_document.append(d)
-                paragraph_position.append(j)
-                is_last_paragraph.append(j == len(paragraphs) - 1)
-                pieces, piece_sentences = [np.array([sp.bos], np.int64)], [None]
-                for i, sentence in enumerate(paragraph):
-                    s = len(sentence_paragraph)
-                    sentence_paragraph.append(p)
-                    sentence_position.append(i)
-                    boundary = sp.paragraph_end if i == len(paragraph) - 1 else sp.sentence_end
-                    body = np.asarray(sentence, np.int64)
-                    stream = np.concatenate([[sp.bos], body, [boundary]])
-                    sentence_streams.append(stream)
-                    pieces.append(np.concatenate([body, [boundary]]))
-                    piece_sentences.append(s)
-                    n_tokens += len(body) + 1
-                # Sentence of every token of the paragraph stream (<s> belongs to the first sentence).
-                first = piece_sentences[1]
-                token_sentence = np.concatenate([np.full(len(piece), first if s is None else s, np.int64) for piece, s in zip(pieces, piece_sentences)])
-                paragraph_streams.append(np.concatenate(pieces))
-                paragraph_stream_sentences.append(token_sentence)
-            document_tokens.append(n_tokens)
-            document_words.append(int(row.get("num_words", 0)))
         if self.build_encoder_rows:
-            encoder_streams = sentence_streams if self.encoder_special is None else self._encoder_streams(rows)
+            encoder_streams = units.sentence_streams if self.encoder_special is None else self._encoder_streams(rows)
+        decoder_streams, labels, target_sentence = self._decoder_streams(units)
+        decoder = _pack_streams(
+            decoder_streams, {"labels": labels, "sentence": target_sentence}, self.special.pad, self.min_row_length, self.row_multiple
+        )
+        encoder_pad = self.special.pad if self.encoder_special is None else self.encoder_special.pad
+        encoder = _pack_streams(encoder_streams, {}, encoder_pad, self.min_row_length, self.row_multiple) if encoder_streams else None
+        return self._assemble(rows, units, encoder, decoder, longest_decoder_stream=max(len(s) for s in decoder_streams))
 
-        # Decoder streams and their per-position extras.
+    def _context_streams(self, units: _DocumentUnits) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The decoder streams of `decoder_context` (before memory slots), with the sentence of each of their tokens."""
         if self.decoder_context == "paragraph":
-            streams, token_sentences = paragraph_streams, paragraph_stream_sentences
-        elif self.decoder_context == "document":
+            return units.paragraph_streams, units.paragraph_stream_sentences
+        if self.decoder_context == "document":
             # A document's paragraphs as one stream: each later paragraph starts after the previous
             # </p> instead of its own <s>, so the same tokens are predicted.
+            paragraph_document = units.paragraph_document
             firsts = [p for p, d in enumerate(paragraph_document) if p == 0 or paragraph_document[p - 1] != d] + [len(paragraph_document)]
             spans = list(zip(firsts[:-1], firsts[1:]))
-            streams = [np.concatenate([paragraph_streams[a], *(x[1:] for x in paragraph_streams[a + 1 : b])]) for a, b in spans]
-            token_sentences = [np.concatenate([paragraph_stream_sentences[a], *(x[1:] for x in paragraph_stream_sentences[a + 1 : b])]) for a, b in spans]
-        else:
-            streams = sentence_streams
-            token_sentences = [np.full(len(s), k, np.int64) for k, s in enumerate(sentence_streams)]
+            return _join_paragraphs(units.paragraph_streams, spans), _join_paragraphs(units.paragraph_stream_sentences, spans)
+        return units.sentence_streams, [np.full(len(s), k, np.int64) for k, s in enumerate(units.sentence_streams)]
+
+    def _decoder_streams(self, units: _DocumentUnits) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+        """The decoder streams behind their memory slots, with the next-token labels and the sentence of each label."""
+        m = self.num_memory_slots
         decoder_streams, labels, target_sentence = [], [], []
-        for stream, sentences in zip(streams, token_sentences):
-            memory = np.full(m, sp.pad, np.int64)
+        for stream, sentences in zip(*self._context_streams(units)):
+            memory = np.full(m, self.special.pad, np.int64)
             decoder_streams.append(np.concatenate([memory, stream]))
             # Position t predicts token t+1 of the same stream; memory slots and the last token predict nothing.
             labels.append(np.concatenate([np.full(m, IGNORE_INDEX), stream[1:], [IGNORE_INDEX]]))
             target_sentence.append(np.concatenate([np.full(m, -1), sentences[1:], [-1]]))
-        decoder = _pack_streams(
-            decoder_streams, {"labels": labels, "sentence": target_sentence}, sp.pad, self.min_row_length, self.row_multiple
-        )
-        encoder_pad = sp.pad if self.encoder_special is None else self.encoder_special.pad
-        encoder = _pack_streams(encoder_streams, {}, encoder_pad, self.min_row_length, self.row_multiple) if encoder_streams else None
+        return decoder_streams, labels, target_sentence
 
-        paragraph_document_t = torch.tensor(paragraph_document)
-        sentence_paragraph_t = torch.tensor(sentence_paragraph)
-        document_paragraphs, document_paragraphs_mask = _child_lists(paragraph_document_t, torch.tensor(paragraph_position), len(rows))
-        paragraph_sentences, paragraph_sentences_mask = _child_lists(sentence_paragraph_t, torch.tensor(sentence_position), len(paragraph_document))
+    def _assemble(
+        self, rows: Sequence[dict], units: _DocumentUnits, encoder: dict[str, torch.Tensor] | None, decoder: dict[str, torch.Tensor],
+        longest_decoder_stream: int,
+    ) -> DocBatch:
+        """The `DocBatch` of the unit tables and the packed encoder and decoder rows."""
+        paragraph_document_t = torch.tensor(units.paragraph_document)
+        sentence_paragraph_t = torch.tensor(units.sentence_paragraph)
+        document_paragraphs, document_paragraphs_mask = _child_lists(paragraph_document_t, torch.tensor(units.paragraph_position), len(rows))
+        paragraph_sentences, paragraph_sentences_mask = _child_lists(
+            sentence_paragraph_t, torch.tensor(units.sentence_position), len(units.paragraph_document)
+        )
         empty = torch.zeros(1, 0, dtype=torch.long)
         return DocBatch(
             paragraph_document=paragraph_document_t,
-            paragraph_position=torch.tensor(paragraph_position),
+            paragraph_position=torch.tensor(units.paragraph_position),
             sentence_paragraph=sentence_paragraph_t,
-            sentence_position=torch.tensor(sentence_position),
+            sentence_position=torch.tensor(units.sentence_position),
             document_paragraphs=document_paragraphs,
             document_paragraphs_mask=document_paragraphs_mask,
             paragraph_sentences=paragraph_sentences,
             paragraph_sentences_mask=paragraph_sentences_mask,
-            is_last_paragraph=torch.tensor(is_last_paragraph),
+            is_last_paragraph=torch.tensor(units.is_last_paragraph),
             encoder_input_ids=encoder["input_ids"] if encoder else empty,
             encoder_segment=encoder["segment"] if encoder else empty,
             encoder_position=encoder["position"] if encoder else empty,
@@ -296,12 +273,12 @@ class DocCollator:
             decoder_position=decoder["position"],
             decoder_labels=decoder["labels"],
             decoder_sentence=decoder["sentence"],
-            document_tokens=torch.tensor(document_tokens),
-            document_words=torch.tensor(document_words),
-            num_memory_slots=m,
+            document_tokens=torch.tensor(units.document_tokens),
+            document_words=torch.tensor(units.document_words),
+            num_memory_slots=self.num_memory_slots,
             decoder_context=self.decoder_context,
-            num_tokens=sum(document_tokens),
-            longest_decoder_stream=max(len(s) for s in decoder_streams),
+            num_tokens=sum(units.document_tokens),
+            longest_decoder_stream=longest_decoder_stream,
             document_ids=[str(row.get("id", i)) for i, row in enumerate(rows)],
             labels=[row.get("label") for row in rows],
         )
@@ -318,6 +295,69 @@ class DocCollator:
                 raise ValueError(f"document {row.get('id')!r}: encoder_paragraphs and paragraphs hold different sentences; prepare it again")
             streams += [np.concatenate([[start], np.asarray(ids, np.int64), [end]]) for p in row["encoder_paragraphs"] for ids in p]
         return streams
+
+
+class _DocumentUnits:
+    """The rows' hierarchy as flat unit tables (see `DocBatch`), with the token streams of every sentence and paragraph."""
+
+    def __init__(self):
+        self.paragraph_document: list[int] = []
+        self.paragraph_position: list[int] = []
+        self.sentence_paragraph: list[int] = []
+        self.sentence_position: list[int] = []
+        self.is_last_paragraph: list[bool] = []
+        self.document_tokens: list[int] = []
+        self.document_words: list[int] = []
+        self.sentence_streams: list[np.ndarray] = []  # sentence streams: boundary included
+        self.paragraph_streams: list[np.ndarray] = []
+        self.paragraph_stream_sentences: list[np.ndarray] = []  # sentence of every paragraph-stream token
+
+
+def _flatten_documents(rows: Sequence[dict], sp: SpecialTokenIds) -> _DocumentUnits:
+    """Number the rows' paragraphs and sentences across the batch and build their token streams."""
+    units = _DocumentUnits()
+    for d, row in enumerate(rows):
+        paragraphs = row["paragraphs"]
+        if not paragraphs or not all(paragraphs):
+            raise ValueError(f"document {row.get('id')!r} has an empty paragraph list or an empty paragraph; prepare it with prepare_corpus")
+        n_tokens = 0
+        for j, paragraph in enumerate(paragraphs):
+            p = len(units.paragraph_document)
+            units.paragraph_document.append(d)
+            units.paragraph_position.append(j)
+            units.is_last_paragraph.append(j == len(paragraphs) - 1)
+            n_tokens += _add_paragraph_streams(units, paragraph, p, sp)
+        units.document_tokens.append(n_tokens)
+        units.document_words.append(int(row.get("num_words", 0)))
+    return units
+
+
+def _add_paragraph_streams(units: _DocumentUnits, paragraph: Sequence[Sequence[int]], p: int, sp: SpecialTokenIds) -> int:
+    """Add paragraph `p`'s sentences, their streams and its own stream to `units`; return its predicted tokens."""
+    n_tokens = 0
+    pieces, piece_sentences = [np.array([sp.bos], np.int64)], [None]
+    for i, sentence in enumerate(paragraph):
+        s = len(units.sentence_paragraph)
+        units.sentence_paragraph.append(p)
+        units.sentence_position.append(i)
+        boundary = sp.paragraph_end if i == len(paragraph) - 1 else sp.sentence_end
+        body = np.asarray(sentence, np.int64)
+        stream = np.concatenate([[sp.bos], body, [boundary]])
+        units.sentence_streams.append(stream)
+        pieces.append(np.concatenate([body, [boundary]]))
+        piece_sentences.append(s)
+        n_tokens += len(body) + 1
+    # Sentence of every token of the paragraph stream (<s> belongs to the first sentence).
+    first = piece_sentences[1]
+    token_sentence = np.concatenate([np.full(len(piece), first if s is None else s, np.int64) for piece, s in zip(pieces, piece_sentences)])
+    units.paragraph_streams.append(np.concatenate(pieces))
+    units.paragraph_stream_sentences.append(token_sentence)
+    return n_tokens
+
+
+def _join_paragraphs(per_paragraph: list[np.ndarray], spans: list[tuple[int, int]]) -> list[np.ndarray]:
+    """Per span [a, b) of paragraphs, paragraph a's array followed by those of the later paragraphs without their first (<s>) position."""
+    return [np.concatenate([per_paragraph[a], *(x[1:] for x in per_paragraph[a + 1 : b])]) for a, b in spans]
 
 
 def _child_lists(parent: torch.Tensor, position: torch.Tensor, num_parents: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -28,7 +28,8 @@ from transformers.utils import ModelOutput
 
 from ..config import DocHVAEConfig
 from ..data.batching import DocBatch
-from .decoder import LatentDecoder, LayerInjection, unit_of_sentence
+from .decoder import LatentDecoder, LayerInjection, TokenLosses, unit_of_sentence
+from .distributions import DiagonalGaussian
 from .encoder import EncoderFeatures, HierarchicalEncoder
 from .latents import LatentLevel, LevelOutput, Siblings, StopHead
 
@@ -142,6 +143,17 @@ class DocHVAE(DocHVAEPreTrainedModel):
             return batch.paragraph_document
         return batch.sentence_paragraph if parent == "paragraph" else batch.sentence_document
 
+    # ------------------------------------------------------------------ generation steps (one unit at a time)
+    def prior_step(self, level: str, history: torch.Tensor, position: torch.Tensor, parent_z: torch.Tensor | None) -> DiagonalGaussian:
+        """p(z_k | parent, z_<k) of `level` at k = position[g] for G groups, from the latents drawn so far,
+        history [G, L, D], and the groups' parent latents [G, Dp] (None at the top)."""
+        return self.latent_levels[level].prior_step(history, position, parent_z)
+
+    def stop_probability(self, latents: dict[str, torch.Tensor], groups: int, count: int) -> torch.Tensor:
+        """[G] P(paragraph `count` - 1 is the last) for G documents whose first `count` paragraphs are
+        drawn, from z_doc [G, D] and paragraph latents [G, >= count, D] (those the stop head reads)."""
+        return self.stop_head.last_probability(latents, groups, count)
+
     # ------------------------------------------------------------------ forward
     def forward(
         self,
@@ -162,19 +174,8 @@ class DocHVAE(DocHVAEPreTrainedModel):
             encoder_features: precomputed `self.encoder(batch)`, to score several samples of one
                 batch with a single encoder pass.
         """
-        unknown = [level for level in prior_levels if level not in self.config.levels]
-        if unknown:
-            raise ValueError(f"prior_levels={list(prior_levels)}: the model has no level(s) {unknown}; its levels are {self.config.levels}")
-        if latent_mode not in ("sample", "mean"):
-            raise ValueError(f"latent_mode={latent_mode!r}; use 'sample' or 'mean'")
+        self._check_forward_request(batch, latent_mode, prior_levels)
         config = self.config
-        if (batch.num_memory_slots, batch.decoder_context) != (config.num_memory_slots, config.decoder_context) or (
-            config.levels and batch.encoder_input_ids.numel() == 0
-        ):
-            raise ValueError(
-                f"the batch was collated for another model (memory slots {batch.num_memory_slots}, context {batch.decoder_context!r}, "
-                f"encoder rows {batch.encoder_input_ids.numel() > 0}); collate with DocCollator.for_model(model.config)"
-            )
 
         latents: dict[str, LevelOutput] = {}
         if self.config.levels:
@@ -193,13 +194,7 @@ class DocHVAE(DocHVAEPreTrainedModel):
         document_recon_nll = tokens.nll.new_zeros(batch.num_documents).index_add(0, token_document, tokens.nll)
         document_stop_nll = stop_nll.new_zeros(batch.num_documents).index_add(0, batch.paragraph_document, stop_nll)
 
-        bow_nll = {}
-        is_content = (tokens.target != self.config.sentence_end_token_id) & (tokens.target != self.config.paragraph_end_token_id)
-        for level, head in self.bow_heads.items():
-            # The level's latent predicts, order-free, every content token of its unit.
-            log_probs = F.log_softmax(head(z[level]).float(), dim=-1)  # [U, V]
-            unit = unit_of_sentence(level, tokens.sentence[is_content], batch)
-            bow_nll[level] = -log_probs[unit, tokens.target[is_content]].sum()
+        bow_nll = self._bag_of_words_nll(batch, z, tokens)
 
         kl = {level: out.kl for level, out in latents.items()}
         recon_nll, stop_total = tokens.nll.sum(), stop_nll.sum()
@@ -218,6 +213,33 @@ class DocHVAE(DocHVAEPreTrainedModel):
             num_documents=batch.num_documents,
             latents=latents if return_latents else None,
         )
+
+    def _check_forward_request(self, batch: DocBatch, latent_mode: str, prior_levels: tuple[str, ...]) -> None:
+        """Reject prior levels the model lacks, an unknown latent mode, and a batch collated for another model."""
+        unknown = [level for level in prior_levels if level not in self.config.levels]
+        if unknown:
+            raise ValueError(f"prior_levels={list(prior_levels)}: the model has no level(s) {unknown}; its levels are {self.config.levels}")
+        if latent_mode not in ("sample", "mean"):
+            raise ValueError(f"latent_mode={latent_mode!r}; use 'sample' or 'mean'")
+        config = self.config
+        if (batch.num_memory_slots, batch.decoder_context) != (config.num_memory_slots, config.decoder_context) or (
+            config.levels and batch.encoder_input_ids.numel() == 0
+        ):
+            raise ValueError(
+                f"the batch was collated for another model (memory slots {batch.num_memory_slots}, context {batch.decoder_context!r}, "
+                f"encoder rows {batch.encoder_input_ids.numel() > 0}); collate with DocCollator.for_model(model.config)"
+            )
+
+    def _bag_of_words_nll(self, batch: DocBatch, z: dict[str, torch.Tensor], tokens: TokenLosses) -> dict[str, torch.Tensor]:
+        """Per level with a bag-of-words head: the summed NLL of the content tokens of each unit under its latent's head."""
+        bow_nll = {}
+        is_content = (tokens.target != self.config.sentence_end_token_id) & (tokens.target != self.config.paragraph_end_token_id)
+        for level, head in self.bow_heads.items():
+            # The level's latent predicts, order-free, every content token of its unit.
+            log_probs = F.log_softmax(head(z[level]).float(), dim=-1)  # [U, V]
+            unit = unit_of_sentence(level, tokens.sentence[is_content], batch)
+            bow_nll[level] = -log_probs[unit, tokens.target[is_content]].sum()
+        return bow_nll
 
     def infer_latents(
         self,

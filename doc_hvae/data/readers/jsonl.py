@@ -77,57 +77,16 @@ def _iter_jsonl(path: Path, report: SkipReport, text_field: str, label_field: st
     for number, line in _iter_lines(path, report, fallback_encoding):
         any_line = True
         where = f"{path.name}:{number}"
-        if not line.strip():
-            report.add("empty line skipped", example=where)
+        record = _parse_record(line, text_field, report, where)
+        if record is None:
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            report.add("line is not JSON", example=where)
-            continue
-        if not isinstance(record, dict):
-            report.add("line is not a JSON object", example=where)
-            continue
-        if text_field not in record:
-            report.add(f"missing field '{text_field}'", example=where)
-            continue
-        text = record[text_field]
-        if not isinstance(text, str) or not text.strip():
-            report.add(f"field '{text_field}' is empty or not a string", example=where)
-            continue
-
-        doc_id = f"{path.stem}:{number}"
-        if id_field is not None:
-            if record.get(id_field) is None:
-                report.add(f"missing field '{id_field}'; line number used as id", example=where)
-            else:
-                doc_id = str(record[id_field])
-        label = None
-        if label_field is not None:
-            if label_field in record:
-                label = _scalar_label(record[label_field], label_field, report, where)
-            else:
-                report.add(f"missing field '{label_field}'", example=where)
-        title = None
-        if title_field is not None:
-            value = record.get(title_field)
-            if isinstance(value, str) and value.strip():
-                title = unwrap(value)
-            else:
-                report.add(f"missing or empty field '{title_field}'", example=where)
+        doc_id = _record_id(record, id_field, f"{path.stem}:{number}", report, where)
+        label = _record_label(record, label_field, report, where)
+        title = _record_title(record, title_field, report, where)
         split = None
         if splits is not None:
-            if doc_id in splits:
-                seen_split_ids.add(doc_id)
-                split, split_label = splits[doc_id]
-                if label_field is None:
-                    label = split_label
-                elif split_label is not None and label is not None and split_label != label:
-                    report.add(f"label differs from split file; field '{label_field}' kept", example=f"{doc_id}: {label} vs {split_label}")
-            else:
-                report.add("document not in split file", example=doc_id)
-
-        paragraphs = _paragraphs_from_text(text, splitter, report, single_newline_fallback=True)
+            split, label = _split_and_label(doc_id, label, label_field, splits, seen_split_ids, report)
+        paragraphs = _paragraphs_from_text(record[text_field], splitter, report, single_newline_fallback=True)
         document = _document(unique(doc_id), paragraphs, report, label=label, title=title, split=split)
         if document is not None:
             yield document
@@ -136,3 +95,75 @@ def _iter_jsonl(path: Path, report: SkipReport, text_field: str, label_field: st
     if splits is not None and len(seen_split_ids) < len(splits):
         missing = [doc_id for doc_id in splits if doc_id not in seen_split_ids]
         report.add("split-file id without a document", len(missing), example=missing[0])
+
+
+def _parse_record(line: str, text_field: str, report: SkipReport, where: str) -> dict | None:
+    """The line's JSON object, or None (counted in `report`) when it is not one or has no text."""
+    if not line.strip():
+        report.add("empty line skipped", example=where)
+        return None
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        report.add("line is not JSON", example=where)
+        return None
+    if not isinstance(record, dict):
+        report.add("line is not a JSON object", example=where)
+        return None
+    if text_field not in record:
+        report.add(f"missing field '{text_field}'", example=where)
+        return None
+    text = record[text_field]
+    if not isinstance(text, str) or not text.strip():
+        report.add(f"field '{text_field}' is empty or not a string", example=where)
+        return None
+    return record
+
+
+def _record_id(record: dict, id_field: str | None, default: str, report: SkipReport, where: str) -> str:
+    """The record's `id_field` as a string, or `default` (the line's, counted when the field is missing)."""
+    if id_field is None:
+        return default
+    if record.get(id_field) is None:
+        report.add(f"missing field '{id_field}'; line number used as id", example=where)
+        return default
+    return str(record[id_field])
+
+
+def _record_label(record: dict, label_field: str | None, report: SkipReport, where: str) -> str | None:
+    """The record's `label_field`, or None (counted when the field is missing)."""
+    if label_field is None:
+        return None
+    if label_field not in record:
+        report.add(f"missing field '{label_field}'", example=where)
+        return None
+    return _scalar_label(record[label_field], label_field, report, where)
+
+
+def _record_title(record: dict, title_field: str | None, report: SkipReport, where: str) -> str | None:
+    """The record's `title_field`, unwrapped, or None (counted when it is missing or empty)."""
+    if title_field is None:
+        return None
+    value = record.get(title_field)
+    if isinstance(value, str) and value.strip():
+        return unwrap(value)
+    report.add(f"missing or empty field '{title_field}'", example=where)
+    return None
+
+
+def _split_and_label(doc_id: str, label: str | None, label_field: str | None, splits: dict[str, tuple[str, str | None]],
+                     seen_split_ids: set[str], report: SkipReport) -> tuple[str | None, str | None]:
+    """The document's split from the split file, and its label: the split file's unless `label_field` gives one.
+
+    Adds `doc_id` to `seen_split_ids` when the split file lists it; counts it when not.
+    """
+    if doc_id not in splits:
+        report.add("document not in split file", example=doc_id)
+        return None, label
+    seen_split_ids.add(doc_id)
+    split, split_label = splits[doc_id]
+    if label_field is None:
+        return split, split_label
+    if split_label is not None and label is not None and split_label != label:
+        report.add(f"label differs from split file; field '{label_field}' kept", example=f"{doc_id}: {label} vs {split_label}")
+    return split, label

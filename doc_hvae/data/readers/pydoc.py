@@ -87,8 +87,14 @@ def _indent(line: str) -> int:
 
 def _pydoc_topic(text: str, splitter: str, report: SkipReport) -> tuple[str | None, list[list[str]]]:
     lines = text.replace("\r\n", "\n").split("\n")
+    title = _blank_out_headings(lines, report)
+    return title, _prose_paragraphs(_blocks(lines), splitter, report)
+
+
+def _blank_out_headings(lines: list[str], report: SkipReport) -> str | None:
+    """Rule 1: blank out headings, rubrics and transitions (in place) so that they become block
+    boundaries; return the first heading (the topic's title), or None."""
     title = None
-    # Rule 1: blank out headings and rubrics so that they become block boundaries.
     for i in range(len(lines) - 1):
         heading = lines[i].strip()
         if heading and _UNDERLINE.match(lines[i + 1]) and len(lines[i + 1].strip()) >= len(heading) and not _UNDERLINE.match(lines[i]):
@@ -102,7 +108,11 @@ def _pydoc_topic(text: str, splitter: str, report: SkipReport) -> tuple[str | No
         elif _UNDERLINE.match(line):  # a transition ("=====" on its own), not an underline
             report.add("transition line skipped", example=line.strip())
             lines[i] = ""
+    return title
 
+
+def _blocks(lines: list[str]) -> list[list[str]]:
+    """The runs of non-blank lines."""
     blocks: list[list[str]] = []
     current: list[str] = []
     for line in lines + [""]:
@@ -111,7 +121,11 @@ def _pydoc_topic(text: str, splitter: str, report: SkipReport) -> tuple[str | No
         elif current:
             blocks.append(current)
             current = []
+    return blocks
 
+
+def _prose_paragraphs(blocks: list[list[str]], splitter: str, report: SkipReport) -> list[list[str]]:
+    """Rules 2-6: the blocks read as prose, each split into sentences; every other block is skipped (and counted)."""
     paragraphs: list[list[str]] = []
     literal_indent: int | None = None  # inside a literal block: the indentation of its first block
     previous_indent = 0  # indentation of the last block read as text (prose, label or term); prose starts at column 0
@@ -142,11 +156,16 @@ def _pydoc_topic(text: str, splitter: str, report: SkipReport) -> tuple[str | No
             # introduces code without a colon ("is roughly equivalent to").
             report.add("definition term skipped", example=first)
             continue
-        prose = unwrap("\n".join(line.strip() for line in block))  # rule 6
-        if _LIST_MARKER.match(prose):
-            report.add("list marker removed", example=prose)
-            prose = _LIST_MARKER.sub("", prose, count=1)
-        sentences = paragraph_sentences(prose, splitter, report)
+        sentences = _prose_sentences(block, splitter, report)  # rule 6
         if sentences:
             paragraphs.append(sentences)
-    return title, paragraphs
+    return paragraphs
+
+
+def _prose_sentences(block: list[str], splitter: str, report: SkipReport) -> list[str]:
+    """Rule 6: a prose block unwrapped, without its leading list marker, split into sentences."""
+    prose = unwrap("\n".join(line.strip() for line in block))
+    if _LIST_MARKER.match(prose):
+        report.add("list marker removed", example=prose)
+        prose = _LIST_MARKER.sub("", prose, count=1)
+    return paragraph_sentences(prose, splitter, report)
