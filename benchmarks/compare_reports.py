@@ -25,23 +25,47 @@ def compare(reports: dict[str, dict]) -> str:
     levels = [level for level in LEVELS if any(level in r.get("per_level", {}) for r in reports.values())]
     header = ["model", "levels", "PPL (ELBO)", "PPL (IW)", "k", "word PPL (IW or ELBO)", "NLL/doc", "rate/doc"]
     for level in levels:
-        header += [f"{level} KL/doc", f"{level} AU", f"{level} MI", f"{level} info use (nats/doc)", f"{level} prior subst. (dPPL)"]
+        header += [
+            f"{level} KL/doc",
+            f"{level} AU",
+            f"{level} MI",
+            f"{level} info use (nats/doc)",
+            f"{level} prior subst. (dPPL)",
+        ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, r in reports.items():
         word = r.get("word_ppl_iw") or r.get("word_ppl_elbo")
         nll = r.get("nll_iw_per_document", r["nll_elbo_per_document"])
-        row = [name, "+".join(r["levels"]) or "none (flat LM)", _number(r["ppl_elbo"]), _number(r.get("ppl_iw")), str(r.get("iw_samples", "-")),
-               _number(word, 1), _number(nll, 1), _number(r.get("rate_per_document"), 1)]
+        row = [
+            name,
+            "+".join(r["levels"]) or "none (flat LM)",
+            _number(r["ppl_elbo"]),
+            _number(r.get("ppl_iw")),
+            str(r.get("iw_samples", "-")),
+            _number(word, 1),
+            _number(nll, 1),
+            _number(r.get("rate_per_document"), 1),
+        ]
         for level in levels:
             e = r.get("per_level", {}).get(level)
-            row += ["-"] * 5 if e is None else [
-                _number(e["kl_per_document"]), f"{e['active_units']}/{e['latent_dim']}", _number(e["mutual_information"], 3),
-                _number(e.get("information_use_nats_per_document"), 2), _number(e.get("prior_substitution_delta_ppl"), 3),
-            ]
+            row += (
+                ["-"] * 5
+                if e is None
+                else [
+                    _number(e["kl_per_document"]),
+                    f"{e['active_units']}/{e['latent_dim']}",
+                    _number(e["mutual_information"], 3),
+                    _number(e.get("information_use_nats_per_document"), 2),
+                    _number(e.get("prior_substitution_delta_ppl"), 3),
+                ]
+            )
         lines.append("| " + " | ".join(row) + " |")
     split = {r.get("settings", {}).get("split") for r in reports.values()} - {None}
-    lines += ["", f"Split: {', '.join(sorted(split)) or 'unknown'}. NLL/doc is the IW estimate where available. "
-              "Definitions: docs/metrics.md."]
+    lines += [
+        "",
+        f"Split: {', '.join(sorted(split)) or 'unknown'}. NLL/doc is the IW estimate where available. "
+        "Definitions: docs/metrics.md.",
+    ]
     return "\n".join(lines)
 
 

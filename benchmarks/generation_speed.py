@@ -92,13 +92,21 @@ def run_generate(model: DocHVAE, args) -> int:
     return out.numel()
 
 
-GUIDED = {"ours, guided (document 3)": {"document": 3.0}, "ours, guided (document 3, paragraph 2)": {"document": 3.0, "paragraph": 2.0}}
+GUIDED = {
+    "ours, guided (document 3)": {"document": 3.0},
+    "ours, guided (document 3, paragraph 2)": {"document": 3.0, "paragraph": 2.0},
+}
 
 
 def run_ours(model: DocHVAE, args, use_cache: bool, seed: int, guidance: dict | None = None) -> int:
     """decode_documents: one paragraph per document, N tokens unless a stream ends it; returns tokens made."""
-    sampling = SamplingConfig(temperature=1.0, max_paragraphs=1, max_sentences=args.new_tokens + 1, max_tokens=args.new_tokens,
-                              guidance=guidance or {})
+    sampling = SamplingConfig(
+        temperature=1.0,
+        max_paragraphs=1,
+        max_sentences=args.new_tokens + 1,
+        max_tokens=args.new_tokens,
+        guidance=guidance or {},
+    )
     plan = LatentPlan(num_documents=args.batch, num_paragraphs=[1] * args.batch)
     documents = decode_documents(model, plan, sampling, seeded_generator(seed, args.device), use_cache=use_cache)
     # Predicted positions per paragraph: content + boundaries. A paragraph cut by the bound has no
@@ -143,20 +151,26 @@ def profile(name: str, fn, rows: int = 12) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--vocab", type=int, default=8000)
     parser.add_argument("--latent-size", type=int, default=32)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--new-tokens", type=int, default=128, help="tokens per stream (generate: exactly; ours: at most)")
+    parser.add_argument(
+        "--new-tokens", type=int, default=128, help="tokens per stream (generate: exactly; ours: at most)"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-uncached", action="store_true", help="leave out our loop without cache (quadratic)")
-    parser.add_argument("--profile", action="store_true", help="print a torch.profiler breakdown of ours and generate()")
+    parser.add_argument(
+        "--profile", action="store_true", help="print a torch.profiler breakdown of ours and generate()"
+    )
     parser.add_argument("--output", type=Path, help="write the results as JSON here")
     args = parser.parse_args()
     if args.device == "cpu":
@@ -194,7 +208,11 @@ def main() -> None:
                     "all_seconds": all_seconds,
                 }
             )
-            print(f"{model_name:12s} {method:16s} {tokens:6d} tokens  {seconds:7.3f} s  {rate:9.1f} tokens/s", file=sys.stderr, flush=True)
+            print(
+                f"{model_name:12s} {method:16s} {tokens:6d} tokens  {seconds:7.3f} s  {rate:9.1f} tokens/s",
+                file=sys.stderr,
+                flush=True,
+            )
         if args.profile:
             profiles.append(profile(f"{model_name}: ours, KV cache", methods["ours, KV cache"]))
             profiles.append(profile(f"{model_name}: generate()", baseline))
@@ -221,14 +239,18 @@ def main() -> None:
     ]
     for r in results:
         unguided = f"{r['ratio_to_unguided']:.2f}x" if r["ratio_to_unguided"] is not None else "-"
-        lines.append(f"| {r['model']} | {r['method']} | {r['tokens']} | {r['seconds']:.3f} | {r['tokens_per_second']:,.0f} | "
-                     f"{r['ratio_to_generate']:.2f}x | {unguided} |")
+        lines.append(
+            f"| {r['model']} | {r['method']} | {r['tokens']} | {r['seconds']:.3f} | {r['tokens_per_second']:,.0f} | "
+            f"{r['ratio_to_generate']:.2f}x | {unguided} |"
+        )
     print("\n".join(lines))
     for block in profiles:
         print("\n" + block)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps({"settings": settings, "environment": environment, "results": results}, indent=2) + "\n")
+        args.output.write_text(
+            json.dumps({"settings": settings, "environment": environment, "results": results}, indent=2) + "\n"
+        )
         print(f"\nwrote {args.output}", file=sys.stderr)
 
 

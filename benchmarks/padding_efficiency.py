@@ -87,8 +87,18 @@ def measure(rows: list[dict], batches: list[list[int]], special: SpecialTokenIds
         min_row_length=args.min_row_length,
         row_multiple=args.row_multiple,
     )
-    sides = {side: {"filled": 0, "slots": 0, "unpacked_slots": 0, "per_batch": [], "per_batch_unpacked": [], "rows": [], "row_length": []}
-             for side in ("decoder", "encoder")}
+    sides = {
+        side: {
+            "filled": 0,
+            "slots": 0,
+            "unpacked_slots": 0,
+            "per_batch": [],
+            "per_batch_unpacked": [],
+            "rows": [],
+            "row_length": [],
+        }
+        for side in ("decoder", "encoder")
+    }
     documents, tokens, seconds = [], [], []
     for batch_indices in batches:
         batch_rows = [rows[i] for i in batch_indices]
@@ -111,8 +121,12 @@ def measure(rows: list[dict], batches: list[list[int]], special: SpecialTokenIds
             record["row_length"].append(segment.shape[1])
         efficiency = batch.padding_efficiency()
         assert abs(efficiency["decoder"] - sides["decoder"]["per_batch"][-1]) < 1e-5  # float32 mean
-    result = {"name": setting["name"], "decoder_context": setting["decoder_context"], "num_memory_slots": setting["num_memory_slots"],
-              "batches": len(batches)}
+    result = {
+        "name": setting["name"],
+        "decoder_context": setting["decoder_context"],
+        "num_memory_slots": setting["num_memory_slots"],
+        "batches": len(batches),
+    }
     for side, record in sides.items():
         result[side] = {
             "packed": record["filled"] / record["slots"],
@@ -173,15 +187,20 @@ def markdown(results: list[dict], header: dict) -> str:
     for result in results:
         for side in ("decoder", "encoder"):
             ok = result[side]["packed"] >= TARGET
-            verdicts.append(f"{result['name']} {side}: {pct(result[side]['packed'])} {'>=' if ok else '<'} {pct(TARGET)} target")
+            verdicts.append(
+                f"{result['name']} {side}: {pct(result[side]['packed'])} {'>=' if ok else '<'} {pct(TARGET)} target"
+            )
     lines += ["", "Target (packed, overall): " + "; ".join(verdicts) + "."]
     return "\n".join(lines)
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default=str(REPO_ROOT / "data_scripts" / "configs" / "wikitext2.yaml"),
-                        help="corpus YAML used when the corpus must be prepared (default: WikiText-2)")
+    parser.add_argument(
+        "--config",
+        default=str(REPO_ROOT / "data_scripts" / "configs" / "wikitext2.yaml"),
+        help="corpus YAML used when the corpus must be prepared (default: WikiText-2)",
+    )
     parser.add_argument("--prepared", help="a prepared corpus folder to use (prepared into it when it is not one yet)")
     parser.add_argument("--split", default="train", help="split to batch (default: train)")
     parser.add_argument("--max-tokens", type=int, default=4096, help="token budget per batch (default: 4096)")
@@ -222,18 +241,34 @@ def main(argv=None) -> dict:
     sampler.set_epoch(args.epoch)
     batches = list(sampler)
     header = {
-        "corpus": str(args.prepared or args.config), "split": args.split, "documents": len(rows), "tokens": int(sum(lengths)),
-        "max_tokens": args.max_tokens, "batches": len(batches), "oversized": sampler.oversized,
-        "min_row_length": args.min_row_length, "row_multiple": args.row_multiple,
+        "corpus": str(args.prepared or args.config),
+        "split": args.split,
+        "documents": len(rows),
+        "tokens": int(sum(lengths)),
+        "max_tokens": args.max_tokens,
+        "batches": len(batches),
+        "oversized": sampler.oversized,
+        "min_row_length": args.min_row_length,
+        "row_multiple": args.row_multiple,
     }
     results = [measure(rows, batches, special, setting, args) for setting in CONFIGS]
     table = markdown(results, header)
-    timings = (f"prepare {prepare_seconds:.1f} s, " if prepare_seconds is not None else "") + f"rows to Python {load_seconds:.1f} s"
+    timings = (
+        f"prepare {prepare_seconds:.1f} s, " if prepare_seconds is not None else ""
+    ) + f"rows to Python {load_seconds:.1f} s"
     print()
     print(table)
-    print(f"\nTimings: {timings}. Python {platform.python_version()}, torch {torch.__version__}, {os.cpu_count()} CPU(s).")
-    output = {"header": header, "results": results, "prepare_seconds": prepare_seconds, "rows_load_seconds": load_seconds,
-              "target": TARGET, "markdown": table}
+    print(
+        f"\nTimings: {timings}. Python {platform.python_version()}, torch {torch.__version__}, {os.cpu_count()} CPU(s)."
+    )
+    output = {
+        "header": header,
+        "results": results,
+        "prepare_seconds": prepare_seconds,
+        "rows_load_seconds": load_seconds,
+        "target": TARGET,
+        "markdown": table,
+    }
     if args.output:
         Path(args.output).write_text(json.dumps(output, indent=2))
         print(f"Wrote {args.output}")

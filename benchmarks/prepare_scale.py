@@ -82,7 +82,14 @@ print("WINDOWS", statistics["splits"]["train"]["windows"], statistics["splits"][
 
 
 def measure(train_file: Path, output_dir: Path, num_proc: int) -> dict:
-    command = [sys.executable, "-c", PREPARE, str(num_proc), f"source.paths.train={train_file}", f"output_dir={output_dir}"]
+    command = [
+        sys.executable,
+        "-c",
+        PREPARE,
+        str(num_proc),
+        f"source.paths.train={train_file}",
+        f"output_dir={output_dir}",
+    ]
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak_pss = peak_anonymous = peak_rss = 0
@@ -95,8 +102,14 @@ def measure(train_file: Path, output_dir: Path, num_proc: int) -> dict:
     if process.returncode != 0:
         raise SystemExit(f"preparation failed ({process.returncode}):\n{output[-3000:]}")
     windows, documents = next(line for line in output.splitlines() if line.startswith("WINDOWS")).split()[1:]
-    return {"seconds": seconds, "peak_pss_mib": peak_pss / 1024, "peak_anonymous_mib": peak_anonymous / 1024, "peak_rss_mib": peak_rss / 1024,
-            "train_windows": int(windows), "train_documents": int(documents)}
+    return {
+        "seconds": seconds,
+        "peak_pss_mib": peak_pss / 1024,
+        "peak_anonymous_mib": peak_anonymous / 1024,
+        "peak_rss_mib": peak_rss / 1024,
+        "train_windows": int(windows),
+        "train_documents": int(documents),
+    }
 
 
 def main(argv=None) -> list[dict]:
@@ -114,21 +127,33 @@ def main(argv=None) -> list[dict]:
             train_file = Path(scratch) / f"wiki.train.x{scale}.tokens"
             size = write_scaled_train(scale, train_file)
             for num_proc in args.num_proc:
-                row = {"scale": scale, "train_mb": size / 1e6, "num_proc": num_proc,
-                       **measure(train_file, Path(scratch) / f"prepared-x{scale}-p{num_proc}", num_proc)}
+                row = {
+                    "scale": scale,
+                    "train_mb": size / 1e6,
+                    "num_proc": num_proc,
+                    **measure(train_file, Path(scratch) / f"prepared-x{scale}-p{num_proc}", num_proc),
+                }
                 rows.append(row)
-                print(f"{scale:>3}x ({row['train_mb']:.0f} MB, {row['train_documents']:,} articles), {num_proc} process(es): "
-                      f"{row['seconds']:.1f} s, peak PSS {row['peak_pss_mib']:,.0f} MiB (anonymous {row['peak_anonymous_mib']:,.0f}, "
-                      f"RSS {row['peak_rss_mib']:,.0f})", flush=True)
+                print(
+                    f"{scale:>3}x ({row['train_mb']:.0f} MB, {row['train_documents']:,} articles), {num_proc} process(es): "
+                    f"{row['seconds']:.1f} s, peak PSS {row['peak_pss_mib']:,.0f} MiB (anonymous {row['peak_anonymous_mib']:,.0f}, "
+                    f"RSS {row['peak_rss_mib']:,.0f})",
+                    flush=True,
+                )
 
     base = {row["num_proc"]: row for row in rows if row["scale"] == min(args.scales)}
-    lines = ["| scale | train text (MB) | training articles | processes | wall (s) | time / 1x | peak PSS (MiB) | PSS / 1x | "
-             "peak anonymous PSS (MiB) | peak RSS, summed (MiB) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| scale | train text (MB) | training articles | processes | wall (s) | time / 1x | peak PSS (MiB) | PSS / 1x | "
+        "peak anonymous PSS (MiB) | peak RSS, summed (MiB) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         first = base[row["num_proc"]]
-        lines.append(f"| {row['scale']}x | {row['train_mb']:.0f} | {row['train_documents']:,} | {row['num_proc']} | {row['seconds']:.1f} | "
-                     f"{row['seconds'] / first['seconds']:.1f} | {row['peak_pss_mib']:,.0f} | {row['peak_pss_mib'] / first['peak_pss_mib']:.2f} | "
-                     f"{row['peak_anonymous_mib']:,.0f} | {row['peak_rss_mib']:,.0f} |")
+        lines.append(
+            f"| {row['scale']}x | {row['train_mb']:.0f} | {row['train_documents']:,} | {row['num_proc']} | {row['seconds']:.1f} | "
+            f"{row['seconds'] / first['seconds']:.1f} | {row['peak_pss_mib']:,.0f} | {row['peak_pss_mib'] / first['peak_pss_mib']:.2f} | "
+            f"{row['peak_anonymous_mib']:,.0f} | {row['peak_rss_mib']:,.0f} |"
+        )
     save_results(args.output, rows, lines)
     return rows
 

@@ -50,7 +50,9 @@ class Evaluation(StrictModel):
 
     k: int = Field(100, ge=1)  # importance samples for the test IW NLL
     max_documents: int | None = Field(None, ge=1)  # the first N test windows only
-    bleu_documents: int | None = Field(None, ge=0)  # greedy reconstructions for BLEU (evaluate_docs.py's default; 0 skips)
+    bleu_documents: int | None = Field(
+        None, ge=0
+    )  # greedy reconstructions for BLEU (evaluate_docs.py's default; 0 skips)
     style_consistency: dict[str, int | float | str] | None = None  # generate_docs.py's flags (keys with underscores)
     literature_units: bool = False  # also NLL per sentence and word PPL over words + EOS (one sentence per document)
 
@@ -94,7 +96,9 @@ def expand(items: list[str], levers: dict[str, list[str]], seen: tuple[str, ...]
         elif item in levers:
             overrides += expand(levers[item], levers, (*seen, item))
         else:
-            raise SystemExit(f"{item!r} is neither a key=value override nor a lever; the levers are {sorted(levers)} (benchmarks/levers.yaml)")
+            raise SystemExit(
+                f"{item!r} is neither a key=value override nor a lever; the levers are {sorted(levers)} (benchmarks/levers.yaml)"
+            )
     return overrides
 
 
@@ -107,9 +111,14 @@ def select_variants(suite_name: str, suite: Suite, names: list[str] | None) -> l
     return names
 
 
-def variant_overrides(suite: Suite, name: str, output: Path, seed: int, max_steps: int | None = None, extra: Sequence[str] = ()) -> list[str]:
+def variant_overrides(
+    suite: Suite, name: str, output: Path, seed: int, max_steps: int | None = None, extra: Sequence[str] = ()
+) -> list[str]:
     """What a variant trains with: the suite's overrides, the variant's, `extra`, its output directory, the seed."""
-    variant = [override.replace("{output}", str(output)) for override in expand([*suite.overrides, *suite.variants[name]], load_levers())]
+    variant = [
+        override.replace("{output}", str(output))
+        for override in expand([*suite.overrides, *suite.variants[name]], load_levers())
+    ]
     overrides = [*variant, *extra, f"training.output_dir={output / name}", f"training.seed={seed}"]
     if max_steps or suite.max_steps:
         overrides.append(f"training.max_steps={max_steps or suite.max_steps}")
@@ -118,14 +127,20 @@ def variant_overrides(suite: Suite, name: str, output: Path, seed: int, max_step
 
 def style_arguments(evaluation: Evaluation) -> list[str]:
     """`evaluation.style_consistency` as generate_docs.py's flags (`references_count: 20` as `--references-count 20`)."""
-    return [part for key, value in (evaluation.style_consistency or {}).items() for part in (f"--{key.replace('_', '-')}", str(value))]
+    return [
+        part
+        for key, value in (evaluation.style_consistency or {}).items()
+        for part in (f"--{key.replace('_', '-')}", str(value))
+    ]
 
 
 def run(command: list[str], log: Path, env: dict | None = None) -> float:
     """Run a command, streaming its output to a log file; return its wall time (s)."""
     started = time.perf_counter()
     with open(log, "w") as handle:
-        process = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, cwd=REPO, env={**os.environ, **(env or {})})
+        process = subprocess.run(
+            command, stdout=handle, stderr=subprocess.STDOUT, cwd=REPO, env={**os.environ, **(env or {})}
+        )
     if process.returncode != 0:
         raise SystemExit(f"failed ({process.returncode}): {' '.join(command)}\nsee {log}:\n" + log.read_text()[-3000:])
     return time.perf_counter() - started
@@ -158,18 +173,30 @@ def train(args, suite: Suite, output: Path, name: str, overrides: list[str]) -> 
     recorded = run_dir / "suite_overrides.json"
     finished = (run_dir / "final" / "model.safetensors").is_file()
     if finished and not args.retrain and recorded.is_file() and json.loads(recorded.read_text()) != overrides:
-        raise SystemExit(f"{run_dir} was trained with other overrides ({recorded.read_text()}); pass --retrain or another --output")
+        raise SystemExit(
+            f"{run_dir} was trained with other overrides ({recorded.read_text()}); pass --retrain or another --output"
+        )
     if args.retrain or not finished:
         shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run never mixes with an earlier one
         run_dir.mkdir(parents=True)
         recorded.write_text(json.dumps(overrides))
         print(f"[{name}] training ({' '.join(overrides)}) ...", flush=True)
-        launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_cpu_threads_per_process", str(args.threads)]
+        launch = [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--num_processes",
+            "1",
+            "--num_cpu_threads_per_process",
+            str(args.threads),
+        ]
         # The end-of-training IW validation is skipped: the suite's own test evaluation replaces
         # it, and it changes nothing in the model (so it is not part of the recorded overrides).
         command = [*launch, "recipes/train_docs.py", "--config", suite.config, *overrides, "training.iw_samples=0"]
         entry["train_seconds"] = run(command, output / f"{name}.train.log")
-    records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines() if "tokens_per_second" in line]
+    records = [
+        json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines() if "tokens_per_second" in line
+    ]
     entry["train_tokens_per_second"] = sum(r["tokens_per_second"] for r in records[1:]) / max(len(records) - 1, 1)
     return entry
 
@@ -177,51 +204,121 @@ def train(args, suite: Suite, output: Path, name: str, overrides: list[str]) -> 
 def evaluate(args, evaluation: Evaluation, output: Path, name: str, entry: dict) -> None:
     """The test evaluation (and, with a document level, the style consistency) of a trained variant, into `entry`."""
     run_dir = output / name
-    command = [sys.executable, "recipes/evaluate_docs.py", "--model", str(run_dir / "final"), "--split", "test", "--k", str(evaluation.k),
-               "--seed", str(args.seed), "--threads", str(args.threads), "--log", str(run_dir / "log.jsonl"), "--output", str(run_dir / "eval_test")]
+    command = [
+        sys.executable,
+        "recipes/evaluate_docs.py",
+        "--model",
+        str(run_dir / "final"),
+        "--split",
+        "test",
+        "--k",
+        str(evaluation.k),
+        "--seed",
+        str(args.seed),
+        "--threads",
+        str(args.threads),
+        "--log",
+        str(run_dir / "log.jsonl"),
+        "--output",
+        str(run_dir / "eval_test"),
+    ]
     if evaluation.max_documents:
         command += ["--max-documents", str(evaluation.max_documents)]
     if evaluation.bleu_documents is not None:
         command += ["--bleu-documents", str(evaluation.bleu_documents)]
-    run_unless_done(command, run_dir / "eval_test" / "suite_command.json", output / f"{name}.eval.log", f"[{name}] evaluating (k={evaluation.k})", args.retrain)
+    run_unless_done(
+        command,
+        run_dir / "eval_test" / "suite_command.json",
+        output / f"{name}.eval.log",
+        f"[{name}] evaluating (k={evaluation.k})",
+        args.retrain,
+    )
     entry["report"] = json.loads((run_dir / "eval_test" / "report.json").read_text())
-    if evaluation.style_consistency and "document" in json.loads((run_dir / "final" / "config.json").read_text())["levels"]:
+    if (
+        evaluation.style_consistency
+        and "document" in json.loads((run_dir / "final" / "config.json").read_text())["levels"]
+    ):
         stem = run_dir / "style_consistency"
-        generate = [sys.executable, "recipes/generate_docs.py", "--model", str(run_dir / "final"), "--mode", "style-consistency",
-                    *style_arguments(evaluation), "--seed", str(args.seed), "--output", str(stem)]
-        run_unless_done(generate, run_dir / "style_command.json", output / f"{name}.style.log", f"[{name}] style consistency", args.retrain)
+        generate = [
+            sys.executable,
+            "recipes/generate_docs.py",
+            "--model",
+            str(run_dir / "final"),
+            "--mode",
+            "style-consistency",
+            *style_arguments(evaluation),
+            "--seed",
+            str(args.seed),
+            "--output",
+            str(stem),
+        ]
+        run_unless_done(
+            generate,
+            run_dir / "style_command.json",
+            output / f"{name}.style.log",
+            f"[{name}] style consistency",
+            args.retrain,
+        )
         record = json.loads(stem.with_suffix(".jsonl").read_text().splitlines()[0])
-        entry["style"] = {key: value for key, value in record.items() if key not in ("samples", "settings", "definition")}
+        entry["style"] = {
+            key: value for key, value in record.items() if key not in ("samples", "settings", "definition")
+        }
 
 
 def speed_table(results: dict) -> list[str]:
-    speed = ["| variant | train tokens/s | ratio to flat LM | eval documents/s | train wall (min) | eval wall (min) |", "|---|---|---|---|---|---|"]
+    speed = [
+        "| variant | train tokens/s | ratio to flat LM | eval documents/s | train wall (min) | eval wall (min) |",
+        "|---|---|---|---|---|---|",
+    ]
     flat = results.get("flat_lm", {}).get("train_tokens_per_second")
     for name, entry in results.items():
         ratio = f"{entry['train_tokens_per_second'] / flat:.2f}" if flat else "-"
         train_min = f"{entry['train_seconds'] / 60:.1f}" if "train_seconds" in entry else "(reused)"
-        speed.append(f"| {name} | {entry['train_tokens_per_second']:,.0f} | {ratio} | {entry['report']['documents_per_second']:.2f} | {train_min} | {entry['report']['seconds'] / 60:.1f} |")
+        speed.append(
+            f"| {name} | {entry['train_tokens_per_second']:,.0f} | {ratio} | {entry['report']['documents_per_second']:.2f} | {train_min} | {entry['report']['seconds'] / 60:.1f} |"
+        )
     return speed
 
 
 def style_section(styled: dict) -> list[str]:
-    keys = ["style_retrieval_accuracy", "prior_retrieval_accuracy", "references_half_retrieval_accuracy", "style_retrieval_same_label",
-            "style_label_agreement", "prior_label_agreement",
-            "style_within_document_consistency", "prior_within_document_consistency", "references_within_document_consistency"]
+    keys = [
+        "style_retrieval_accuracy",
+        "prior_retrieval_accuracy",
+        "references_half_retrieval_accuracy",
+        "style_retrieval_same_label",
+        "style_label_agreement",
+        "prior_label_agreement",
+        "style_within_document_consistency",
+        "prior_within_document_consistency",
+        "references_within_document_consistency",
+    ]
     lines = ["| variant | " + " | ".join(key.replace("_", " ") for key in keys) + " |", "|---|" + "---|" * len(keys)]
-    lines += [f"| {name} | " + " | ".join(f"{style.get(key, float('nan')):.3f}" for key in keys) + " |" for name, style in styled.items()]
+    lines += [
+        f"| {name} | " + " | ".join(f"{style.get(key, float('nan')):.3f}" for key in keys) + " |"
+        for name, style in styled.items()
+    ]
     chance = next(iter(styled.values()))["chance"]
-    return ["", f"Style consistency (retrieval chance {chance:.3f}; its ceiling: references' second halves finding their first halves; "
-            "same label: the nearest reference has the owner's label; label agreement and consistency by the TF-IDF author classifier):", "", *lines]
+    return [
+        "",
+        f"Style consistency (retrieval chance {chance:.3f}; its ceiling: references' second halves finding their first halves; "
+        "same label: the nearest reference has the owner's label; label agreement and consistency by the TF-IDF author classifier):",
+        "",
+        *lines,
+    ]
 
 
 def literature_section(results: dict) -> list[str]:
-    lines = ["| variant | NLL / sentence (nats) | word PPL (words + EOS, literature) | word PPL (ours: words only) |", "|---|---|---|---|"]
+    lines = [
+        "| variant | NLL / sentence (nats) | word PPL (words + EOS, literature) | word PPL (ours: words only) |",
+        "|---|---|---|---|",
+    ]
     for name, entry in results.items():
         report = entry["report"]
         units = literature_units(report, sentences=report["documents"])  # one sentence per document
         ours = report.get("word_ppl_iw") or report["word_ppl_elbo"]
-        lines.append(f"| {name} | {units['nll_per_sentence']:.2f} | {units['word_ppl_words_plus_eos']:.2f} | {ours:.2f} |")
+        lines.append(
+            f"| {name} | {units['nll_per_sentence']:.2f} | {units['word_ppl_words_plus_eos']:.2f} | {ours:.2f} |"
+        )
         entry["literature_units"] = units
     return ["", "In the literature's units:", "", *lines]
 
@@ -236,11 +333,23 @@ def parse_arguments(argv) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", choices=suite_names(), default="wikitext2")
     parser.add_argument("--variants", nargs="*", default=None, help="subset of the suite's variants")
-    parser.add_argument("--k", type=int, default=None, help="importance samples for the test IW NLL (default: the suite's evaluation.k, 100)")
+    parser.add_argument(
+        "--k",
+        type=int,
+        default=None,
+        help="importance samples for the test IW NLL (default: the suite's evaluation.k, 100)",
+    )
     parser.add_argument("--max-steps", type=int, default=None, help="override training.max_steps for every variant")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--eval-max-documents", type=int, default=None, help="evaluate on the first N test windows only")
-    parser.add_argument("--bleu-documents", type=int, default=None, help="greedy reconstructions for BLEU (evaluate_docs.py's default; 0 skips)")
+    parser.add_argument(
+        "--eval-max-documents", type=int, default=None, help="evaluate on the first N test windows only"
+    )
+    parser.add_argument(
+        "--bleu-documents",
+        type=int,
+        default=None,
+        help="greedy reconstructions for BLEU (evaluate_docs.py's default; 0 skips)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--extra", nargs="*", default=[], help="overrides applied to every variant")
     parser.add_argument("--output", default=None)
@@ -260,10 +369,21 @@ def main(argv=None) -> dict:
         overrides = variant_overrides(suite, name, output, args.seed, args.max_steps, args.extra)
         entry = results[name] = train(args, suite, output, name, overrides)
         evaluate(args, evaluation, output, name, entry)
-        print(f"[{name}] PPL (ELBO) {entry['report']['ppl_elbo']:.2f}, PPL (IW) {entry['report'].get('ppl_iw', float('nan')):.2f}", flush=True)
+        print(
+            f"[{name}] PPL (ELBO) {entry['report']['ppl_elbo']:.2f}, PPL (IW) {entry['report'].get('ppl_iw', float('nan')):.2f}",
+            flush=True,
+        )
 
     table = compare({name: entry["report"] for name, entry in results.items()})
-    sections = [f"## {args.suite}: test split, k = {evaluation.k}", "", table, "", "Speed (this machine, measured within each run):", "", *speed_table(results)]
+    sections = [
+        f"## {args.suite}: test split, k = {evaluation.k}",
+        "",
+        table,
+        "",
+        "Speed (this machine, measured within each run):",
+        "",
+        *speed_table(results),
+    ]
     styled = {name: entry["style"] for name, entry in results.items() if "style" in entry}
     if styled:
         sections += style_section(styled)
@@ -271,7 +391,9 @@ def main(argv=None) -> dict:
         sections += literature_section(results)
     markdown = "\n".join(sections)
     (output / "results.md").write_text(markdown + "\n")
-    (output / "results.json").write_text(json.dumps({"suite": args.suite, "k": evaluation.k, "seed": args.seed, "results": results}, indent=2))
+    (output / "results.json").write_text(
+        json.dumps({"suite": args.suite, "k": evaluation.k, "seed": args.seed, "results": results}, indent=2)
+    )
     print("\n" + markdown)
     return results
 

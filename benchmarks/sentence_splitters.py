@@ -252,7 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown_table(results, kinds))
     print()
     print("Sentence F1: exact-match F1 over sentence spans (both ends must match a gold sentence);")
-    print("exact: gold texts segmented entirely right. Speed: best of", args.repeats, "runs, one call per paragraph/line.")
+    print(
+        "exact: gold texts segmented entirely right. Speed: best of", args.repeats, "runs, one call per paragraph/line."
+    )
     if speed_inputs is not None:
         print(
             f"Emma: {sum(map(len, speed_inputs['emma'])):,} chars in {len(speed_inputs['emma']):,} paragraphs; "

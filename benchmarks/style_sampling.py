@@ -54,7 +54,9 @@ SETTINGS = {
     **{f"guidance_{g}": {"guidance": {"document": g}} for g in (1.5, 2.0, 3.0, 5.0)},
     "guidance_5.0_cut_0.1": {"guidance": {"document": 5.0}, "guidance_plausibility": 0.1},
     "guidance_3.0_paragraph_2.0": {"guidance": {"document": 3.0, "paragraph": 2.0}},
-    **{f"guidance_{g}_learned": {"guidance": {"document": g}, "guidance_null": "learned"} for g in (1.5, 2.0, 3.0, 5.0)},
+    **{
+        f"guidance_{g}_learned": {"guidance": {"document": g}, "guidance_null": "learned"} for g in (1.5, 2.0, 3.0, 5.0)
+    },
 }
 
 COLUMNS = [
@@ -83,9 +85,16 @@ COLUMNS = [
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="a save_pretrained folder with a document level")
-    parser.add_argument("--fluency-model", default=None, help="a flat LM (levels=[]) trained on the same prepared corpus: fluency PPL")
-    parser.add_argument("--settings", nargs="*", default=None, choices=list(SETTINGS),
-                        help="default: every setting the model can run (the learned null's only for a model trained with one)")
+    parser.add_argument(
+        "--fluency-model", default=None, help="a flat LM (levels=[]) trained on the same prepared corpus: fluency PPL"
+    )
+    parser.add_argument(
+        "--settings",
+        nargs="*",
+        default=None,
+        choices=list(SETTINGS),
+        help="default: every setting the model can run (the learned null's only for a model trained with one)",
+    )
     parser.add_argument("--split", default="test")
     parser.add_argument("--references-count", type=int, default=20)
     parser.add_argument("--per-reference", type=int, default=5)
@@ -99,7 +108,11 @@ def main() -> None:
 
     model = load_model(args.model).eval()
     if args.settings is None:
-        args.settings = [name for name, fields in SETTINGS.items() if fields.get("guidance_null") != "learned" or len(model.decoder.null_latents)]
+        args.settings = [
+            name
+            for name, fields in SETTINGS.items()
+            if fields.get("guidance_null") != "learned" or len(model.decoder.null_latents)
+        ]
     corpus = PreparedCorpus(prepared_dir_of(args.model))
     collator = DocCollator.for_model(model.config)
     references = spread_references(corpus.dataset[args.split], args.references_count)
@@ -113,21 +126,45 @@ def main() -> None:
     output = args.output or Path(args.model) / "style_sampling"
     results = {}
     for name in args.settings:
-        fields = {**DEFAULT_SAMPLING, "max_paragraphs": args.max_paragraphs, "max_tokens": args.max_tokens, **SETTINGS[name]}
+        fields = {
+            **DEFAULT_SAMPLING,
+            "max_paragraphs": args.max_paragraphs,
+            "max_tokens": args.max_tokens,
+            **SETTINGS[name],
+        }
         started = time.perf_counter()
-        result = style_consistency(model, references, collator, corpus.tokenizer, args.per_reference, SamplingConfig(**fields),
-                                   seeded_generator(args.seed), classifiers=classifiers, fluency_model=fluency_model)
+        result = style_consistency(
+            model,
+            references,
+            collator,
+            corpus.tokenizer,
+            args.per_reference,
+            SamplingConfig(**fields),
+            seeded_generator(args.seed),
+            classifiers=classifiers,
+            fluency_model=fluency_model,
+        )
         result.pop("samples")
         results[name] = {"sampling": fields, "seconds": time.perf_counter() - started, **result}
-        print(f"[{name}] " + ", ".join(f"{label} {result.get(key, float('nan')):.2f}" for label, key in COLUMNS)
-              + f" ({results[name]['seconds']:.0f} s)", flush=True)
-        save_results(output, results, table_of(args, results))  # after every setting: a stopped run keeps what it measured
+        print(
+            f"[{name}] "
+            + ", ".join(f"{label} {result.get(key, float('nan')):.2f}" for label, key in COLUMNS)
+            + f" ({results[name]['seconds']:.0f} s)",
+            flush=True,
+        )
+        save_results(
+            output, results, table_of(args, results)
+        )  # after every setting: a stopped run keeps what it measured
 
 
 def cell(result: dict, key: str) -> str:
     """A number; a share of the generated documents (agreement, retrieval) with its binomial standard error."""
     value = result.get(key, float("nan"))
-    if key.endswith(("_label_agreement", "_retrieval_accuracy")) and key.startswith(("style_", "prior_")) and value == value:
+    if (
+        key.endswith(("_label_agreement", "_retrieval_accuracy"))
+        and key.startswith(("style_", "prior_"))
+        and value == value
+    ):
         documents = result["references"] * result["per_reference"]
         return f"{value:.2f} ± {math.sqrt(value * (1 - value) / documents):.2f}"
     return f"{value:.2f}"

@@ -60,8 +60,12 @@ def measure(kind: str, vocab_size: int, train: list[str], validation: list[str])
     words = sum(len(sentence.split()) for sentence in validation)
     tokens = sum(len(row) for row in ids)
     return {
-        "kind": kind, "vocab_size": len(tokenizer), "tokens_per_word": tokens / words, "round_trip_exact": exact / len(validation),
-        "train_seconds": train_seconds, "encode_sentences_per_second": len(validation) / encode_seconds,
+        "kind": kind,
+        "vocab_size": len(tokenizer),
+        "tokens_per_word": tokens / words,
+        "round_trip_exact": exact / len(validation),
+        "train_seconds": train_seconds,
+        "encode_sentences_per_second": len(validation) / encode_seconds,
         "not_round_tripped_examples": [s for s, t in zip(validation, decoded) if t.strip() != s.strip()][:3],
     }
 
@@ -83,13 +87,21 @@ def main(argv=None) -> list[dict]:
             for kind in ("bpe", "unigram"):
                 row = {"corpus": corpus, **measure(kind, vocab_size, train, validation)}
                 rows.append(row)
-                print(f"  {kind} {vocab_size}: {row['tokens_per_word']:.3f} tokens/word, round trip {row['round_trip_exact']:.4f}, "
-                      f"trained in {row['train_seconds']:.1f} s", flush=True)
+                print(
+                    f"  {kind} {vocab_size}: {row['tokens_per_word']:.3f} tokens/word, round trip {row['round_trip_exact']:.4f}, "
+                    f"trained in {row['train_seconds']:.1f} s",
+                    flush=True,
+                )
 
-    lines = ["| corpus | tokenizer | vocab | tokens / word | round trip (exact) | train (s) | encode (sentences/s) |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| corpus | tokenizer | vocab | tokens / word | round trip (exact) | train (s) | encode (sentences/s) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
-        lines.append(f"| {row['corpus']} | {row['kind']} | {row['vocab_size']:,} | {row['tokens_per_word']:.3f} | {row['round_trip_exact']:.4f} | "
-                     f"{row['train_seconds']:.1f} | {row['encode_sentences_per_second']:,.0f} |")
+        lines.append(
+            f"| {row['corpus']} | {row['kind']} | {row['vocab_size']:,} | {row['tokens_per_word']:.3f} | {row['round_trip_exact']:.4f} | "
+            f"{row['train_seconds']:.1f} | {row['encode_sentences_per_second']:,.0f} |"
+        )
     save_results(args.output, rows, lines)
     return rows
 

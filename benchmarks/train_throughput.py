@@ -98,7 +98,9 @@ TARGET_RATIO = 0.75  # hierarchical tokens/s over flat tokens/s
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--prepared", default=None, help="a prepared corpus folder (default: data/wikitext2 if it exists)")
+    parser.add_argument(
+        "--prepared", default=None, help="a prepared corpus folder (default: data/wikitext2 if it exists)"
+    )
     parser.add_argument("--corpus-config", default=str(REPO_ROOT / "data_scripts" / "configs" / "wikitext2.yaml"))
     parser.add_argument("--steps", type=int, default=20, help="timed steps per model")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps per model first")
@@ -111,7 +113,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=None, help="write the results as JSON here")
-    parser.add_argument("--profile", action="store_true", help="break down where the hierarchical model's extra time goes")
+    parser.add_argument(
+        "--profile", action="store_true", help="break down where the hierarchical model's extra time goes"
+    )
     parser.add_argument("--profile-steps", type=int, default=5)
     args = parser.parse_args(argv)
     if "flat" not in args.variants:
@@ -130,14 +134,18 @@ def load_corpus(args, workdir: Path) -> PreparedCorpus:
     if is_prepared(prepared):
         return PreparedCorpus(prepared)
     if args.prepared:
-        raise SystemExit(f"--prepared {args.prepared!r} is not a prepared corpus; omit it to prepare WikiText-2 into a temporary folder")
+        raise SystemExit(
+            f"--prepared {args.prepared!r} is not a prepared corpus; omit it to prepare WikiText-2 into a temporary folder"
+        )
     output_dir = workdir / "wikitext2"
     print(f"Preparing WikiText-2 from {args.corpus_config} into {output_dir} ...", flush=True)
     # The corpus config's source paths are relative to the repository root.
     previous = Path.cwd()
     os.chdir(REPO_ROOT)
     try:
-        prepare_corpus(load_config(PrepareConfig, args.corpus_config, [f"output_dir={output_dir}"]), show_progress=False)
+        prepare_corpus(
+            load_config(PrepareConfig, args.corpus_config, [f"output_dir={output_dir}"]), show_progress=False
+        )
     finally:
         os.chdir(previous)
     return PreparedCorpus(output_dir)
@@ -152,7 +160,9 @@ def build_models(args, tokenizer) -> dict[str, DocHVAE]:
     for name in args.variants:
         variant = dict(VARIANTS[name])
         checkpointing = variant.pop("checkpointing", False)
-        section = ModelSection(config={**variant, "latent_size": args.latent_size, "decoder": decoder, "encoder": encoder})
+        section = ModelSection(
+            config={**variant, "latent_size": args.latent_size, "decoder": decoder, "encoder": encoder}
+        )
         torch.manual_seed(args.seed)
         models[name] = DocHVAE(model_config_from(section, tokenizer)).train()
         if checkpointing:
@@ -165,7 +175,9 @@ def batch_indices(dataset, args) -> list[list[int]]:
     needed = args.warmup + args.steps
     batches = list(sampler)
     if len(batches) < needed:
-        raise SystemExit(f"the split has {len(batches)} batches of {args.max_tokens} tokens; ask for fewer than {needed} steps")
+        raise SystemExit(
+            f"the split has {len(batches)} batches of {args.max_tokens} tokens; ask for fewer than {needed} steps"
+        )
     return batches[:needed]
 
 
@@ -193,7 +205,16 @@ class Stepper:
         self.accelerator, self.config, self.state = accelerator, config, TrainerState()
 
     def __call__(self, batch) -> float:
-        logs, _ = training_step(self.model, batch, self.optimizer, self.scheduler, self.accelerator, self.config, self.state, self.model.config.levels)
+        logs, _ = training_step(
+            self.model,
+            batch,
+            self.optimizer,
+            self.scheduler,
+            self.accelerator,
+            self.config,
+            self.state,
+            self.model.config.levels,
+        )
         return float(logs["loss"])
 
 
@@ -274,7 +295,11 @@ def format_table(results: dict[str, dict], info: dict[str, dict], collate_ms: di
 @contextlib.contextmanager
 def forward_timers(model: DocHVAE, totals: dict[str, float]):
     """Accumulate the forward wall time of the main submodules (CPU: synchronous, so exact)."""
-    modules = {"decoder (total)": model.decoder, "decoder transformer": model.decoder.lm.base_model, "stop head": model.stop_head}
+    modules = {
+        "decoder (total)": model.decoder,
+        "decoder transformer": model.decoder.lm.base_model,
+        "stop head": model.stop_head,
+    }
     if model.encoder is not None:
         modules["sentence encoder"] = model.encoder.sentence_encoder
         modules["paragraph encoder"] = model.encoder.paragraph_encoder
@@ -285,10 +310,14 @@ def forward_timers(model: DocHVAE, totals: dict[str, float]):
         modules[f"latent level {level}"] = module
     starts, handles = {}, []
     for label, module in modules.items():
-        handles.append(module.register_forward_pre_hook(lambda m, a, label=label: starts.__setitem__(label, time.perf_counter())))
+        handles.append(
+            module.register_forward_pre_hook(lambda m, a, label=label: starts.__setitem__(label, time.perf_counter()))
+        )
         handles.append(
             module.register_forward_hook(
-                lambda m, a, o, label=label: totals.__setitem__(label, totals.get(label, 0.0) + time.perf_counter() - starts[label])
+                lambda m, a, o, label=label: totals.__setitem__(
+                    label, totals.get(label, 0.0) + time.perf_counter() - starts[label]
+                )
             )
         )
     try:
@@ -338,8 +367,12 @@ def profile(args, models, optimizers, batches, steppers) -> dict:
             phases[name]["optimizer"].append(t3 - t2)
             for label, value in totals.items():
                 per_module[name][label].append(value)
-    forward = {name: {label: 1000 * statistics.median(v) for label, v in values.items()} for name, values in per_module.items()}
-    step_ms = {name: {label: 1000 * statistics.median(v) for label, v in values.items()} for name, values in phases.items()}
+    forward = {
+        name: {label: 1000 * statistics.median(v) for label, v in values.items()} for name, values in per_module.items()
+    }
+    step_ms = {
+        name: {label: 1000 * statistics.median(v) for label, v in values.items()} for name, values in phases.items()
+    }
     report["phases_ms"] = step_ms
     report["forward_ms"] = forward
 
@@ -360,7 +393,9 @@ def profile(args, models, optimizers, batches, steppers) -> dict:
         for level in model.config.levels:
             parent = model.config.parent_level(level)
             parent_z = latents[parent][model.parent_index(level, batch)] if parent else None
-            latents[level] = model.latent_levels[level](getattr(features, level), parent_z, model.siblings(level, batch)).z
+            latents[level] = model.latent_levels[level](
+                getattr(features, level), parent_z, model.siblings(level, batch)
+            ).z
 
     def latents_fb():
         zs, kl = {}, 0.0
@@ -394,7 +429,9 @@ def profile(args, models, optimizers, batches, steppers) -> dict:
     iso = {
         "encoder fwd+bwd (sentence+paragraph+document)": timed(encoder_fb, repeats),
         "latent levels + stop head fwd+bwd (posteriors, priors, KL)": timed(latents_fb, repeats),
-        "decoder fwd+bwd, hierarchical (memory + embedding injection)": timed(decoder_fb(model, batch, latents), repeats),
+        "decoder fwd+bwd, hierarchical (memory + embedding injection)": timed(
+            decoder_fb(model, batch, latents), repeats
+        ),
         "decoder fwd+bwd, flat": timed(decoder_fb(flat, flat_batch, {}), repeats),
         "attention masks, hierarchical (decoder + encoder)": timed(masks(batch, True), repeats),
         "attention masks, flat (decoder)": timed(masks(flat_batch, False), repeats),
@@ -424,7 +461,9 @@ def format_profile(report: dict) -> str:
     out.append("| phase | flat | hierarchical |")
     out.append("| --- | ---: | ---: |")
     for phase in ("forward", "backward", "optimizer"):
-        out.append(f"| {phase} | {report['phases_ms']['flat'][phase]:.0f} | {report['phases_ms']['hierarchical'][phase]:.0f} |")
+        out.append(
+            f"| {phase} | {report['phases_ms']['flat'][phase]:.0f} | {report['phases_ms']['hierarchical'][phase]:.0f} |"
+        )
     out += ["", "| module (forward only) | flat | hierarchical |", "| --- | ---: | ---: |"]
     labels = sorted(set(report["forward_ms"]["flat"]) | set(report["forward_ms"]["hierarchical"]))
     for label in labels:
@@ -433,7 +472,15 @@ def format_profile(report: dict) -> str:
         out.append(f"| {label} | {'-' if f is None else f'{f:.1f}'} | {'-' if h is None else f'{h:.1f}'} |")
     out += ["", "| component in isolation (one batch) | ms |", "| --- | ---: |"]
     out += [f"| {label} | {value:.1f} |" for label, value in report["isolated_ms"].items()]
-    out += ["", "Batch shapes: " + json.dumps(report["shapes"]), "", "Top operators of one hierarchical step (torch.profiler):", "```", report["profiler_top_ops"], "```"]
+    out += [
+        "",
+        "Batch shapes: " + json.dumps(report["shapes"]),
+        "",
+        "Top operators of one hierarchical step (torch.profiler):",
+        "```",
+        report["profiler_top_ops"],
+        "```",
+    ]
     return "\n".join(out)
 
 
@@ -461,7 +508,9 @@ def main(argv=None) -> dict:
     config = TrainConfig(data={"prepared_dir": str(corpus.path)}, training={"output_dir": tempfile.gettempdir()})
     steppers = {name: Stepper(model, accelerator, config, args.warmup + args.steps) for name, model in models.items()}
     # --profile times forward, backward and the update apart, with optimizers of its own.
-    optimizers = {name: build_optimizer(model, OptimSection()) for name, model in models.items()} if args.profile else {}
+    optimizers = (
+        {name: build_optimizer(model, OptimSection()) for name, model in models.items()} if args.profile else {}
+    )
     load_before = os.getloadavg()
     results = measure(args, steppers, batches)
     load_after = os.getloadavg()
@@ -477,11 +526,19 @@ def main(argv=None) -> dict:
             f"\nhierarchical / flat tokens/s = {ratio:.2f} ({verdict} the {TARGET_RATIO:.2f} target); "
             f"median of the per-step ratios (same batch, back to back) = {paired:.2f}"
         )
-    print(f"load average before / after the timed steps: {load_before[0]:.2f} / {load_after[0]:.2f} (other processes share the cores)")
+    print(
+        f"load average before / after the timed steps: {load_before[0]:.2f} / {load_after[0]:.2f} (other processes share the cores)"
+    )
     summary = {
         "settings": {k: v for k, v in vars(args).items() if k != "output"},
-        "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-                    "load_average_before": load_before, "load_average_after": load_after},
+        "machine": {
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "cpu_count": os.cpu_count(),
+            "load_average_before": load_before,
+            "load_average_after": load_after,
+        },
         "models": info,
         "results": results,
         "collate_ms": collate_ms,

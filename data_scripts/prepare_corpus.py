@@ -22,8 +22,15 @@ from doc_hvae.data.prepare import PrepareConfig, format_statistics, prepare_corp
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="a corpus YAML (data_scripts/configs/)")
-    parser.add_argument("--num-proc", type=int, default=None, help="processes for sentence splitting, tokenization and windowing (default: 1)")
-    parser.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. output_dir=data/mine tokenizer.vocab_size=16000")
+    parser.add_argument(
+        "--num-proc",
+        type=int,
+        default=None,
+        help="processes for sentence splitting, tokenization and windowing (default: 1)",
+    )
+    parser.add_argument(
+        "overrides", nargs="*", help="dotted key=value overrides, e.g. output_dir=data/mine tokenizer.vocab_size=16000"
+    )
     args = parser.parse_args(argv)
     try:
         config = load_config(PrepareConfig, args.config, args.overrides)
@@ -32,7 +39,9 @@ def main(argv=None) -> dict:
     started = time.perf_counter()
     statistics = prepare_corpus(config, num_proc=args.num_proc)
     print(format_statistics(statistics))
-    print(f"\nWrote {config.output_dir} (dataset/, tokenizer/, statistics.json, statistics.md) in {time.perf_counter() - started:.1f} s.")
+    print(
+        f"\nWrote {config.output_dir} (dataset/, tokenizer/, statistics.json, statistics.md) in {time.perf_counter() - started:.1f} s."
+    )
     return statistics
 
 

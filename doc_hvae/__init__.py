@@ -9,4 +9,13 @@ from .generation import LatentPlan, SamplingConfig  # noqa: E402
 from .pipeline import DocHVAEPipeline, GeneratedText  # noqa: E402  (the auto classes first)
 
 __version__ = "0.1.0"
-__all__ = ["DocHVAE", "DocHVAEConfig", "DocHVAEOutput", "DocHVAEPipeline", "GeneratedText", "LatentPlan", "SamplingConfig", "__version__"]
+__all__ = [
+    "DocHVAE",
+    "DocHVAEConfig",
+    "DocHVAEOutput",
+    "DocHVAEPipeline",
+    "GeneratedText",
+    "LatentPlan",
+    "SamplingConfig",
+    "__version__",
+]

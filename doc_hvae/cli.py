@@ -19,7 +19,11 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in text and action.option_strings:
+        if (
+            action.default not in (None, False, argparse.SUPPRESS)
+            and "%(default)" not in text
+            and action.option_strings
+        ):
             text += " (default: %(default)s)"
         return text
 
@@ -41,7 +45,9 @@ def parse_args_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] 
     names, `max_tokens` or `max-tokens`): the file holds a run's settings, the command line overrides
     them. The file's values go through the flags' own types and choices, so a bad value is reported
     like a bad flag; an unknown key is an error that lists the known ones."""
-    parser.add_argument("--config", default=None, help="a YAML file of these settings (keys: the flags' names); flags given override it")
+    parser.add_argument(
+        "--config", default=None, help="a YAML file of these settings (keys: the flags' names); flags given override it"
+    )
     argv = list(sys.argv[1:] if argv is None else argv)
     finder = argparse.ArgumentParser(add_help=False)  # only to find --config, in any of argparse's spellings
     finder.add_argument("--config")
@@ -52,8 +58,15 @@ def parse_args_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] 
         raise FileNotFoundError(f"--config {config_path!r}: no such file")
     values = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
     if not isinstance(values, dict):
-        raise ConfigError([f"{config_path} must hold a mapping of settings (flag names to values), not {type(values).__name__}"], config_path)
-    actions = {action.dest: action for action in parser._actions if action.option_strings and action.dest not in ("help", "config")}
+        raise ConfigError(
+            [f"{config_path} must hold a mapping of settings (flag names to values), not {type(values).__name__}"],
+            config_path,
+        )
+    actions = {
+        action.dest: action
+        for action in parser._actions
+        if action.option_strings and action.dest not in ("help", "config")
+    }
     tokens, problems = [], []
     for key, value in values.items():
         action = actions.get(str(key).replace("-", "_"))

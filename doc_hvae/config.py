@@ -216,26 +216,40 @@ class DocHVAEConfig(PreTrainedConfig):
         self.decoder, self.encoder = _decoder_and_encoder_dicts(decoder, encoder, vocab_size)
         self._set_context_network(context_layers, prior_layers, context_size, max_siblings)
         self._set_token_ids(vocab_size, sentence_end_token_id, paragraph_end_token_id, unk_token_id)
-        self._set_encoder_tokenizer(encoder_vocab_size, encoder_pad_token_id, encoder_start_token_id, encoder_end_token_id)
+        self._set_encoder_tokenizer(
+            encoder_vocab_size, encoder_pad_token_id, encoder_start_token_id, encoder_end_token_id
+        )
         self._set_dropout(word_dropout, sentence_drop, paragraph_drop, decoder_latent_drop, decoder_latent_null)
         self.bow_levels = _bow_levels(bow_levels, legacy_weights=kwargs.pop("bow_loss_weight", None))
         self._set_initialisation_and_bounds(
-            layer_projection_std, layer_gate_init, posterior_log_scale_init, posterior_mean_norm, mean_bound, log_scale_bound, initializer_range
+            layer_projection_std,
+            layer_gate_init,
+            posterior_log_scale_init,
+            posterior_mean_norm,
+            mean_bound,
+            log_scale_bound,
+            initializer_range,
         )
         kwargs.pop("eos_token_id", None)  # always the end-of-sentence token (saved configs carry it back)
         self._share_special_ids(pad_token_id, bos_token_id, sentence_end_token_id)
-        super().__init__(pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=sentence_end_token_id, **kwargs)
+        super().__init__(
+            pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=sentence_end_token_id, **kwargs
+        )
         self.validate()
 
     # The attribute groups of __init__, in the order of its arguments.
-    def _set_context_network(self, context_layers: int, prior_layers: int, context_size: int | None, max_siblings: int) -> None:
+    def _set_context_network(
+        self, context_layers: int, prior_layers: int, context_size: int | None, max_siblings: int
+    ) -> None:
         """The paragraph and document encoders, the priors and the stop head."""
         self.context_layers = context_layers
         self.prior_layers = prior_layers
         self.context_size = context_size
         self.max_siblings = max_siblings
 
-    def _set_token_ids(self, vocab_size: int, sentence_end_token_id: int, paragraph_end_token_id: int, unk_token_id: int) -> None:
+    def _set_token_ids(
+        self, vocab_size: int, sentence_end_token_id: int, paragraph_end_token_id: int, unk_token_id: int
+    ) -> None:
         """The tokenizer's size and the special ids that PreTrainedConfig does not hold."""
         self.vocab_size = vocab_size
         self.sentence_end_token_id = sentence_end_token_id
@@ -243,7 +257,11 @@ class DocHVAEConfig(PreTrainedConfig):
         self.unk_token_id = unk_token_id
 
     def _set_encoder_tokenizer(
-        self, encoder_vocab_size: int | None, encoder_pad_token_id: int | None, encoder_start_token_id: int | None, encoder_end_token_id: int | None
+        self,
+        encoder_vocab_size: int | None,
+        encoder_pad_token_id: int | None,
+        encoder_start_token_id: int | None,
+        encoder_end_token_id: int | None,
     ) -> None:
         """The sentence encoder's own tokenizer, when it has one (all None when it shares the decoder's)."""
         self.encoder_vocab_size = encoder_vocab_size
@@ -252,7 +270,12 @@ class DocHVAEConfig(PreTrainedConfig):
         self.encoder_end_token_id = encoder_end_token_id
 
     def _set_dropout(
-        self, word_dropout: float, sentence_drop: float, paragraph_drop: float, decoder_latent_drop: dict[str, float] | None, decoder_latent_null: str
+        self,
+        word_dropout: float,
+        sentence_drop: float,
+        paragraph_drop: float,
+        decoder_latent_drop: dict[str, float] | None,
+        decoder_latent_null: str,
     ) -> None:
         """What training hides: input tokens, encoder features, and latents from the decoder."""
         self.word_dropout = word_dropout
@@ -287,10 +310,14 @@ class DocHVAEConfig(PreTrainedConfig):
         encoder, with its own tokenizer's ids when it has one.
         """
         if isinstance(self.decoder, dict):
-            self.decoder.update(pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=sentence_end_token_id)
+            self.decoder.update(
+                pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=sentence_end_token_id
+            )
         if isinstance(self.encoder, dict):
             if self.encoder_vocab_size is None:
-                self.encoder.update(pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=sentence_end_token_id)
+                self.encoder.update(
+                    pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=sentence_end_token_id
+                )
             else:
                 self.encoder.update(pad_token_id=self.encoder_pad_token_id)
 
@@ -381,7 +408,9 @@ class DocHVAEConfig(PreTrainedConfig):
             missing = [level for level in self.levels if level not in self.latent_size]
             extra = [level for level in self.latent_size if level not in LEVELS]
             if missing or extra:
-                problems.append(f"latent_size={self.latent_size}: give a size for each level in {self.levels} (missing {missing}, unknown {extra})")
+                problems.append(
+                    f"latent_size={self.latent_size}: give a size for each level in {self.levels} (missing {missing}, unknown {extra})"
+                )
         sizes = self.latent_size.values() if isinstance(self.latent_size, dict) else [self.latent_size]
         if not all(isinstance(size, int) and size > 0 for size in sizes):
             problems.append(f"latent_size={self.latent_size}: sizes must be positive integers")
@@ -392,11 +421,15 @@ class DocHVAEConfig(PreTrainedConfig):
         problems = []
         for level, ways in self.latent_injection.items():
             if level not in LEVELS or not set(ways) <= set(INJECTIONS):
-                problems.append(f"latent_injection={self.latent_injection}: keys are levels {list(LEVELS)}, values lists of {list(INJECTIONS)}")
+                problems.append(
+                    f"latent_injection={self.latent_injection}: keys are levels {list(LEVELS)}, values lists of {list(INJECTIONS)}"
+                )
                 break
         for level in self.levels:
             if not self.latent_injection.get(level):
-                problems.append(f"latent_injection has no entry for level {level!r}: the decoder would ignore it; add e.g. {level}: [memory]")
+                problems.append(
+                    f"latent_injection has no entry for level {level!r}: the decoder would ignore it; add e.g. {level}: [memory]"
+                )
         return problems
 
     def _choice_problems(self) -> list[str]:
@@ -431,12 +464,18 @@ class DocHVAEConfig(PreTrainedConfig):
             if not 0.0 <= getattr(self, name) < 1.0:
                 problems.append(f"{name}={getattr(self, name)!r}; use a probability in [0, 1)")
         if not -self.log_scale_bound < self.posterior_log_scale_init < self.log_scale_bound:
-            problems.append(f"posterior_log_scale_init={self.posterior_log_scale_init}; use a value inside (-log_scale_bound, log_scale_bound) = (-{self.log_scale_bound}, {self.log_scale_bound})")
+            problems.append(
+                f"posterior_log_scale_init={self.posterior_log_scale_init}; use a value inside (-log_scale_bound, log_scale_bound) = (-{self.log_scale_bound}, {self.log_scale_bound})"
+            )
         if self.layer_projection_std is not None and not self.layer_projection_std >= 0:
-            problems.append(f"layer_projection_std={self.layer_projection_std!r}; use a std >= 0 (or leave it unset for initializer_range)")
+            problems.append(
+                f"layer_projection_std={self.layer_projection_std!r}; use a std >= 0 (or leave it unset for initializer_range)"
+            )
         bad_norm = {k: v for k, v in self.posterior_mean_norm.items() if k not in LEVELS or not 0 <= v <= 2}
         if bad_norm:
-            problems.append(f"posterior_mean_norm={self.posterior_mean_norm}: keys are levels {list(LEVELS)}, values gammas in [0, 2] (0 = off)")
+            problems.append(
+                f"posterior_mean_norm={self.posterior_mean_norm}: keys are levels {list(LEVELS)}, values gammas in [0, 2] (0 = off)"
+            )
         return problems
 
     def _per_level_option_problems(self) -> list[str]:
@@ -444,12 +483,16 @@ class DocHVAEConfig(PreTrainedConfig):
         problems = []
         bad_drop = {k: v for k, v in self.decoder_latent_drop.items() if k not in self.levels or not 0 <= v < 1}
         if bad_drop:
-            problems.append(f"decoder_latent_drop={self.decoder_latent_drop}: keys are levels of the model {self.levels}, values probabilities in [0, 1)")
+            problems.append(
+                f"decoder_latent_drop={self.decoder_latent_drop}: keys are levels of the model {self.levels}, values probabilities in [0, 1)"
+            )
         if self.decoder_latent_null not in ("zero", "learned"):
             problems.append(f"decoder_latent_null={self.decoder_latent_null!r}; use 'zero' or 'learned'")
         elif self.decoder_latent_null == "learned" and not any(self.decoder_latent_drop.values()):
-            problems.append("decoder_latent_null='learned' learns nothing without decoder_latent_drop; give the levels to hide, "
-                            "e.g. decoder_latent_drop: {document: 0.1}")
+            problems.append(
+                "decoder_latent_null='learned' learns nothing without decoder_latent_drop; give the levels to hide, "
+                "e.g. decoder_latent_drop: {document: 0.1}"
+            )
         if not set(self.bow_levels) <= set(self.levels):
             problems.append(f"bow_levels={self.bow_levels}: give levels of the model {self.levels}")
         return problems
@@ -459,16 +502,31 @@ class DocHVAEConfig(PreTrainedConfig):
         problems = []
         for name, sub in (("decoder", self.decoder), ("encoder", self.encoder)):
             if not isinstance(sub, dict) or "model_type" not in sub:
-                problems.append(f"{name}={sub!r}: give a transformers config dict with a 'model_type' (e.g. gpt2 / bert)")
+                problems.append(
+                    f"{name}={sub!r}: give a transformers config dict with a 'model_type' (e.g. gpt2 / bert)"
+                )
         if isinstance(self.decoder, dict) and self.decoder.get("vocab_size", self.vocab_size) != self.vocab_size:
-            problems.append(f"decoder.vocab_size={self.decoder.get('vocab_size')} differs from vocab_size={self.vocab_size}; they must match the tokenizer")
-        if isinstance(self.encoder, dict) and self.encoder.get("vocab_size", self.encoder_token_count) != self.encoder_token_count:
-            problems.append(f"encoder.vocab_size={self.encoder.get('vocab_size')} differs from the encoder tokenizer's "
-                            f"{'encoder_vocab_size' if self.own_encoder_tokenizer else 'vocab_size'}={self.encoder_token_count}; they must match")
+            problems.append(
+                f"decoder.vocab_size={self.decoder.get('vocab_size')} differs from vocab_size={self.vocab_size}; they must match the tokenizer"
+            )
+        if (
+            isinstance(self.encoder, dict)
+            and self.encoder.get("vocab_size", self.encoder_token_count) != self.encoder_token_count
+        ):
+            problems.append(
+                f"encoder.vocab_size={self.encoder.get('vocab_size')} differs from the encoder tokenizer's "
+                f"{'encoder_vocab_size' if self.own_encoder_tokenizer else 'vocab_size'}={self.encoder_token_count}; they must match"
+            )
         if self.own_encoder_tokenizer:
-            unset = [name for name in ("encoder_pad_token_id", "encoder_start_token_id", "encoder_end_token_id") if getattr(self, name) is None]
+            unset = [
+                name
+                for name in ("encoder_pad_token_id", "encoder_start_token_id", "encoder_end_token_id")
+                if getattr(self, name) is None
+            ]
             if unset:
-                problems.append(f"encoder_vocab_size={self.encoder_vocab_size} (an encoder tokenizer of its own) needs {unset} too")
+                problems.append(
+                    f"encoder_vocab_size={self.encoder_vocab_size} (an encoder tokenizer of its own) needs {unset} too"
+                )
         return problems
 
 
@@ -479,7 +537,9 @@ def _decoder_and_encoder_dicts(decoder: dict | None, encoder: dict | None, vocab
         encoder = copy.deepcopy(encoder)
     elif isinstance(decoder, dict) and "model_type" in decoder:
         parsed = _sub_config(decoder)
-        encoder = default_encoder_config(vocab_size, hidden_size=parsed.hidden_size, num_layers=max(1, parsed.num_hidden_layers // 2))
+        encoder = default_encoder_config(
+            vocab_size, hidden_size=parsed.hidden_size, num_layers=max(1, parsed.num_hidden_layers // 2)
+        )
     else:
         encoder = default_encoder_config(vocab_size)  # the decoder is invalid; validate() says so
     return decoder, encoder
@@ -491,6 +551,7 @@ def _bow_levels(bow_levels: list[str] | None, legacy_weights: dict[str, float] |
     if bow_levels is not None:
         return list(bow_levels)
     return [level for level, weight in (legacy_weights or {}).items() if weight > 0]
+
 
 def _sub_config(values: dict) -> PreTrainedConfig:
     """A transformers config from a dict with a model_type (a fresh object: models may change theirs)."""

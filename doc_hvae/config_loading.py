@@ -96,22 +96,36 @@ def load_yaml_with_base(path: str | os.PathLike, source: str, seen: tuple[Path, 
     path = Path(path)
     if not path.is_file():
         hint = f" (the base of {seen[-1]})" if seen else ""
-        raise FileNotFoundError(f"config file {str(path)!r}{hint} does not exist; give the path of a YAML config (e.g. under recipes/configs/ or data_scripts/configs/)")
+        raise FileNotFoundError(
+            f"config file {str(path)!r}{hint} does not exist; give the path of a YAML config (e.g. under recipes/configs/ or data_scripts/configs/)"
+        )
     if path.resolve() in seen:
-        raise ConfigError([f"{path}: its `base:` chain comes back to itself ({' -> '.join(str(p) for p in (*seen, path.resolve()))})"], source)
+        raise ConfigError(
+            [
+                f"{path}: its `base:` chain comes back to itself ({' -> '.join(str(p) for p in (*seen, path.resolve()))})"
+            ],
+            source,
+        )
     try:
         config = OmegaConf.load(path)
     except (yaml.YAMLError, OmegaConfBaseException) as error:
         raise ConfigError([f"{path}: not valid YAML: {error}"], source) from None
     if not isinstance(config, DictConfig):
-        raise ConfigError([f"{path}: the top level must be a mapping of sections (key: value), not a {type(config).__name__}"], source)
+        raise ConfigError(
+            [f"{path}: the top level must be a mapping of sections (key: value), not a {type(config).__name__}"], source
+        )
     if "base" not in config:
         return config
     names = config.pop("base")
     names = [names] if isinstance(names, str) else list(names) if OmegaConf.is_list(names) else [names]
     if not names or not all(isinstance(name, str) for name in names):
-        raise ConfigError([f"{path}: base={names!r}; give the path of the base config, relative to this file (e.g. base: base.yaml), "
-                           "or a list of them"], source)
+        raise ConfigError(
+            [
+                f"{path}: base={names!r}; give the path of the base config, relative to this file (e.g. base: base.yaml), "
+                "or a list of them"
+            ],
+            source,
+        )
     bases = [load_yaml_with_base(path.parent / name, source, (*seen, path.resolve())) for name in names]
     return OmegaConf.merge(*bases, config)
 

@@ -31,7 +31,9 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: n
 try:
     import gradio as gr
 except ImportError as error:
-    raise ImportError("doc-hvae-demo needs gradio: pip install -e '.[demo]' (or pip install 'doc_hvae[demo]')") from error
+    raise ImportError(
+        "doc-hvae-demo needs gradio: pip install -e '.[demo]' (or pip install 'doc_hvae[demo]')"
+    ) from error
 import torch  # noqa: E402
 
 from .cli import HelpFormatter, parse_args_with_config, run_cli  # noqa: E402
@@ -61,7 +63,11 @@ class DemoLimits:
 
     def __post_init__(self):
         values = {limit.name: getattr(self, limit.name) for limit in fields(self)}
-        bad = [f"{name}={value!r}" for name, value in values.items() if isinstance(value, bool) or not isinstance(value, int) or value < 1]
+        bad = [
+            f"{name}={value!r}"
+            for name, value in values.items()
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ]
         if bad:
             raise ValueError(f"demo limits {', '.join(bad)}; give positive ints")
 
@@ -75,7 +81,10 @@ def bounded(name: str, value, limit: int, flag: str | None, low: int = 1) -> int
     if value < low:
         raise gr.Error(f"{name}={value}; give at least {low}")
     if value > limit:
-        raise gr.Error(f"{name}={value} is over this demo's limit of {limit}" + (f" (set by doc-hvae-demo --{flag})" if flag else ""))
+        raise gr.Error(
+            f"{name}={value} is over this demo's limit of {limit}"
+            + (f" (set by doc-hvae-demo --{flag})" if flag else "")
+        )
     return value
 
 
@@ -97,7 +106,10 @@ def format_documents(generated: list[GeneratedText], heading) -> str:
     """Each document under `=== heading(index, document) ===`, its paragraphs numbered and separated by blank lines."""
     blocks = []
     for index, document in enumerate(generated):
-        paragraphs = "\n\n".join(f"[{j + 1}] {paragraph}" for j, paragraph in enumerate(document.paragraphs)) or "(no paragraphs)"
+        paragraphs = (
+            "\n\n".join(f"[{j + 1}] {paragraph}" for j, paragraph in enumerate(document.paragraphs))
+            or "(no paragraphs)"
+        )
         blocks.append(f"=== {heading(index, document)} ===\n{paragraphs}")
     return "\n\n".join(blocks)
 
@@ -106,11 +118,18 @@ class DemoHandlers:
     """What each tab does, over one DocHVAEPipeline: plain functions of the page's values that return text
     (Inspect: text and a map image). Bad requests raise gr.Error with the reason."""
 
-    def __init__(self, pipe: DocHVAEPipeline, limits: DemoLimits | None = None, corpus: PreparedCorpus | None = None,
-                 index_windows: int = 500):
+    def __init__(
+        self,
+        pipe: DocHVAEPipeline,
+        limits: DemoLimits | None = None,
+        corpus: PreparedCorpus | None = None,
+        index_windows: int = 500,
+    ):
         self.pipe, self.limits, self.corpus, self.index_windows = pipe, limits or DemoLimits(), corpus, index_windows
         self.levels = tuple(pipe.model.config.levels)
-        split = None if corpus is None else next((name for name in ("test", "validation") if name in corpus.dataset), None)
+        split = (
+            None if corpus is None else next((name for name in ("test", "validation") if name in corpus.dataset), None)
+        )
         self.references = [] if split is None else spread_references(corpus.dataset[split], REFERENCE_CHOICES)
         self.reference_split = split
 
@@ -120,15 +139,21 @@ class DemoHandlers:
         if not text:
             raise gr.Error(f"{name} is empty; paste a text (paragraphs separated by blank lines)")
         if len(text) > self.limits.max_chars:
-            raise gr.Error(f"{name} has {len(text)} characters, over this demo's limit of {self.limits.max_chars} (set by doc-hvae-demo --max-chars)")
+            raise gr.Error(
+                f"{name} has {len(text)} characters, over this demo's limit of {self.limits.max_chars} (set by doc-hvae-demo --max-chars)"
+            )
         return text
 
     def sampling(self, temperature, top_p, latent: dict, guidance, max_tokens, seed) -> dict:
         """Keyword arguments of the pipeline's generation methods from the page's controls: the latent temperatures
         of `latent` (level -> value) for the model's levels, document guidance where the model has that level."""
-        settings = {"temperature": float(temperature), "top_p": float(top_p), "seed": bounded("seed", seed, 2**31 - 1, None, low=0),
-                    "latent_temperature": {level: float(value) for level, value in latent.items() if level in self.levels},
-                    "max_new_tokens": bounded("tokens per document", max_tokens, self.limits.max_tokens, "max-tokens")}
+        settings = {
+            "temperature": float(temperature),
+            "top_p": float(top_p),
+            "seed": bounded("seed", seed, 2**31 - 1, None, low=0),
+            "latent_temperature": {level: float(value) for level, value in latent.items() if level in self.levels},
+            "max_new_tokens": bounded("tokens per document", max_tokens, self.limits.max_tokens, "max-tokens"),
+        }
         if "document" in self.levels and float(guidance) != 1.0:
             settings["guidance"] = {"document": float(guidance)}
         return settings
@@ -138,7 +163,10 @@ class DemoHandlers:
         return text + (f"\n\n(input cut or skipped: {self.pipe.report.format()})" if self.pipe.report.counts else "")
 
     def reference_choices(self) -> list[str]:
-        return [f"{index}: {row.get('id')}" + (f" ({row['label']})" if row.get("label") else "") for index, row in enumerate(self.references)]
+        return [
+            f"{index}: {row.get('id')}" + (f" ({row['label']})" if row.get("label") else "")
+            for index, row in enumerate(self.references)
+        ]
 
     def reference_text(self, choice: str) -> str:
         """The text of a picked window of the prepared split (a choice of `reference_choices`)."""
@@ -151,45 +179,123 @@ class DemoHandlers:
 
     # ------------------------------------------------------------------ generation tabs
     @shows_errors
-    def style(self, text, documents, temperature, top_p, latent_paragraph, latent_sentence, guidance, max_tokens, seed, shared_noise) -> str:
+    def style(
+        self,
+        text,
+        documents,
+        temperature,
+        top_p,
+        latent_paragraph,
+        latent_sentence,
+        guidance,
+        max_tokens,
+        seed,
+        shared_noise,
+    ) -> str:
         text = self.text("text", text)
         count = bounded("documents", documents, self.limits.max_documents, "max-documents")
-        sampling = self.sampling(temperature, top_p, {"paragraph": latent_paragraph, "sentence": latent_sentence}, guidance, max_tokens, seed)
+        sampling = self.sampling(
+            temperature, top_p, {"paragraph": latent_paragraph, "sentence": latent_sentence}, guidance, max_tokens, seed
+        )
         generated = self.pipe.generate_in_style([text], per_text=count, shared_noise=bool(shared_noise), **sampling)
-        return self.notes(format_documents(generated, lambda index, _: f"document {index + 1} in the style of the text"))
+        return self.notes(
+            format_documents(generated, lambda index, _: f"document {index + 1} in the style of the text")
+        )
 
     @shows_errors
-    def sample(self, documents, temperature, top_p, latent_document, latent_paragraph, latent_sentence, guidance, max_tokens, seed) -> str:
+    def sample(
+        self,
+        documents,
+        temperature,
+        top_p,
+        latent_document,
+        latent_paragraph,
+        latent_sentence,
+        guidance,
+        max_tokens,
+        seed,
+    ) -> str:
         count = bounded("documents", documents, self.limits.max_documents, "max-documents")
         latent = {"document": latent_document, "paragraph": latent_paragraph, "sentence": latent_sentence}
         generated = self.pipe.sample(count, **self.sampling(temperature, top_p, latent, guidance, max_tokens, seed))
         return format_documents(generated, lambda index, _: f"prior sample {index + 1}")
 
     @shows_errors
-    def continue_text(self, prefix, documents, temperature, top_p, latent_paragraph, latent_sentence, guidance, max_tokens, seed) -> str:
+    def continue_text(
+        self, prefix, documents, temperature, top_p, latent_paragraph, latent_sentence, guidance, max_tokens, seed
+    ) -> str:
         prefix = self.text("prefix", prefix)
         count = bounded("continuations", documents, self.limits.max_documents, "max-documents")
-        sampling = self.sampling(temperature, top_p, {"paragraph": latent_paragraph, "sentence": latent_sentence}, guidance, max_tokens, seed)
+        sampling = self.sampling(
+            temperature, top_p, {"paragraph": latent_paragraph, "sentence": latent_sentence}, guidance, max_tokens, seed
+        )
         generated = self.pipe.continue_text([prefix], per_text=count, **sampling)
-        return self.notes(format_documents(generated, lambda index, _: f"continuation {index + 1} (the paragraphs after the prefix)"))
+        return self.notes(
+            format_documents(generated, lambda index, _: f"continuation {index + 1} (the paragraphs after the prefix)")
+        )
 
     @shows_errors
-    def interpolate(self, first, second, level, steps, temperature, top_p, latent_paragraph, latent_sentence, guidance, max_tokens, seed,
-                    shared_noise) -> str:
+    def interpolate(
+        self,
+        first,
+        second,
+        level,
+        steps,
+        temperature,
+        top_p,
+        latent_paragraph,
+        latent_sentence,
+        guidance,
+        max_tokens,
+        seed,
+        shared_noise,
+    ) -> str:
         first, second = self.text("first text", first), self.text("second text", second)
         steps = bounded("steps", steps, self.limits.max_steps, "max-steps", low=2)
-        sampling = self.sampling(temperature, top_p, {"paragraph": latent_paragraph, "sentence": latent_sentence}, guidance, max_tokens, seed)
-        generated = self.pipe.interpolate(first, second, level=level, steps=steps, shared_noise=bool(shared_noise), **sampling)
-        return self.notes(format_documents(generated, lambda _, doc: f"step {doc.step + 1} of {steps}: {level} weight {doc.step / (steps - 1):.2f} toward the second"))
+        sampling = self.sampling(
+            temperature, top_p, {"paragraph": latent_paragraph, "sentence": latent_sentence}, guidance, max_tokens, seed
+        )
+        generated = self.pipe.interpolate(
+            first, second, level=level, steps=steps, shared_noise=bool(shared_noise), **sampling
+        )
+        return self.notes(
+            format_documents(
+                generated,
+                lambda _, doc: (
+                    f"step {doc.step + 1} of {steps}: {level} weight {doc.step / (steps - 1):.2f} toward the second"
+                ),
+            )
+        )
 
     @shows_errors
-    def swap(self, first, second, temperature, top_p, latent_paragraph, latent_sentence, guidance, max_tokens, seed, shared_noise) -> str:
+    def swap(
+        self,
+        first,
+        second,
+        temperature,
+        top_p,
+        latent_paragraph,
+        latent_sentence,
+        guidance,
+        max_tokens,
+        seed,
+        shared_noise,
+    ) -> str:
         texts = [self.text("first text", first), self.text("second text", second)]
-        sampling = self.sampling(temperature, top_p, {"paragraph": latent_paragraph, "sentence": latent_sentence}, guidance, max_tokens, seed)
+        sampling = self.sampling(
+            temperature, top_p, {"paragraph": latent_paragraph, "sentence": latent_sentence}, guidance, max_tokens, seed
+        )
         generated = self.pipe.swap(texts, shared_noise=bool(shared_noise), **sampling)
         names = ("first", "second")
-        return self.notes(format_documents(generated, lambda _, doc: f"the {names[doc.reference]} text's paragraphs and sentences "
-                                                                     f"with the {names[1 - doc.reference]} text's z_doc"))
+        return self.notes(
+            format_documents(
+                generated,
+                lambda _, doc: (
+                    f"the {names[doc.reference]} text's paragraphs and sentences "
+                    f"with the {names[1 - doc.reference]} text's z_doc"
+                ),
+            )
+        )
 
     # ------------------------------------------------------------------ inspect
     @shows_errors
@@ -200,17 +306,26 @@ class DemoHandlers:
         iw_samples = bounded("importance samples", iw_samples, self.limits.max_iw_samples, "max-iw-samples", low=0)
         neighbours = bounded("neighbours", neighbours, MAX_NEIGHBOURS, None, low=0)
         score = self.pipe.score([text], iw_samples=iw_samples)[0]
-        lines = [f"{score['tokens']} tokens in {score['windows']} window(s)",
-                 f"NLL (ELBO bound): {score['nll_elbo']:.2f} nats, perplexity {score['ppl_elbo']:.2f}"]
+        lines = [
+            f"{score['tokens']} tokens in {score['windows']} window(s)",
+            f"NLL (ELBO bound): {score['nll_elbo']:.2f} nats, perplexity {score['ppl_elbo']:.2f}",
+        ]
         if "nll_iw" in score:
-            lines.append(f"NLL (importance-weighted, {iw_samples} samples): {score['nll_iw']:.2f} nats, perplexity {score['ppl_iw']:.2f}")
+            lines.append(
+                f"NLL (importance-weighted, {iw_samples} samples): {score['nll_iw']:.2f} nats, perplexity {score['ppl_iw']:.2f}"
+            )
         kl = self.kl_per_level(text)
         if kl:
-            lines.append("KL per level (nats, parents at their posterior means): " + ", ".join(f"{level} {value:.2f}" for level, value in kl.items()))
+            lines.append(
+                "KL per level (nats, parents at their posterior means): "
+                + ", ".join(f"{level} {value:.2f}" for level, value in kl.items())
+            )
         image = None
         index = self.training_index
         if index is None:
-            lines.append("\nNearest training windows: none (no prepared corpus, no document level, or --index-windows 0)")
+            lines.append(
+                "\nNearest training windows: none (no prepared corpus, no document level, or --index-windows 0)"
+            )
         else:
             z_doc = self.pipe.encode([text], long_text="mean").document[0].cpu()
             lines += ["", *self.nearest(z_doc, neighbours)]
@@ -230,7 +345,9 @@ class DemoHandlers:
     def nearest(self, z_doc: torch.Tensor, count: int) -> list[str]:
         index = self.training_index
         distances = torch.cdist(z_doc[None].double(), index["means"].double())[0]
-        lines = [f"Nearest of {len(index['ids'])} training windows by z_doc (Euclidean distance between posterior means):"]
+        lines = [
+            f"Nearest of {len(index['ids'])} training windows by z_doc (Euclidean distance between posterior means):"
+        ]
         for rank, i in enumerate(distances.argsort()[:count].tolist()):
             label = f" ({index['labels'][i]})" if index["labels"][i] is not None else ""
             excerpt = " ".join(index["texts"][i].split())[:160]
@@ -241,7 +358,12 @@ class DemoHandlers:
     def training_index(self) -> dict | None:
         """Posterior-mean z_doc of up to `index_windows` training windows (spread over the split), with their ids,
         labels, texts and z_doc map; None without a corpus, a train split or a document level."""
-        if self.corpus is None or "train" not in self.corpus.dataset or "document" not in self.levels or self.index_windows < 1:
+        if (
+            self.corpus is None
+            or "train" not in self.corpus.dataset
+            or "document" not in self.levels
+            or self.index_windows < 1
+        ):
             return None
         started = time.perf_counter()
         rows = spread_references(self.corpus.dataset["train"], self.index_windows)
@@ -253,8 +375,16 @@ class DemoHandlers:
         means = torch.cat(means)
         ids, labels = [str(row.get("id")) for row in rows], [row.get("label") for row in rows]
         entry = latent_maps({"document": means}, ids, labels)["document"]
-        print(f"Encoded {len(rows)} training windows for the neighbours and the z_doc map in {time.perf_counter() - started:.1f} s")
-        return {"means": means, "ids": ids, "labels": labels, "texts": [row_text(row, self.pipe.tokenizer) for row in rows], "map": entry}
+        print(
+            f"Encoded {len(rows)} training windows for the neighbours and the z_doc map in {time.perf_counter() - started:.1f} s"
+        )
+        return {
+            "means": means,
+            "ids": ids,
+            "labels": labels,
+            "texts": [row_text(row, self.pipe.tokenizer) for row in rows],
+            "map": entry,
+        }
 
     def map_image(self, z_doc: torch.Tensor):
         """The z_doc map of the training windows (PCA, coloured by label) with the text as a star: a PIL image, or
@@ -268,7 +398,10 @@ class DemoHandlers:
         if "points" not in entry:
             return None
         x, y = LatentMap.from_dict(entry["projection"]).transform(z_doc[None])[0]
-        axes = tuple(f"PC{i + 1} ({100 * share:.0f}% of variance)" for i, share in enumerate(entry["projection"]["explained_variance_ratio"]))
+        axes = tuple(
+            f"PC{i + 1} ({100 * share:.0f}% of variance)"
+            for i, share in enumerate(entry["projection"]["explained_variance_ratio"])
+        )
         figure = latent_map_figure(entry, f"z_doc of {len(entry['points'])} training windows, and this text", axes)
         figure.axes[0].scatter([x], [y], marker="*", s=300, color="black", edgecolors="white", zorder=3)
         figure.axes[0].annotate("this text", (x, y), textcoords="offset points", xytext=(8, 8), fontweight="bold")
@@ -290,16 +423,33 @@ def sampling_controls(handlers: DemoHandlers, latent_levels: tuple[str, ...]) ->
             top_p = gr.Slider(0.05, 1, value=defaults.top_p, step=0.05, label="top-p")
             max_tokens = _bounded_number("tokens per document", 200, limits.max_tokens)
         with gr.Row():
-            latent = [gr.Slider(0, 2, value=latent_defaults.get(level, 1.0), step=0.05, label=f"latent temperature: {level}",
-                                visible=level in handlers.levels) for level in latent_levels]
-            guidance = gr.Slider(1, 10, value=defaults.guidance.get("document", 1.0), step=0.5, label="guidance scale: document (1 = unguided)",
-                                 visible="document" in handlers.levels)
+            latent = [
+                gr.Slider(
+                    0,
+                    2,
+                    value=latent_defaults.get(level, 1.0),
+                    step=0.05,
+                    label=f"latent temperature: {level}",
+                    visible=level in handlers.levels,
+                )
+                for level in latent_levels
+            ]
+            guidance = gr.Slider(
+                1,
+                10,
+                value=defaults.guidance.get("document", 1.0),
+                step=0.5,
+                label="guidance scale: document (1 = unguided)",
+                visible="document" in handlers.levels,
+            )
             seed = gr.Number(value=0, precision=0, label="seed")
     return [temperature, top_p, *latent, guidance, max_tokens, seed]
 
 
 def _text(label: str, limits: DemoLimits, lines: int = 6) -> gr.Textbox:
-    return gr.Textbox(label=label, lines=lines, max_length=limits.max_chars, placeholder="paragraphs separated by blank lines")
+    return gr.Textbox(
+        label=label, lines=lines, max_length=limits.max_chars, placeholder="paragraphs separated by blank lines"
+    )
 
 
 def _bounded_number(label: str, value: int, limit: int) -> gr.Number:
@@ -319,7 +469,11 @@ def _output() -> gr.Textbox:
 def _style_tab(handlers: DemoHandlers) -> None:
     text = _text("text", handlers.limits)
     if handlers.references:
-        picker = gr.Dropdown(handlers.reference_choices(), value=None, label=f"or pick a window of the prepared {handlers.reference_split} split")
+        picker = gr.Dropdown(
+            handlers.reference_choices(),
+            value=None,
+            label=f"or pick a window of the prepared {handlers.reference_split} split",
+        )
         picker.change(handlers.reference_text, picker, text, api_name="reference")
     documents = _count("documents", handlers.limits)
     controls = sampling_controls(handlers, ("paragraph", "sentence"))
@@ -337,7 +491,9 @@ def _two_text_tabs(handlers: DemoHandlers) -> None:
         controls = sampling_controls(handlers, ("paragraph", "sentence"))
         shared = gr.Checkbox(label="shared noise (the steps differ only by the interpolated latents)")
         button, output = gr.Button("Interpolate", variant="primary"), _output()
-        button.click(handlers.interpolate, [first, second, level, steps, *controls, shared], output, api_name="interpolate")
+        button.click(
+            handlers.interpolate, [first, second, level, steps, *controls, shared], output, api_name="interpolate"
+        )
     if "document" not in handlers.levels:
         return
     with gr.Tab("Swap"):
@@ -377,8 +533,13 @@ def _inspect_tab(handlers: DemoHandlers) -> None:
     button.click(handlers.inspect, [text, iw_samples, neighbours], [report, image], api_name="inspect")
 
 
-def build_demo(pipe: DocHVAEPipeline, limits: DemoLimits | None = None, corpus: PreparedCorpus | None = None, index_windows: int = 500,
-               index_now: bool = False) -> gr.Blocks:
+def build_demo(
+    pipe: DocHVAEPipeline,
+    limits: DemoLimits | None = None,
+    corpus: PreparedCorpus | None = None,
+    index_windows: int = 500,
+    index_now: bool = False,
+) -> gr.Blocks:
     """The page over `pipe`: a tab per use (those the model's levels allow), requests bounded by `limits`.
     `corpus`: the prepared corpus for the reference picker and the neighbour index (`index_windows` training
     windows, encoded on the first Inspect request, or here with `index_now`)."""
@@ -387,8 +548,10 @@ def build_demo(pipe: DocHVAEPipeline, limits: DemoLimits | None = None, corpus: 
         handlers.training_index  # noqa: B018 (a cached property: encode the training windows at startup)
     config = pipe.model.config
     with gr.Blocks(title="doc_hvae demo", analytics_enabled=False) as demo:
-        gr.Markdown(f"## doc_hvae demo\nA DocHVAE with levels {list(config.levels) or 'none (a flat LM)'}, decoder context "
-                    f"`{config.decoder_context}`. Texts: paragraphs separated by blank lines; at most {handlers.limits.max_chars} characters.")
+        gr.Markdown(
+            f"## doc_hvae demo\nA DocHVAE with levels {list(config.levels) or 'none (a flat LM)'}, decoder context "
+            f"`{config.decoder_context}`. Texts: paragraphs separated by blank lines; at most {handlers.limits.max_chars} characters."
+        )
         if "document" in config.levels:
             with gr.Tab("Style"):
                 _style_tab(handlers)
@@ -404,20 +567,44 @@ def build_demo(pipe: DocHVAEPipeline, limits: DemoLimits | None = None, corpus: 
 def launch_demo(demo: gr.Blocks, port: int = 7860, host: str = "127.0.0.1", block: bool = True):
     """Serve the page offline: system fonts (no web fonts), no share link, no server-side rendering (Node)."""
     theme = gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS)
-    return demo.launch(server_name=host, server_port=port, share=False, ssr_mode=False, prevent_thread_lock=not block, theme=theme, quiet=not block)
+    return demo.launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        ssr_mode=False,
+        prevent_thread_lock=not block,
+        theme=theme,
+        quiet=not block,
+    )
 
 
 # ---------------------------------------------------------------------- the command
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
-    parser.add_argument("--model", required=True, help="an export folder (output_dir/final of a training run) or a Hub id in the cache")
-    parser.add_argument("--data", default=None, help="prepared corpus for the reference picker and the neighbours (default: the model's training corpus)")
+    parser.add_argument(
+        "--model", required=True, help="an export folder (output_dir/final of a training run) or a Hub id in the cache"
+    )
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="prepared corpus for the reference picker and the neighbours (default: the model's training corpus)",
+    )
     parser.add_argument("--port", type=int, default=7860, help="the port to serve on")
     parser.add_argument("--host", default="127.0.0.1", help="the address to serve on (0.0.0.0: every interface)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda where available)")
-    parser.add_argument("--index-windows", type=int, default=500, help="training windows encoded at startup for the neighbours and the map (0: none)")
+    parser.add_argument(
+        "--index-windows",
+        type=int,
+        default=500,
+        help="training windows encoded at startup for the neighbours and the map (0: none)",
+    )
     for limit in fields(DemoLimits):
-        parser.add_argument("--" + limit.name.replace("_", "-"), type=int, default=limit.default, help=f"at most this many {limit.metadata['help']}")
+        parser.add_argument(
+            "--" + limit.name.replace("_", "-"),
+            type=int,
+            default=limit.default,
+            help=f"at most this many {limit.metadata['help']}",
+        )
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     return parse_args_with_config(parser, argv)
 
@@ -435,7 +622,9 @@ def load_corpus(args, pipe: DocHVAEPipeline) -> PreparedCorpus | None:
     else:
         path, corpus = args.data, PreparedCorpus(args.data)
     if corpus.tokenizer.get_vocab() != pipe.tokenizer.get_vocab():
-        raise ValueError(f"the prepared corpus {str(path)!r} has another tokenizer than the model {args.model!r}; pass the corpus it was trained on with --data")
+        raise ValueError(
+            f"the prepared corpus {str(path)!r} has another tokenizer than the model {args.model!r}; pass the corpus it was trained on with --data"
+        )
     return corpus
 
 

@@ -74,11 +74,17 @@ def iw_log_likelihood(log_weights: torch.Tensor) -> torch.Tensor:
 
 def active_units(posterior_means: torch.Tensor, thresholds=AU_THRESHOLDS) -> tuple[dict[float, int], torch.Tensor]:
     """Active units from posterior means [N, D]: per threshold, dims with variance over units above it."""
-    variance = posterior_means.double().var(dim=0, unbiased=True) if posterior_means.shape[0] > 1 else torch.zeros(posterior_means.shape[1])
+    variance = (
+        posterior_means.double().var(dim=0, unbiased=True)
+        if posterior_means.shape[0] > 1
+        else torch.zeros(posterior_means.shape[1])
+    )
     return {t: int((variance > t).sum()) for t in thresholds}, variance
 
 
-def mutual_information(posterior: DiagonalGaussian, z: torch.Tensor, chunk: int = 1024, max_elements: int = 2**25) -> float:
+def mutual_information(
+    posterior: DiagonalGaussian, z: torch.Tensor, chunk: int = 1024, max_elements: int = 2**25
+) -> float:
     """I(x; z) ~ E[log q(z|x)] - E[log q(z)], with q(z) = (1/N) sum_n q(z | x_n) over the N units given.
 
     posterior: [N, D] the units' posteriors; z: [N, D] one sample from each. The aggregate
@@ -125,7 +131,9 @@ def other_document_units(level: str, batch: DocBatch) -> torch.Tensor | None:
     return batch.paragraph_sentences[paragraph, position]
 
 
-def information_use_nll(model: DocHVAE, batch: DocBatch, z: dict[str, torch.Tensor], own_nll: float | None = None) -> dict[str, float]:
+def information_use_nll(
+    model: DocHVAE, batch: DocBatch, z: dict[str, torch.Tensor], own_nll: float | None = None
+) -> dict[str, float]:
     """Per level, reconstruction NLL of the batch (nats, summed) with that level's decoder latents
     taken from other documents' units (`other_document_units`), the other levels' kept; and the
     NLL with all its own latents under "own" (`own_nll` when the caller has it already, from the
@@ -160,7 +168,9 @@ class EvalSettings:
     level_use: bool = True  # information use and prior substitution per level
     bleu_documents: int = 0  # greedy reconstructions for BLEU; 0 skips
     seed: int = 0
-    latent_map: str | None = None  # "pca" or "umap": 2D maps of the z_doc and z_par posterior means (report["latent_map"]); None skips
+    latent_map: str | None = (
+        None  # "pca" or "umap": 2D maps of the z_doc and z_par posterior means (report["latent_map"]); None skips
+    )
 
     def __post_init__(self):
         if self.latent_map is not None:
@@ -259,7 +269,9 @@ class EvaluationAccumulator:
         if self.document_iw:
             report.update(self._iw_report(iw_samples))
         if not self.levels:
-            report["note"] = "flat language model: no latents, so the ELBO is the exact NLL and there is no KL, AU, MI or information use"
+            report["note"] = (
+                "flat language model: no latents, so the ELBO is the exact NLL and there is no KL, AU, MI or information use"
+            )
             return report
         report["per_level"] = {level: self._level_report(level, report) for level in self.levels}
         return report
@@ -316,7 +328,11 @@ class EvaluationAccumulator:
         }
         if self.means[level]:
             au, variance = active_units(torch.cat(self.means[level]))
-            entry.update(active_units=au[0.01], active_units_sweep={str(t): n for t, n in au.items()}, posterior_mean_variance=variance.tolist())
+            entry.update(
+                active_units=au[0.01],
+                active_units_sweep={str(t): n for t, n in au.items()},
+                posterior_mean_variance=variance.tolist(),
+            )
         if self.posteriors is not None:
             entry.update(self._mutual_information(level, units))
         if level in self.swapped_recon:
@@ -350,7 +366,9 @@ def _batches(dataset, collator: DocCollator, max_tokens: int):
 
 def _repeat_features(features: EncoderFeatures, times: int) -> EncoderFeatures:
     """Encoder features of a batch whose documents are repeated `times` (tiled) by the collator."""
-    return EncoderFeatures(*(None if f is None else f.repeat(times, 1) for f in (features.sentence, features.paragraph, features.document)))
+    return EncoderFeatures(
+        *(None if f is None else f.repeat(times, 1) for f in (features.sentence, features.paragraph, features.document))
+    )
 
 
 def _log_ratio_per_document(output, batch: DocBatch) -> torch.Tensor:
@@ -362,8 +380,15 @@ def _log_ratio_per_document(output, batch: DocBatch) -> torch.Tensor:
     return total
 
 
-def evaluate_batch(model: DocHVAE, batch: DocBatch, accumulator: EvaluationAccumulator, passes: Passes,
-                   rows: list[dict] | None = None, collator: DocCollator | None = None, settings: EvalSettings | None = None) -> None:
+def evaluate_batch(
+    model: DocHVAE,
+    batch: DocBatch,
+    accumulator: EvaluationAccumulator,
+    passes: Passes,
+    rows: list[dict] | None = None,
+    collator: DocCollator | None = None,
+    settings: EvalSettings | None = None,
+) -> None:
     """The passes of one batch (on the model's device) into `accumulator`; with `settings.iw_samples` > 0
     also the importance-weighted NLL, which re-collates the batch's `rows` with `collator`.
 
@@ -379,12 +404,16 @@ def evaluate_batch(model: DocHVAE, batch: DocBatch, accumulator: EvaluationAccum
     output = model(batch, return_latents=True, encoder_features=features)
     accumulator.update(output, batch)
     if levels and passes.posterior_means:
-        accumulator.add_posterior_means(model(batch, latent_mode="mean", return_latents=True, encoder_features=features))
+        accumulator.add_posterior_means(
+            model(batch, latent_mode="mean", return_latents=True, encoder_features=features)
+        )
     if levels and passes.information_use:
         z = {level: out.z for level, out in output.latents.items()}
         accumulator.add_information_use(information_use_nll(model, batch, z, own_nll=float(output.recon_nll)), batch)
     for level in levels if passes.prior_substitution else ():
-        accumulator.add_prior_substitution(level, float(model(batch, prior_levels=(level,), encoder_features=features).recon_nll))
+        accumulator.add_prior_substitution(
+            level, float(model(batch, prior_levels=(level,), encoder_features=features).recon_nll)
+        )
     if settings is not None and settings.iw_samples > 0:
         if not levels:  # a flat LM's NLL is exact
             accumulator.add_iw_nll(output.document_recon_nll + output.document_stop_nll)
@@ -394,7 +423,9 @@ def evaluate_batch(model: DocHVAE, batch: DocBatch, accumulator: EvaluationAccum
 
 @torch.no_grad()
 @in_eval_mode
-def evaluate(model: DocHVAE, dataset, collator: DocCollator, settings: EvalSettings, tokenizer=None, show_progress: bool = True) -> dict:
+def evaluate(
+    model: DocHVAE, dataset, collator: DocCollator, settings: EvalSettings, tokenizer=None, show_progress: bool = True
+) -> dict:
     """Every metric of docs/metrics.md over a dataset split; returns a JSON-ready report.
 
     Seeded by `settings.seed` without touching the caller's random state (training resumes exactly).
@@ -405,12 +436,16 @@ def evaluate(model: DocHVAE, dataset, collator: DocCollator, settings: EvalSetti
     passes = Passes(information_use=settings.level_use, prior_substitution=settings.level_use)
     accumulator = EvaluationAccumulator(model.config)
     with _seeded(model, settings.seed):
-        for rows in tqdm(list(_batches(dataset, collator, settings.max_tokens)), desc="evaluating", disable=not show_progress):
+        for rows in tqdm(
+            list(_batches(dataset, collator, settings.max_tokens)), desc="evaluating", disable=not show_progress
+        ):
             evaluate_batch(model, collator(rows).to(model.device), accumulator, passes, rows, collator, settings)
     report = accumulator.compute(settings.iw_samples)
     _add_labels_and_maps(report, settings, accumulator)
     if settings.bleu_documents > 0 and tokenizer is not None:
-        report["bleu"] = reconstruction_bleu(model, dataset, collator, tokenizer, settings.bleu_documents, show_progress)
+        report["bleu"] = reconstruction_bleu(
+            model, dataset, collator, tokenizer, settings.bleu_documents, show_progress
+        )
     seconds = time.perf_counter() - started
     report["seconds"] = round(seconds, 1)
     report["documents_per_second"] = round(report["documents"] / seconds, 2)
@@ -437,10 +472,19 @@ def _add_labels_and_maps(report: dict, settings: EvalSettings, accumulator: Eval
     if settings.latent_map is not None and set(levels) & set(MAP_LEVELS):
         level_means = {level: torch.cat(means[level]) for level in levels if level in MAP_LEVELS}
         units = torch.cat(accumulator.paragraph_units) if accumulator.paragraph_units else None
-        report["latent_map"] = latent_maps(level_means, accumulator.document_ids, labels, units, settings.latent_map, settings.seed)
+        report["latent_map"] = latent_maps(
+            level_means, accumulator.document_ids, labels, units, settings.latent_map, settings.seed
+        )
 
 
-def _iw_nll(model: DocHVAE, rows: list[dict], batch: DocBatch, features: EncoderFeatures, collator: DocCollator, settings: EvalSettings) -> torch.Tensor:
+def _iw_nll(
+    model: DocHVAE,
+    rows: list[dict],
+    batch: DocBatch,
+    features: EncoderFeatures,
+    collator: DocCollator,
+    settings: EvalSettings,
+) -> torch.Tensor:
     """[B] importance-weighted NLL per document from `settings.iw_samples` joint posterior samples."""
     log_weights = []
     copies_per_pass = max(1, min(settings.iw_chunk, settings.iw_max_tokens // max(batch.num_tokens, 1)))
@@ -455,13 +499,17 @@ def _iw_nll(model: DocHVAE, rows: list[dict], batch: DocBatch, features: Encoder
 
 @torch.no_grad()
 @in_eval_mode
-def document_nll(model: DocHVAE, rows: list[dict], collator: DocCollator, settings: EvalSettings) -> dict[str, torch.Tensor]:
+def document_nll(
+    model: DocHVAE, rows: list[dict], collator: DocCollator, settings: EvalSettings
+) -> dict[str, torch.Tensor]:
     """Per document of `rows` (nats, [B] each): "elbo", the negative ELBO of one posterior sample,
     and with `settings.iw_samples` > 0 "iw", the importance-weighted NLL (a flat LM's exact NLL
     for both). Batched by `settings.max_tokens`; seeded by `settings.seed` (caller's random state kept)."""
     passes = Passes(posterior_means=False, information_use=False, prior_substitution=False)
     accumulator = EvaluationAccumulator(model.config, keep_posteriors=False)
-    sampler = TokenBudgetBatchSampler([row["num_tokens"] for row in rows], max_tokens=settings.max_tokens, shuffle=False)
+    sampler = TokenBudgetBatchSampler(
+        [row["num_tokens"] for row in rows], max_tokens=settings.max_tokens, shuffle=False
+    )
     order = [i for indices in sampler for i in indices]
     with _seeded(model, settings.seed):
         for indices in sampler:
@@ -473,7 +521,9 @@ def document_nll(model: DocHVAE, rows: list[dict], collator: DocCollator, settin
 
 
 @torch.no_grad()
-def reconstruction_bleu(model: DocHVAE, dataset, collator: DocCollator, tokenizer, num_documents: int, show_progress: bool = False) -> dict:
+def reconstruction_bleu(
+    model: DocHVAE, dataset, collator: DocCollator, tokenizer, num_documents: int, show_progress: bool = False
+) -> dict:
     """Corpus BLEU (sacrebleu) of greedy reconstructions against the source documents."""
     device = model.device
     rows = [dataset[i] for i in range(min(num_documents, len(dataset)))]
@@ -502,7 +552,11 @@ def validation_metrics(model: DocHVAE, batches: list[DocBatch]) -> dict[str, flo
     for batch in batches:
         evaluate_batch(model, batch, accumulator, Passes(prior_substitution=False))
     report = accumulator.compute()
-    metrics = {"val/nll_elbo_per_token": report["nll_elbo_per_token"], "val/ppl_elbo": report["ppl_elbo"], "val/recon_ppl": report["recon_ppl"]}
+    metrics = {
+        "val/nll_elbo_per_token": report["nll_elbo_per_token"],
+        "val/ppl_elbo": report["ppl_elbo"],
+        "val/recon_ppl": report["recon_ppl"],
+    }
     for level, entry in report.get("per_level", {}).items():
         metrics[f"val/kl/{level}"] = entry["kl_per_document"]
         metrics[f"val/active_units/{level}"] = entry["active_units"]
@@ -514,14 +568,31 @@ def validation_metrics(model: DocHVAE, batches: list[DocBatch]) -> dict[str, flo
 def format_report(report: dict, title: str = "Evaluation") -> str:
     """A Markdown report: the numbers, then the definitions they follow."""
     lines = [f"## {title}", "", "| metric | value |", "|---|---|"]
-    for key in ("documents", "tokens", "words", "nll_elbo_per_document", "nll_elbo_per_token", "ppl_elbo", "word_ppl_elbo",
-                "nll_iw_per_document", "nll_iw_per_token", "ppl_iw", "word_ppl_iw", "iw_samples", "recon_ppl", "rate_per_document", "seconds"):
+    for key in (
+        "documents",
+        "tokens",
+        "words",
+        "nll_elbo_per_document",
+        "nll_elbo_per_token",
+        "ppl_elbo",
+        "word_ppl_elbo",
+        "nll_iw_per_document",
+        "nll_iw_per_token",
+        "ppl_iw",
+        "word_ppl_iw",
+        "iw_samples",
+        "recon_ppl",
+        "rate_per_document",
+        "seconds",
+    ):
         if report.get(key) is not None:
             value = report[key]
             lines.append(f"| {key} | {value:,.3f} |" if isinstance(value, float) else f"| {key} | {value:,} |")
     document = (report.get("per_level") or {}).get("document", {})
     if "label_accuracy_1nn" in document:
-        lines.append(f"| z_doc label accuracy (1-NN; majority share {document['majority_label_share']:.3f}) | {document['label_accuracy_1nn']:.3f} |")
+        lines.append(
+            f"| z_doc label accuracy (1-NN; majority share {document['majority_label_share']:.3f}) | {document['label_accuracy_1nn']:.3f} |"
+        )
     if "bleu" in report:
         lines.append(f"| reconstruction BLEU ({report['bleu']['documents']} docs) | {report['bleu']['bleu']:.2f} |")
     if report.get("note"):
@@ -530,11 +601,18 @@ def format_report(report: dict, title: str = "Evaluation") -> str:
         factors = " x ".join(f"{name} {value:,.3f}" for name, value in report["ppl_factors"].items())
         lines += ["", f"PPL (ELBO) {report['ppl_elbo']:,.3f} = {factors}"]
     if report.get("per_level"):
-        lines += ["", "| level | KL/doc | KL/unit | KL/token | share | AU (0.01) | AU sweep | MI | log N | information use (nats/doc, % PPL) | prior substitution (dPPL) |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "| level | KL/doc | KL/unit | KL/token | share | AU (0.01) | AU sweep | MI | log N | information use (nats/doc, % PPL) | prior substitution (dPPL) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for level, e in report["per_level"].items():
             sweep = "/".join(str(n) for n in e["active_units_sweep"].values())
-            use = f"{e['information_use_nats_per_document']:.3f} ({e['information_use_percent_ppl']:.2f}%)" if "information_use_nats_per_document" in e else "-"
+            use = (
+                f"{e['information_use_nats_per_document']:.3f} ({e['information_use_percent_ppl']:.2f}%)"
+                if "information_use_nats_per_document" in e
+                else "-"
+            )
             prior = f"{e['prior_substitution_delta_ppl']:.3f}" if "prior_substitution_delta_ppl" in e else "-"
             lines.append(
                 f"| {level} | {e['kl_per_document']:.2f} | {e['kl_per_unit']:.3f} | {e['kl_per_token']:.4f} | {e['kl_share_of_rate']:.2f} | "
@@ -553,25 +631,27 @@ def definitions_markdown() -> str:
 
     escaped_bar = "\\|"  # a literal | inside a Markdown table cell
     thresholds = ", ".join(str(t) for t in AU_THRESHOLDS)
-    return "\n".join([
-        "# Metrics",
-        "",
-        "<!-- Generated from doc_hvae.evaluation.DEFINITIONS and doc_hvae.style.DEFINITION: edit those, then run",
-        "     python -c 'import doc_hvae.evaluation as e; "
-        "open(\"docs/metrics.md\", \"w\").write(e.definitions_markdown())' -->",
-        "",
-        "One definition each, printed with every report (`report.json`, `report.md`). Active units are counted at the",
-        f"thresholds {thresholds} (the report's AU sweep). The estimators are tested against closed forms on",
-        "linear-Gaussian hierarchical models (`tests/test_estimators.py`).",
-        "",
-        "| metric | definition |",
-        "|---|---|",
-        *(f"| {name} | {text.replace('|', escaped_bar)} |" for name, text in DEFINITIONS.items()),
-        "",
-        "## Style consistency",
-        "",
-        "`recipes/generate_docs.py --mode style-consistency` (`doc_hvae.style`):",
-        "",
-        *(f"- {line}" for line in STYLE_CONSISTENCY.splitlines()),
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Metrics",
+            "",
+            "<!-- Generated from doc_hvae.evaluation.DEFINITIONS and doc_hvae.style.DEFINITION: edit those, then run",
+            "     python -c 'import doc_hvae.evaluation as e; "
+            'open("docs/metrics.md", "w").write(e.definitions_markdown())\' -->',
+            "",
+            "One definition each, printed with every report (`report.json`, `report.md`). Active units are counted at the",
+            f"thresholds {thresholds} (the report's AU sweep). The estimators are tested against closed forms on",
+            "linear-Gaussian hierarchical models (`tests/test_estimators.py`).",
+            "",
+            "| metric | definition |",
+            "|---|---|",
+            *(f"| {name} | {text.replace('|', escaped_bar)} |" for name, text in DEFINITIONS.items()),
+            "",
+            "## Style consistency",
+            "",
+            "`recipes/generate_docs.py --mode style-consistency` (`doc_hvae.style`):",
+            "",
+            *(f"- {line}" for line in STYLE_CONSISTENCY.splitlines()),
+            "",
+        ]
+    )

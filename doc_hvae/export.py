@@ -34,7 +34,9 @@ __all__ = ["DocHVAE", "DocHVAEConfig"]
 '''
 
 
-def export(accelerator: Accelerator, model, corpus: PreparedCorpus, config: TrainConfig, metrics: dict, output_dir: Path) -> Path:
+def export(
+    accelerator: Accelerator, model, corpus: PreparedCorpus, config: TrainConfig, metrics: dict, output_dir: Path
+) -> Path:
     """save_pretrained of the model and tokenizer, the resolved config and a model card.
 
     The folder stands alone: the tokenizer (and the encoder's own, in encoder_tokenizer/) and the corpus' segmentation and limits travel in it,
@@ -44,7 +46,9 @@ def export(accelerator: Accelerator, model, corpus: PreparedCorpus, config: Trai
     unwrapped = accelerator.unwrap_model(model)
     unwrapped.config.auto_map = AUTO_MAP
     state_dict = accelerator.get_state_dict(model)  # gathered from every process where parameters are sharded
-    unwrapped.save_pretrained(final, state_dict=state_dict, is_main_process=accelerator.is_main_process, save_function=accelerator.save)
+    unwrapped.save_pretrained(
+        final, state_dict=state_dict, is_main_process=accelerator.is_main_process, save_function=accelerator.save
+    )
     if accelerator.is_main_process:
         (final / f"{AUTO_MODULE}.py").write_text(AUTO_MODULE_SOURCE)
         exported = config.model_copy(deep=True)
@@ -86,18 +90,39 @@ def model_card(config: TrainConfig, corpus: PreparedCorpus, metrics: dict, model
 
 def _card_metadata(config: TrainConfig, metrics: dict, model_config, dataset: str) -> ModelCardData:
     """The card's YAML header; validation PPL and each level's information use as model-index results."""
-    def result(metric_type: str, name: str, value: float) -> EvalResult:
-        return EvalResult(task_type="text-generation", dataset_type=dataset, dataset_name=dataset, dataset_split=config.data.validation_split,
-                          metric_type=metric_type, metric_name=name, metric_value=round(value, 3))
 
-    results = [result("perplexity", f"PPL ({kind})", metrics[key]) for kind, key in (("ELBO", "ppl_elbo"), ("IW", "ppl_iw")) if key in metrics]
-    results += [result("information_use", f"information use, {level} (nats/document)", entry["information_use_nats_per_document"])
-                for level, entry in metrics.get("per_level", {}).items() if "information_use_nats_per_document" in entry]
+    def result(metric_type: str, name: str, value: float) -> EvalResult:
+        return EvalResult(
+            task_type="text-generation",
+            dataset_type=dataset,
+            dataset_name=dataset,
+            dataset_split=config.data.validation_split,
+            metric_type=metric_type,
+            metric_name=name,
+            metric_value=round(value, 3),
+        )
+
+    results = [
+        result("perplexity", f"PPL ({kind})", metrics[key])
+        for kind, key in (("ELBO", "ppl_elbo"), ("IW", "ppl_iw"))
+        if key in metrics
+    ]
+    results += [
+        result(
+            "information_use", f"information use, {level} (nats/document)", entry["information_use_nats_per_document"]
+        )
+        for level, entry in metrics.get("per_level", {}).items()
+        if "information_use_nats_per_document" in entry
+    ]
     base_model = getattr(model_config, "decoder_init_from", None)
     return ModelCardData(
-        library_name="doc_hvae", license="apache-2.0", tags=["doc_hvae", "hierarchical-vae", "text-generation"], datasets=[dataset],
+        library_name="doc_hvae",
+        license="apache-2.0",
+        tags=["doc_hvae", "hierarchical-vae", "text-generation"],
+        datasets=[dataset],
         base_model=base_model if base_model and not Path(base_model).exists() else None,  # a Hub id, not a local folder
-        model_name=f"doc_hvae-{'-'.join(model_config.levels) or 'flat'}-{dataset}", eval_results=results or None,
+        model_name=f"doc_hvae-{'-'.join(model_config.levels) or 'flat'}-{dataset}",
+        eval_results=results or None,
     )
 
 

@@ -20,7 +20,13 @@ from typing import Any
 
 import torch
 from transformers import DynamicCache
-from transformers.generation import LogitsProcessor, LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+from transformers.generation import (
+    LogitsProcessor,
+    LogitsProcessorList,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
 
 from .config import LEVELS
 from .data.batching import DocBatch
@@ -28,7 +34,14 @@ from .guidance import LatentGuidance, validate_guidance
 from .modeling import DocHVAE
 from .modeling.modeling_doc_hvae import in_eval_mode
 
-NUMBER_FIELDS = {"temperature": float, "top_p": float, "top_k": int, "max_paragraphs": int, "max_sentences": int, "max_tokens": int}
+NUMBER_FIELDS = {
+    "temperature": float,
+    "top_p": float,
+    "top_k": int,
+    "max_paragraphs": int,
+    "max_sentences": int,
+    "max_tokens": int,
+}
 
 
 @dataclass
@@ -38,7 +51,9 @@ class SamplingConfig:
     temperature: float = 1.0  # token temperature; 0 = greedy (tokens and the stop decision)
     top_k: int = 0
     top_p: float = 1.0
-    latent_temperature: dict[str, float] | float = field(default_factory=dict)  # per level (default 1.0), or one value for every level
+    latent_temperature: dict[str, float] | float = field(
+        default_factory=dict
+    )  # per level (default 1.0), or one value for every level
     max_paragraphs: int = 8
     max_sentences: int = 16  # per paragraph
     max_tokens: int = 256  # per paragraph (per sentence with decoder_context="sentence")
@@ -54,15 +69,26 @@ class SamplingConfig:
     def __post_init__(self):
         problems = []
         if isinstance(self.latent_temperature, (int, float)) and not isinstance(self.latent_temperature, bool):
-            self.latent_temperature = {level: float(self.latent_temperature) for level in LEVELS}  # every level (those the model has are used)
+            self.latent_temperature = {
+                level: float(self.latent_temperature) for level in LEVELS
+            }  # every level (those the model has are used)
         if not isinstance(self.latent_temperature, dict):
-            problems.append(f"latent_temperature={self.latent_temperature!r}; give one number or a mapping level -> temperature, e.g. {{'document': 0.8}}")
-        elif any(isinstance(t, bool) or not isinstance(t, (int, float)) or not t >= 0 for t in self.latent_temperature.values()):
-            problems.append(f"latent_temperature={self.latent_temperature}; use temperatures >= 0 (0 = the prior's mean)")
+            problems.append(
+                f"latent_temperature={self.latent_temperature!r}; give one number or a mapping level -> temperature, e.g. {{'document': 0.8}}"
+            )
+        elif any(
+            isinstance(t, bool) or not isinstance(t, (int, float)) or not t >= 0
+            for t in self.latent_temperature.values()
+        ):
+            problems.append(
+                f"latent_temperature={self.latent_temperature}; use temperatures >= 0 (0 = the prior's mean)"
+            )
         for name, kind in NUMBER_FIELDS.items():  # a type error first: the range checks below compare numbers
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
-                raise TypeError(f"SamplingConfig {name}={value!r} is a {type(value).__name__}; give {'a number' if kind is float else 'an int'}")
+                raise TypeError(
+                    f"SamplingConfig {name}={value!r} is a {type(value).__name__}; give {'a number' if kind is float else 'an int'}"
+                )
         bad = [type(p).__name__ for p in self.logits_processors if not callable(p)]
         if bad:
             problems.append(f"logits_processors {bad} are not callable; give transformers LogitsProcessor instances")
@@ -121,11 +147,18 @@ class LatentPlan:
 
     def select(self, index: int) -> LatentPlan:
         """The plan of document `index` alone."""
+
         def pick(values):
             return None if values is None else values[index : index + 1]
 
-        return LatentPlan(1, pick(self.document), pick(self.paragraphs), pick(self.sentences), pick(self.num_paragraphs),
-                          pick(self.given_paragraphs))
+        return LatentPlan(
+            1,
+            pick(self.document),
+            pick(self.paragraphs),
+            pick(self.sentences),
+            pick(self.num_paragraphs),
+            pick(self.given_paragraphs),
+        )
 
 
 @dataclass
@@ -144,7 +177,12 @@ class GeneratedDocument:
         """A row the collator accepts, to re-encode the document (empty sentences and paragraphs dropped)."""
         paragraphs = [[s for s in p if s] for p in self.paragraphs]
         paragraphs = [p for p in paragraphs if p] or [[[]]]  # a document that said nothing is one empty sentence
-        return {"id": doc_id, "paragraphs": paragraphs, "num_tokens": sum(len(s) + 1 for p in paragraphs for s in p), "num_words": 0}
+        return {
+            "id": doc_id,
+            "paragraphs": paragraphs,
+            "num_tokens": sum(len(s) + 1 for p in paragraphs for s in p),
+            "num_words": 0,
+        }
 
 
 def recommended_sampling_config(sampling: dict[str, Any]) -> SamplingConfig:
@@ -163,7 +201,16 @@ def recommended_sampling_config(sampling: dict[str, Any]) -> SamplingConfig:
 class SentenceLatents:
     """Sentence latents of A streams of one paragraph: fixed ones from the plan, the rest from the prior."""
 
-    def __init__(self, model: DocHVAE, parent, fixed: list[torch.Tensor | None], max_sentences: int, temperature: float, generator, device):
+    def __init__(
+        self,
+        model: DocHVAE,
+        parent,
+        fixed: list[torch.Tensor | None],
+        max_sentences: int,
+        temperature: float,
+        generator,
+        device,
+    ):
         self.model = model
         self.parent, self.fixed = parent, fixed
         self.temperature, self.generator = temperature, generator
@@ -173,7 +220,9 @@ class SentenceLatents:
     def next(self, rows: torch.Tensor) -> torch.Tensor:
         """Draw the next latent of the streams in `rows` [A] bool; returns [A, D] (rows elsewhere: undefined)."""
         position = self.count.clamp(max=self.history.shape[1] - 1)
-        z = self.model.prior_step("sentence", self.history, position, self.parent).sample(self.temperature, self.generator)
+        z = self.model.prior_step("sentence", self.history, position, self.parent).sample(
+            self.temperature, self.generator
+        )
         for a, fixed in enumerate(self.fixed):
             if fixed is not None and int(position[a]) < fixed.shape[0]:
                 z[a] = fixed[int(position[a])]
@@ -195,7 +244,9 @@ class TokenSampler:
     """Temperature, top-k and top-p through transformers' logits warpers; greedy at temperature 0.
     `guidance` (None: unguided) is how `decode_streams` turns the decoder's branches into logits."""
 
-    def __init__(self, config: SamplingConfig, generator: torch.Generator | None, guidance: LatentGuidance | None = None):
+    def __init__(
+        self, config: SamplingConfig, generator: torch.Generator | None, guidance: LatentGuidance | None = None
+    ):
         self.greedy = config.temperature == 0
         self.generator = generator
         self.guidance = guidance
@@ -265,7 +316,9 @@ def decode_streams(
         logits = decoder.step(inputs, positions, layer_inputs, cache)  # [rows, V]
         # The last allowed sentence may only end the paragraph.
         at_limit = None if one_sentence else rows.expand(progress.sentences_done + 1 >= max_sentences)
-        tokens = _next_tokens(logits, sampler, config, at_limit, [bos, *emitted] if sampler.processors else None, progress.finished)
+        tokens = _next_tokens(
+            logits, sampler, config, at_limit, [bos, *emitted] if sampler.processors else None, progress.finished
+        )
         emitted.append(tokens)
         ends_sentence = progress.advance(tokens, config, max_tokens, on_paragraph_end, one_sentence)
         if bool(progress.finished.all()):
@@ -274,7 +327,11 @@ def decode_streams(
             progress.sentences_done += ends_sentence.long()
             latents = _switched(latents, on_sentence_end(ends_sentence), ends_sentence)
         new_inputs, new_layer_inputs = rows.step_inputs(tokens, latents)
-        inputs, layer_inputs = (new_inputs, new_layer_inputs) if use_cache else _appended(inputs, layer_inputs, new_inputs, new_layer_inputs)
+        inputs, layer_inputs = (
+            (new_inputs, new_layer_inputs)
+            if use_cache
+            else _appended(inputs, layer_inputs, new_inputs, new_layer_inputs)
+        )
     progress.ended_paragraph |= ~progress.finished  # cut by the position table: the paragraph ends here
     result = [split_stream(row, config, one_sentence) for row in torch.stack(emitted, dim=1).tolist()]
     return result, progress.ended_paragraph
@@ -287,7 +344,9 @@ def _step_budget(decoder, max_steps: int, first_positions: int) -> int:
     return max_steps
 
 
-def _switched(latents: dict[str, torch.Tensor], new: dict[str, torch.Tensor], rows: torch.Tensor) -> dict[str, torch.Tensor]:
+def _switched(
+    latents: dict[str, torch.Tensor], new: dict[str, torch.Tensor], rows: torch.Tensor
+) -> dict[str, torch.Tensor]:
     """Per level [A, D]: `new` in the `rows` [A] bool (the streams that began a sentence), `latents` elsewhere."""
     return {level: torch.where(rows[:, None], new[level], latents[level]) for level in latents}
 
@@ -307,7 +366,9 @@ class _DecoderRows:
         """Per level [A, D] -> [rows, D]: each branch's latents."""
         return self.guidance.expand_latents(latents) if self.guidance is not None else latents
 
-    def step_inputs(self, tokens: torch.Tensor, latents: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def step_inputs(
+        self, tokens: torch.Tensor, latents: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The inputs of one new position per row (every branch), from tokens [A] and position latents [A, D]."""
         return self.decoder.position_inputs(self.expand(tokens), self.expand_latents(latents))
 
@@ -321,12 +382,17 @@ class _DecoderRows:
         memory = self.decoder.memory_vectors(self.expand_latents(memory_latents))  # [rows, m, H]
         inputs = torch.cat([memory, inputs], dim=1)  # [rows, m + 1, H]
         if layer_inputs is not None:  # memory slots get no per-layer latents, as in training
-            layer_inputs = torch.cat([layer_inputs.new_zeros(inputs.shape[0], memory.shape[1], layer_inputs.shape[-1]), layer_inputs], dim=1)
+            layer_inputs = torch.cat(
+                [layer_inputs.new_zeros(inputs.shape[0], memory.shape[1], layer_inputs.shape[-1]), layer_inputs], dim=1
+            )
         return inputs, layer_inputs
 
 
 def _appended(
-    inputs: torch.Tensor, layer_inputs: torch.Tensor | None, new_inputs: torch.Tensor, new_layer_inputs: torch.Tensor | None
+    inputs: torch.Tensor,
+    layer_inputs: torch.Tensor | None,
+    new_inputs: torch.Tensor,
+    new_layer_inputs: torch.Tensor | None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Without a cache every step reads the whole input so far: the new position appended to it."""
     inputs = torch.cat([inputs, new_inputs], dim=1)
@@ -334,14 +400,22 @@ def _appended(
     return inputs, layer_inputs
 
 
-def _next_tokens(logits: torch.Tensor, sampler: TokenSampler, config, at_limit: torch.Tensor | None,
-                 history: list[torch.Tensor] | None, finished: torch.Tensor) -> torch.Tensor:
+def _next_tokens(
+    logits: torch.Tensor,
+    sampler: TokenSampler,
+    config,
+    at_limit: torch.Tensor | None,
+    history: list[torch.Tensor] | None,
+    finished: torch.Tensor,
+) -> torch.Tensor:
     """The next token [A] of every stream from the decoder's logits [rows, V] (changed in place).
 
     `at_limit` [rows] bool (None: no sentence limit): streams whose end-of-sentence is forbidden; `history`:
     the tokens so far, for user processors (None without them); finished streams get <pad>.
     """
-    logits[:, [config.bos_token_id, config.pad_token_id, config.unk_token_id]] = float("-inf")  # <s>, <pad> and <unk> are never content
+    logits[:, [config.bos_token_id, config.pad_token_id, config.unk_token_id]] = float(
+        "-inf"
+    )  # <s>, <pad> and <unk> are never content
     if at_limit is not None:
         logits[at_limit, config.sentence_end_token_id] = float("-inf")
     if sampler.guidance is not None:
@@ -365,14 +439,18 @@ class _StreamProgress:
         flags = torch.zeros(streams, dtype=torch.bool, device=device)
         return cls(finished=flags, ended_paragraph=flags.clone(), sentences_done=zeros, paragraph_tokens=zeros.clone())
 
-    def advance(self, tokens: torch.Tensor, config, max_tokens: int, on_paragraph_end, one_sentence: bool) -> torch.Tensor:
+    def advance(
+        self, tokens: torch.Tensor, config, max_tokens: int, on_paragraph_end, one_sentence: bool
+    ) -> torch.Tensor:
         """Count the new tokens [A] and finish the streams they end; return which of them end a sentence."""
         finished = self.finished
         ends_sentence = (tokens == config.sentence_end_token_id) & ~finished
         ends_paragraph = (tokens == config.paragraph_end_token_id) & ~finished
         self.paragraph_tokens = torch.where(ends_paragraph, 0, self.paragraph_tokens + (~finished).long())
         cut = (self.paragraph_tokens >= max_tokens) & ~finished  # a paragraph at its token bound ends the stream
-        self.ended_paragraph = torch.where(finished, self.ended_paragraph, ends_paragraph | cut)  # the stream's last paragraph ended
+        self.ended_paragraph = torch.where(
+            finished, self.ended_paragraph, ends_paragraph | cut
+        )  # the stream's last paragraph ended
         goes_on = torch.zeros_like(finished)
         if on_paragraph_end is not None and bool(ends_paragraph.any()):
             goes_on = on_paragraph_end(ends_paragraph) & ends_paragraph
@@ -424,10 +502,16 @@ def decode_documents(
     config = model.config
     device = model.device
     if generator is not None and generator.device != device:
-        raise ValueError(f"the generator is on {generator.device} but the model on {device}; use seeded_generator(seed, device)")
+        raise ValueError(
+            f"the generator is on {generator.device} but the model on {device}; use seeded_generator(seed, device)"
+        )
     unknown = sorted(set(sampling.latent_temperature) - set(config.levels))
-    if unknown and set(sampling.latent_temperature) != set(LEVELS):  # one value for every level covers those the model lacks
-        raise ValueError(f"latent_temperature has level(s) {unknown} this model does not have; its levels are {config.levels}")
+    if unknown and set(sampling.latent_temperature) != set(
+        LEVELS
+    ):  # one value for every level covers those the model lacks
+        raise ValueError(
+            f"latent_temperature has level(s) {unknown} this model does not have; its levels are {config.levels}"
+        )
     B = plan.num_documents
     sampler = TokenSampler(sampling, generator, LatentGuidance.from_sampling(model, sampling))
     temperature = sampling.latent_temperature_of
@@ -441,7 +525,11 @@ def decode_documents(
     max_paragraphs += max(given)  # the bound counts written paragraphs
 
     z_doc = _document_latent(model, plan, temperature("document"), generator)
-    z_par_all = torch.zeros(B, max_paragraphs + 1, config.latent_dim("paragraph"), device=device) if "paragraph" in config.levels else None
+    z_par_all = (
+        torch.zeros(B, max_paragraphs + 1, config.latent_dim("paragraph"), device=device)
+        if "paragraph" in config.levels
+        else None
+    )
     documents = [GeneratedDocument(paragraphs=[]) for _ in range(B)]
     drawn_sentences: list[list[torch.Tensor]] = [[] for _ in range(B)]
     active = torch.ones(B, dtype=torch.bool, device=device)
@@ -454,8 +542,13 @@ def decode_documents(
         z_par = _paragraph_latents(model, plan, z_par_all, z_doc, j, temperature("paragraph"), generator)
         if index.numel() == 0:  # every document is still in its given paragraphs
             continue
-        upper = {"document": z_doc[index] if z_doc is not None else None, "paragraph": z_par[index] if z_par is not None else None}
-        paragraphs, sentence_latents = _decode_paragraph(model, plan, sampling, sampler, upper, index, j, generator, use_cache)
+        upper = {
+            "document": z_doc[index] if z_doc is not None else None,
+            "paragraph": z_par[index] if z_par is not None else None,
+        }
+        paragraphs, sentence_latents = _decode_paragraph(
+            model, plan, sampling, sampler, upper, index, j, generator, use_cache
+        )
         for a, b in enumerate(index.tolist()):
             documents[b].paragraphs.append(paragraphs[a])
             if sentence_latents is not None:
@@ -479,10 +572,14 @@ def _document_latent(model: DocHVAE, plan: LatentPlan, temperature: float, gener
         return plan.document.to(model.device)
     B, device = plan.num_documents, model.device
     start = torch.zeros(B, 1, model.config.latent_dim("document"), device=device)
-    return model.prior_step("document", start, torch.zeros(B, dtype=torch.long, device=device), None).sample(temperature, generator)
+    return model.prior_step("document", start, torch.zeros(B, dtype=torch.long, device=device), None).sample(
+        temperature, generator
+    )
 
 
-def _paragraph_latents(model: DocHVAE, plan: LatentPlan, z_par_all, z_doc, j: int, temperature: float, generator) -> torch.Tensor | None:
+def _paragraph_latents(
+    model: DocHVAE, plan: LatentPlan, z_par_all, z_doc, j: int, temperature: float, generator
+) -> torch.Tensor | None:
     """[B, D]: paragraph j's latents, drawn from the prior given the paragraphs before (z_par_all) unless the
     plan fixes them; written into z_par_all. None without a paragraph level."""
     if z_par_all is None:
@@ -497,8 +594,17 @@ def _paragraph_latents(model: DocHVAE, plan: LatentPlan, z_par_all, z_doc, j: in
     return z_par
 
 
-def _decode_paragraph(model: DocHVAE, plan: LatentPlan, sampling: SamplingConfig, sampler, upper: dict, index: torch.Tensor, j: int,
-                      generator, use_cache: bool) -> tuple[list, SentenceLatents | None]:
+def _decode_paragraph(
+    model: DocHVAE,
+    plan: LatentPlan,
+    sampling: SamplingConfig,
+    sampler,
+    upper: dict,
+    index: torch.Tensor,
+    j: int,
+    generator,
+    use_cache: bool,
+) -> tuple[list, SentenceLatents | None]:
     """Paragraph j of the documents in `index` given their upper latents: token ids per sentence per
     document, and the sentence latents drawn for them."""
     config, device = model.config, model.device
@@ -506,7 +612,9 @@ def _decode_paragraph(model: DocHVAE, plan: LatentPlan, sampling: SamplingConfig
     if "sentence" in config.levels:
         parent = upper["paragraph"] if upper["paragraph"] is not None else upper["document"]
         fixed = [_fixed_sentences(plan, int(b), j, device) for b in index]
-        sentence_latents = SentenceLatents(model, parent, fixed, sampling.max_sentences, sampling.latent_temperature_of("sentence"), generator, device)
+        sentence_latents = SentenceLatents(
+            model, parent, fixed, sampling.max_sentences, sampling.latent_temperature_of("sentence"), generator, device
+        )
 
     def position_latents(z_sentence):  # this paragraph's upper latents, with the sentence's
         return {level: (z_sentence if level == "sentence" else upper[level]) for level in config.position_levels}
@@ -514,24 +622,47 @@ def _decode_paragraph(model: DocHVAE, plan: LatentPlan, sampling: SamplingConfig
     all_rows = torch.ones(index.numel(), dtype=torch.bool, device=device)
     z_sen = sentence_latents.next(all_rows) if sentence_latents is not None else None
     if config.decoder_context == "sentence":
-        paragraphs = _decode_sentence_streams(model, index.numel(), upper, z_sen, sentence_latents, position_latents, sampler, sampling, use_cache)
+        paragraphs = _decode_sentence_streams(
+            model, index.numel(), upper, z_sen, sentence_latents, position_latents, sampler, sampling, use_cache
+        )
         return paragraphs, sentence_latents
     memory = upper if config.memory_levels else None
 
     def next_sentence(rows: torch.Tensor) -> dict[str, torch.Tensor]:
         return position_latents(sentence_latents.next(rows) if sentence_latents is not None else None)
 
-    streams, _ = decode_streams(model, index.numel(), memory, position_latents(z_sen), next_sentence, sampler, sampling.max_tokens,
-                                sampling.max_sentences, use_cache)
+    streams, _ = decode_streams(
+        model,
+        index.numel(),
+        memory,
+        position_latents(z_sen),
+        next_sentence,
+        sampler,
+        sampling.max_tokens,
+        sampling.max_sentences,
+        use_cache,
+    )
     return [stream[0] for stream in streams], sentence_latents
 
 
-def _stop_after_paragraph(model: DocHVAE, plan: LatentPlan, sampling: SamplingConfig, active: torch.Tensor, index: torch.Tensor,
-                          given: list[int], j: int, z_doc, z_par_all, generator) -> None:
+def _stop_after_paragraph(
+    model: DocHVAE,
+    plan: LatentPlan,
+    sampling: SamplingConfig,
+    active: torch.Tensor,
+    index: torch.Tensor,
+    given: list[int],
+    j: int,
+    z_doc,
+    z_par_all,
+    generator,
+) -> None:
     """Whether the documents in `index` stop after paragraph j (`active` set False): the plan's paragraph
     count, or a draw from the stop head (greedy at token temperature 0); always at the bound."""
     B = plan.num_documents
-    draws = _draw_stop(model.stop_probability({"document": z_doc, "paragraph": z_par_all}, B, j + 1), sampling.temperature, generator)
+    draws = _draw_stop(
+        model.stop_probability({"document": z_doc, "paragraph": z_par_all}, B, j + 1), sampling.temperature, generator
+    )
     for b in index.tolist():
         fixed_count = plan.num_paragraphs[b] if plan.num_paragraphs is not None else None
         at_bound = fixed_count is None and j + 1 >= given[b] + sampling.max_paragraphs
@@ -546,12 +677,16 @@ def _draw_stop(probability: torch.Tensor, temperature: float, generator) -> torc
     return torch.rand(probability.shape[0], generator=generator, device=probability.device) < probability
 
 
-def _decode_document_streams(model, plan: LatentPlan, sampling: SamplingConfig, sampler, generator, max_paragraphs: int, use_cache: bool):
+def _decode_document_streams(
+    model, plan: LatentPlan, sampling: SamplingConfig, sampler, generator, max_paragraphs: int, use_cache: bool
+):
     """decoder_context="document" (a flat LM): one stream per document; after each end-of-paragraph
     the stop head (or the plan's paragraph count) decides whether the stream goes on."""
     B, device = plan.num_documents, model.device
     counts = torch.zeros(B, dtype=torch.long, device=device)
-    fixed = torch.tensor([n or 0 for n in plan.num_paragraphs], device=device) if plan.num_paragraphs is not None else None
+    fixed = (
+        torch.tensor([n or 0 for n in plan.num_paragraphs], device=device) if plan.num_paragraphs is not None else None
+    )
 
     def on_paragraph_end(rows: torch.Tensor) -> torch.Tensor:
         counts.add_(rows.long())
@@ -562,8 +697,19 @@ def _decode_document_streams(model, plan: LatentPlan, sampling: SamplingConfig, 
         stop = _draw_stop(torch.stack([by_count[c] for c in counts.tolist()]), sampling.temperature, generator)
         return ~stop & (counts < max_paragraphs)
 
-    streams, _ = decode_streams(model, B, None, {}, lambda rows: {}, sampler, sampling.max_tokens, sampling.max_sentences, use_cache,
-                                on_paragraph_end=on_paragraph_end, max_paragraphs=max_paragraphs)
+    streams, _ = decode_streams(
+        model,
+        B,
+        None,
+        {},
+        lambda rows: {},
+        sampler,
+        sampling.max_tokens,
+        sampling.max_sentences,
+        use_cache,
+        on_paragraph_end=on_paragraph_end,
+        max_paragraphs=max_paragraphs,
+    )
     return [GeneratedDocument(paragraphs=paragraphs) for paragraphs in streams]
 
 
@@ -571,14 +717,21 @@ def _check_given_paragraphs(plan: LatentPlan, given: list[int], config) -> None:
     if plan.given_paragraphs is None:
         return
     if config.decoder_context == "document" or not config.levels:
-        raise ValueError("given paragraphs (continuation) need a model with latent levels and paragraph or sentence streams; "
-                         f"this one has levels={config.levels}, decoder_context={config.decoder_context!r}")
+        raise ValueError(
+            "given paragraphs (continuation) need a model with latent levels and paragraph or sentence streams; "
+            f"this one has levels={config.levels}, decoder_context={config.decoder_context!r}"
+        )
     if len(given) != plan.num_documents or any(n < 0 for n in given) or plan.num_paragraphs is not None:
         raise ValueError(f"given_paragraphs={given}: give one count >= 0 per document, and no num_paragraphs beside it")
     if "paragraph" in config.levels:
-        fixed = [0 if plan.paragraphs is None or plan.paragraphs[b] is None else plan.paragraphs[b].shape[0] for b in range(len(given))]
+        fixed = [
+            0 if plan.paragraphs is None or plan.paragraphs[b] is None else plan.paragraphs[b].shape[0]
+            for b in range(len(given))
+        ]
         if any(f < n for f, n in zip(fixed, given)):
-            raise ValueError(f"given_paragraphs={given} but the plan fixes {fixed} paragraph latents; fix the latents of every given paragraph")
+            raise ValueError(
+                f"given_paragraphs={given} but the plan fixes {fixed} paragraph latents; fix the latents of every given paragraph"
+            )
 
 
 def _fixed_sentences(plan: LatentPlan, b: int, j: int, device) -> torch.Tensor | None:
@@ -587,7 +740,9 @@ def _fixed_sentences(plan: LatentPlan, b: int, j: int, device) -> torch.Tensor |
     return plan.sentences[b][j].to(device)
 
 
-def _decode_sentence_streams(model, streams, upper, z_sen, sentence_latents, position_latents, sampler, sampling, use_cache):
+def _decode_sentence_streams(
+    model, streams, upper, z_sen, sentence_latents, position_latents, sampler, sampling, use_cache
+):
     """decoder_context="sentence": one fresh stream per sentence, until a stream ends the paragraph.
 
     A paragraph whose sentence latents the plan fixes (reconstruction, swaps) has at most that many
@@ -599,10 +754,14 @@ def _decode_sentence_streams(model, streams, upper, z_sen, sentence_latents, pos
     paragraphs: list[list[list[int]]] = [[] for _ in range(streams)]
     going = torch.ones(streams, dtype=torch.bool)
     fixed = sentence_latents.fixed if sentence_latents is not None else [None] * streams
-    limits = [min(sampling.max_sentences, len(f)) if f is not None and len(f) else sampling.max_sentences for f in fixed]
+    limits = [
+        min(sampling.max_sentences, len(f)) if f is not None and len(f) else sampling.max_sentences for f in fixed
+    ]
     for i in range(sampling.max_sentences):
         memory = {**upper, "sentence": z_sen} if config.memory_levels else None
-        sentences, ended = decode_streams(model, streams, memory, position_latents(z_sen), None, sampler, sampling.max_tokens, 1, use_cache)
+        sentences, ended = decode_streams(
+            model, streams, memory, position_latents(z_sen), None, sampler, sampling.max_tokens, 1, use_cache
+        )
         for a in range(streams):
             if going[a]:
                 paragraphs[a].extend(sentences[a][0][:1] or [[]])
@@ -627,7 +786,9 @@ def posterior_latents(model: DocHVAE, batch: DocBatch, mode: str = "mean") -> di
     return {level: out.z for level, out in output.latents.items()}
 
 
-def plan_from_posterior(model: DocHVAE, batch: DocBatch, latents: dict[str, torch.Tensor], fix_structure: bool = True) -> LatentPlan:
+def plan_from_posterior(
+    model: DocHVAE, batch: DocBatch, latents: dict[str, torch.Tensor], fix_structure: bool = True
+) -> LatentPlan:
     """A plan that fixes every level to the given per-unit latents (for reconstruction and swap)."""
     B = batch.num_documents
     plan = LatentPlan(num_documents=B, document=latents.get("document"))
@@ -636,7 +797,10 @@ def plan_from_posterior(model: DocHVAE, batch: DocBatch, latents: dict[str, torc
         plan.paragraphs = [latents["paragraph"][p] for p in paragraphs_of]
     if "sentence" in latents:
         plan.sentences = [
-            [latents["sentence"][batch.paragraph_sentences[p][batch.paragraph_sentences_mask[p]]] for p in paragraphs.tolist()]
+            [
+                latents["sentence"][batch.paragraph_sentences[p][batch.paragraph_sentences_mask[p]]]
+                for p in paragraphs.tolist()
+            ]
             for paragraphs in paragraphs_of
         ]
     if fix_structure:
@@ -644,13 +808,17 @@ def plan_from_posterior(model: DocHVAE, batch: DocBatch, latents: dict[str, torc
     return plan
 
 
-def reconstruct(model: DocHVAE, batch: DocBatch, sampling: SamplingConfig, mode: str = "mean", generator=None) -> list[GeneratedDocument]:
+def reconstruct(
+    model: DocHVAE, batch: DocBatch, sampling: SamplingConfig, mode: str = "mean", generator=None
+) -> list[GeneratedDocument]:
     """Decode each document from all of its own posterior latents (paragraph count kept)."""
     latents = posterior_latents(model, batch, mode)
     return decode_documents(model, plan_from_posterior(model, batch, latents), sampling, generator)
 
 
-def sample_prior(model: DocHVAE, num_documents: int, sampling: SamplingConfig, generator=None) -> list[GeneratedDocument]:
+def sample_prior(
+    model: DocHVAE, num_documents: int, sampling: SamplingConfig, generator=None
+) -> list[GeneratedDocument]:
     return decode_documents(model, LatentPlan(num_documents=num_documents), sampling, generator)
 
 
@@ -666,11 +834,18 @@ def style_plan(model: DocHVAE, z_doc: torch.Tensor, per_reference: int) -> Laten
     """A plan of `per_reference` documents per reference z_doc [R, D] (reference order); the lower levels
     come from their priors."""
     check_style_request(model, per_reference)
-    return LatentPlan(num_documents=z_doc.shape[0] * per_reference, document=z_doc.repeat_interleave(per_reference, dim=0))
+    return LatentPlan(
+        num_documents=z_doc.shape[0] * per_reference, document=z_doc.repeat_interleave(per_reference, dim=0)
+    )
 
 
 def generate_in_style(
-    model: DocHVAE, references: DocBatch, per_reference: int, sampling: SamplingConfig, mode: str = "mean", generator=None
+    model: DocHVAE,
+    references: DocBatch,
+    per_reference: int,
+    sampling: SamplingConfig,
+    mode: str = "mean",
+    generator=None,
 ) -> list[list[GeneratedDocument]]:
     """N documents per reference: z_doc from the reference's posterior, the lower levels from their priors."""
     check_style_request(model, per_reference)  # before the encoder runs
@@ -684,9 +859,11 @@ def continuation_plan(model: DocHVAE, prefixes: DocBatch, per_prefix: int = 1) -
     latents are given (`given_paragraphs`), the next paragraphs' latents come from their priors given them."""
     config = model.config
     if "document" not in config.levels or config.decoder_context == "document":
-        raise ValueError(f"continuation infers a prefix's z_doc and decodes new paragraphs from the latents; this model has "
-                         f"levels={config.levels} and decoder_context={config.decoder_context!r} (it needs a document level and "
-                         "paragraph or sentence streams; a flat LM continues its token stream instead)")
+        raise ValueError(
+            f"continuation infers a prefix's z_doc and decodes new paragraphs from the latents; this model has "
+            f"levels={config.levels} and decoder_context={config.decoder_context!r} (it needs a document level and "
+            "paragraph or sentence streams; a flat LM continues its token stream instead)"
+        )
     if isinstance(per_prefix, bool) or not isinstance(per_prefix, int) or per_prefix < 1:
         raise ValueError(f"per_prefix={per_prefix!r}; ask for at least one continuation per prefix")
     prefix = plan_from_posterior(model, prefixes, posterior_latents(model, prefixes))
@@ -746,7 +923,11 @@ def interpolation_plan(model: DocHVAE, pair: DocBatch, level: str, steps: int) -
         sa, sb = plan_a.sentences
         count = min(len(sa), len(sb))
         plan.sentences = [
-            [(1 - w) * sa[j][: min(len(sa[j]), len(sb[j]))] + w * sb[j][: min(len(sa[j]), len(sb[j]))] for j in range(count)] for w in weights
+            [
+                (1 - w) * sa[j][: min(len(sa[j]), len(sb[j]))] + w * sb[j][: min(len(sa[j]), len(sb[j]))]
+                for j in range(count)
+            ]
+            for w in weights
         ]
         plan.num_paragraphs = [count] * steps
     return plan
@@ -764,7 +945,9 @@ def swap_plan(model: DocHVAE, plan: LatentPlan, donors: list[int]) -> LatentPlan
     return replace(plan, document=plan.document[torch.tensor(donors)])
 
 
-def swap(model: DocHVAE, batch: DocBatch, donors: list[int], sampling: SamplingConfig, generator=None) -> list[GeneratedDocument]:
+def swap(
+    model: DocHVAE, batch: DocBatch, donors: list[int], sampling: SamplingConfig, generator=None
+) -> list[GeneratedDocument]:
     """Keep each document's paragraph and sentence latents, take z_doc from document `donors[b]`."""
     plan = plan_from_posterior(model, batch, posterior_latents(model, batch))
     return decode_documents(model, swap_plan(model, plan, donors), sampling, generator)

@@ -40,9 +40,15 @@ NULLS = ("zero", "learned")
 def validate_guidance(scales: dict, null: str, plausibility: float) -> list[str]:
     """The problems of guidance settings that need no model (for SamplingConfig's one message)."""
     problems = []
-    bad = {level: g for level, g in scales.items() if isinstance(g, bool) or not isinstance(g, (int, float)) or not g >= 0 or math.isinf(g)}
+    bad = {
+        level: g
+        for level, g in scales.items()
+        if isinstance(g, bool) or not isinstance(g, (int, float)) or not g >= 0 or math.isinf(g)
+    }
     if bad:
-        problems.append(f"guidance={scales}: scales {bad} must be finite numbers >= 0 (1 = unguided, e.g. {{document: 3.0}})")
+        problems.append(
+            f"guidance={scales}: scales {bad} must be finite numbers >= 0 (1 = unguided, e.g. {{document: 3.0}})"
+        )
     if null not in NULLS:
         problems.append(f"guidance_null={null!r}; use one of {list(NULLS)}")
     if isinstance(plausibility, bool) or not isinstance(plausibility, (int, float)) or not 0 <= plausibility < 1:
@@ -60,11 +66,17 @@ def guidance_problems_for(config, scales: dict, null: str) -> list[str]:
     unknown = sorted(set(scales) - set(config.levels))
     if unknown:
         return [f"guidance has level(s) {unknown} this model does not have; its levels are {config.levels}"]
-    untrained = sorted(level for level in guided if level not in config.decoder_latent_drop or config.decoder_latent_null != "learned")
+    untrained = sorted(
+        level for level in guided if level not in config.decoder_latent_drop or config.decoder_latent_null != "learned"
+    )
     if null == "learned" and untrained:
-        return [f"guidance_null='learned' at level(s) {untrained}, but the model is trained without a learned null there "
-                f"(decoder_latent_null={config.decoder_latent_null!r}, decoder_latent_drop={config.decoder_latent_drop}); use "
-                "guidance_null='zero', or train with decoder_latent_null: learned and decoder_latent_drop: {" + untrained[0] + ": 0.1}"]
+        return [
+            f"guidance_null='learned' at level(s) {untrained}, but the model is trained without a learned null there "
+            f"(decoder_latent_null={config.decoder_latent_null!r}, decoder_latent_drop={config.decoder_latent_drop}); use "
+            "guidance_null='zero', or train with decoder_latent_null: learned and decoder_latent_drop: {"
+            + untrained[0]
+            + ": 0.1}"
+        ]
     return []
 
 
@@ -105,7 +117,9 @@ class LatentGuidance:
                 expanded[level] = None
                 continue
             null = self.nulls.get(level)
-            expanded[level] = torch.cat([z, *(null.to(z).expand_as(z) if guided == level else z for guided in self.levels)])
+            expanded[level] = torch.cat(
+                [z, *(null.to(z).expand_as(z) if guided == level else z for guided in self.levels)]
+            )
         return expanded
 
     def combine(self, logits: torch.Tensor) -> torch.Tensor:
@@ -133,6 +147,8 @@ def null_latent(model, level: str, null: str) -> torch.Tensor:
         raise ValueError(
             f"guidance_null='learned' at level {level!r}, but this model was trained without a learned null there "
             f"(decoder_latent_null={model.config.decoder_latent_null!r}, decoder_latent_drop={model.config.decoder_latent_drop}); "
-            "use guidance_null='zero', or train with decoder_latent_null: learned and decoder_latent_drop: {" + level + ": 0.1}"
+            "use guidance_null='zero', or train with decoder_latent_null: learned and decoder_latent_drop: {"
+            + level
+            + ": 0.1}"
         )
     return learned[level].detach()

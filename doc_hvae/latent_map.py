@@ -16,7 +16,10 @@ import numpy as np
 
 METHODS = ("pca", "umap")
 MAP_LEVELS = ("document", "paragraph")  # sentence latents: too many points to read on one map
-MIN_POINTS = {"pca": 3, "umap": 5}  # fewer and the map says nothing (UMAP's spectral start fails below 5, umap-learn 0.5.12)
+MIN_POINTS = {
+    "pca": 3,
+    "umap": 5,
+}  # fewer and the map says nothing (UMAP's spectral start fails below 5, umap-learn 0.5.12)
 NAMES = {"document": "z_doc", "paragraph": "z_par"}
 
 
@@ -44,7 +47,9 @@ class LatentMap:
         if method not in METHODS:
             raise ValueError(f"latent map method {method!r}: use one of {', '.join(METHODS)}")
         if method == "umap" and importlib.util.find_spec("umap") is None:
-            raise ImportError("latent map method 'umap' needs the umap-learn package: pip install umap-learn (or use method='pca')")
+            raise ImportError(
+                "latent map method 'umap' needs the umap-learn package: pip install umap-learn (or use method='pca')"
+            )
         self.method, self.seed = method, seed
         self.dim: int | None = None  # D of the fitted rows
         self.center: np.ndarray | None = None  # PCA: [D] mean of the fitted rows
@@ -57,7 +62,9 @@ class LatentMap:
         """Fit the map on posterior means [N, D] (N >= MIN_POINTS[method]); their coordinates go to `self.coordinates`."""
         x = _as_array(means)
         if x.shape[0] < MIN_POINTS[self.method]:
-            raise ValueError(f"a {self.method} latent map needs at least {MIN_POINTS[self.method]} points, got {x.shape[0]}")
+            raise ValueError(
+                f"a {self.method} latent map needs at least {MIN_POINTS[self.method]} points, got {x.shape[0]}"
+            )
         self.dim = x.shape[1]
         if self.method == "pca":
             self.center = x.mean(axis=0)
@@ -67,7 +74,9 @@ class LatentMap:
             axes = axes * np.where(largest < 0, -1.0, 1.0)[:, None]  # deterministic signs
             self.components = np.vstack([axes, np.zeros((2 - len(axes), self.dim))])
             total = float((singular**2).sum())
-            shares = np.pad(singular[:2] ** 2, (0, 2 - len(axes))) / total if total > 0 else np.zeros(2)  # all means equal: 0
+            shares = (
+                np.pad(singular[:2] ** 2, (0, 2 - len(axes))) / total if total > 0 else np.zeros(2)
+            )  # all means equal: 0
             self.explained_variance_ratio = shares.tolist()
             self.coordinates = self.transform(x)
         else:
@@ -83,7 +92,9 @@ class LatentMap:
             raise RuntimeError("this LatentMap is not fitted: call .fit(posterior_means) first")
         x = _as_array(latents)
         if x.shape[1] != self.dim:
-            raise ValueError(f"latents of dimension {x.shape[1]}, but the map was fitted on dimension {self.dim}: project latents of the level it was fitted on")
+            raise ValueError(
+                f"latents of dimension {x.shape[1]}, but the map was fitted on dimension {self.dim}: project latents of the level it was fitted on"
+            )
         if self.method == "pca":
             return (x - self.center) @ self.components.T
         return np.asarray(self._umap.transform(x), dtype=np.float64)
@@ -92,14 +103,20 @@ class LatentMap:
         """The projection as JSON-ready numbers (PCA); a UMAP map records only its method and seed."""
         if self.method == "umap":
             return {"method": "umap", "seed": self.seed}
-        return {"method": "pca", "center": self.center.tolist(), "components": self.components.tolist(),
-                "explained_variance_ratio": self.explained_variance_ratio}
+        return {
+            "method": "pca",
+            "center": self.center.tolist(),
+            "components": self.components.tolist(),
+            "explained_variance_ratio": self.explained_variance_ratio,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> LatentMap:
         """A fitted PCA map from `to_dict` (e.g. latent_map.json's `projection`), ready to `transform`."""
         if data.get("method") != "pca":
-            raise ValueError(f"a {data.get('method')!r} map is not stored as numbers; fit LatentMap({data.get('method')!r}) on the posterior means again")
+            raise ValueError(
+                f"a {data.get('method')!r} map is not stored as numbers; fit LatentMap({data.get('method')!r}) on the posterior means again"
+            )
         latent_map = cls("pca")
         latent_map.center = np.asarray(data["center"], dtype=np.float64)
         latent_map.components = np.asarray(data["components"], dtype=np.float64)
@@ -108,8 +125,14 @@ class LatentMap:
         return latent_map
 
 
-def latent_maps(means: dict, document_ids: Sequence[str], labels: Sequence[str | None], paragraph_units=None,
-                method: str = "pca", seed: int = 0) -> dict:
+def latent_maps(
+    means: dict,
+    document_ids: Sequence[str],
+    labels: Sequence[str | None],
+    paragraph_units=None,
+    method: str = "pca",
+    seed: int = 0,
+) -> dict:
     """The report's maps of posterior means, for the levels of MAP_LEVELS that `means` holds.
 
     means: level -> [N_level, D], the document rows in the order of `document_ids` and `labels`;
@@ -143,9 +166,13 @@ def latent_maps(means: dict, document_ids: Sequence[str], labels: Sequence[str |
 
 def format_latent_maps(latent_map: dict, images: Sequence[str | Path] = ()) -> str:
     """The report.md section: what each map shows, then the images (file names beside report.md)."""
-    lines = ["## Latent maps", "",
-             f"Posterior means (parents at their means) mapped to 2D by {latent_map['method'].upper()}; every point's "
-             "coordinates, document id and label are in `latent_map.json`.", ""]
+    lines = [
+        "## Latent maps",
+        "",
+        f"Posterior means (parents at their means) mapped to 2D by {latent_map['method'].upper()}; every point's "
+        "coordinates, document id and label are in `latent_map.json`.",
+        "",
+    ]
     for level in MAP_LEVELS:
         entry = latent_map.get(level)
         if entry is None:
@@ -154,14 +181,19 @@ def format_latent_maps(latent_map: dict, images: Sequence[str | Path] = ()) -> s
             lines.append(f"- {NAMES[level]}: no map ({entry['skipped']})")
             continue
         unit = "documents" if level == "document" else "paragraphs"
-        text = f"- {NAMES[level]}: {len(entry['points'])} {unit}, " + (f"coloured by {entry['coloured_by']}" if entry["coloured_by"] else "one colour (no labels)")
+        text = f"- {NAMES[level]}: {len(entry['points'])} {unit}, " + (
+            f"coloured by {entry['coloured_by']}" if entry["coloured_by"] else "one colour (no labels)"
+        )
         shares = entry["projection"].get("explained_variance_ratio")
-        lines.append(text + (f"; the axes hold {100 * shares[0]:.1f}% and {100 * shares[1]:.1f}% of the variance" if shares else ""))
+        lines.append(
+            text
+            + (f"; the axes hold {100 * shares[0]:.1f}% and {100 * shares[1]:.1f}% of the variance" if shares else "")
+        )
     lines += ["", *(f"![{_image_title(Path(image))}]({Path(image).name})" for image in images)]
     return "\n".join(lines)
 
 
 def _image_title(image: Path) -> str:
-    """"z_doc map" for latent_map_document.png; the file's name for any other image."""
+    """ "z_doc map" for latent_map_document.png; the file's name for any other image."""
     level = image.stem.removeprefix("latent_map_")
     return f"{NAMES[level]} map" if level in NAMES else image.stem

@@ -62,8 +62,10 @@ class FreeBits(StrictModel):
     @model_validator(mode="after")
     def _decay_has_a_start(self) -> FreeBits:
         if self.decay_steps and self.decay_offset_steps is None:
-            raise ValueError(f"free_bits.decay_steps={self.decay_steps} does nothing without decay_offset_steps: "
-                             "set decay_offset_steps to the step the decay starts")
+            raise ValueError(
+                f"free_bits.decay_steps={self.decay_steps} does nothing without decay_offset_steps: "
+                "set decay_offset_steps to the step the decay starts"
+            )
         return self
 
     def nats_at(self, step: int) -> float:
@@ -85,7 +87,9 @@ class LevelObjective(StrictModel):
 class Objective(StrictModel):
     beta: BetaSchedule = Field(default_factory=BetaSchedule)
     free_bits: FreeBits = Field(default_factory=FreeBits)
-    stagger_steps: int = Field(0, ge=0, description="delay each level's beta schedule by this many steps per position in stagger_order")
+    stagger_steps: int = Field(
+        0, ge=0, description="delay each level's beta schedule by this many steps per position in stagger_order"
+    )
     stagger_order: Literal["bottom_up", "top_down"] = Field(
         "bottom_up",
         description="bottom_up: the sentence level warms up first and the document level last, "
@@ -111,7 +115,9 @@ class Objective(StrictModel):
             raise ValueError(f"objective.levels has unknown level(s) {unknown}; use {list(LEVELS)}")
         bad = {level: weight for level, weight in self.bow_loss_weight.items() if level not in LEVELS or weight < 0}
         if bad:
-            raise ValueError(f"objective.bow_loss_weight={self.bow_loss_weight}: keys are levels {list(LEVELS)}, weights >= 0")
+            raise ValueError(
+                f"objective.bow_loss_weight={self.bow_loss_weight}: keys are levels {list(LEVELS)}, weights >= 0"
+            )
         return self
 
     def bow_levels(self) -> list[str]:
@@ -124,7 +130,9 @@ class Objective(StrictModel):
         schedule = override.beta or self.beta
         if self.stagger_steps and override.beta is None:
             order = model_levels[::-1] if self.stagger_order == "bottom_up" else model_levels
-            schedule = schedule.model_copy(update={"offset_steps": schedule.offset_steps + self.stagger_steps * order.index(level)})
+            schedule = schedule.model_copy(
+                update={"offset_steps": schedule.offset_steps + self.stagger_steps * order.index(level)}
+            )
         return schedule, override.free_bits or self.free_bits
 
 
@@ -166,7 +174,9 @@ def kl_balance_coefficients(kl: dict[str, torch.Tensor]) -> dict[str, torch.Tens
     return {level: value / mean for level, value in per_variable.items()}
 
 
-def objective_loss(output, objective: Objective, step: int, model_levels: list[str]) -> tuple[torch.Tensor, dict[str, torch.Tensor | float]]:
+def objective_loss(
+    output, objective: Objective, step: int, model_levels: list[str]
+) -> tuple[torch.Tensor, dict[str, torch.Tensor | float]]:
     """The training loss of a `DocHVAEOutput` at `step`, and what to log (detached tensors and floats).
 
     Logged values stay tensors so that a step does not wait on the device; convert them with
@@ -176,8 +186,10 @@ def objective_loss(output, objective: Objective, step: int, model_levels: list[s
     documents = max(output.num_documents, 1)
     missing = [level for level in objective.bow_levels() if level not in output.bow_nll]
     if missing:
-        raise ValueError(f"objective.bow_loss_weight weights {missing}, but the model has no bag-of-words head there; "
-                         "build it from this objective (doc_hvae.training.build_model) or set model.config.bow_levels")
+        raise ValueError(
+            f"objective.bow_loss_weight weights {missing}, but the model has no bag-of-words head there; "
+            "build it from this objective (doc_hvae.training.build_model) or set model.config.bow_levels"
+        )
     total = output.recon_nll + output.stop_nll
     for level in objective.bow_levels():
         total = total + objective.bow_loss_weight[level] * output.bow_nll[level]

@@ -59,8 +59,16 @@ from .modeling.loading import load_model, recommended_sampling, resolve_model_pa
 
 LONG_TEXT = ("first_window", "mean", "error")
 # pipe(texts, mode=...): the method each mode calls.
-MODES = {"style": "generate_in_style", "continue": "continue_text", "sample": "sample", "reconstruct": "reconstruct",
-         "interpolate": "interpolate", "swap": "swap", "encode": "encode", "score": "score"}
+MODES = {
+    "style": "generate_in_style",
+    "continue": "continue_text",
+    "sample": "sample",
+    "reconstruct": "reconstruct",
+    "interpolate": "interpolate",
+    "swap": "swap",
+    "encode": "encode",
+    "score": "score",
+}
 
 
 @dataclass
@@ -79,18 +87,29 @@ class GeneratedText:
     def __repr__(self) -> str:
         text = self.text if len(self.text) <= 60 else self.text[:57] + "..."
         shapes = ", ".join(f"{level}={list(z.shape)}" for level, z in self.latents.items())
-        where = "".join(f", {name}={getattr(self, name)}" for name in ("reference", "step") if getattr(self, name) is not None)
+        where = "".join(
+            f", {name}={getattr(self, name)}" for name in ("reference", "step") if getattr(self, name) is not None
+        )
         return f"GeneratedText(text={text!r}, paragraphs={len(self.paragraphs)}{where}, latents: {shapes or 'none'})"
 
 
 class DocHVAEPipeline:
     """Encode, generate and score raw text with a trained DocHVAE (see the module docstring)."""
 
-    def __init__(self, model: DocHVAE, tokenizer, limits: LimitsConfig | None = None, splitter: str = "blingfire",
-                 sampling: SamplingConfig | None = None, encoder_tokenizer=None):
+    def __init__(
+        self,
+        model: DocHVAE,
+        tokenizer,
+        limits: LimitsConfig | None = None,
+        splitter: str = "blingfire",
+        sampling: SamplingConfig | None = None,
+        encoder_tokenizer=None,
+    ):
         if model.config.own_encoder_tokenizer and encoder_tokenizer is None:
-            raise ValueError("this model's sentence encoder has a tokenizer of its own; pass encoder_tokenizer= "
-                             "(DocHVAEPipeline.from_pretrained loads it from the export's encoder_tokenizer/ folder)")
+            raise ValueError(
+                "this model's sentence encoder has a tokenizer of its own; pass encoder_tokenizer= "
+                "(DocHVAEPipeline.from_pretrained loads it from the export's encoder_tokenizer/ folder)"
+            )
         self.model = model.eval()
         self.tokenizer = tokenizer  # the decoder's: text in and out
         self.encoder_tokenizer = encoder_tokenizer if model.config.own_encoder_tokenizer else None
@@ -101,8 +120,9 @@ class DocHVAEPipeline:
         self.report = SkipReport()  # what segmentation and windowing cut, skipped or discarded in the last call
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, device: str | torch.device | None = None, revision: str | None = None,
-                        **kwargs) -> DocHVAEPipeline:
+    def from_pretrained(
+        cls, path: str | os.PathLike, device: str | torch.device | None = None, revision: str | None = None, **kwargs
+    ) -> DocHVAEPipeline:
         """Load the export folder of a training run (`output_dir/final`) or a Hub id (`user/model`, downloaded
         once, then read from the Hugging Face cache; offline with HF_HUB_OFFLINE=1): the model, the tokenizer
         saved beside it, the segmentation and limits of the corpus it was trained on and the sampling its
@@ -117,7 +137,9 @@ class DocHVAEPipeline:
             prepare = (yaml.safe_load(config_file.read_text()).get("data") or {}).get("prepare") or {}
             limits = LimitsConfig(**prepare.get("limits", {}))
             splitter = (prepare.get("source") or {}).get("options", {}).get("splitter", splitter)
-        encoder_tokenizer = load_encoder_tokenizer(Path(path) / ENCODER_TOKENIZER) if model.config.own_encoder_tokenizer else None
+        encoder_tokenizer = (
+            load_encoder_tokenizer(Path(path) / ENCODER_TOKENIZER) if model.config.own_encoder_tokenizer else None
+        )
         # The sampling the model was trained to be used with (its config's `sampling`, e.g. latent guidance).
         kwargs.setdefault("sampling", recommended_sampling_config(recommended_sampling(path)))
         return cls(model, load_tokenizer(path), limits, splitter, encoder_tokenizer=encoder_tokenizer, **kwargs)
@@ -132,17 +154,23 @@ class DocHVAEPipeline:
         "interpolate" (two texts), "swap", "encode", "score")."""
         if mode not in MODES:
             close = difflib.get_close_matches(str(mode), MODES, n=1)
-            raise ValueError(f"mode={mode!r}; use one of {list(MODES)}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise ValueError(
+                f"mode={mode!r}; use one of {list(MODES)}" + (f" (did you mean {close[0]!r}?)" if close else "")
+            )
         method = getattr(self, MODES[mode])
         if mode == "sample":
             if texts is not None:
-                raise ValueError("mode='sample' draws from the prior and takes no texts; pass num_documents= (or num_return_sequences=)")
+                raise ValueError(
+                    "mode='sample' draws from the prior and takes no texts; pass num_documents= (or num_return_sequences=)"
+                )
             return method(**kwargs)
         if texts is None:
             raise ValueError(f"mode={mode!r} needs texts")
         if mode == "interpolate":
             if isinstance(texts, str) or len(texts) != 2:
-                raise ValueError("mode='interpolate' needs exactly two texts: pipe([first, second], mode='interpolate')")
+                raise ValueError(
+                    "mode='interpolate' needs exactly two texts: pipe([first, second], mode='interpolate')"
+                )
             return method(*texts, **kwargs)
         return method(texts, **kwargs)
 
@@ -151,15 +179,22 @@ class DocHVAEPipeline:
         """Every window of each raw text (paragraphs at blank lines), cut under the training limits as
         the training corpus was: per text, its prepared-corpus rows in order. Starts a new `report`."""
         if isinstance(texts, (bytes, bytearray)) or not isinstance(texts, (str, Sequence)):
-            raise TypeError(f"texts is a {type(texts).__name__}; give a str or a list of str (decode bytes first: data.decode('utf-8'))")
+            raise TypeError(
+                f"texts is a {type(texts).__name__}; give a str or a list of str (decode bytes first: data.decode('utf-8'))"
+            )
         texts = [texts] if isinstance(texts, str) else list(texts)
         if not texts:
             raise ValueError("texts is empty; give at least one string")
         bad = [i for i, text in enumerate(texts) if not isinstance(text, str)]
         if bad:
-            raise TypeError(f"texts[{bad[0]}] is a {type(texts[bad[0]]).__name__}, not a str; pass the documents as strings")
+            raise TypeError(
+                f"texts[{bad[0]}] is a {type(texts[bad[0]]).__name__}, not a str; pass the documents as strings"
+            )
         self.report = SkipReport()
-        documents = [document_from_text(text, f"text-{i}", splitter=self.splitter, report=self.report) for i, text in enumerate(texts)]
+        documents = [
+            document_from_text(text, f"text-{i}", splitter=self.splitter, report=self.report)
+            for i, text in enumerate(texts)
+        ]
         return windows_from_documents(documents, self.tokenizer, self.limits, self.report, self.encoder_tokenizer)
 
     def rows(self, texts: Sequence[str] | str, long_text: str = "first_window") -> list[dict]:
@@ -175,8 +210,13 @@ class DocHVAEPipeline:
         return self.collator(self.rows(texts)).to(self.device)
 
     # ------------------------------------------------------------------ latents
-    def encode(self, texts: Sequence[str] | str, mode: str = "mean", long_text: str = "first_window",
-               batch_size: int | None = None) -> LatentPlan:
+    def encode(
+        self,
+        texts: Sequence[str] | str,
+        mode: str = "mean",
+        long_text: str = "first_window",
+        batch_size: int | None = None,
+    ) -> LatentPlan:
         """Per-level posterior latents of each text (`mode`: "mean" or one "sample"): `.document` [B, D],
         `.paragraphs[b]` [P_b, D], `.sentences[b][j]` [S, D], and the paragraph counts.
 
@@ -204,8 +244,15 @@ class DocHVAEPipeline:
         _check_count(num_documents, "num_documents", "documents")
         return self._decode(LatentPlan(num_documents=num_documents), seed, sampling)
 
-    def generate_in_style(self, references: Sequence[str] | str | LatentPlan | torch.Tensor, per_text: int = 1, seed: int | None = None,
-                          shared_noise: bool = False, long_text: str = "first_window", **sampling) -> list[GeneratedText]:
+    def generate_in_style(
+        self,
+        references: Sequence[str] | str | LatentPlan | torch.Tensor,
+        per_text: int = 1,
+        seed: int | None = None,
+        shared_noise: bool = False,
+        long_text: str = "first_window",
+        **sampling,
+    ) -> list[GeneratedText]:
         """`per_text` documents per reference (`num_return_sequences` is the same), in reference order, each
         with `.reference` = its reference's index: z_doc from the reference (texts, an `encode` result, or
         z_doc itself [R, D]), everything below from the priors. With `shared_noise` the k-th document of
@@ -214,9 +261,13 @@ class DocHVAEPipeline:
         per_text = _alias(per_text, sampling.pop("num_return_sequences", None), "per_text")
         _check_count(per_text, "per_text", "documents per reference")
         check_style_request(self.model, per_text)  # before the references are encoded
-        if "document" in (sampling.get("latent_temperature") if isinstance(sampling.get("latent_temperature"), dict) else {}):
-            raise ValueError("latent_temperature['document'] has no effect in style generation: z_doc is the reference's; "
-                             "leave it out (the lower levels' temperatures apply)")
+        if "document" in (
+            sampling.get("latent_temperature") if isinstance(sampling.get("latent_temperature"), dict) else {}
+        ):
+            raise ValueError(
+                "latent_temperature['document'] has no effect in style generation: z_doc is the reference's; "
+                "leave it out (the lower levels' temperatures apply)"
+            )
         z_doc = self._document_latents(references, long_text)
         plan = style_plan(self.model, z_doc, per_text)
         noise = [k for _ in range(z_doc.shape[0]) for k in range(per_text)] if shared_noise else None
@@ -225,7 +276,9 @@ class DocHVAEPipeline:
             text.reference = index // per_text
         return generated
 
-    def continue_text(self, prefixes: Sequence[str] | str, per_text: int = 1, seed: int | None = None, **sampling) -> list[GeneratedText]:
+    def continue_text(
+        self, prefixes: Sequence[str] | str, per_text: int = 1, seed: int | None = None, **sampling
+    ) -> list[GeneratedText]:
         """The paragraphs that follow each prefix (`per_text` continuations per prefix, each with `.reference`
         = its prefix's index; `num_return_sequences` is the same). The posterior means of the prefix give
         z_doc and its paragraph latents; the next paragraphs' latents come from their priors given them,
@@ -237,23 +290,37 @@ class DocHVAEPipeline:
         windows = self.windows(prefixes)
         discarded = sum(len(text_windows) - 1 for text_windows in windows)
         if discarded:
-            self.report.add("windows before a prefix's last discarded (a continuation starts from the last window)", discarded)
-        plan = continuation_plan(self.model, self.collator([text_windows[-1] for text_windows in windows]).to(self.device), per_text)
+            self.report.add(
+                "windows before a prefix's last discarded (a continuation starts from the last window)", discarded
+            )
+        plan = continuation_plan(
+            self.model, self.collator([text_windows[-1] for text_windows in windows]).to(self.device), per_text
+        )
         repeat = [b for b in range(len(windows)) for _ in range(per_text)]
         generated = self._decode(plan, seed, sampling)
         for text, b in zip(generated, repeat):
             text.reference = b
         return generated
 
-    def reconstruct(self, texts: Sequence[str] | str | LatentPlan, seed: int | None = None, **sampling) -> list[GeneratedText]:
+    def reconstruct(
+        self, texts: Sequence[str] | str | LatentPlan, seed: int | None = None, **sampling
+    ) -> list[GeneratedText]:
         """Decode each text from all of its own latents (paragraph count kept); `.reference` = the text's index."""
         generated = self._decode(texts if isinstance(texts, LatentPlan) else self.encode(texts), seed, sampling)
         for index, text in enumerate(generated):
             text.reference = index
         return generated
 
-    def interpolate(self, first: str, second: str, level: str = "document", steps: int = 5, seed: int | None = None,
-                    shared_noise: bool = False, **sampling) -> list[GeneratedText]:
+    def interpolate(
+        self,
+        first: str,
+        second: str,
+        level: str = "document",
+        steps: int = 5,
+        seed: int | None = None,
+        shared_noise: bool = False,
+        **sampling,
+    ) -> list[GeneratedText]:
         """Documents along the line between two texts' posterior means at `level` (see `generation.interpolate`),
         each with `.step`. With `shared_noise` every step is drawn with the same randomness, so the steps differ
         only by the interpolated latents (a text interpolated with itself gives identical documents)."""
@@ -263,21 +330,31 @@ class DocHVAEPipeline:
             text.step = index
         return generated
 
-    def swap(self, texts: Sequence[str], donors: Sequence[int] | None = None, seed: int | None = None, shared_noise: bool = False,
-             **sampling) -> list[GeneratedText]:
+    def swap(
+        self,
+        texts: Sequence[str],
+        donors: Sequence[int] | None = None,
+        seed: int | None = None,
+        shared_noise: bool = False,
+        **sampling,
+    ) -> list[GeneratedText]:
         """Each text keeps its paragraph and sentence latents and takes z_doc from text `donors[b]`
         (default: the next text); `.reference` = the text's index. With `shared_noise` every document is
         drawn with the same randomness."""
         plan = self.encode(texts)
         count = plan.num_documents
-        plan = swap_plan(self.model, plan, list(donors) if donors is not None else [(b + 1) % count for b in range(count)])
+        plan = swap_plan(
+            self.model, plan, list(donors) if donors is not None else [(b + 1) % count for b in range(count)]
+        )
         generated = self._decode(plan, seed, sampling, [0] * count if shared_noise else None)
         for index, text in enumerate(generated):
             text.reference = index
         return generated
 
     # ------------------------------------------------------------------ scoring
-    def score(self, texts: Sequence[str] | str, iw_samples: int = 100, seed: int = 0, batch_size: int | None = None) -> list[dict]:
+    def score(
+        self, texts: Sequence[str] | str, iw_samples: int = 100, seed: int = 0, batch_size: int | None = None
+    ) -> list[dict]:
         """Per text: NLL (nats) under the ELBO and, with `iw_samples` > 0, the importance-weighted bound,
         summed over every window of the text (each window scored with its own latents, as evaluation
         scores a prepared corpus); `tokens` counted as in training, `windows`, perplexities per token.
@@ -289,7 +366,10 @@ class DocHVAEPipeline:
         rows = [row for text_windows in windows for row in text_windows]
         size = batch_size or len(rows)
         settings = EvalSettings(iw_samples=iw_samples, seed=seed)
-        chunks = [document_nll(self.model, rows[start : start + size], self.collator, settings) for start in range(0, len(rows), size)]
+        chunks = [
+            document_nll(self.model, rows[start : start + size], self.collator, settings)
+            for start in range(0, len(rows), size)
+        ]
         nll = {key: torch.cat([chunk[key] for chunk in chunks]) for key in chunks[0]}
         results, start = [], 0
         for text_windows in windows:
@@ -310,18 +390,28 @@ class DocHVAEPipeline:
         long = [(i, text_windows) for i, text_windows in enumerate(windows) if len(text_windows) > 1]
         if not long:
             return
-        described = "; ".join(f"text {i}: {len(w)} windows, {sum(r['num_tokens'] for r in w)} tokens, the first {w[0]['num_tokens']}"
-                              for i, w in long[:3]) + ("; ..." if len(long) > 3 else "")
+        described = "; ".join(
+            f"text {i}: {len(w)} windows, {sum(r['num_tokens'] for r in w)} tokens, the first {w[0]['num_tokens']}"
+            for i, w in long[:3]
+        ) + ("; ..." if len(long) > 3 else "")
         limits = f"{self.limits.max_window_tokens} tokens and {self.limits.max_window_paragraphs} paragraphs"
         if long_text == "error":
-            raise ValueError(f"{len(long)} text(s) longer than one training window ({limits}): {described}. Pass "
-                             "long_text='first_window' (its first window only) or 'mean' (z_doc averaged over its windows), or shorten it")
+            raise ValueError(
+                f"{len(long)} text(s) longer than one training window ({limits}): {described}. Pass "
+                "long_text='first_window' (its first window only) or 'mean' (z_doc averaged over its windows), or shorten it"
+            )
         if long_text == "mean":
             self.report.add("long texts encoded over all their windows (long_text='mean')", len(long))
             return
-        self.report.add("windows past a text's first discarded (long_text='first_window')", sum(len(w) - 1 for _, w in long))
-        warnings.warn(f"{len(long)} text(s) longer than one training window ({limits}) were cut to their first window ({described}); "
-                      "pass long_text='mean' to use every window or 'error' to refuse them", UserWarning, stacklevel=3)
+        self.report.add(
+            "windows past a text's first discarded (long_text='first_window')", sum(len(w) - 1 for _, w in long)
+        )
+        warnings.warn(
+            f"{len(long)} text(s) longer than one training window ({limits}) were cut to their first window ({described}); "
+            "pass long_text='mean' to use every window or 'error' to refuse them",
+            UserWarning,
+            stacklevel=3,
+        )
 
     def _posterior_plan(self, rows: list[dict], mode: str, batch_size: int | None) -> LatentPlan:
         """The posterior plan of `rows`, `batch_size` rows per forward pass (None: all at once)."""
@@ -343,17 +433,23 @@ class DocHVAEPipeline:
         plan = references if isinstance(references, LatentPlan) else self.encode(references, long_text=long_text)
         return plan.document.to(self.device)
 
-    def _decode(self, plan: LatentPlan, seed: int | None, sampling: dict, noise: list[int] | None = None) -> list[GeneratedText]:
+    def _decode(
+        self, plan: LatentPlan, seed: int | None, sampling: dict, noise: list[int] | None = None
+    ) -> list[GeneratedText]:
         """Decode `plan` under the pipeline's sampling with `sampling` over it. `noise`: per document, the
         offset of its generator's seed (documents with the same offset draw the same randomness; each is
         then decoded on its own), or None to decode the batch with one generator."""
         max_new_tokens = sampling.pop("max_new_tokens", None)
         if "num_return_sequences" in sampling:
-            raise TypeError("num_return_sequences applies to sample, generate_in_style and continue_text; "
-                            "reconstruct, interpolate and swap write one document per text or step")
+            raise TypeError(
+                "num_return_sequences applies to sample, generate_in_style and continue_text; "
+                "reconstruct, interpolate and swap write one document per text or step"
+            )
         unknown = sorted(set(sampling) - {f.name for f in fields(SamplingConfig)})
         if unknown:
-            raise TypeError(f"unknown sampling setting(s) {unknown}; use fields of SamplingConfig: {[f.name for f in fields(SamplingConfig)]}")
+            raise TypeError(
+                f"unknown sampling setting(s) {unknown}; use fields of SamplingConfig: {[f.name for f in fields(SamplingConfig)]}"
+            )
         settings = {**vars(self.sampling), **sampling}
         if max_new_tokens is not None:
             _check_count(max_new_tokens, "max_new_tokens", "tokens in a whole document")
@@ -361,14 +457,19 @@ class DocHVAEPipeline:
         config = SamplingConfig(**settings)
         if noise is not None:
             base = seed if seed is not None else 0
-            documents = [decode_documents(self.model, plan.select(b), config, seeded_generator(base + offset, self.device))[0]
-                         for b, offset in enumerate(noise)]
+            documents = [
+                decode_documents(self.model, plan.select(b), config, seeded_generator(base + offset, self.device))[0]
+                for b, offset in enumerate(noise)
+            ]
         else:
             generator = seeded_generator(seed, self.device) if seed is not None else None
             documents = decode_documents(self.model, plan, config, generator)
         if max_new_tokens is not None:
             documents = [_cut_document(d, max_new_tokens) for d in documents]
-        return [GeneratedText(document_text(d, self.tokenizer), paragraph_texts(d, self.tokenizer), d.latents, d) for d in documents]
+        return [
+            GeneratedText(document_text(d, self.tokenizer), paragraph_texts(d, self.tokenizer), d.latents, d)
+            for d in documents
+        ]
 
 
 def _alias(value, alias, name: str):
@@ -416,7 +517,13 @@ def _concatenate(plans: list[LatentPlan]) -> LatentPlan:
         return None if getattr(first, name) is None else [value for plan in plans for value in getattr(plan, name)]
 
     document = None if first.document is None else torch.cat([plan.document for plan in plans])
-    return LatentPlan(sum(plan.num_documents for plan in plans), document, joined("paragraphs"), joined("sentences"), joined("num_paragraphs"))
+    return LatentPlan(
+        sum(plan.num_documents for plan in plans),
+        document,
+        joined("paragraphs"),
+        joined("sentences"),
+        joined("num_paragraphs"),
+    )
 
 
 def _merge_windows(plan: LatentPlan, counts: list[int]) -> LatentPlan:
@@ -426,11 +533,22 @@ def _merge_windows(plan: LatentPlan, counts: list[int]) -> LatentPlan:
     starts = [sum(counts[:i]) for i in range(len(counts))]
 
     def joined(values, combine):
-        return None if values is None else [combine(values[start : start + count]) for start, count in zip(starts, counts)]
+        return (
+            None if values is None else [combine(values[start : start + count]) for start, count in zip(starts, counts)]
+        )
 
-    document = None if plan.document is None else torch.stack([plan.document[start : start + count].mean(0) for start, count in zip(starts, counts)])
-    return LatentPlan(len(counts), document, joined(plan.paragraphs, torch.cat), joined(plan.sentences, lambda groups: [s for group in groups for s in group]),
-                      joined(plan.num_paragraphs, sum))
+    document = (
+        None
+        if plan.document is None
+        else torch.stack([plan.document[start : start + count].mean(0) for start, count in zip(starts, counts)])
+    )
+    return LatentPlan(
+        len(counts),
+        document,
+        joined(plan.paragraphs, torch.cat),
+        joined(plan.sentences, lambda groups: [s for group in groups for s in group]),
+        joined(plan.num_paragraphs, sum),
+    )
 
 
 __all__ = ["DocHVAEPipeline", "GeneratedText"]

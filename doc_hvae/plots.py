@@ -60,31 +60,69 @@ def plot_training_curves(log_path: str | os.PathLike, output_dir: str | os.PathL
     """
     log_path, output_dir = Path(log_path), Path(output_dir)
     if not log_path.is_file():
-        raise FileNotFoundError(f"no training log at {str(log_path)!r}; give the log.jsonl of a training run (output_dir/log.jsonl)")
+        raise FileNotFoundError(
+            f"no training log at {str(log_path)!r}; give the log.jsonl of a training run (output_dir/log.jsonl)"
+        )
     records = [r for r in read_log(log_path) if r.get("step") is not None]
     kl_levels = _levels(records, "kl_raw/", "val/kl/")
     # (file, title, y label, y scale, [(label, key, colour, validation)])
     figures = [
-        ("loss.png", "Loss", "nats per token", "linear",
-         [("training loss", "loss", "C0", False), ("reconstruction NLL (training)", "recon_nll_per_token", "C1", False),
-          ("ELBO NLL (validation)", "val/nll_elbo_per_token", "C2", True)]),
-        ("kl_per_level.png", "KL per level", "nats per document", "symlog",
-         [(f"{level} (training)", f"kl_raw/{level}", f"C{i}", False) for i, level in enumerate(kl_levels)]
-         + [(f"{level} (validation)", f"val/kl/{level}", f"C{i}", True) for i, level in enumerate(kl_levels)]),
-        ("information_use.png", "Information use per level (validation)", "nats per document", "linear",
-         [(level, f"val/information_use/{level}", f"C{i}", True) for i, level in enumerate(_levels(records, "val/information_use/"))]),
-        ("gates.png", "Gate openings per level", "mean |gate| over layers", "linear",
-         [(level, f"gate/{level}", f"C{i}", False) for i, level in enumerate(_levels(records, "gate/"))]),
+        (
+            "loss.png",
+            "Loss",
+            "nats per token",
+            "linear",
+            [
+                ("training loss", "loss", "C0", False),
+                ("reconstruction NLL (training)", "recon_nll_per_token", "C1", False),
+                ("ELBO NLL (validation)", "val/nll_elbo_per_token", "C2", True),
+            ],
+        ),
+        (
+            "kl_per_level.png",
+            "KL per level",
+            "nats per document",
+            "symlog",
+            [(f"{level} (training)", f"kl_raw/{level}", f"C{i}", False) for i, level in enumerate(kl_levels)]
+            + [(f"{level} (validation)", f"val/kl/{level}", f"C{i}", True) for i, level in enumerate(kl_levels)],
+        ),
+        (
+            "information_use.png",
+            "Information use per level (validation)",
+            "nats per document",
+            "linear",
+            [
+                (level, f"val/information_use/{level}", f"C{i}", True)
+                for i, level in enumerate(_levels(records, "val/information_use/"))
+            ],
+        ),
+        (
+            "gates.png",
+            "Gate openings per level",
+            "mean |gate| over layers",
+            "linear",
+            [(level, f"gate/{level}", f"C{i}", False) for i, level in enumerate(_levels(records, "gate/"))],
+        ),
     ]
     written = []
     for name, title, ylabel, yscale, curves in figures:
-        curves = [(label, points, colour, validation) for label, key, colour, validation in curves if (points := _points(records, key))]
+        curves = [
+            (label, points, colour, validation)
+            for label, key, colour, validation in curves
+            if (points := _points(records, key))
+        ]
         if not curves:
             continue
         output_dir.mkdir(parents=True, exist_ok=True)
         fig, ax = plt.subplots(figsize=(6, 3.5))
         for label, points, colour, validation in curves:
-            ax.plot(*zip(*points), label=label, color=colour, linestyle="--" if validation else "-", marker="o" if validation else None)
+            ax.plot(
+                *zip(*points),
+                label=label,
+                color=colour,
+                linestyle="--" if validation else "-",
+                marker="o" if validation else None,
+            )
         ax.set(title=title, xlabel="step", ylabel=ylabel, yscale=yscale)
         ax.legend(fontsize="small")
         fig.tight_layout()
@@ -94,7 +132,9 @@ def plot_training_curves(log_path: str | os.PathLike, output_dir: str | os.PathL
 
 def _levels(records: list[dict], *prefixes: str) -> list[str]:
     """The levels named after any of `prefixes` in the records' keys, top-down (other names after, sorted)."""
-    names = {key[len(prefix):] for record in records for key in record for prefix in prefixes if key.startswith(prefix)}
+    names = {
+        key[len(prefix) :] for record in records for key in record for prefix in prefixes if key.startswith(prefix)
+    }
     return sorted(names, key=lambda name: (LEVELS.index(name) if name in LEVELS else len(LEVELS), name))
 
 
@@ -121,13 +161,24 @@ def latent_map_figure(entry: dict, title: str, axis_labels: tuple[str, str] = ("
         colours = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
         for index, name in enumerate(names):
             chosen = [point for point in points if point["label"] == name]
-            ax.scatter([p["x"] for p in chosen], [p["y"] for p in chosen], s=size, color=colours(index % colours.N), label=name)
+            ax.scatter(
+                [p["x"] for p in chosen], [p["y"] for p in chosen], s=size, color=colours(index % colours.N), label=name
+            )
         if len(names) <= 20:
             ax.legend(fontsize="small", markerscale=max(1.0, 20 / size), title="label")
     elif entry["coloured_by"] == "document":
-        order = {document_id: index for index, document_id in enumerate(dict.fromkeys(p["document_id"] for p in points))}
-        ax.scatter([p["x"] for p in points], [p["y"] for p in points], s=size, c=[order[p["document_id"]] % 20 for p in points],
-                   cmap="tab20", vmin=0, vmax=19)
+        order = {
+            document_id: index for index, document_id in enumerate(dict.fromkeys(p["document_id"] for p in points))
+        }
+        ax.scatter(
+            [p["x"] for p in points],
+            [p["y"] for p in points],
+            s=size,
+            c=[order[p["document_id"]] % 20 for p in points],
+            cmap="tab20",
+            vmin=0,
+            vmax=19,
+        )
     else:
         ax.scatter([p["x"] for p in points], [p["y"] for p in points], s=size, color="tab:blue")
     ax.set(title=title, xlabel=axis_labels[0], ylabel=axis_labels[1])
@@ -149,7 +200,11 @@ def plot_latent_maps(latent_map: dict, output_dir: str | os.PathLike) -> list[Pa
             continue
         method = latent_map["method"].upper()  # PCA axes: PC1, PC2 with their variance shares
         shares = entry["projection"].get("explained_variance_ratio")
-        axes = tuple(f"PC{i + 1} ({100 * share:.0f}% of variance)" for i, share in enumerate(shares)) if shares else (f"{method} 1", f"{method} 2")
+        axes = (
+            tuple(f"PC{i + 1} ({100 * share:.0f}% of variance)" for i, share in enumerate(shares))
+            if shares
+            else (f"{method} 1", f"{method} 2")
+        )
         colour = f", by {entry['coloured_by']}" if entry["coloured_by"] else ""
         title = f"{NAMES[level]} posterior means ({len(entry['points'])} {level}s{colour})"
         written.append(_save(latent_map_figure(entry, title, axes), output_dir / f"latent_map_{level}.png"))

@@ -35,7 +35,16 @@ from sklearn.svm import LinearSVC
 
 from .data.batching import DocCollator
 from .evaluation import EvalSettings, document_nll, perplexity
-from .generation import GeneratedDocument, SamplingConfig, document_text, generate_in_style, paragraph_texts, posterior_latents, row_text, sample_prior
+from .generation import (
+    GeneratedDocument,
+    SamplingConfig,
+    document_text,
+    generate_in_style,
+    paragraph_texts,
+    posterior_latents,
+    row_text,
+    sample_prior,
+)
 from .metrics import generation_diversity
 from .modeling import DocHVAE
 
@@ -63,10 +72,15 @@ DIVERSITY_TEXTS = 50  # self-BLEU is quadratic in the number of texts
 
 
 @torch.no_grad()
-def document_latents(model: DocHVAE, rows: Sequence[dict], collator: DocCollator, batch_documents: int = 16) -> torch.Tensor:
+def document_latents(
+    model: DocHVAE, rows: Sequence[dict], collator: DocCollator, batch_documents: int = 16
+) -> torch.Tensor:
     """Posterior means of z_doc [N, D] for prepared rows."""
     device = model.device
-    parts = [posterior_latents(model, collator(rows[i : i + batch_documents]).to(device))["document"].cpu() for i in range(0, len(rows), batch_documents)]
+    parts = [
+        posterior_latents(model, collator(rows[i : i + batch_documents]).to(device))["document"].cpu()
+        for i in range(0, len(rows), batch_documents)
+    ]
     return torch.cat(parts)
 
 
@@ -92,7 +106,9 @@ def label_match_rate(nearest: np.ndarray, owner: np.ndarray, labels: Sequence) -
     return float(np.mean(labels[np.asarray(nearest)] == labels[np.asarray(owner)]))
 
 
-def tfidf_nearest(queries: Sequence[str], candidates: Sequence[str], fit_texts: Sequence[str] | None = None) -> np.ndarray:
+def tfidf_nearest(
+    queries: Sequence[str], candidates: Sequence[str], fit_texts: Sequence[str] | None = None
+) -> np.ndarray:
     """Index [N] of the most cosine-similar candidate text to each query text by word TF-IDF (fitted on
     `fit_texts`, by default the candidates); -1 for a query with no word of the vocabulary."""
     vectorizer = TfidfVectorizer(sublinear_tf=True).fit(list(candidates if fit_texts is None else fit_texts))
@@ -126,7 +142,9 @@ def _word_pipeline(seed: int):
 def _char_pipeline(seed: int):
     # char_wb: n-grams inside word boundaries (padded with spaces); case kept, it is part of a style.
     return make_pipeline(
-        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), lowercase=False, min_df=2, sublinear_tf=True, max_features=300_000),
+        TfidfVectorizer(
+            analyzer="char_wb", ngram_range=(2, 5), lowercase=False, min_df=2, sublinear_tf=True, max_features=300_000
+        ),
         LinearSVC(C=1.0, random_state=seed),
     )
 
@@ -181,7 +199,9 @@ def train_label_classifier(train, tokenizer, seed: int = 0, kind: str = "word") 
     return LabelClassifier([row_text(row, tokenizer) for row in train], train["label"], seed=seed, kind=kind)
 
 
-def train_label_classifiers(train, tokenizer, seed: int = 0, kinds: Sequence[str] = tuple(CLASSIFIER_KINDS)) -> dict[str, LabelClassifier]:
+def train_label_classifiers(
+    train, tokenizer, seed: int = 0, kinds: Sequence[str] = tuple(CLASSIFIER_KINDS)
+) -> dict[str, LabelClassifier]:
     """One classifier per kind on a prepared training split (texts decoded once); {} when the corpus has no labels."""
     if train[0]["label"] is None:
         return {}
@@ -209,12 +229,16 @@ def check_fluency_model(model: DocHVAE, fluency_model: DocHVAE) -> None:
         )
 
 
-def fluency_ppl(model: DocHVAE, rows: Sequence[dict], collator: DocCollator | None = None, max_tokens: int = 8192) -> float:
+def fluency_ppl(
+    model: DocHVAE, rows: Sequence[dict], collator: DocCollator | None = None, max_tokens: int = 8192
+) -> float:
     """exp(sum NLL / sum tokens) of prepared rows (GeneratedDocument.as_row() for generated ones) under
     `model`: a flat LM's exact perplexity (a model with latents: its ELBO bound, one posterior sample).
     Tokens are the predicted positions: content tokens plus one boundary per sentence."""
     collator = collator or DocCollator.for_model(model.config)
-    nll = document_nll(model, list(rows), collator, EvalSettings(iw_samples=0, max_tokens=max_tokens, level_use=False))["elbo"]
+    nll = document_nll(model, list(rows), collator, EvalSettings(iw_samples=0, max_tokens=max_tokens, level_use=False))[
+        "elbo"
+    ]
     tokens = sum(GeneratedDocument(row["paragraphs"]).num_tokens for row in rows)
     return perplexity(float(nll.sum()), tokens)
 
@@ -246,7 +270,9 @@ def style_consistency(
     R = len(references)
     owner = torch.arange(R).repeat_interleave(per_reference)
     started = time.perf_counter()
-    documents = dict(zip(("style", "prior"), _generate(model, references, collator, per_reference, sampling, generator)))
+    documents = dict(
+        zip(("style", "prior"), _generate(model, references, collator, per_reference, sampling, generator))
+    )
     decoding_seconds = time.perf_counter() - started
     labels = [row.get("label") for row in references]
     labelled = all(label is not None for label in labels)
@@ -264,15 +290,26 @@ def style_consistency(
     result["references_halved"] = len(halved)
     result["references_too_short_to_halve"] = R - len(halved)  # single-paragraph references: not in the ceilings
     result.update(_latent_retrieval(model, references, collator, documents, owner, split, labels if labelled else None))
-    result.update(_tfidf_retrieval(texts, [[row_text(half, tokenizer) for half in pair] for pair in split], owner,
-                                   labels if labelled else None, halved, retrieval_fit_texts))
+    result.update(
+        _tfidf_retrieval(
+            texts,
+            [[row_text(half, tokenizer) for half in pair] for pair in split],
+            owner,
+            labels if labelled else None,
+            halved,
+            retrieval_fit_texts,
+        )
+    )
     if labelled and judges:
-        result.update(_label_judges(judges, texts, _paragraph_texts_of(documents, references, tokenizer), owner, labels))
+        result.update(
+            _label_judges(judges, texts, _paragraph_texts_of(documents, references, tokenizer), owner, labels)
+        )
     result.update(_diversity_judges(texts))
     if fluency_model is not None:
         result.update(_fluency_judges(fluency_model, documents, references))
     result["samples"] = [
-        {"reference": references[r].get("id"), "label": labels[r], "text": texts["style"][r * per_reference]} for r in range(min(R, 3))
+        {"reference": references[r].get("id"), "label": labels[r], "text": texts["style"][r * per_reference]}
+        for r in range(min(R, 3))
     ]
     return result
 
@@ -285,14 +322,18 @@ def _check_style_references(model: DocHVAE, references: Sequence[dict]) -> None:
         raise ValueError(f"style consistency needs a document level; this model's levels are {model.config.levels}")
 
 
-def _paragraph_texts_of(documents: dict[str, list[GeneratedDocument]], references: Sequence[dict], tokenizer) -> dict[str, list[list[str]]]:
+def _paragraph_texts_of(
+    documents: dict[str, list[GeneratedDocument]], references: Sequence[dict], tokenizer
+) -> dict[str, list[list[str]]]:
     """The paragraph texts of every generated document, by kind, and of the references."""
     paragraphs = {name: [paragraph_texts(doc, tokenizer) for doc in docs] for name, docs in documents.items()}
     paragraphs["references"] = [paragraph_texts(GeneratedDocument(row["paragraphs"]), tokenizer) for row in references]
     return paragraphs
 
 
-def _classifiers_of(classifier: LabelClassifier | None, classifiers: Mapping[str, LabelClassifier] | None) -> dict[str, LabelClassifier]:
+def _classifiers_of(
+    classifier: LabelClassifier | None, classifiers: Mapping[str, LabelClassifier] | None
+) -> dict[str, LabelClassifier]:
     """The classifiers by kind, `classifier` (the old argument) as the "word" one; each key must be its classifier's kind."""
     judges = dict(classifiers or {})
     if classifier is not None:
@@ -305,13 +346,19 @@ def _classifiers_of(classifier: LabelClassifier | None, classifiers: Mapping[str
     return judges
 
 
-def _generate(model, references, collator, per_reference, sampling, generator) -> tuple[list[GeneratedDocument], list[GeneratedDocument]]:
+def _generate(
+    model, references, collator, per_reference, sampling, generator
+) -> tuple[list[GeneratedDocument], list[GeneratedDocument]]:
     """`per_reference` documents in each reference's style (reference-major) and as many prior samples."""
     device = model.device
     styled: list[GeneratedDocument] = []
     for start in range(0, len(references), 8):  # 8 references per decoding call
         chunk = collator(list(references[start : start + 8])).to(device)
-        styled += [doc for docs in generate_in_style(model, chunk, per_reference, sampling, generator=generator) for doc in docs]
+        styled += [
+            doc
+            for docs in generate_in_style(model, chunk, per_reference, sampling, generator=generator)
+            for doc in docs
+        ]
     return styled, sample_prior(model, len(styled), sampling, generator)
 
 
@@ -330,7 +377,9 @@ def _latent_retrieval(model, references, collator, documents, owner, split, labe
         result["references_half_retrieval_accuracy"] = retrieval_accuracy(second, own, first)
         result["references_half_chance"] = 1.0 / len(split)
         if labels:
-            result["references_half_retrieval_same_label"] = same_label_rate(second, own, first, [row["label"] for row, _ in split])
+            result["references_half_retrieval_same_label"] = same_label_rate(
+                second, own, first, [row["label"] for row, _ in split]
+            )
     return result
 
 
@@ -348,18 +397,24 @@ def _tfidf_retrieval(texts, split_texts, owner, labels, halved, fit_texts) -> di
         nearest, own = tfidf_nearest(second, first, fit), np.arange(len(split_texts))
         result["references_half_tfidf_retrieval_accuracy"] = float(np.mean(nearest == own))
         if labels:
-            result["references_half_tfidf_retrieval_same_label"] = label_match_rate(nearest, own, [labels[i] for i in halved])
+            result["references_half_tfidf_retrieval_same_label"] = label_match_rate(
+                nearest, own, [labels[i] for i in halved]
+            )
     return result
 
 
-def _label_judges(judges: dict[str, LabelClassifier], texts: dict, paragraphs: dict, owner: torch.Tensor, labels: list) -> dict:
+def _label_judges(
+    judges: dict[str, LabelClassifier], texts: dict, paragraphs: dict, owner: torch.Tensor, labels: list
+) -> dict:
     """Per classifier kind K: accuracy on the references, label agreement and within-document consistency."""
     expected = np.asarray([labels[r] for r in owner.tolist()], dtype=object)
     result = {"majority_label_rate": float(max(np.mean(expected == label) for label in set(labels)))}
     for kind, judge in judges.items():
         scores = {f"{kind}_classifier_accuracy_on_references": judge.accuracy(texts["references"], labels)}
         for name in ("style", "prior"):
-            scores[f"{name}_{kind}_label_agreement"] = float(np.mean(np.asarray(judge.predict(texts[name]), dtype=object) == expected))
+            scores[f"{name}_{kind}_label_agreement"] = float(
+                np.mean(np.asarray(judge.predict(texts[name]), dtype=object) == expected)
+            )
         for name in ("style", "prior", "references"):
             scores[f"{name}_{kind}_within_document_consistency"] = within_document_consistency(judge, paragraphs[name])
         result.update(scores)
@@ -368,11 +423,17 @@ def _label_judges(judges: dict[str, LabelClassifier], texts: dict, paragraphs: d
     return result
 
 
-def _fluency_judges(fluency_model: DocHVAE, documents: dict[str, list[GeneratedDocument]], references: Sequence[dict]) -> dict:
+def _fluency_judges(
+    fluency_model: DocHVAE, documents: dict[str, list[GeneratedDocument]], references: Sequence[dict]
+) -> dict:
     """Fluency PPL of each set of generated documents and of the references under the fluency model (its own
     collator), each paragraph fitted to its position table (`fit_paragraphs`; what was split or cut is reported)."""
-    collator = DocCollator.for_model(fluency_model.config)  # a flat LM's collator differs (no encoder rows, its decoder context)
-    limit = (fluency_model.decoder.max_positions or 10**9) - 1 - collator.num_memory_slots  # positions a stream may predict
+    collator = DocCollator.for_model(
+        fluency_model.config
+    )  # a flat LM's collator differs (no encoder rows, its decoder context)
+    limit = (
+        (fluency_model.decoder.max_positions or 10**9) - 1 - collator.num_memory_slots
+    )  # positions a stream may predict
     rows = {name: [doc.as_row(f"{name} {i}") for i, doc in enumerate(docs)] for name, docs in documents.items()}
     rows["references"] = list(references)
     result = {}

@@ -76,9 +76,11 @@ def build_accelerator(config: TrainConfig, append_log: bool = False) -> Accelera
     )
     check_launch(accelerator)
     if tensorboard_missing:
-        accelerator.print(f"Note: TensorBoard is not installed, so this run writes no TensorBoard events (its log: {output_dir / 'log.jsonl'}, "
-                          f"PNG curves in {output_dir / CURVES} at the end). For TensorBoard: pip install -e \".[tensorboard]\" "
-                          "(training.tensorboard=false silences this note).")
+        accelerator.print(
+            f"Note: TensorBoard is not installed, so this run writes no TensorBoard events (its log: {output_dir / 'log.jsonl'}, "
+            f'PNG curves in {output_dir / CURVES} at the end). For TensorBoard: pip install -e ".[tensorboard]" '
+            "(training.tensorboard=false silences this note)."
+        )
     return accelerator
 
 
@@ -132,7 +134,9 @@ def prepare_data(config: TrainConfig, accelerator: Accelerator) -> PreparedCorpu
         check_prepared_matches(data)
     for split in (data.train_split, data.validation_split):
         if split not in corpus.dataset or len(corpus.dataset[split]) == 0:
-            raise TrainingError(f"split {split!r} of {data.prepared_dir} is missing or empty (splits: {dict((k, len(v)) for k, v in corpus.dataset.items())})")
+            raise TrainingError(
+                f"split {split!r} of {data.prepared_dir} is missing or empty (splits: {dict((k, len(v)) for k, v in corpus.dataset.items())})"
+            )
     return corpus
 
 
@@ -141,7 +145,9 @@ def check_prepared_matches(data) -> None:
     saved = yaml.safe_load((Path(data.prepared_dir) / "prepare_config.yaml").read_text())
     schema = type(data.prepare)
     try:  # settings added since the folder was prepared take their defaults (what it was prepared with)
-        saved = schema.model_validate({key: value for key, value in saved.items() if key in schema.model_fields}).model_dump(mode="json")
+        saved = schema.model_validate(
+            {key: value for key, value in saved.items() if key in schema.model_fields}
+        ).model_dump(mode="json")
     except ValueError:
         pass  # not valid under this version's schema: compare as saved
     wanted = data.prepare.model_dump(mode="json")
@@ -153,7 +159,16 @@ def check_prepared_matches(data) -> None:
         )
 
 
-def training_step(model, batch, optimizer, scheduler, accelerator: Accelerator, config: TrainConfig, state: TrainerState, levels: list[str]):
+def training_step(
+    model,
+    batch,
+    optimizer,
+    scheduler,
+    accelerator: Accelerator,
+    config: TrainConfig,
+    state: TrainerState,
+    levels: list[str],
+):
     """Forward, backward and (at a synchronisation point) a guarded optimizer update.
 
     Returns (logs, updated) where updated is None between accumulation steps, else whether the
@@ -177,7 +192,9 @@ def training_step(model, batch, optimizer, scheduler, accelerator: Accelerator, 
         else:
             state.skipped_updates += 1
             state.consecutive_skips += 1
-            if accelerator.scaler is not None:  # fp16: clipping unscaled the gradients; reset the scaler for the next step
+            if (
+                accelerator.scaler is not None
+            ):  # fp16: clipping unscaled the gradients; reset the scaler for the next step
                 accelerator.scaler.update()
         optimizer.zero_grad(set_to_none=True)
         scheduler.step()
@@ -240,8 +257,11 @@ def replica_checksums(accelerator: Accelerator, model) -> list[float]:
     """Sum of all parameters on every process; data-parallel replicas must agree exactly (with
     sharded parameters, the gathered ones: every process must then hold the same whole model)."""
     with full_parameters(model, fsdp_reshard_after_forward(accelerator)):
-        local = torch.tensor([sum(float(p.detach().double().sum()) for p in accelerator.unwrap_model(model).parameters())],
-                             dtype=torch.float64, device=accelerator.device)
+        local = torch.tensor(
+            [sum(float(p.detach().double().sum()) for p in accelerator.unwrap_model(model).parameters())],
+            dtype=torch.float64,
+            device=accelerator.device,
+        )
     checksums = accelerator.gather(local).tolist()
     if len(set(checksums)) > 1:
         raise TrainingError(f"data-parallel replicas diverged: parameter checksums per process {checksums}")
@@ -261,10 +281,17 @@ class Trainer:
         self.accelerator = accelerator = build_accelerator(config, append_log=bool(resume))
         set_seed(config.training.seed)
         if config.unused_objective_levels():
-            accelerator.print(f"Note: objective.levels settings for {config.unused_objective_levels()} are ignored: the model has no such level.")
+            accelerator.print(
+                f"Note: objective.levels settings for {config.unused_objective_levels()} are ignored: the model has no such level."
+            )
         self.corpus = corpus = prepare_data(config, accelerator)
         levels = config.model.config.get("levels", list(LEVELS))
-        model = build_model(config.model, corpus.tokenizer, [level for level in config.objective.bow_levels() if level in levels], corpus.encoder_tokenizer)
+        model = build_model(
+            config.model,
+            corpus.tokenizer,
+            [level for level in config.objective.bow_levels() if level in levels],
+            corpus.encoder_tokenizer,
+        )
         if corpus.statistics.get("limits"):
             check_positions(model.config, corpus.statistics["limits"])
         if config.training.gradient_checkpointing:
@@ -274,7 +301,9 @@ class Trainer:
         self._build_data()
         optimizer = build_optimizer(model, config.optim)
         scheduler = build_scheduler(optimizer, config.optim, config.training.max_steps)
-        self.model, self.optimizer, self.train_loader, self.scheduler = accelerator.prepare(model, optimizer, self.train_loader, scheduler)
+        self.model, self.optimizer, self.train_loader, self.scheduler = accelerator.prepare(
+            model, optimizer, self.train_loader, scheduler
+        )
         self.state = TrainerState()
         accelerator.register_for_checkpointing(self.state)
         self.folders = StepFolders(self.output_dir)
@@ -286,7 +315,9 @@ class Trainer:
         if resume:
             folder = self.folders.resolve(resume)
             accelerator.load_state(str(folder))
-            accelerator.print(f"Resumed from {folder} at step {self.state.step} (epoch {self.state.epoch}, batch {self.state.batches_in_epoch}).")
+            accelerator.print(
+                f"Resumed from {folder} at step {self.state.step} (epoch {self.state.epoch}, batch {self.state.batches_in_epoch})."
+            )
         accelerator.init_trackers("doc_hvae", config=_flat(config.model_dump(mode="json")))
         parameters = sum(p.numel() for p in self.unwrapped.parameters())
         accelerator.print(
@@ -300,7 +331,9 @@ class Trainer:
     def _build_data(self) -> None:
         config, corpus, device = self.config, self.corpus, self.accelerator.device
         train = corpus.dataset[config.data.train_split]
-        self.train_loader, self.train_sampler = build_dataloader(train, self.collator, config.data.max_tokens, shuffle=True, seed=config.training.seed)
+        self.train_loader, self.train_sampler = build_dataloader(
+            train, self.collator, config.data.max_tokens, shuffle=True, seed=config.training.seed
+        )
         validation = corpus.dataset[config.data.validation_split]
         if config.data.max_validation_documents:
             validation = validation.select(range(min(len(validation), config.data.max_validation_documents)))
@@ -309,10 +342,16 @@ class Trainer:
         self.validation_batches = [batch.to(device) for batch in loader]
         # A fixed sample of training batches (its own shuffle seed: the training order is untouched)
         # for the BN-VAE statistics that evaluation uses.
-        loader, _ = build_dataloader(train, self.collator, config.data.max_tokens, shuffle=True, seed=config.training.seed + 1)
-        self.recalibration_batches = [batch.to(device) for batch, _ in zip(loader, range(config.training.recalibration_batches))]
+        loader, _ = build_dataloader(
+            train, self.collator, config.data.max_tokens, shuffle=True, seed=config.training.seed + 1
+        )
+        self.recalibration_batches = [
+            batch.to(device) for batch, _ in zip(loader, range(config.training.recalibration_batches))
+        ]
         if self.train_sampler.oversized:
-            self.accelerator.print(f"Note: {self.train_sampler.oversized} training windows exceed data.max_tokens={config.data.max_tokens} and form batches of their own.")
+            self.accelerator.print(
+                f"Note: {self.train_sampler.oversized} training windows exceed data.max_tokens={config.data.max_tokens} and form batches of their own."
+            )
 
     @property
     def unwrapped(self):
@@ -335,7 +374,13 @@ class Trainer:
         """The loop until `training.max_steps`: logs, validation, checkpoints; raises TrainingError
         (after saving a checkpoint) when too many updates in a row were skipped."""
         config, accelerator, state, training = self.config, self.accelerator, self.state, self.config.training
-        progress = tqdm(total=training.max_steps, initial=state.step, desc="training", disable=not accelerator.is_local_main_process, dynamic_ncols=True)
+        progress = tqdm(
+            total=training.max_steps,
+            initial=state.step,
+            desc="training",
+            disable=not accelerator.is_local_main_process,
+            dynamic_ncols=True,
+        )
         window_start, window_tokens = time.perf_counter(), 0
         self.model.train()
         while state.step < training.max_steps:
@@ -343,12 +388,18 @@ class Trainer:
             # after a resume that counter must start at the saved epoch, not at 0.
             self.train_loader.set_epoch(state.epoch)
             self.train_sampler.set_epoch(state.epoch)
-            loader = accelerator.skip_first_batches(self.train_loader, state.batches_in_epoch) if state.batches_in_epoch else self.train_loader
+            loader = (
+                accelerator.skip_first_batches(self.train_loader, state.batches_in_epoch)
+                if state.batches_in_epoch
+                else self.train_loader
+            )
             for batch in loader:
                 state.batches_in_epoch += 1
                 state.tokens_seen += batch.num_tokens
                 window_tokens += batch.num_tokens
-                logs, updated = training_step(self.model, batch, self.optimizer, self.scheduler, accelerator, config, state, self.levels)
+                logs, updated = training_step(
+                    self.model, batch, self.optimizer, self.scheduler, accelerator, config, state, self.levels
+                )
                 if updated is None:
                     continue
                 progress.update(1)
@@ -357,7 +408,9 @@ class Trainer:
                     record = {key: float(value) for key, value in logs.items()}
                     record["tokens_per_second"] = float(tokens) / max(time.perf_counter() - window_start, 1e-9)
                     record["epoch"] = state.epoch
-                    if self.unwrapped.decoder.layers is not None:  # whether the per-layer gates open (docs/findings.md#gates-stay-shut)
+                    if (
+                        self.unwrapped.decoder.layers is not None
+                    ):  # whether the per-layer gates open (docs/findings.md#gates-stay-shut)
                         with full_parameters(self.model, fsdp_reshard_after_forward(accelerator)):
                             gates = self.unwrapped.decoder.layers.openings(self.unwrapped.config.layer_levels)
                         record.update({f"gate/{level}": value for level, value in gates.items()})
@@ -367,7 +420,9 @@ class Trainer:
                 if state.step % training.eval_every == 0 or state.step == training.max_steps:
                     metrics = self.validate()
                     if metrics:
-                        progress.write(f"step {state.step}: " + ", ".join(f"{k[4:]}={v:.3f}" for k, v in metrics.items()))
+                        progress.write(
+                            f"step {state.step}: " + ", ".join(f"{k[4:]}={v:.3f}" for k, v in metrics.items())
+                        )
                 if state.consecutive_skips >= training.max_consecutive_skips:
                     folder = save_checkpoint(accelerator, self.folders, state, training.keep_last)
                     progress.close()
@@ -392,12 +447,21 @@ class Trainer:
         metrics, samples = {}, []
         with full_parameters(self.model, fsdp_reshard_after_forward(accelerator)):
             if accelerator.is_main_process:
-                settings = EvalSettings(iw_samples=config.training.iw_samples, max_tokens=config.data.eval_max_tokens, level_use=bool(self.levels))
+                settings = EvalSettings(
+                    iw_samples=config.training.iw_samples,
+                    max_tokens=config.data.eval_max_tokens,
+                    level_use=bool(self.levels),
+                )
                 metrics = evaluate(self.unwrapped, self.validation, self.collator, settings, show_progress=True)
                 shown = {"max_paragraphs": 3, "max_sentences": 6, "max_tokens": config.training.sample_max_tokens}
                 sampling = replace(recommended_sampling_config(config.sampling), **shown)
                 if config.training.num_samples:
-                    generated = sample_prior(self.unwrapped, config.training.num_samples, sampling, seeded_generator(config.training.seed, accelerator.device))
+                    generated = sample_prior(
+                        self.unwrapped,
+                        config.training.num_samples,
+                        sampling,
+                        seeded_generator(config.training.seed, accelerator.device),
+                    )
                     samples = [document_text(document, self.corpus.tokenizer) for document in generated]
             accelerator.wait_for_everyone()
         final = export(accelerator, self.model, self.corpus, config, metrics, self.output_dir)
@@ -423,14 +487,23 @@ class Trainer:
             written = plot_training_curves(log, folder)
         except Exception as error:  # the model is exported: a failed plot is reported, not worth the run
             retry = f"python -c \"from doc_hvae.plots import plot_training_curves; plot_training_curves('{log}', '{folder}')\""
-            print(f"Could not plot the training curves ({type(error).__name__}: {error}); the model is saved. Retry with:\n  {retry}",
-                  file=sys.stderr)
+            print(
+                f"Could not plot the training curves ({type(error).__name__}: {error}); the model is saved. Retry with:\n  {retry}",
+                file=sys.stderr,
+            )
             return f"not written ({type(error).__name__}: {error})"
-        return f"{folder} ({', '.join(path.name for path in written)})" if written else "none (the log has no curves to draw)"
+        return (
+            f"{folder} ({', '.join(path.name for path in written)})"
+            if written
+            else "none (the log has no curves to draw)"
+        )
 
     def _summary(self, metrics: dict, checksums: list[float], final: Path, curves: str = "-") -> dict:
-        use = [f"{level} {e['information_use_nats_per_document']:.2f}" for level, e in metrics.get("per_level", {}).items()
-               if "information_use_nats_per_document" in e]
+        use = [
+            f"{level} {e['information_use_nats_per_document']:.2f}"
+            for level, e in metrics.get("per_level", {}).items()
+            if "information_use_nats_per_document" in e
+        ]
         return {
             "steps": self.state.step,
             "wall time": f"{(time.perf_counter() - self.started) / 60:.1f} min",

@@ -36,9 +36,11 @@ from .objectives import Objective
 # ---------------------------------------------------------------------------------------------
 # The training config (one YAML file, see recipes/configs/)
 
-_MODEL_CONFIG_KEYS = set(inspect.signature(DocHVAEConfig.__init__).parameters) - {"self", "kwargs", "vocab_size", "encoder_vocab_size"} - {
-    name for name in inspect.signature(DocHVAEConfig.__init__).parameters if name.endswith("token_id")
-}
+_MODEL_CONFIG_KEYS = (
+    set(inspect.signature(DocHVAEConfig.__init__).parameters)
+    - {"self", "kwargs", "vocab_size", "encoder_vocab_size"}
+    - {name for name in inspect.signature(DocHVAEConfig.__init__).parameters if name.endswith("token_id")}
+)
 
 
 class PrepareSection(StrictModel):
@@ -46,7 +48,9 @@ class PrepareSection(StrictModel):
 
     source: SourceConfig
     tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
-    encoder_tokenizer: TokenizerConfig | None = Field(None, description="the sentence encoder's own tokenizer (PrepareConfig.encoder_tokenizer)")
+    encoder_tokenizer: TokenizerConfig | None = Field(
+        None, description="the sentence encoder's own tokenizer (PrepareConfig.encoder_tokenizer)"
+    )
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
 
 
@@ -57,22 +61,33 @@ class DataSection(StrictModel):
     validation_split: str = "validation"
     max_tokens: int = Field(4096, ge=16, description="token budget of one training batch (per process)")
     eval_max_tokens: int = Field(8192, ge=16)
-    max_validation_documents: int | None = Field(None, ge=1, description="validate (periodically and at the end) on the first N windows only")
+    max_validation_documents: int | None = Field(
+        None, ge=1, description="validate (periodically and at the end) on the first N windows only"
+    )
     min_row_length: int = Field(64, ge=1, description="packed rows are at least this long")
 
 
 class ModelSection(StrictModel):
-    config: dict[str, Any] = Field(default_factory=dict, description="DocHVAEConfig arguments (vocab and special ids come from the tokenizer)")
-    decoder_name_or_path: str | None = Field(None, description="start the decoder from this AutoModelForCausalLM checkpoint, or from the decoder of a saved DocHVAE (warm start from a trained flat LM)")
-    encoder_name_or_path: str | None = Field(None, description="start the sentence encoder from this AutoModel checkpoint")
+    config: dict[str, Any] = Field(
+        default_factory=dict, description="DocHVAEConfig arguments (vocab and special ids come from the tokenizer)"
+    )
+    decoder_name_or_path: str | None = Field(
+        None,
+        description="start the decoder from this AutoModelForCausalLM checkpoint, or from the decoder of a saved DocHVAE (warm start from a trained flat LM)",
+    )
+    encoder_name_or_path: str | None = Field(
+        None, description="start the sentence encoder from this AutoModel checkpoint"
+    )
     init_from: str | None = Field(None, description="start from a saved DocHVAE (save_pretrained folder)")
 
     @field_validator("config")
     @classmethod
     def _valid_model_config(cls, value: dict) -> dict:
         if "bow_loss_weight" in value:
-            raise ValueError("model.config.bow_loss_weight is now objective.bow_loss_weight (the weights are the objective's; "
-                             "the levels it weights get their heads)")
+            raise ValueError(
+                "model.config.bow_loss_weight is now objective.bow_loss_weight (the weights are the objective's; "
+                "the levels it weights get their heads)"
+            )
         unknown = sorted(set(value) - _MODEL_CONFIG_KEYS)
         if unknown:
             raise ValueError(f"unknown DocHVAEConfig key(s) {unknown}; allowed: {sorted(_MODEL_CONFIG_KEYS)}")
@@ -82,7 +97,9 @@ class ModelSection(StrictModel):
     @model_validator(mode="after")
     def _init_from_alone(self) -> ModelSection:
         if self.init_from and (self.config or self.decoder_name_or_path or self.encoder_name_or_path):
-            raise ValueError("model.init_from loads a whole saved DocHVAE: leave model.config, decoder_name_or_path and encoder_name_or_path unset")
+            raise ValueError(
+                "model.init_from loads a whole saved DocHVAE: leave model.config, decoder_name_or_path and encoder_name_or_path unset"
+            )
         return self
 
 
@@ -90,7 +107,9 @@ class ParamGroup(StrictModel):
     """Optimiser settings for the parameters whose names contain a key of `optim.param_groups`."""
 
     lr_scale: float = Field(1.0, gt=0, description="learning rate = optim.lr x lr_scale (the schedule scales it alike)")
-    eps: float | None = Field(None, gt=0, description="AdamW eps; a large eps makes steps of tiny, noisy gradients tiny (SGD-like)")
+    eps: float | None = Field(
+        None, gt=0, description="AdamW eps; a large eps makes steps of tiny, noisy gradients tiny (SGD-like)"
+    )
     weight_decay: float | None = Field(None, ge=0)
 
 
@@ -109,7 +128,9 @@ class OptimSection(StrictModel):
     )
     gradient_accumulation_steps: int = Field(1, ge=1)
     skip_grad_norm: float | None = Field(
-        1000.0, gt=0, description="skip the update when the gradient norm (before clipping) exceeds this (VDVAE); None = only non-finite"
+        1000.0,
+        gt=0,
+        description="skip the update when the gradient norm (before clipping) exceeds this (VDVAE); None = only non-finite",
     )
 
 
@@ -118,25 +139,35 @@ class TrainingSection(StrictModel):
     seed: int = 0
     max_steps: int = Field(1000, ge=1, description="optimisation steps (synchronised gradient updates)")
     mixed_precision: Literal["no", "fp16", "bf16"] | None = Field(
-        None, description="None: the launch decides (accelerate launch --mixed_precision, accelerate config, ACCELERATE_MIXED_PRECISION)"
+        None,
+        description="None: the launch decides (accelerate launch --mixed_precision, accelerate config, ACCELERATE_MIXED_PRECISION)",
     )
     log_every: int = Field(10, ge=1)
     eval_every: int = Field(500, ge=1)
     save_every: int = Field(500, ge=1)
     keep_last: int = Field(2, ge=1, description="step folders kept under output_dir/checkpoints")
-    max_consecutive_skips: int = Field(20, ge=1, description="stop (with a checkpoint) after this many skipped updates in a row")
+    max_consecutive_skips: int = Field(
+        20, ge=1, description="stop (with a checkpoint) after this many skipped updates in a row"
+    )
     num_samples: int = Field(3, ge=0, description="documents sampled from the prior at the end")
     sample_max_tokens: int = Field(120, ge=1)
     gradient_checkpointing: bool = Field(
-        False, description="recompute the decoder's and sentence encoder's blocks in the backward pass: less activation memory for more compute (docs/results.md#speed)"
+        False,
+        description="recompute the decoder's and sentence encoder's blocks in the backward pass: less activation memory for more compute (docs/results.md#speed)",
     )
     tensorboard: bool = Field(True, description="also log to TensorBoard when it is installed")
-    log_with: list[str] = Field(default_factory=list, description="more Accelerate trackers (wandb, mlflow, comet_ml, aim, ...)")
-    push_to_hub: str | None = Field(None, description="a Hub repo id (user/name): the export folder is uploaded there at the end")
+    log_with: list[str] = Field(
+        default_factory=list, description="more Accelerate trackers (wandb, mlflow, comet_ml, aim, ...)"
+    )
+    push_to_hub: str | None = Field(
+        None, description="a Hub repo id (user/name): the export folder is uploaded there at the end"
+    )
     hub_private: bool = Field(True, description="create the push_to_hub repo as private")
     iw_samples: int = Field(0, ge=0, description="importance samples for the final validation IW NLL (0 = skip)")
     recalibration_batches: int = Field(
-        16, ge=1, description="training batches whose eval-mode posterior means set the BN-VAE statistics before each validation and the export"
+        16,
+        ge=1,
+        description="training batches whose eval-mode posterior means set the BN-VAE statistics before each validation and the export",
     )
 
     @field_validator("mixed_precision", mode="before")
@@ -169,10 +200,14 @@ class TrainConfig(StrictModel):
         """A recommended sampling the model cannot use (guidance on a flat LM, ...) fails at load, not after training."""
         if self.sampling and not self.model.init_from:
             sampling = recommended_sampling_config(self.sampling)
-            problems = guidance_problems_for(DocHVAEConfig(**self.model.config), sampling.guidance, sampling.guidance_null)
+            problems = guidance_problems_for(
+                DocHVAEConfig(**self.model.config), sampling.guidance, sampling.guidance_null
+            )
             if problems:
-                raise ValueError(f"sampling does not fit model.config: {problems[0]}; change the sampling section "
-                                 "(sampling={} on the command line recommends plain sampling)")
+                raise ValueError(
+                    f"sampling does not fit model.config: {problems[0]}; change the sampling section "
+                    "(sampling={} on the command line recommends plain sampling)"
+                )
         return self
 
     def unused_objective_levels(self) -> list[str]:
@@ -186,7 +221,9 @@ class TrainConfig(StrictModel):
 # Builders
 
 
-def model_config_from(section: ModelSection, tokenizer, bow_levels: list[str] = (), encoder_tokenizer=None) -> DocHVAEConfig:
+def model_config_from(
+    section: ModelSection, tokenizer, bow_levels: list[str] = (), encoder_tokenizer=None
+) -> DocHVAEConfig:
     """A DocHVAEConfig from the recipe's model section, with vocab and special ids from the tokenizer
     (and the encoder's from `encoder_tokenizer`, when it has its own), and bag-of-words heads for
     `bow_levels` (the levels the objective weights) too."""
@@ -197,9 +234,16 @@ def model_config_from(section: ModelSection, tokenizer, bow_levels: list[str] = 
     vocab = len(tokenizer)
     if encoder_tokenizer is not None:
         encoder_special = EncoderTokenIds.from_tokenizer(encoder_tokenizer)
-        kwargs.update(encoder_vocab_size=len(encoder_tokenizer), encoder_pad_token_id=encoder_special.pad,
-                      encoder_start_token_id=encoder_special.start, encoder_end_token_id=encoder_special.end)
-    for part, size in (("decoder", vocab), ("encoder", len(encoder_tokenizer) if encoder_tokenizer is not None else vocab)):
+        kwargs.update(
+            encoder_vocab_size=len(encoder_tokenizer),
+            encoder_pad_token_id=encoder_special.pad,
+            encoder_start_token_id=encoder_special.start,
+            encoder_end_token_id=encoder_special.end,
+        )
+    for part, size in (
+        ("decoder", vocab),
+        ("encoder", len(encoder_tokenizer) if encoder_tokenizer is not None else vocab),
+    ):
         if part in kwargs:
             kwargs[part] = {**kwargs[part], "vocab_size": size}
     return DocHVAEConfig(
@@ -219,8 +263,14 @@ def build_model(section: ModelSection, tokenizer, bow_levels: list[str] = (), en
     if section.init_from:
         model = load_model(section.init_from)
         special = SpecialTokenIds.from_tokenizer(tokenizer)
-        ours = (model.config.vocab_size, model.config.pad_token_id, model.config.bos_token_id, model.config.sentence_end_token_id,
-                model.config.paragraph_end_token_id, model.config.unk_token_id)
+        ours = (
+            model.config.vocab_size,
+            model.config.pad_token_id,
+            model.config.bos_token_id,
+            model.config.sentence_end_token_id,
+            model.config.paragraph_end_token_id,
+            model.config.unk_token_id,
+        )
         theirs = (len(tokenizer), special.pad, special.bos, special.sentence_end, special.paragraph_end, special.unk)
         ours += (model.config.encoder_vocab_size,)
         theirs += (len(encoder_tokenizer) if encoder_tokenizer is not None else None,)
@@ -233,7 +283,9 @@ def build_model(section: ModelSection, tokenizer, bow_levels: list[str] = (), en
         return model
     config = model_config_from(section, tokenizer, bow_levels, encoder_tokenizer)
     if section.decoder_name_or_path or section.encoder_name_or_path:
-        return DocHVAE.from_pretrained_parts(config, decoder=section.decoder_name_or_path, encoder=section.encoder_name_or_path)
+        return DocHVAE.from_pretrained_parts(
+            config, decoder=section.decoder_name_or_path, encoder=section.encoder_name_or_path
+        )
     return DocHVAE(config)
 
 
@@ -244,20 +296,32 @@ def check_positions(config: DocHVAEConfig, limits: dict) -> None:
     if config.levels:
         encoder_positions = config.encoder_config().max_position_embeddings
         if sentence_stream > encoder_positions:
-            problems.append(f"sentences of up to {limits['max_sentence_tokens']} tokens need {sentence_stream} encoder positions, "
-                            f"the encoder has {encoder_positions}: lower limits.max_sentence_tokens or raise the encoder's max_position_embeddings")
-    stream_limit = {"paragraph": "max_paragraph_tokens", "sentence": "max_sentence_tokens", "document": "max_window_tokens"}[config.decoder_context]
-    stream_tokens = limits[stream_limit] + (1 if config.decoder_context == "sentence" else 0)  # a sentence stream adds its boundary
+            problems.append(
+                f"sentences of up to {limits['max_sentence_tokens']} tokens need {sentence_stream} encoder positions, "
+                f"the encoder has {encoder_positions}: lower limits.max_sentence_tokens or raise the encoder's max_position_embeddings"
+            )
+    stream_limit = {
+        "paragraph": "max_paragraph_tokens",
+        "sentence": "max_sentence_tokens",
+        "document": "max_window_tokens",
+    }[config.decoder_context]
+    stream_tokens = limits[stream_limit] + (
+        1 if config.decoder_context == "sentence" else 0
+    )  # a sentence stream adds its boundary
     decoder_stream = config.num_memory_slots + 1 + stream_tokens
     decoder_positions = config.decoder_config().max_position_embeddings
     if decoder_stream > decoder_positions:
-        problems.append(f"decoder streams of up to {decoder_stream} positions (memory + <s> + tokens) exceed the decoder's {decoder_positions}: "
-                        f"lower limits.{stream_limit} or raise the decoder's n_positions")
+        problems.append(
+            f"decoder streams of up to {decoder_stream} positions (memory + <s> + tokens) exceed the decoder's {decoder_positions}: "
+            f"lower limits.{stream_limit} or raise the decoder's n_positions"
+        )
     if problems:
         raise ValueError("the prepared corpus does not fit the model:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
-def build_dataloader(dataset, collator: DocCollator, max_tokens: int, shuffle: bool, seed: int) -> tuple[DataLoader, TokenBudgetBatchSampler]:
+def build_dataloader(
+    dataset, collator: DocCollator, max_tokens: int, shuffle: bool, seed: int
+) -> tuple[DataLoader, TokenBudgetBatchSampler]:
     """A DataLoader over token-budget batches (the sampler is returned too, for `set_epoch`)."""
     sampler = TokenBudgetBatchSampler(dataset["num_tokens"], max_tokens=max_tokens, shuffle=shuffle, seed=seed)
     # num_workers=0: on few cores, workers compete with the compute threads (measured: slower on 2 cores).
@@ -282,13 +346,20 @@ def build_optimizer(model: torch.nn.Module, optim: OptimSection) -> torch.optim.
                 matched[key] = True
                 settings["lr"] = optim.lr * group.lr_scale
                 settings["eps"] = group.eps if group.eps is not None else optim.eps
-                settings["weight_decay"] = group.weight_decay if group.weight_decay is not None else settings["weight_decay"]
+                settings["weight_decay"] = (
+                    group.weight_decay if group.weight_decay is not None else settings["weight_decay"]
+                )
         groups.setdefault(tuple(sorted(settings.items())), []).append(parameter)
     unmatched = [key for key, found in matched.items() if not found]
     if unmatched:  # e.g. the gates' group in the flat-LM variant of a config: said, not an error
-        warnings.warn(f"optim.param_groups key(s) {unmatched} match no trainable parameter of this model and are ignored; "
-                      f"names look like {name!r}", stacklevel=2)
-    return torch.optim.AdamW([{"params": params, **dict(settings)} for settings, params in groups.items()], lr=optim.lr, betas=optim.betas)
+        warnings.warn(
+            f"optim.param_groups key(s) {unmatched} match no trainable parameter of this model and are ignored; "
+            f"names look like {name!r}",
+            stacklevel=2,
+        )
+    return torch.optim.AdamW(
+        [{"params": params, **dict(settings)} for settings, params in groups.items()], lr=optim.lr, betas=optim.betas
+    )
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, optim: OptimSection, max_steps: int):
@@ -351,11 +422,15 @@ class StepFolders:
         if resume == "latest":
             folder = self.latest()
             if folder is None:
-                raise FileNotFoundError(f"--resume latest: no complete checkpoint under {str(self.root)!r}; start without --resume")
+                raise FileNotFoundError(
+                    f"--resume latest: no complete checkpoint under {str(self.root)!r}; start without --resume"
+                )
             return folder
         folder = Path(resume)
         if not (folder / "trainer_state.json").is_file():
-            raise FileNotFoundError(f"--resume {resume!r}: not a complete checkpoint folder (no trainer_state.json); use 'latest' or a step folder under {self.root}")
+            raise FileNotFoundError(
+                f"--resume {resume!r}: not a complete checkpoint folder (no trainer_state.json); use 'latest' or a step folder under {self.root}"
+            )
         return folder
 
 
@@ -408,4 +483,3 @@ def read_log(path: str | os.PathLike) -> list[dict]:
 def format_summary(rows: dict[str, Any]) -> str:
     width = max(len(k) for k in rows)
     return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows.items())
-

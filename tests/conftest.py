@@ -36,9 +36,21 @@ def shared_data(*parts: str) -> Path:
 EXPORT_TINY = {
     "latent_size": 8,
     "decoder": {"model_type": "gpt2", "n_embd": 32, "n_layer": 1, "n_head": 2, "n_positions": 256},
-    "encoder": {"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64},
+    "encoder": {
+        "model_type": "bert",
+        "hidden_size": 32,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+    },
 }
-EXPORT_LIMITS = {"max_sentence_tokens": 32, "max_paragraph_sentences": 8, "max_paragraph_tokens": 128, "max_window_paragraphs": 4, "max_window_tokens": 256}
+EXPORT_LIMITS = {
+    "max_sentence_tokens": 32,
+    "max_paragraph_sentences": 8,
+    "max_paragraph_tokens": 128,
+    "max_window_paragraphs": 4,
+    "max_window_tokens": 256,
+}
 
 
 def export_folder(tmp_path_factory, levels: list[str], prepare: dict | None = None, tiny: dict | None = None) -> str:
@@ -52,8 +64,11 @@ def export_folder(tmp_path_factory, levels: list[str], prepare: dict | None = No
     from doc_hvae.training import ModelSection, build_model
 
     corpus_dir = tmp_path_factory.mktemp("corpus")
-    prepare = prepare or {"source": {"reader": "pydoc", "max_documents": 20, "split_fractions": {"validation": 0.2, "test": 0.1}},
-                          "tokenizer": {"vocab_size": 400}, "limits": EXPORT_LIMITS}
+    prepare = prepare or {
+        "source": {"reader": "pydoc", "max_documents": 20, "split_fractions": {"validation": 0.2, "test": 0.1}},
+        "tokenizer": {"vocab_size": 400},
+        "limits": EXPORT_LIMITS,
+    }
     prepare_corpus(PrepareConfig(**prepare, output_dir=str(corpus_dir)), show_progress=False)
     tokenizer = PreparedCorpus(corpus_dir).tokenizer
     torch.manual_seed(0)
@@ -61,5 +76,7 @@ def export_folder(tmp_path_factory, levels: list[str], prepare: dict | None = No
     folder = tmp_path_factory.mktemp("export") / "final"
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    (folder / "train_config.yaml").write_text(yaml.safe_dump({"data": {"prepared_dir": str(corpus_dir), "prepare": prepare}}))
+    (folder / "train_config.yaml").write_text(
+        yaml.safe_dump({"data": {"prepared_dir": str(corpus_dir), "prepare": prepare}})
+    )
     return str(folder)

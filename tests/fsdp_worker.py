@@ -33,7 +33,13 @@ TINY = {
     "latent_size": 8,
     "posterior_mean_norm": {"document": 1.0, "paragraph": 0.2, "sentence": 0.1},
     "decoder": {"model_type": "gpt2", "n_embd": 32, "n_layer": 2, "n_head": 2, "n_positions": 256},
-    "encoder": {"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64},
+    "encoder": {
+        "model_type": "bert",
+        "hidden_size": 32,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+    },
 }
 
 
@@ -43,7 +49,9 @@ def checksum(model) -> float:
 
 def sample_ids(model) -> list:
     sampling = SamplingConfig(**{**DEFAULT_SAMPLING, "max_paragraphs": 2, "max_sentences": 3, "max_tokens": 12})
-    return [document.paragraphs for document in sample_prior(model, 2, sampling, seeded_generator(0, torch.device("cpu")))]
+    return [
+        document.paragraphs for document in sample_prior(model, 2, sampling, seeded_generator(0, torch.device("cpu")))
+    ]
 
 
 def main(corpus_dir: str, result_file: str, precision: str = "fp32") -> None:
@@ -54,7 +62,11 @@ def main(corpus_dir: str, result_file: str, precision: str = "fp32") -> None:
     model = build_model(ModelSection(config=TINY), corpus.tokenizer)
     reference = copy.deepcopy(model)
     bf16 = precision == "bf16"
-    policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.bfloat16) if bf16 else MixedPrecisionPolicy()
+    policy = (
+        MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.bfloat16)
+        if bf16
+        else MixedPrecisionPolicy()
+    )
     for block in model.decoder.lm.transformer.h:
         fully_shard(block, mp_policy=policy)
     fully_shard(model, mp_policy=policy)
@@ -101,10 +113,14 @@ def main(corpus_dir: str, result_file: str, precision: str = "fp32") -> None:
     if dist.get_rank() == 0:
         expected = reference.state_dict()
         differences = {key: float((full[key].float() - expected[key].float()).abs().max()) for key in expected}
-        result["state_dict_max_difference"], result["state_dict_max_difference_at"] = max((v, k) for k, v in differences.items())
+        result["state_dict_max_difference"], result["state_dict_max_difference_at"] = max(
+            (v, k) for k, v in differences.items()
+        )
         result["parameter_max_difference"] = max(differences[name] for name, _ in reference.named_parameters())
         result["state_dict_keys_equal"] = set(full) == set(expected)
-        result["state_dict_dtypes"] = sorted({str(tensor.dtype) for tensor in full.values() if tensor.is_floating_point()})
+        result["state_dict_dtypes"] = sorted(
+            {str(tensor.dtype) for tensor in full.values() if tensor.is_floating_point()}
+        )
         with open(result_file, "w") as handle:
             json.dump(result, handle)
     dist.destroy_process_group()

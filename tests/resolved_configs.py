@@ -15,15 +15,23 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RECORD = REPO_ROOT / "tests" / "data" / "resolved_configs.json"
-VOLATILE = {"transformers_version", "_name_or_path", "dtype", "torch_dtype"}  # set by the library version, not by a config
+VOLATILE = {
+    "transformers_version",
+    "_name_or_path",
+    "dtype",
+    "torch_dtype",
+}  # set by the library version, not by a config
 
 
 def training_configs() -> list[Path]:
     """The shipped configs that train a model (recipes/configs/*.yaml with a model section; not base recipes)."""
     import yaml
 
-    return [path for path in sorted((REPO_ROOT / "recipes" / "configs").glob("*.yaml"))
-            if "training" in (yaml.safe_load(path.read_text()) or {})]
+    return [
+        path
+        for path in sorted((REPO_ROOT / "recipes" / "configs").glob("*.yaml"))
+        if "training" in (yaml.safe_load(path.read_text()) or {})
+    ]
 
 
 def resolve(path: Path, overrides: list[str] = ()) -> dict:
@@ -35,7 +43,9 @@ def resolve(path: Path, overrides: list[str] = ()) -> dict:
     config = load_config(TrainConfig, path, overrides)
     resolved = config.model_dump(mode="json")
     model = DocHVAEConfig(**config.model.config).to_dict()
-    resolved["model"]["config"] = json.loads(json.dumps({k: v for k, v in sorted(model.items()) if k not in VOLATILE}, default=str))
+    resolved["model"]["config"] = json.loads(
+        json.dumps({k: v for k, v in sorted(model.items()) if k not in VOLATILE}, default=str)
+    )
     return resolved
 
 

@@ -363,12 +363,12 @@ GOLD: list[GoldCase] = [
     (
         "wikitext_quote_after_period",
         "pretokenized",
-        " Saprang noted in an interview that , \" if telecommunication businesses are in private hands , the "
-        'country won \'t be safe . " The junta had earlier announced plans to cancel the initial public offering '
+        ' Saprang noted in an interview that , " if telecommunication businesses are in private hands , the '
+        "country won 't be safe . \" The junta had earlier announced plans to cancel the initial public offering "
         "of both TOT and CAT Telecom . ",
         [
             'Saprang noted in an interview that , " if telecommunication businesses are in private hands , the '
-            'country won \'t be safe . "',
+            "country won 't be safe . \"",
             "The junta had earlier announced plans to cancel the initial public offering of both TOT and CAT Telecom .",
         ],
     ),

@@ -37,9 +37,18 @@ def hierarchy(rows):
             sentence_ids = []
             for i, ids in enumerate(paragraph):
                 sentence_ids.append(len(sentences))
-                sentences.append({"paragraph": len(paragraphs), "position": i, "ids": list(ids), "document": d,
-                                  "last": i == len(paragraph) - 1})
-            paragraphs.append({"document": d, "position": j, "sentences": sentence_ids, "last": j == len(row["paragraphs"]) - 1})
+                sentences.append(
+                    {
+                        "paragraph": len(paragraphs),
+                        "position": i,
+                        "ids": list(ids),
+                        "document": d,
+                        "last": i == len(paragraph) - 1,
+                    }
+                )
+            paragraphs.append(
+                {"document": d, "position": j, "sentences": sentence_ids, "last": j == len(row["paragraphs"]) - 1}
+            )
     return paragraphs, sentences
 
 
@@ -82,7 +91,11 @@ def collate(context="paragraph", memory=0, rows=ROWS, **kwargs) -> DocBatch:
 def test_shapes_and_counts(context, memory):
     batch = collate(context, memory)
     paragraphs, sentences = hierarchy(ROWS)
-    assert (batch.num_documents, batch.num_paragraphs, batch.num_sentences) == (3, len(paragraphs), len(sentences)) == (3, 6, 11)
+    assert (
+        (batch.num_documents, batch.num_paragraphs, batch.num_sentences)
+        == (3, len(paragraphs), len(sentences))
+        == (3, 6, 11)
+    )
     assert batch.num_memory_slots == memory and batch.decoder_context == context
     for name in ("decoder_input_ids", "decoder_segment", "decoder_position", "decoder_labels", "decoder_sentence"):
         tensor = getattr(batch, name)
@@ -103,7 +116,9 @@ def test_shapes_and_counts(context, memory):
 
 def test_row_length_options():
     batch = collate("paragraph", 0, min_row_length=1, row_multiple=1)
-    assert batch.decoder_input_ids.shape[1] == 1 + (1 + 1) + (2 + 1) + (4 + 1)  # the longest stream: document b's paragraph
+    assert batch.decoder_input_ids.shape[1] == 1 + (1 + 1) + (2 + 1) + (
+        4 + 1
+    )  # the longest stream: document b's paragraph
     batch = collate("paragraph", 0, min_row_length=8, row_multiple=8)
     assert batch.decoder_input_ids.shape[1] == 16
 
@@ -113,7 +128,9 @@ def test_decoder_streams_match_hand_built(context, memory):
     batch = collate(context, memory)
     streams = expected_streams(ROWS, context)
     assert int(batch.decoder_segment.max()) == len(streams) - 1
-    assert int((batch.decoder_segment >= 0).sum()) == sum(memory + 1 + len(s) for s in streams), "streams overlap or are cut"
+    assert int((batch.decoder_segment >= 0).sum()) == sum(memory + 1 + len(s) for s in streams), (
+        "streams overlap or are cut"
+    )
     for k, tokens in enumerate(streams):
         row, cols = stream_slots(batch.decoder_segment, batch.decoder_position, k)
         assert len(cols) == memory + 1 + len(tokens)
@@ -194,7 +211,9 @@ def test_sentence_streams_layout():
     assert torch.equal(batch.stream_paragraph, batch.sentence_paragraph)
     for k, sentence in enumerate(sentences):
         r, cols = stream_slots(batch.decoder_segment, batch.decoder_position, k)
-        assert batch.decoder_input_ids[r, cols].tolist() == [BOS] + sentence["ids"] + [PEND if sentence["last"] else SEP]
+        assert batch.decoder_input_ids[r, cols].tolist() == [BOS] + sentence["ids"] + [
+            PEND if sentence["last"] else SEP
+        ]
         assert set(batch.decoder_sentence[r, cols[:-1]].tolist()) == {k}
 
 
@@ -223,7 +242,9 @@ def test_encoder_rows_one_stream_per_sentence(context, memory):
     assert int((batch.encoder_segment >= 0).sum()) == sum(len(s["ids"]) + 2 for s in sentences)
     for k, sentence in enumerate(sentences):
         r, cols = stream_slots(batch.encoder_segment, batch.encoder_position, k)
-        assert batch.encoder_input_ids[r, cols].tolist() == [BOS] + sentence["ids"] + [PEND if sentence["last"] else SEP]
+        assert batch.encoder_input_ids[r, cols].tolist() == [BOS] + sentence["ids"] + [
+            PEND if sentence["last"] else SEP
+        ]
     assert (batch.encoder_input_ids[batch.encoder_segment < 0] == PAD).all()
 
 
@@ -245,8 +266,22 @@ def test_hierarchy_tables_agree(context):
     assert batch.sentence_document.tolist() == [s["document"] for s in sentences]
     # Child lists: masked entries point back to their parent at their position; counts agree.
     for parent_ids, children, mask, child_parent, child_position, n_parents in [
-        (batch.paragraph_document, batch.document_paragraphs, batch.document_paragraphs_mask, batch.paragraph_document, batch.paragraph_position, 3),
-        (batch.sentence_paragraph, batch.paragraph_sentences, batch.paragraph_sentences_mask, batch.sentence_paragraph, batch.sentence_position, 6),
+        (
+            batch.paragraph_document,
+            batch.document_paragraphs,
+            batch.document_paragraphs_mask,
+            batch.paragraph_document,
+            batch.paragraph_position,
+            3,
+        ),
+        (
+            batch.sentence_paragraph,
+            batch.paragraph_sentences,
+            batch.paragraph_sentences_mask,
+            batch.sentence_paragraph,
+            batch.sentence_position,
+            6,
+        ),
     ]:
         assert children.shape == mask.shape and children.shape[0] == n_parents
         for parent in range(n_parents):
@@ -304,15 +339,19 @@ def test_random_documents_pack_consistently():
     rng = random.Random(0)
     rows = []
     for d in range(12):
-        paragraphs = [[[100 + rng.randrange(50) for _ in range(rng.randint(1, 30))] for _ in range(rng.randint(1, 6))]
-                      for _ in range(rng.randint(1, 5))]
+        paragraphs = [
+            [[100 + rng.randrange(50) for _ in range(rng.randint(1, 30))] for _ in range(rng.randint(1, 6))]
+            for _ in range(rng.randint(1, 5))
+        ]
         rows.append({"id": str(d), "paragraphs": paragraphs})
     for context, memory in CONFIGS:
         batch = collate(context, memory, rows=rows, min_row_length=16)
         streams = expected_streams(rows, context)
         for k, tokens in enumerate(streams):
             r, cols = stream_slots(batch.decoder_segment, batch.decoder_position, k)
-            assert batch.decoder_labels[r, cols].tolist() == [IGNORE_INDEX] * memory + [t for t, _ in tokens] + [IGNORE_INDEX]
+            assert batch.decoder_labels[r, cols].tolist() == [IGNORE_INDEX] * memory + [t for t, _ in tokens] + [
+                IGNORE_INDEX
+            ]
             assert batch.decoder_sentence[r, cols].tolist() == [-1] * memory + [s for _, s in tokens] + [-1]
         assert int((batch.decoder_segment >= 0).sum()) == sum(memory + 1 + len(t) for t in streams)
         assert batch.num_tokens == int((batch.decoder_labels != IGNORE_INDEX).sum())
@@ -321,8 +360,15 @@ def test_random_documents_pack_consistently():
 
 def test_dataloader_with_sampler_and_collator():
     rng = random.Random(1)
-    rows = [{"id": str(d), "paragraphs": [[[10 + rng.randrange(9) for _ in range(rng.randint(1, 9))] for _ in range(rng.randint(1, 4))]]}
-            for d in range(30)]
+    rows = [
+        {
+            "id": str(d),
+            "paragraphs": [
+                [[10 + rng.randrange(9) for _ in range(rng.randint(1, 9))] for _ in range(rng.randint(1, 4))]
+            ],
+        }
+        for d in range(30)
+    ]
     lengths = [sum(len(s) + 1 for p in row["paragraphs"] for s in p) for row in rows]
     sampler = TokenBudgetBatchSampler(lengths, max_tokens=40, seed=3)
     loader = DataLoader(rows, batch_sampler=sampler, collate_fn=DocCollator(SPECIAL))

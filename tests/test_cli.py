@@ -34,19 +34,38 @@ def write(tmp_path, values) -> str:
 
 
 def test_the_file_sets_defaults_and_flags_override_them(tmp_path):
-    path = write(tmp_path, {"model": "m", "mode": "style", "max-tokens": 7, "references": [0, 5], "latent_temperature": {"document": 0.5},
-                            "no_level_use": True})
+    path = write(
+        tmp_path,
+        {
+            "model": "m",
+            "mode": "style",
+            "max-tokens": 7,
+            "references": [0, 5],
+            "latent_temperature": {"document": 0.5},
+            "no_level_use": True,
+        },
+    )
     args = parse_args_with_config(toy_parser(), ["--config", path])
     assert (args.model, args.mode, args.max_tokens, args.references, args.latent_temperature, args.no_level_use) == (
-        "m", "style", 7, [0, 5], ["document=0.5"], True)
-    args = parse_args_with_config(toy_parser(), ["--config", path, "--max-tokens", "9", "--references", "3", "--mode", "prior"])
+        "m",
+        "style",
+        7,
+        [0, 5],
+        ["document=0.5"],
+        True,
+    )
+    args = parse_args_with_config(
+        toy_parser(), ["--config", path, "--max-tokens", "9", "--references", "3", "--mode", "prior"]
+    )
     assert (args.max_tokens, args.references, args.mode) == (9, [3], "prior")
     assert parse_args_with_config(toy_parser(), ["--model", "x"]).max_tokens == 100  # no file: the flags' defaults
 
 
 def test_bad_keys_and_values_in_the_file_are_reported(tmp_path, capsys):
     with pytest.raises(ConfigError) as error:
-        parse_args_with_config(toy_parser(), ["--config", write(tmp_path, {"model": "m", "max_tokenz": 3, "no_level_use": "yes"})])
+        parse_args_with_config(
+            toy_parser(), ["--config", write(tmp_path, {"model": "m", "max_tokenz": 3, "no_level_use": "yes"})]
+        )
     message = str(error.value)
     assert "unknown key 'max_tokenz'" in message and "max_tokens" in message and "no_level_use: 'yes'" in message
     with pytest.raises(SystemExit):  # the flags' own checks: a bad choice or type is an argparse error
@@ -85,23 +104,59 @@ def test_generate_docs_help_shows_defaults_and_levels_are_checked_before_the_mod
     assert "invalid choice: 'chapter'" in capsys.readouterr().err
 
 
-def test_generate_docs_writes_to_the_working_directory_and_prints_each_reference_beside_its_samples(tmp_path_factory, monkeypatch, capsys):
+def test_generate_docs_writes_to_the_working_directory_and_prints_each_reference_beside_its_samples(
+    tmp_path_factory, monkeypatch, capsys
+):
     from conftest import export_folder
 
     folder = export_folder(tmp_path_factory, ["document", "paragraph", "sentence"])
     work = tmp_path_factory.mktemp("work")
     monkeypatch.chdir(work)
-    records = generate_docs.main(["--model", folder, "--mode", "style", "--references", "0", "--per-reference", "2", "--max-tokens", "8",
-                                  "--max-paragraphs", "1"])
+    records = generate_docs.main(
+        [
+            "--model",
+            folder,
+            "--mode",
+            "style",
+            "--references",
+            "0",
+            "--per-reference",
+            "2",
+            "--max-tokens",
+            "8",
+            "--max-paragraphs",
+            "1",
+        ]
+    )
     assert (work / "generated_style.jsonl").is_file() and (work / "generated_style.txt").is_file()
-    assert not any(name.startswith("generated_") for name in os.listdir(folder)), "the export folder is left as training wrote it"
+    assert not any(name.startswith("generated_") for name in os.listdir(folder)), (
+        "the export folder is left as training wrote it"
+    )
     printed = capsys.readouterr().out
     assert printed.count("=== reference ") == 1 and records[0]["source"] in printed
     assert printed.index("=== reference ") < printed.index("=== mode=style")
     # --mode continue: the reference's first paragraph is the prefix; what is written follows it.
-    continued = generate_docs.main(["--model", folder, "--mode", "continue", "--references", "0", "--per-reference", "2", "--prefix-paragraphs", "1",
-                                    "--max-tokens", "8", "--max-paragraphs", "2"])
-    assert [record["mode"] for record in continued] == ["continue", "continue"] and (work / "generated_continue.txt").is_file()
+    continued = generate_docs.main(
+        [
+            "--model",
+            folder,
+            "--mode",
+            "continue",
+            "--references",
+            "0",
+            "--per-reference",
+            "2",
+            "--prefix-paragraphs",
+            "1",
+            "--max-tokens",
+            "8",
+            "--max-paragraphs",
+            "2",
+        ]
+    )
+    assert [record["mode"] for record in continued] == ["continue", "continue"] and (
+        work / "generated_continue.txt"
+    ).is_file()
     assert continued[0]["source"].count("\n\n") == 0  # one paragraph of prefix, shown beside its continuations
     with pytest.raises(SystemExit, match="--prefix-paragraphs 0"):
         generate_docs.main(["--model", folder, "--mode", "continue", "--references", "0", "--prefix-paragraphs", "0"])

@@ -76,8 +76,15 @@ def test_overrides_merge_typed(base):
     config = load_config(
         TrainConfig,
         base,
-        ["optim.lr=3e-4", "optim.betas=[0.8,0.95]", "model.levels=[document,sentence]", "max_steps=7",
-         "tag=3e-4", "heads.bow.size=5", "output_dir=runs/y"],
+        [
+            "optim.lr=3e-4",
+            "optim.betas=[0.8,0.95]",
+            "model.levels=[document,sentence]",
+            "max_steps=7",
+            "tag=3e-4",
+            "heads.bow.size=5",
+            "output_dir=runs/y",
+        ],
     )
     assert config.optim.lr == 3e-4 and isinstance(config.optim.lr, float)
     assert config.optim.betas == [0.8, 0.95]
@@ -99,7 +106,10 @@ def test_a_mapping_override_replaces_the_mapping(base, tmp_path):
     assert load_config(TrainConfig, path).heads == {"bow": Head(size=3), "stop": Head(size=2)}
     assert load_config(TrainConfig, path, ["heads={}"]).heads == {}
     assert load_config(TrainConfig, path, ["heads={extra: {size: 9}}"]).heads == {"extra": Head(size=9)}
-    assert load_config(TrainConfig, path, ["heads.bow.size=4"]).heads == {"bow": Head(size=4), "stop": Head(size=2)}  # dotted keys still reach inside
+    assert load_config(TrainConfig, path, ["heads.bow.size=4"]).heads == {
+        "bow": Head(size=4),
+        "stop": Head(size=2),
+    }  # dotted keys still reach inside
 
 
 def test_quoted_override_stays_a_string(base):
@@ -272,7 +282,10 @@ def test_shipped_config_validates(path, tmp_path):
     assert config.output_dir == f"data/{path.stem}"
     assert (config.source.path is None) != (config.source.paths is None)
     # Each opens with the command that runs it.
-    assert path.read_text().splitlines()[0] == f"# python data_scripts/prepare_corpus.py --config data_scripts/configs/{path.name}"
+    assert (
+        path.read_text().splitlines()[0]
+        == f"# python data_scripts/prepare_corpus.py --config data_scripts/configs/{path.name}"
+    )
     # Overrides apply on top of it, and the result dumps and loads back.
     overridden = load_config(PrepareConfig, path, [f"output_dir={tmp_path}", "tokenizer.vocab_size=1000"])
     assert overridden.output_dir == str(tmp_path) and overridden.tokenizer.vocab_size == 1000
@@ -284,7 +297,9 @@ def test_shipped_config_validates(path, tmp_path):
 def test_prepare_config_reports_nested_problems():
     path = REPO_ROOT / "data_scripts" / "configs" / "wikitext2.yaml"
     with pytest.raises(ConfigError) as error:
-        load_config(PrepareConfig, path, ["limits.max_sentence_tokn=3", "tokenizer.vocab_size=10", "source.reader=null"])
+        load_config(
+            PrepareConfig, path, ["limits.max_sentence_tokn=3", "tokenizer.vocab_size=10", "source.reader=null"]
+        )
     text = "\n".join(problems_of(error))
     assert "limits.max_sentence_tokn: unknown key" in text and "did you mean 'max_sentence_tokens'?" in text
     assert "tokenizer.vocab_size:" in text and "source.reader:" in text
@@ -304,7 +319,9 @@ class Recipe(StrictModel):
 
 def test_a_config_over_its_base_merges_mappings_and_replaces_other_values(tmp_path):
     (tmp_path / "recipes").mkdir()
-    (tmp_path / "recipes" / "base.yaml").write_text("name: base\nsizes: {document: 32, sentence: 16}\nlevels: [document, sentence]\nsteps: 800\n")
+    (tmp_path / "recipes" / "base.yaml").write_text(
+        "name: base\nsizes: {document: 32, sentence: 16}\nlevels: [document, sentence]\nsteps: 800\n"
+    )
     (tmp_path / "mine.yaml").write_text("base: recipes/base.yaml\nsizes: {sentence: 8}\nlevels: [sentence]\n")
     config = load_config(Recipe, tmp_path / "mine.yaml", ["steps=10"])
     assert config.name == "base" and config.sizes == {"document": 32, "sentence": 8}  # merged key by key
@@ -323,7 +340,11 @@ def test_a_config_over_its_base_merges_mappings_and_replaces_other_values(tmp_pa
     (tmp_path / "part.yaml").write_text("sizes: {paragraph: 4}\nsteps: 5\n")
     (tmp_path / "two.yaml").write_text("base: [recipes/base.yaml, part.yaml]\nsizes: {sentence: 2}\n")
     assert load_config(Recipe, tmp_path / "two.yaml").model_dump() == {
-        "name": "base", "sizes": {"document": 32, "sentence": 2, "paragraph": 4}, "levels": ["document", "sentence"], "steps": 5}
+        "name": "base",
+        "sizes": {"document": 32, "sentence": 2, "paragraph": 4},
+        "levels": ["document", "sentence"],
+        "steps": 5,
+    }
     (tmp_path / "bad.yaml").write_text("base: 3\nname: x\n")
     with pytest.raises(ConfigError, match="base=.*give the path of the base config"):
         load_config(Recipe, tmp_path / "bad.yaml")
@@ -361,10 +382,17 @@ def test_a_recommended_sampling_the_model_cannot_use_fails_at_load_not_after_tra
     from doc_hvae.training import TrainConfig
 
     gutenberg = REPO_ROOT / "recipes" / "configs" / "gutenberg_style.yaml"  # recommends guidance on z_doc
-    with pytest.raises(ConfigError, match=r"sampling does not fit model.config: guidance=\{'document': 2.0\} needs latent levels.*sampling=\{\}"):
+    with pytest.raises(
+        ConfigError,
+        match=r"sampling does not fit model.config: guidance=\{'document': 2.0\} needs latent levels.*sampling=\{\}",
+    ):
         load_config(TrainConfig, gutenberg, ["model.config.levels=[]"])
     assert load_config(TrainConfig, gutenberg, ["model.config.levels=[]", "sampling={}"]).sampling == {}
     with pytest.raises(ConfigError, match=r"guidance_null='learned' at level\(s\) \['document'\].*decoder_latent_drop"):
         load_config(TrainConfig, gutenberg, ["sampling.guidance_null=learned"])
-    learned = ["sampling.guidance_null=learned", "model.config.decoder_latent_null=learned", "model.config.decoder_latent_drop={document: 0.1}"]
+    learned = [
+        "sampling.guidance_null=learned",
+        "model.config.decoder_latent_null=learned",
+        "model.config.decoder_latent_drop={document: 0.1}",
+    ]
     assert load_config(TrainConfig, gutenberg, learned).sampling["guidance_null"] == "learned"

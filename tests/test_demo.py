@@ -51,7 +51,10 @@ def headings(text: str) -> list[str]:
 
 def test_generation_handlers_return_each_document_with_its_paragraphs(handlers):
     styled = handlers.style(FIRST, 2, *SAMPLING, False)
-    assert headings(styled) == ["=== document 1 in the style of the text ===", "=== document 2 in the style of the text ==="]
+    assert headings(styled) == [
+        "=== document 1 in the style of the text ===",
+        "=== document 2 in the style of the text ===",
+    ]
     assert "[1] " in styled  # paragraphs numbered under their document
     sampled = handlers.sample(3, 0.9, 0.95, 1.0, *SAMPLING[2:])
     assert len(headings(sampled)) == 3 and all(h.startswith("=== prior sample") for h in headings(sampled))
@@ -61,8 +64,10 @@ def test_generation_handlers_return_each_document_with_its_paragraphs(handlers):
     assert [h.split(":")[0] for h in headings(steps)] == ["=== step 1 of 3", "=== step 2 of 3", "=== step 3 of 3"]
     assert "document weight 0.50 toward the second" in headings(steps)[1]
     swapped = handlers.swap(FIRST, SECOND, *SAMPLING, False)
-    assert headings(swapped) == ["=== the first text's paragraphs and sentences with the second text's z_doc ===",
-                                 "=== the second text's paragraphs and sentences with the first text's z_doc ==="]
+    assert headings(swapped) == [
+        "=== the first text's paragraphs and sentences with the second text's z_doc ===",
+        "=== the second text's paragraphs and sentences with the first text's z_doc ===",
+    ]
 
 
 def test_style_is_seeded_and_the_token_bound_cuts_documents(handlers):
@@ -75,7 +80,9 @@ def test_style_is_seeded_and_the_token_bound_cuts_documents(handlers):
 def test_inspect_reports_score_kl_neighbours_and_the_map(handlers):
     report, image = handlers.inspect(FIRST, 2, 3)
     assert "NLL (ELBO bound)" in report and "NLL (importance-weighted, 2 samples)" in report
-    assert "KL per level" in report and all(f"{level} " in report.split("KL per level")[1] for level in ("document", "paragraph", "sentence"))
+    assert "KL per level" in report and all(
+        f"{level} " in report.split("KL per level")[1] for level in ("document", "paragraph", "sentence")
+    )
     neighbours = [line for line in report.splitlines() if line[:2] in ("1.", "2.", "3.", "4.")]
     assert len(neighbours) == 3
     distances = [float(line.split("distance ")[1].split(":")[0]) for line in neighbours]
@@ -89,15 +96,33 @@ def test_reference_picker_gives_the_windows_text(handlers):
     assert handlers.reference_text(choices[-1]) == row_text(handlers.references[-1], handlers.pipe.tokenizer)
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda h: h.style(FIRST, 4, *SAMPLING, False), "documents=4 is over this demo's limit of 3 (set by doc-hvae-demo --max-documents)"),
-    (lambda h: h.sample(1, 0.9, 0.95, 1.0, 1.0, 1.0, 1.0, 25, 0), "tokens per document=25 is over this demo's limit of 24 (set by doc-hvae-demo --max-tokens)"),
-    (lambda h: h.style("x" * 501, 1, *SAMPLING, False), "text has 501 characters, over this demo's limit of 500 (set by doc-hvae-demo --max-chars)"),
-    (lambda h: h.interpolate(FIRST, SECOND, "document", 5, *SAMPLING, False), "steps=5 is over this demo's limit of 4 (set by doc-hvae-demo --max-steps)"),
-    (lambda h: h.inspect(FIRST, 6, 3), "importance samples=6 is over this demo's limit of 5 (set by doc-hvae-demo --max-iw-samples)"),
-    (lambda h: h.style("  ", 1, *SAMPLING, False), "text is empty"),
-    (lambda h: h.sample(1.5, 0.9, 0.95, 1.0, *SAMPLING[2:]), "documents=1.5; give a whole number"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (
+            lambda h: h.style(FIRST, 4, *SAMPLING, False),
+            "documents=4 is over this demo's limit of 3 (set by doc-hvae-demo --max-documents)",
+        ),
+        (
+            lambda h: h.sample(1, 0.9, 0.95, 1.0, 1.0, 1.0, 1.0, 25, 0),
+            "tokens per document=25 is over this demo's limit of 24 (set by doc-hvae-demo --max-tokens)",
+        ),
+        (
+            lambda h: h.style("x" * 501, 1, *SAMPLING, False),
+            "text has 501 characters, over this demo's limit of 500 (set by doc-hvae-demo --max-chars)",
+        ),
+        (
+            lambda h: h.interpolate(FIRST, SECOND, "document", 5, *SAMPLING, False),
+            "steps=5 is over this demo's limit of 4 (set by doc-hvae-demo --max-steps)",
+        ),
+        (
+            lambda h: h.inspect(FIRST, 6, 3),
+            "importance samples=6 is over this demo's limit of 5 (set by doc-hvae-demo --max-iw-samples)",
+        ),
+        (lambda h: h.style("  ", 1, *SAMPLING, False), "text is empty"),
+        (lambda h: h.sample(1.5, 0.9, 0.95, 1.0, *SAMPLING[2:]), "documents=1.5; give a whole number"),
+    ],
+)
 def test_a_request_over_a_bound_is_refused_with_the_value_and_the_limit(handlers, call, message):
     with pytest.raises(gr.Error) as refused:
         call(handlers)
@@ -142,12 +167,17 @@ def test_the_served_app_answers_through_gradio_client_and_loads_nothing_from_els
     try:
         client = Client(url, verbose=False)
         styled = client.predict(FIRST, 2, *SAMPLING, False, api_name="/style")
-        assert headings(styled) == ["=== document 1 in the style of the text ===", "=== document 2 in the style of the text ==="]
+        assert headings(styled) == [
+            "=== document 1 in the style of the text ===",
+            "=== document 2 in the style of the text ===",
+        ]
         with pytest.raises(Exception, match="over this demo's limit of 3"):  # the gr.Error's message reaches the client
             client.predict(FIRST, 4, *SAMPLING, False, api_name="/style")
         page = urllib.request.urlopen(url).read().decode()
         theme = urllib.request.urlopen(url.rstrip("/") + "/theme.css").read().decode()
         assert "fonts.googleapis.com" not in page + theme
-        assert "--font: ui-sans-serif, system-ui" in theme and "Source Sans Pro" not in theme  # system fonts, not the default theme's
+        assert (
+            "--font: ui-sans-serif, system-ui" in theme and "Source Sans Pro" not in theme
+        )  # system fonts, not the default theme's
     finally:
         demo.close()

@@ -36,7 +36,7 @@ def test_metrics_page_is_generated_from_the_code():
     page = REPO_ROOT / "docs" / "metrics.md"
     assert page.read_text() == definitions_markdown(), (
         "docs/metrics.md differs from doc_hvae.evaluation.DEFINITIONS / doc_hvae.style.DEFINITION; regenerate it with\n"
-        "  python -c 'import doc_hvae.evaluation as e; open(\"docs/metrics.md\", \"w\").write(e.definitions_markdown())'"
+        '  python -c \'import doc_hvae.evaluation as e; open("docs/metrics.md", "w").write(e.definitions_markdown())\''
     )
 
 
@@ -63,6 +63,10 @@ def test_every_relative_link_lands_on_a_file_and_an_anchor():
 def test_findings_anchors_are_unique_and_dated_history_lives_only_there():
     ids = ANCHOR.findall((REPO_ROOT / "docs" / "findings.md").read_text())
     assert len(ids) == len(set(ids)) and "gate-random-walk" in ids
-    dated = [f"{page.name}: {date}" for page in PAGES if page.name != "findings.md"
-             for date in re.findall(r"\b20\d\d-\d\d-\d\d\b", page.read_text())]
+    dated = [
+        f"{page.name}: {date}"
+        for page in PAGES
+        if page.name != "findings.md"
+        for date in re.findall(r"\b20\d\d-\d\d-\d\d\b", page.read_text())
+    ]
     assert not dated, "dated history belongs in docs/findings.md: " + ", ".join(dated)

@@ -12,20 +12,28 @@ from doc_hvae.training import check_positions
 V = 64
 BOS, PARAGRAPH_END, SENTENCE_END = 1, 4, 2
 DOCS = [
-    {"id": "a", "paragraphs": [[[10, 11, 12], [13, 14]], [[15, 16, 17, 18]], [[19, 20], [21, 22, 23], [24]]], "num_words": 15},
+    {
+        "id": "a",
+        "paragraphs": [[[10, 11, 12], [13, 14]], [[15, 16, 17, 18]], [[19, 20], [21, 22, 23], [24]]],
+        "num_words": 15,
+    },
     {"id": "b", "paragraphs": [[[30, 31]], [[32, 33, 34], [35, 36], [37]]], "num_words": 8},
 ]
 
 
 def flat_model(context: str, seed: int = 0) -> DocHVAE:
     decoder = {**default_decoder_config(V, 32, 2, 2), "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0}
-    config = DocHVAEConfig(levels=[], vocab_size=V, decoder=decoder, encoder=default_encoder_config(V, 32, 1, 2), decoder_context=context)
+    config = DocHVAEConfig(
+        levels=[], vocab_size=V, decoder=decoder, encoder=default_encoder_config(V, 32, 1, 2), decoder_context=context
+    )
     torch.manual_seed(seed)
     return DocHVAE(config).eval()
 
 
 def test_document_streams_predict_the_same_tokens_as_paragraph_streams():
-    by_context = {context: DocCollator.for_model(flat_model(context).config)(DOCS) for context in ("paragraph", "document")}
+    by_context = {
+        context: DocCollator.for_model(flat_model(context).config)(DOCS) for context in ("paragraph", "document")
+    }
     paragraph, document = by_context["paragraph"], by_context["document"]
     assert document.num_tokens == paragraph.num_tokens
     assert int(document.decoder_segment.max()) + 1 == len(DOCS)  # one stream per document
@@ -37,8 +45,30 @@ def test_document_streams_predict_the_same_tokens_as_paragraph_streams():
     assert targets(document) == targets(paragraph)
     # The stream of document "a": <s>, then each paragraph after the previous </p>.
     first = document.decoder_input_ids[document.decoder_segment == 0].tolist()
-    assert first == [BOS, 10, 11, 12, SENTENCE_END, 13, 14, PARAGRAPH_END, 15, 16, 17, 18, PARAGRAPH_END,
-                     19, 20, SENTENCE_END, 21, 22, 23, SENTENCE_END, 24, PARAGRAPH_END]
+    assert first == [
+        BOS,
+        10,
+        11,
+        12,
+        SENTENCE_END,
+        13,
+        14,
+        PARAGRAPH_END,
+        15,
+        16,
+        17,
+        18,
+        PARAGRAPH_END,
+        19,
+        20,
+        SENTENCE_END,
+        21,
+        22,
+        23,
+        SENTENCE_END,
+        24,
+        PARAGRAPH_END,
+    ]
 
 
 def test_document_context_nll_is_the_lms_own_loss_on_the_whole_stream():
@@ -47,13 +77,17 @@ def test_document_context_nll_is_the_lms_own_loss_on_the_whole_stream():
     streams = [batch.decoder_input_ids[batch.decoder_segment == d].tolist() for d in range(len(DOCS))]
     with torch.no_grad():
         ours = model(batch).recon_nll
-        reference = sum(model.decoder.lm(input_ids=torch.tensor([s]), labels=torch.tensor([s])).loss * (len(s) - 1) for s in streams)
+        reference = sum(
+            model.decoder.lm(input_ids=torch.tensor([s]), labels=torch.tensor([s])).loss * (len(s) - 1) for s in streams
+        )
     torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-4)
 
 
 def test_document_context_is_for_the_flat_lm_only():
     with pytest.raises(ValueError, match="flat-LM baseline"):
-        DocHVAEConfig(levels=["document"], vocab_size=V, decoder=default_decoder_config(V, 32, 1, 2), decoder_context="document")
+        DocHVAEConfig(
+            levels=["document"], vocab_size=V, decoder=default_decoder_config(V, 32, 1, 2), decoder_context="document"
+        )
 
 
 def test_positions_are_checked_against_the_window_length():

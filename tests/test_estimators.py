@@ -25,8 +25,6 @@ from doc_hvae.modeling.distributions import DiagonalGaussian
 F64 = torch.float64
 
 
-
-
 def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, covariance: torch.Tensor) -> torch.Tensor:
     """log N(x; mean, covariance) over the last dimension, full covariance."""
     return torch.distributions.MultivariateNormal(mean, covariance_matrix=covariance).log_prob(x)
@@ -50,7 +48,9 @@ class LinearGaussianHierarchy:
         eye2 = torch.eye(self.d2, dtype=F64)
         cov_z2 = self.A @ self.A.T + self.s2**2 * eye2
         # Joint covariance of z = (z1, z2), and of x.
-        self.cov_z = torch.cat([torch.cat([torch.eye(self.d1, dtype=F64), self.A.T], 1), torch.cat([self.A, cov_z2], 1)], 0)
+        self.cov_z = torch.cat(
+            [torch.cat([torch.eye(self.d1, dtype=F64), self.A.T], 1), torch.cat([self.A, cov_z2], 1)], 0
+        )
         self.cov_zx = self.cov_z[:, self.d1 :] @ self.B.T
         self.cov_x = self.B @ cov_z2 @ self.B.T + self.sx**2 * torch.eye(self.dx, dtype=F64)
 
@@ -77,7 +77,9 @@ class LinearGaussianHierarchy:
         """log p(z1) + log p(z2 | z1) + log p(x | z2), the per-level terms as the model sums them."""
         prior1 = DiagonalGaussian(torch.zeros_like(z1), torch.zeros_like(z1))
         prior2 = DiagonalGaussian(z1 @ self.A.T, torch.full_like(z2, math.log(self.s2)))
-        likelihood = DiagonalGaussian(z2 @ self.B.T, torch.full((*z2.shape[:-1], self.dx), math.log(self.sx), dtype=F64))
+        likelihood = DiagonalGaussian(
+            z2 @ self.B.T, torch.full((*z2.shape[:-1], self.dx), math.log(self.sx), dtype=F64)
+        )
         return prior1.log_prob(z1).sum(-1) + prior2.log_prob(z2).sum(-1) + likelihood.log_prob(x).sum(-1)
 
 
@@ -108,7 +110,10 @@ def hierarchy_run():
 
 def test_iw_log_likelihood_is_a_stable_log_mean_exp():
     log_weights = torch.tensor([[-1000.0, 2.0], [-1001.0, 0.0], [-999.0, -3.0]])
-    expected = torch.log(torch.exp(log_weights.double() - log_weights.max(0).values).mean(0)) + log_weights.double().max(0).values
+    expected = (
+        torch.log(torch.exp(log_weights.double() - log_weights.max(0).values).mean(0))
+        + log_weights.double().max(0).values
+    )
     result = iw_log_likelihood(log_weights)
     assert result.dtype == torch.float64 and result.shape == (2,)
     assert torch.isfinite(result).all()
@@ -192,7 +197,9 @@ def test_mutual_information_matches_closed_form():
     assert abs(estimate - true_mi) / true_mi < 0.05, f"MI estimate {estimate:.4f} against exact {true_mi:.4f}"
     # The chunk size is an implementation detail: it must not change the value.
     few = posterior[:500]
-    assert mutual_information(few, z[:500], chunk=77) == pytest.approx(mutual_information(few, z[:500], chunk=1024), rel=1e-9)
+    assert mutual_information(few, z[:500], chunk=77) == pytest.approx(
+        mutual_information(few, z[:500], chunk=1024), rel=1e-9
+    )
 
 
 def test_mutual_information_of_uninformative_posteriors_is_zero():
@@ -222,7 +229,9 @@ def test_active_units_counts_dimensions_above_each_threshold():
     base = torch.tensor([1.0, -1.0, 2.0, -2.0, 0.5, -0.5], dtype=F64)
     base = base / base.var(unbiased=True).sqrt()  # unbiased variance exactly 1
     variances = [0.5, 0.05, 0.005, 0.0005, 0.0]
-    means = torch.stack([math.sqrt(v) * base for v in variances], dim=1) + torch.tensor([3.0, -1.0, 0.0, 7.0, 2.0], dtype=F64)
+    means = torch.stack([math.sqrt(v) * base for v in variances], dim=1) + torch.tensor(
+        [3.0, -1.0, 0.0, 7.0, 2.0], dtype=F64
+    )
     counts, variance = active_units(means)
     torch.testing.assert_close(variance, torch.tensor(variances, dtype=F64))
     assert set(counts) == set(AU_THRESHOLDS)

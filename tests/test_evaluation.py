@@ -21,7 +21,14 @@ import doc_hvae.evaluation as evaluation
 from doc_hvae.config import DocHVAEConfig, default_decoder_config, default_encoder_config
 from doc_hvae.data.batching import DocCollator, TokenBudgetBatchSampler
 from doc_hvae.data.tokenizer import train_bpe_tokenizer
-from doc_hvae.evaluation import DEFINITIONS, EvalSettings, evaluate, format_report, mutual_information, reconstruction_bleu
+from doc_hvae.evaluation import (
+    DEFINITIONS,
+    EvalSettings,
+    evaluate,
+    format_report,
+    mutual_information,
+    reconstruction_bleu,
+)
 from doc_hvae.generation import GeneratedDocument
 from doc_hvae.modeling import DocHVAE
 from doc_hvae.modeling.distributions import DiagonalGaussian
@@ -46,10 +53,18 @@ SECTION_5_LEVEL_FIELDS = (
     "information_use_nats_per_document",
     "information_use_percent_ppl",
 )
-SECTION_5_METRICS = ("tokens", "NLL (ELBO)", "NLL (IW, k)", "PPL", "KL per level", "AU per level", "MI per level", "information use", "prior substitution (delta PPL)")
+SECTION_5_METRICS = (
+    "tokens",
+    "NLL (ELBO)",
+    "NLL (IW, k)",
+    "PPL",
+    "KL per level",
+    "AU per level",
+    "MI per level",
+    "information use",
+    "prior substitution (delta PPL)",
+)
 TIMING_KEYS = ("seconds", "documents_per_second")
-
-
 
 
 def tiny_config(levels, vocab_size: int = V, latent_size: int = 8, **kwargs) -> DocHVAEConfig:
@@ -78,8 +93,18 @@ def make_rows(shapes=((2, 1), (3,), (1, 1, 2), (2, 2), (1,)), seed: int = 0) -> 
     g = torch.Generator().manual_seed(seed)
     rows = []
     for d, shape in enumerate(shapes):
-        paragraphs = [[torch.randint(5, V, (int(torch.randint(1, 5, (1,), generator=g)),), generator=g).tolist() for _ in range(n)] for n in shape]
-        rows.append(with_counts({"id": f"doc{d}", "paragraphs": paragraphs, "num_words": sum(len(s) for p in paragraphs for s in p)}))
+        paragraphs = [
+            [
+                torch.randint(5, V, (int(torch.randint(1, 5, (1,), generator=g)),), generator=g).tolist()
+                for _ in range(n)
+            ]
+            for n in shape
+        ]
+        rows.append(
+            with_counts(
+                {"id": f"doc{d}", "paragraphs": paragraphs, "num_words": sum(len(s) for p in paragraphs for s in p)}
+            )
+        )
     return rows
 
 
@@ -143,11 +168,20 @@ def test_report_has_every_section_5_field_for_every_level(report, rows):
         assert set(entry["active_units_sweep"]) == {str(t) for t in evaluation.AU_THRESHOLDS}
     # Every kind of number the report carries is defined in the report itself, beside the numbers.
     defined_by = {
-        "NLL (ELBO)": report["nll_elbo_per_document"], "NLL (IW, k)": report["nll_iw_per_document"], "PPL": report["ppl_elbo"],
+        "NLL (ELBO)": report["nll_elbo_per_document"],
+        "NLL (IW, k)": report["nll_iw_per_document"],
+        "PPL": report["ppl_elbo"],
         "PPL factors": report["ppl_factors"]["reconstruction"],
-        **{name: [entry[key] for entry in report["per_level"].values()] for name, key in (
-            ("KL per level", "kl_per_document"), ("AU per level", "active_units"), ("MI per level", "mutual_information"),
-            ("information use", "information_use_nats_per_document"), ("prior substitution (delta PPL)", "prior_substitution_delta_ppl"))},
+        **{
+            name: [entry[key] for entry in report["per_level"].values()]
+            for name, key in (
+                ("KL per level", "kl_per_document"),
+                ("AU per level", "active_units"),
+                ("MI per level", "mutual_information"),
+                ("information use", "information_use_nats_per_document"),
+                ("prior substitution (delta PPL)", "prior_substitution_delta_ppl"),
+            )
+        },
     }
     for name in [*defined_by, *SECTION_5_METRICS]:
         assert len(report["definitions"].get(name, "")) > 30, f"the report does not define {name!r}"
@@ -156,13 +190,22 @@ def test_report_has_every_section_5_field_for_every_level(report, rows):
 def test_perplexities_follow_their_definitions(report):
     assert report["ppl_elbo"] == pytest.approx(math.exp(report["nll_elbo_per_token"]), rel=1e-12)
     assert report["ppl_iw"] == pytest.approx(math.exp(report["nll_iw_per_token"]), rel=1e-12)
-    assert report["word_ppl_elbo"] == pytest.approx(math.exp(report["nll_elbo_per_document"] * report["documents"] / report["words"]), rel=1e-9)
+    assert report["word_ppl_elbo"] == pytest.approx(
+        math.exp(report["nll_elbo_per_document"] * report["documents"] / report["words"]), rel=1e-9
+    )
     assert report["recon_ppl"] == pytest.approx(math.exp(report["recon_nll_per_token"]), rel=1e-12)
     # Per document and per token are the same total.
-    assert report["nll_elbo_per_document"] * report["documents"] == pytest.approx(report["nll_elbo_per_token"] * report["tokens"], rel=1e-9)
-    assert report["nll_iw_per_document"] * report["documents"] == pytest.approx(report["nll_iw_per_token"] * report["tokens"], rel=1e-9)
+    assert report["nll_elbo_per_document"] * report["documents"] == pytest.approx(
+        report["nll_elbo_per_token"] * report["tokens"], rel=1e-9
+    )
+    assert report["nll_iw_per_document"] * report["documents"] == pytest.approx(
+        report["nll_iw_per_token"] * report["tokens"], rel=1e-9
+    )
     # -ELBO = reconstruction + stop + every level's KL.
-    elbo_total = report["recon_nll_per_token"] * report["tokens"] + (report["stop_nll_per_document"] + report["rate_per_document"]) * report["documents"]
+    elbo_total = (
+        report["recon_nll_per_token"] * report["tokens"]
+        + (report["stop_nll_per_document"] + report["rate_per_document"]) * report["documents"]
+    )
     assert report["nll_elbo_per_document"] * report["documents"] == pytest.approx(elbo_total, rel=1e-9)
     # The IW bound (k = 50) is at least as tight as the ELBO, up to the noise of two estimates.
     assert report["nll_iw_per_token"] <= report["nll_elbo_per_token"] + 0.02
@@ -172,7 +215,9 @@ def test_kl_accounting_adds_up(report):
     per_level = report["per_level"]
     documents, tokens = report["documents"], report["tokens"]
     assert sum(e["kl_share_of_rate"] for e in per_level.values()) == pytest.approx(1.0, abs=1e-9)
-    assert sum(e["kl_per_document"] for e in per_level.values()) * documents == pytest.approx(report["rate_per_document"] * documents, rel=1e-9)
+    assert sum(e["kl_per_document"] for e in per_level.values()) * documents == pytest.approx(
+        report["rate_per_document"] * documents, rel=1e-9
+    )
     for level, e in per_level.items():
         total = e["kl_per_document"] * documents
         assert total > 0, f"{level}: analytic KL of a sampled posterior against its prior is positive"
@@ -191,7 +236,9 @@ def test_active_units_mutual_information_and_level_use_are_consistent(report):
         assert e["mutual_information_ceiling"] == pytest.approx(math.log(e["units"]))
         assert e["mutual_information"] <= e["mutual_information_ceiling"] + 1e-9
         assert ("mutual_information_warning" in e) == (e["mutual_information"] < 0)
-        assert e["prior_substitution_delta_ppl"] == pytest.approx(e["recon_ppl_with_prior"] - report["recon_ppl"], rel=1e-9)
+        assert e["prior_substitution_delta_ppl"] == pytest.approx(
+            e["recon_ppl_with_prior"] - report["recon_ppl"], rel=1e-9
+        )
 
 
 def test_evaluation_is_reproducible_with_the_same_seed(model, dataset, report):
@@ -204,14 +251,20 @@ def test_evaluation_is_reproducible_with_the_same_seed(model, dataset, report):
 
 def test_batching_does_not_change_deterministic_quantities(model, dataset, report):
     """A tiny token budget splits the set into several batches: counts and AU must not move."""
-    split = quiet_evaluate(model, dataset, EvalSettings(iw_samples=4, iw_chunk=3, max_tokens=12, level_use=False, seed=0))
+    split = quiet_evaluate(
+        model, dataset, EvalSettings(iw_samples=4, iw_chunk=3, max_tokens=12, level_use=False, seed=0)
+    )
     for key in ("documents", "tokens", "words"):
         assert split[key] == report[key]
     for level in THREE_LEVELS:
         a, b = split["per_level"][level], report["per_level"][level]
         assert a["units"] == b["units"]
-        torch.testing.assert_close(torch.tensor(a["posterior_mean_variance"]), torch.tensor(b["posterior_mean_variance"]), rtol=1e-4, atol=1e-9)
-        assert "prior_substitution_delta_ppl" not in a and "information_use_nats_per_document" not in a  # level_use=False
+        torch.testing.assert_close(
+            torch.tensor(a["posterior_mean_variance"]), torch.tensor(b["posterior_mean_variance"]), rtol=1e-4, atol=1e-9
+        )
+        assert (
+            "prior_substitution_delta_ppl" not in a and "information_use_nats_per_document" not in a
+        )  # level_use=False
     assert split["iw_samples"] == 4
     assert math.isfinite(split["nll_iw_per_token"])
 
@@ -224,8 +277,12 @@ def test_iw_copies_see_their_own_encoder_features(model, rows):
     with torch.no_grad():
         single = model(batch, latent_mode="mean", encoder_features=features)
         tiled = model(collator(rows * 3), latent_mode="mean", encoder_features=evaluation._repeat_features(features, 3))
-    torch.testing.assert_close(tiled.document_recon_nll.view(3, -1), single.document_recon_nll.expand(3, -1), rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(tiled.document_stop_nll.view(3, -1), single.document_stop_nll.expand(3, -1), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        tiled.document_recon_nll.view(3, -1), single.document_recon_nll.expand(3, -1), rtol=1e-4, atol=1e-4
+    )
+    torch.testing.assert_close(
+        tiled.document_stop_nll.view(3, -1), single.document_stop_nll.expand(3, -1), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_iw_nll_lies_between_the_exact_nll_and_the_elbo(dataset):
@@ -257,7 +314,13 @@ def test_iw_nll_lies_between_the_exact_nll_and_the_elbo(dataset):
 
 def test_empty_split_is_rejected(model):
     with pytest.raises(ValueError, match="empty"):
-        evaluate(model, datasets.Dataset.from_list([]), DocCollator.for_model(model.config), EvalSettings(), show_progress=False)
+        evaluate(
+            model,
+            datasets.Dataset.from_list([]),
+            DocCollator.for_model(model.config),
+            EvalSettings(),
+            show_progress=False,
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -272,7 +335,11 @@ def test_flat_lm_report_has_perplexities_and_a_note_but_no_latent_metrics(datase
     assert "no latents" in report["note"]
     for key in ("ppl_elbo", "word_ppl_elbo", "nll_elbo_per_token", "recon_ppl"):
         assert math.isfinite(report[key])
-    assert not [key for key in report if any(part in key for part in ("kl", "active", "mutual", "information_use", "prior_substitution"))]
+    assert not [
+        key
+        for key in report
+        if any(part in key for part in ("kl", "active", "mutual", "information_use", "prior_substitution"))
+    ]
     assert "rate_per_document" not in report  # no latents, no rate
     # No latents: the ELBO is the exact NLL, and "IW" is the same number with k = 1.
     assert report["iw_samples"] == 1
@@ -298,7 +365,9 @@ def test_negative_mutual_information_warns_and_is_reported():
     mi = mutual_information(DiagonalGaussian(mean, log_scale), z)
     assert mi < -0.5
     accumulator = evaluation.EvaluationAccumulator(tiny_config(["document"], latent_size=1))
-    accumulator.totals.update({"documents": 2, "tokens": 10, "words": 6, "recon_nll": 20.0, "stop_nll": 1.0, "kl/document": 0.5})
+    accumulator.totals.update(
+        {"documents": 2, "tokens": 10, "words": 6, "recon_nll": 20.0, "stop_nll": 1.0, "kl/document": 0.5}
+    )
     accumulator.kl_units["document"] = 2
     accumulator.kl_per_dim["document"] += 0.25
     accumulator.means["document"].append(mean)
@@ -396,7 +465,11 @@ def test_reconstruction_bleu_pairs_each_reconstruction_with_its_source(tokenized
 
 def test_other_document_units_take_the_next_documents_unit_at_the_same_position(model, rows):
     batch = DocCollator.for_model(model.config)(rows)
-    document_of = {"document": torch.arange(batch.num_documents), "paragraph": batch.paragraph_document, "sentence": batch.sentence_document}
+    document_of = {
+        "document": torch.arange(batch.num_documents),
+        "paragraph": batch.paragraph_document,
+        "sentence": batch.sentence_document,
+    }
     position_of = {"paragraph": batch.paragraph_position, "sentence": batch.sentence_position}
     for level in THREE_LEVELS:
         donors = evaluation.other_document_units(level, batch)
@@ -405,9 +478,15 @@ def test_other_document_units_take_the_next_documents_unit_at_the_same_position(
         assert donor_owner.tolist() == ((owner + 1) % batch.num_documents).tolist()
         if level in position_of:
             # Same position where the donor document has it, else its last.
-            donor_count = torch.bincount(document_of[level], minlength=batch.num_documents)[donor_owner] if level == "paragraph" else None
+            donor_count = (
+                torch.bincount(document_of[level], minlength=batch.num_documents)[donor_owner]
+                if level == "paragraph"
+                else None
+            )
             if donor_count is not None:
-                assert position_of[level][donors].tolist() == torch.minimum(position_of[level], donor_count - 1).tolist()
+                assert (
+                    position_of[level][donors].tolist() == torch.minimum(position_of[level], donor_count - 1).tolist()
+                )
     single = DocCollator.for_model(model.config)(rows[:1])
     assert evaluation.other_document_units("document", single) is None
 
@@ -431,7 +510,9 @@ def test_information_use_follows_the_nll_difference(model, rows, report):
         z = {level: out.z for level, out in model(batch, latent_mode="mean", return_latents=True).latents.items()}
         nll = evaluation.information_use_nll(model, batch, z)
         for level in THREE_LEVELS:
-            swapped = model.decoder(batch, {**z, level: z[level][evaluation.other_document_units(level, batch)]}).nll.sum()
+            swapped = model.decoder(
+                batch, {**z, level: z[level][evaluation.other_document_units(level, batch)]}
+            ).nll.sum()
             assert nll[level] == pytest.approx(float(swapped), rel=1e-6)
         assert nll["own"] == pytest.approx(float(model.decoder(batch, z).nll.sum()), rel=1e-6)
     for e in report["per_level"].values():
@@ -456,15 +537,21 @@ def test_validation_training_and_the_final_report_agree_on_the_same_batch_and_sa
     """One accumulator behind both: training's validation and the final report give the same numbers for
     the same documents and posterior sample (the report's extra passes come after the sample)."""
     report = quiet_evaluate(model, dataset, EvalSettings(iw_samples=0, max_tokens=10**6, seed=3))
-    (in_report_order,) = TokenBudgetBatchSampler(dataset["num_tokens"], max_tokens=10**6, shuffle=False)  # one batch, by length
+    (in_report_order,) = TokenBudgetBatchSampler(
+        dataset["num_tokens"], max_tokens=10**6, shuffle=False
+    )  # one batch, by length
     torch.manual_seed(3)
-    metrics = evaluation.validation_metrics(model, [DocCollator.for_model(model.config)([rows[i] for i in in_report_order])])
+    metrics = evaluation.validation_metrics(
+        model, [DocCollator.for_model(model.config)([rows[i] for i in in_report_order])]
+    )
     assert metrics["val/ppl_elbo"] == pytest.approx(report["ppl_elbo"], rel=1e-12)
     assert metrics["val/recon_ppl"] == pytest.approx(report["recon_ppl"], rel=1e-12)
     for level, entry in report["per_level"].items():
         assert metrics[f"val/kl/{level}"] == pytest.approx(entry["kl_per_document"], rel=1e-12)
         assert metrics[f"val/active_units/{level}"] == entry["active_units"]
-        assert metrics[f"val/information_use/{level}"] == pytest.approx(entry["information_use_nats_per_document"], rel=1e-9)
+        assert metrics[f"val/information_use/{level}"] == pytest.approx(
+            entry["information_use_nats_per_document"], rel=1e-9
+        )
 
 
 def test_document_scores_sum_to_the_report_s_elbo(model, dataset, rows):
@@ -472,7 +559,9 @@ def test_document_scores_sum_to_the_report_s_elbo(model, dataset, rows):
     settings = EvalSettings(iw_samples=0, max_tokens=10**6, level_use=False, seed=5)
     report = quiet_evaluate(model, dataset, settings)
     scores = evaluation.document_nll(model, rows, DocCollator.for_model(model.config), settings)["elbo"]
-    assert float(scores.sum()) == pytest.approx(report["nll_elbo_per_document"] * report["documents"], rel=1e-6)  # float32 sums
+    assert float(scores.sum()) == pytest.approx(
+        report["nll_elbo_per_document"] * report["documents"], rel=1e-6
+    )  # float32 sums
 
 
 def test_label_accuracy_is_reported_where_documents_have_labels(model):

@@ -21,16 +21,42 @@ from doc_hvae.data.prepare import PrepareConfig, prepare_corpus
 @pytest.mark.slow
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_a_sharded_model_trains_validates_samples_and_exports_like_an_unsharded_copy(tmp_path, precision):
-    prepare_corpus(PrepareConfig(source={"reader": "pydoc", "max_documents": 20, "split_fractions": {"validation": 0.2, "test": 0.1}},
-                                 tokenizer={"vocab_size": 400},
-                                 limits={"max_sentence_tokens": 32, "max_paragraph_sentences": 8, "max_paragraph_tokens": 128,
-                                         "max_window_paragraphs": 4, "max_window_tokens": 256},
-                                 output_dir=str(tmp_path / "corpus")), show_progress=False)
+    prepare_corpus(
+        PrepareConfig(
+            source={"reader": "pydoc", "max_documents": 20, "split_fractions": {"validation": 0.2, "test": 0.1}},
+            tokenizer={"vocab_size": 400},
+            limits={
+                "max_sentence_tokens": 32,
+                "max_paragraph_sentences": 8,
+                "max_paragraph_tokens": 128,
+                "max_window_paragraphs": 4,
+                "max_window_tokens": 256,
+            },
+            output_dir=str(tmp_path / "corpus"),
+        ),
+        show_progress=False,
+    )
     result_file = tmp_path / "result.json"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               str(REPO_ROOT / "tests" / "fsdp_worker.py"), str(tmp_path / "corpus"), str(result_file), precision]
-    process = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO_ROOT,
-                             env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"})
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(REPO_ROOT / "tests" / "fsdp_worker.py"),
+        str(tmp_path / "corpus"),
+        str(result_file),
+        precision,
+    ]
+    process = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO_ROOT,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"},
+    )
     assert process.returncode == 0, process.stdout[-2000:] + process.stderr[-4000:]
     result = json.loads(result_file.read_text())
     assert result["sharded"] and result["sharded_after"] and result["whole_inside"]

@@ -45,8 +45,17 @@ def tiny_model(levels=THREE_LEVELS, seed: int = 0, tie: bool = True, **kwargs) -
     if not tie:
         decoder["tie_word_embeddings"] = False
     torch.manual_seed(seed)
-    kwargs.setdefault("decoder_context", "paragraph")  # the loop's paragraph streams; sentence streams are asked for explicitly
-    config = DocHVAEConfig(levels=levels, latent_size=8, vocab_size=V, decoder=decoder, encoder=default_encoder_config(V, 32, 1, 2), **kwargs)
+    kwargs.setdefault(
+        "decoder_context", "paragraph"
+    )  # the loop's paragraph streams; sentence streams are asked for explicitly
+    config = DocHVAEConfig(
+        levels=levels,
+        latent_size=8,
+        vocab_size=V,
+        decoder=decoder,
+        encoder=default_encoder_config(V, 32, 1, 2),
+        **kwargs,
+    )
     return DocHVAE(config).eval()
 
 
@@ -94,8 +103,16 @@ def make_rows(shapes=((2, 1), (3,), (1, 1, 2))) -> list[dict]:
     g = torch.Generator().manual_seed(0)
     rows = []
     for d, shape in enumerate(shapes):
-        paragraphs = [[torch.randint(5, V, (int(torch.randint(1, 5, (1,), generator=g)),), generator=g).tolist() for _ in range(n)] for n in shape]
-        rows.append({"id": f"doc{d}", "paragraphs": paragraphs, "num_words": sum(len(s) for p in paragraphs for s in p)})
+        paragraphs = [
+            [
+                torch.randint(5, V, (int(torch.randint(1, 5, (1,), generator=g)),), generator=g).tolist()
+                for _ in range(n)
+            ]
+            for n in shape
+        ]
+        rows.append(
+            {"id": f"doc{d}", "paragraphs": paragraphs, "num_words": sum(len(s) for p in paragraphs for s in p)}
+        )
     return rows
 
 
@@ -122,8 +139,6 @@ class PlanRecorder:
 
 
 SMALL = dict(max_tokens=8, max_paragraphs=3, max_sentences=3)
-
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -160,8 +175,13 @@ LAYERS_INJECTION = {"document": ["memory", "layers"], "paragraph": ["layers"], "
 
 @pytest.mark.parametrize(
     "levels, context, injection",
-    [(THREE_LEVELS, "paragraph", None), (THREE_LEVELS, "sentence", None), ([], "paragraph", None),
-     (THREE_LEVELS, "paragraph", LAYERS_INJECTION), (THREE_LEVELS, "sentence", LAYERS_INJECTION)],
+    [
+        (THREE_LEVELS, "paragraph", None),
+        (THREE_LEVELS, "sentence", None),
+        ([], "paragraph", None),
+        (THREE_LEVELS, "paragraph", LAYERS_INJECTION),
+        (THREE_LEVELS, "sentence", LAYERS_INJECTION),
+    ],
     ids=["paragraph-context", "sentence-context", "flat-lm", "paragraph-context-layers", "sentence-context-layers"],
 )
 def test_cached_decoding_matches_decoding_without_cache(levels, context, injection):
@@ -215,7 +235,9 @@ def test_max_sentences_ends_a_paragraph(context):
     """A decoder that always says end-of-sentence (then end-of-paragraph) gets exactly max_sentences."""
     model = tiny_model(decoder_context=context)
     set_output_bias(model, {SENTENCE_END: 100.0, PARAGRAPH_END: 50.0})
-    documents = sample_prior(model, 2, SamplingConfig(temperature=1.0, max_tokens=10, max_paragraphs=2, max_sentences=3), seeded_generator(0))
+    documents = sample_prior(
+        model, 2, SamplingConfig(temperature=1.0, max_tokens=10, max_paragraphs=2, max_sentences=3), seeded_generator(0)
+    )
     paragraphs = [p for d in documents for p in d.paragraphs]
     assert paragraphs and all(p == [[], [], []] for p in paragraphs), paragraphs
 
@@ -225,7 +247,9 @@ def test_max_tokens_cuts_a_stream(context):
     """A decoder that never emits a boundary is cut at max_tokens, which ends the paragraph."""
     model = tiny_model(decoder_context=context)
     set_output_bias(model, {7: 100.0})
-    documents = sample_prior(model, 2, SamplingConfig(temperature=1.0, max_tokens=5, max_paragraphs=2, max_sentences=3), seeded_generator(0))
+    documents = sample_prior(
+        model, 2, SamplingConfig(temperature=1.0, max_tokens=5, max_paragraphs=2, max_sentences=3), seeded_generator(0)
+    )
     paragraphs = [p for d in documents for p in d.paragraphs]
     assert paragraphs and all(p == [[7] * 5] for p in paragraphs), paragraphs
 
@@ -253,7 +277,9 @@ def test_decoder_receives_the_next_sentence_latent_after_end_of_sentence():
             embeddings[token] = torch.nn.functional.one_hot(torch.tensor(dim), 32).float()
             projection.weight[dim, dim] = big
     e = torch.eye(8)
-    plan = LatentPlan(num_documents=2, sentences=[[torch.stack([e[0], e[1]])], [torch.stack([e[0], e[2]])]], num_paragraphs=[1, 1])
+    plan = LatentPlan(
+        num_documents=2, sentences=[[torch.stack([e[0], e[1]])], [torch.stack([e[0], e[2]])]], num_paragraphs=[1, 1]
+    )
     greedy = SamplingConfig(temperature=0.0, max_tokens=6, max_paragraphs=1, max_sentences=3)
     first, second = decode_documents(model, plan, greedy, seeded_generator(0))
     assert first.paragraphs[0][0] == second.paragraphs[0][0] == []  # same latent, same first sentence (ends at once)
@@ -269,7 +295,12 @@ def test_decoder_receives_the_next_sentence_latent_after_end_of_sentence():
 def test_reconstruct_keeps_the_paragraph_count_of_each_source(levels):
     model = tiny_model(levels)
     rows = make_rows()
-    documents = reconstruct(model, batch_of(model, rows), SamplingConfig(temperature=1.0, max_tokens=4, max_sentences=2), generator=seeded_generator(0))
+    documents = reconstruct(
+        model,
+        batch_of(model, rows),
+        SamplingConfig(temperature=1.0, max_tokens=4, max_sentences=2),
+        generator=seeded_generator(0),
+    )
     assert [len(d.paragraphs) for d in documents] == [len(r["paragraphs"]) for r in rows] == [2, 1, 3]
 
 
@@ -290,7 +321,9 @@ def test_reconstruct_does_not_silently_drop_paragraphs_beyond_max_paragraphs():
     model = tiny_model()
     rows = make_rows(((1, 1, 1, 1), (2,)))
     try:
-        documents = reconstruct(model, batch_of(model, rows), SamplingConfig(max_paragraphs=2, max_tokens=3), generator=seeded_generator(0))
+        documents = reconstruct(
+            model, batch_of(model, rows), SamplingConfig(max_paragraphs=2, max_tokens=3), generator=seeded_generator(0)
+        )
     except ValueError as error:  # a clear error naming the bound is an acceptable fix too
         assert "max_paragraphs" in str(error)
         return
@@ -301,7 +334,9 @@ def test_generate_in_style_decodes_per_reference_documents_from_each_reference_z
     model = tiny_model()
     references = batch_of(model, make_rows()[:2])
     recorder = PlanRecorder(monkeypatch)
-    groups = generate_in_style(model, references, per_reference=3, sampling=SamplingConfig(**SMALL), generator=seeded_generator(0))
+    groups = generate_in_style(
+        model, references, per_reference=3, sampling=SamplingConfig(**SMALL), generator=seeded_generator(0)
+    )
     assert [len(group) for group in groups] == [3, 3]
     assert all(isinstance(d, GeneratedDocument) for group in groups for d in group)
     (plan,) = recorder.plans
@@ -325,7 +360,9 @@ def test_interpolate_returns_steps_documents_between_the_two_endpoints(level, mo
     rows = make_rows(((2, 1), (1, 3, 1)))
     pair = batch_of(model, rows)
     recorder = PlanRecorder(monkeypatch)
-    documents = interpolate(model, pair, level, steps=3, sampling=SamplingConfig(**SMALL), generator=seeded_generator(0))
+    documents = interpolate(
+        model, pair, level, steps=3, sampling=SamplingConfig(**SMALL), generator=seeded_generator(0)
+    )
     assert len(documents) == 3
     (plan,) = recorder.plans
     assert plan.num_documents == 3
@@ -409,7 +446,15 @@ def test_sampling_config_rejects_bad_values(bad, named):
 
 
 def test_sampling_config_accepts_the_edges():
-    config = SamplingConfig(temperature=0.0, top_k=0, top_p=1.0, max_paragraphs=1, max_sentences=1, max_tokens=1, latent_temperature={"document": 0.5})
+    config = SamplingConfig(
+        temperature=0.0,
+        top_k=0,
+        top_p=1.0,
+        max_paragraphs=1,
+        max_sentences=1,
+        max_tokens=1,
+        latent_temperature={"document": 0.5},
+    )
     assert config.latent_temperature_of("document") == 0.5
     assert config.latent_temperature_of("sentence") == 1.0
 
@@ -425,7 +470,9 @@ def test_top_k_one_and_tiny_top_p_are_greedy():
     plan = LatentPlan(num_documents=3, num_paragraphs=[2, 1, 2])
     greedy = decode_documents(model, plan, SamplingConfig(temperature=0.0, **SMALL), seeded_generator(0))
     for truncation in ({"top_k": 1}, {"top_p": 1e-6}):
-        truncated = decode_documents(model, plan, SamplingConfig(temperature=1.3, **truncation, **SMALL), seeded_generator(1))
+        truncated = decode_documents(
+            model, plan, SamplingConfig(temperature=1.3, **truncation, **SMALL), seeded_generator(1)
+        )
         assert truncated == greedy, truncation
     sampled = decode_documents(model, plan, SamplingConfig(temperature=5.0, **SMALL), seeded_generator(1))
     assert sampled != greedy
@@ -437,15 +484,26 @@ def test_top_k_one_and_tiny_top_p_are_greedy():
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return train_bpe_tokenizer(["The cat sat on the mat.", "A dog ran in the park.", "Rain fell all day long."] * 3, vocab_size=300, min_frequency=1)
+    return train_bpe_tokenizer(
+        ["The cat sat on the mat.", "A dog ran in the park.", "Rain fell all day long."] * 3,
+        vocab_size=300,
+        min_frequency=1,
+    )
 
 
 def test_document_text_joins_sentences_with_spaces_and_paragraphs_with_a_blank_line(tokenizer):
     def encode(text):
         return tokenizer.encode(text, add_special_tokens=False)
 
-    document = GeneratedDocument([[encode("The cat sat on the mat."), encode("A dog ran in the park.")], [encode("Rain fell all day long.")]])
-    assert document_text(document, tokenizer) == "The cat sat on the mat. A dog ran in the park.\n\nRain fell all day long."
+    document = GeneratedDocument(
+        [[encode("The cat sat on the mat."), encode("A dog ran in the park.")], [encode("Rain fell all day long.")]]
+    )
+    assert (
+        document_text(document, tokenizer)
+        == "The cat sat on the mat. A dog ran in the park.\n\nRain fell all day long."
+    )
     # Empty sentences and paragraphs leave no stray spaces or blank lines; special tokens are skipped.
-    sparse = GeneratedDocument([[[]], [encode("Rain fell all day long."), [SENTENCE_END]], [[], encode("The cat sat on the mat.")]])
+    sparse = GeneratedDocument(
+        [[[]], [encode("Rain fell all day long."), [SENTENCE_END]], [[], encode("The cat sat on the mat.")]]
+    )
     assert document_text(sparse, tokenizer) == "Rain fell all day long.\n\nThe cat sat on the mat."

@@ -9,7 +9,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
 import torch
-from test_generation import LAYERS_INJECTION, SMALL, THREE_LEVELS, batch_of, lively_model, make_rows, set_stop, tiny_model
+from test_generation import (
+    LAYERS_INJECTION,
+    SMALL,
+    THREE_LEVELS,
+    batch_of,
+    lively_model,
+    make_rows,
+    set_stop,
+    tiny_model,
+)
 
 from doc_hvae.generation import LatentPlan, SamplingConfig, decode_documents, generate_in_style, seeded_generator
 from doc_hvae.guidance import LatentGuidance
@@ -25,7 +34,14 @@ CASES = [
     (["document"], "paragraph", {"document": ["memory"]}),
     (["document", "sentence"], "paragraph", {"document": ["embedding"], "sentence": ["embedding"]}),
 ]
-IDS = ["paragraph-context", "sentence-context", "paragraph-layers", "sentence-layers", "document-memory", "document-embedding"]
+IDS = [
+    "paragraph-context",
+    "sentence-context",
+    "paragraph-layers",
+    "sentence-layers",
+    "document-memory",
+    "document-embedding",
+]
 
 
 def model_for(levels, context, injection):
@@ -35,7 +51,9 @@ def model_for(levels, context, injection):
 def document_plan(model, count: int = 4, seed: int = 3) -> LatentPlan:
     """Fixed, far-apart z_doc (norm about 3x the prior's), so the document latent moves the decoder."""
     g = torch.Generator().manual_seed(seed)
-    return LatentPlan(num_documents=count, document=3 * torch.randn(count, model.config.latent_dim("document"), generator=g))
+    return LatentPlan(
+        num_documents=count, document=3 * torch.randn(count, model.config.latent_dim("document"), generator=g)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,10 +150,17 @@ def test_the_unconditional_branch_decodes_as_the_null_latent(context, injection)
 def test_guided_decoding_is_the_same_with_and_without_the_kv_cache(levels, context, injection):
     model = model_for(levels, context, injection)
     guided = {"document": 3.0, **({"paragraph": 2.0} if "paragraph" in levels else {})}
-    sampling = SamplingConfig(temperature=1.0, guidance=guided, guidance_plausibility=0.05, max_tokens=12, max_paragraphs=3, max_sentences=3)
+    sampling = SamplingConfig(
+        temperature=1.0, guidance=guided, guidance_plausibility=0.05, max_tokens=12, max_paragraphs=3, max_sentences=3
+    )
     cached = decode_documents(model, document_plan(model), sampling, seeded_generator(0), use_cache=True)
     assert cached == decode_documents(model, document_plan(model), sampling, seeded_generator(0), use_cache=False)
-    plain = decode_documents(model, document_plan(model), SamplingConfig(temperature=1.0, max_tokens=12, max_paragraphs=3, max_sentences=3), seeded_generator(0))
+    plain = decode_documents(
+        model,
+        document_plan(model),
+        SamplingConfig(temperature=1.0, max_tokens=12, max_paragraphs=3, max_sentences=3),
+        seeded_generator(0),
+    )
     assert cached != plain, "guidance at g = 3 should change what the decoder writes"
 
 
@@ -192,11 +217,15 @@ def test_sampling_config_rejects_bad_guidance(kwargs, named):
 
 def test_guidance_that_the_model_cannot_follow_is_refused_with_one_message():
     with pytest.raises(ValueError, match=r"level\(s\) \['paragraph'\].*levels are \['document', 'sentence'\]"):
-        decode_documents(tiny_model(["document", "sentence"]), LatentPlan(1), SamplingConfig(guidance={"paragraph": 2.0}, **SMALL))
+        decode_documents(
+            tiny_model(["document", "sentence"]), LatentPlan(1), SamplingConfig(guidance={"paragraph": 2.0}, **SMALL)
+        )
     with pytest.raises(ValueError, match="flat LM"):
         decode_documents(tiny_model([]), LatentPlan(1), SamplingConfig(guidance={"document": 2.0}, **SMALL))
     with pytest.raises(ValueError, match="trained without a learned null.*guidance_null='zero'"):
-        decode_documents(tiny_model(), LatentPlan(1), SamplingConfig(guidance={"document": 2.0}, guidance_null="learned", **SMALL))
+        decode_documents(
+            tiny_model(), LatentPlan(1), SamplingConfig(guidance={"document": 2.0}, guidance_null="learned", **SMALL)
+        )
     with pytest.raises(ValueError, match="decoder_latent_null"):
         tiny_model(decoder_latent_null="learned")  # nothing hidden, nothing learned
 
@@ -242,8 +271,24 @@ def test_the_recipe_and_the_pipeline_start_from_the_model_s_recommended_sampling
 
     args = generate_docs.parse_args(["--model", folder])
     recommended = generate_docs.sampling_config(args, generate_docs.recommended_sampling(folder))
-    assert (recommended.guidance, recommended.top_p, recommended.temperature) == ({"document": 3.0}, 0.9, DEFAULT_SAMPLING["temperature"])
-    flags = generate_docs.parse_args(["--model", folder, "--guidance", "document=1.5", "paragraph=2", "--top-p", "0.8", "--guidance-plausibility", "0.1"])
+    assert (recommended.guidance, recommended.top_p, recommended.temperature) == (
+        {"document": 3.0},
+        0.9,
+        DEFAULT_SAMPLING["temperature"],
+    )
+    flags = generate_docs.parse_args(
+        [
+            "--model",
+            folder,
+            "--guidance",
+            "document=1.5",
+            "paragraph=2",
+            "--top-p",
+            "0.8",
+            "--guidance-plausibility",
+            "0.1",
+        ]
+    )
     given = generate_docs.sampling_config(flags, generate_docs.recommended_sampling(folder))
     assert (given.guidance, given.top_p, given.guidance_plausibility) == ({"document": 1.5, "paragraph": 2.0}, 0.8, 0.1)
     with pytest.raises(SystemExit, match="LEVEL=FLOAT"):
@@ -253,4 +298,9 @@ def test_the_recipe_and_the_pipeline_start_from_the_model_s_recommended_sampling
     assert pipe.sampling.guidance == {"document": 3.0} and pipe.sampling.top_p == 0.9
     text = "A list is a mutable sequence. It grows.\n\nSlicing returns a new list."
     guided = pipe.generate_in_style(text, per_text=1, seed=0, max_paragraphs=1, max_tokens=10)
-    assert guided[0].text == pipe.generate_in_style(text, per_text=1, seed=0, max_paragraphs=1, max_tokens=10, guidance={"document": 3.0})[0].text
+    assert (
+        guided[0].text
+        == pipe.generate_in_style(
+            text, per_text=1, seed=0, max_paragraphs=1, max_tokens=10, guidance={"document": 3.0}
+        )[0].text
+    )

@@ -102,7 +102,9 @@ def test_umap_without_umap_learn_says_what_to_install():
         LatentMap("umap")
     with pytest.raises(ImportError, match="umap-learn"):
         EvalSettings(latent_map="umap")
-    with pytest.raises(SystemExit, match="--latent-map umap: .*pip install umap-learn"):  # the recipe: one line, before any model loads
+    with pytest.raises(
+        SystemExit, match="--latent-map umap: .*pip install umap-learn"
+    ):  # the recipe: one line, before any model loads
         evaluate_docs.main(["--model", "no/such/model", "--latent-map", "umap"])
 
 
@@ -170,7 +172,9 @@ def test_the_paragraph_map_holds_every_paragraph_of_every_document(model, labell
     assert labelled_map["paragraph"]["coloured_by"] == "document"
 
     means = direct_means(model, rows)["paragraph"].double().numpy()  # rows' order, paragraphs in order
-    position = {unit: index for index, unit in enumerate((row["id"], k) for row in rows for k in range(len(row["paragraphs"])))}
+    position = {
+        unit: index for index, unit in enumerate((row["id"], k) for row in rows for k in range(len(row["paragraphs"])))
+    }
     order = [position[(point["document_id"], point["paragraph"])] for point in points]
     reference = PCA(n_components=2).fit(means).transform(means)[order]
     assert_equal_up_to_axis_signs(np.array([[point["x"], point["y"]] for point in points]), reference, atol=1e-5)
@@ -195,8 +199,11 @@ def test_the_figure_is_coloured_by_label_only_where_there_are_labels(labelled_ma
     assert [text.get_text() for text in legend.get_texts()] == ["a", "b"]
     assert [len(collection.get_offsets()) for collection in figure.axes[0].collections] == [3, 2]
     plt.close(figure)
-    unlabelled = {**labelled_map["document"], "coloured_by": None,
-                  "points": [{**point, "label": None} for point in labelled_map["document"]["points"]]}
+    unlabelled = {
+        **labelled_map["document"],
+        "coloured_by": None,
+        "points": [{**point, "label": None} for point in labelled_map["document"]["points"]],
+    }
     figure = latent_map_figure(unlabelled, "z_doc")
     assert figure.axes[0].get_legend() is None and len(figure.axes[0].collections) == 1
     plt.close(figure)
@@ -204,7 +211,9 @@ def test_the_figure_is_coloured_by_label_only_where_there_are_labels(labelled_ma
     figure.canvas.draw()  # the colour map is applied when drawn
     colours = figure.axes[0].collections[0].get_facecolors()
     plt.close(figure)
-    assert len({tuple(colour) for colour in colours}) == len({point["document_id"] for point in labelled_map["paragraph"]["points"]})
+    assert len({tuple(colour) for colour in colours}) == len(
+        {point["document_id"] for point in labelled_map["paragraph"]["points"]}
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,7 +223,13 @@ def test_the_figure_is_coloured_by_label_only_where_there_are_labels(labelled_ma
 TINY = {
     "latent_size": 8,
     "decoder": {"model_type": "gpt2", "n_embd": 32, "n_layer": 1, "n_head": 2, "n_positions": 256},
-    "encoder": {"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64},
+    "encoder": {
+        "model_type": "bert",
+        "hidden_size": 32,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+    },
 }
 
 
@@ -223,9 +238,15 @@ def synthetic_export(tmp_path_factory):
     """An untrained tiny three-level export over a prepared synthetic corpus of 3 labels."""
     corpus = tmp_path_factory.mktemp("topics")
     write_topic_corpus(corpus, num_documents=40, num_labels=3, paragraphs=3)
-    prepare = {"source": {"reader": "text", "path": str(corpus), "options": {"label_from": "filename_prefix"},
-                          "split_fractions": {"validation": 0.1, "test": 0.25}},
-               "tokenizer": {"vocab_size": 300}}
+    prepare = {
+        "source": {
+            "reader": "text",
+            "path": str(corpus),
+            "options": {"label_from": "filename_prefix"},
+            "split_fractions": {"validation": 0.1, "test": 0.25},
+        },
+        "tokenizer": {"vocab_size": 300},
+    }
     folder = export_folder(tmp_path_factory, THREE_LEVELS, prepare, TINY)
     return Path(folder), Path(prepared_dir_of(folder))
 
@@ -233,15 +254,30 @@ def synthetic_export(tmp_path_factory):
 def test_the_recipe_writes_the_maps_their_points_and_references_them_in_the_report(synthetic_export, tmp_path):
     folder, prepared = synthetic_export
     output = tmp_path / "eval"
-    report = evaluate_docs.main(["--model", str(folder), "--split", "test", "--k", "0", "--bleu-documents", "0", "--no-level-use",
-                                 "--output", str(output)])
+    report = evaluate_docs.main(
+        [
+            "--model",
+            str(folder),
+            "--split",
+            "test",
+            "--k",
+            "0",
+            "--bleu-documents",
+            "0",
+            "--no-level-use",
+            "--output",
+            str(output),
+        ]
+    )
     test = PreparedCorpus(prepared).dataset["test"]
     latent_map = json.loads((output / "latent_map.json").read_text())
     points = latent_map["document"]["points"]
     assert len(points) == len(test) == report["documents"] >= 3
     assert sorted(point["document_id"] for point in points) == sorted(test["id"])
     label_of = dict(zip(test["id"], test["label"]))
-    assert all(point["label"] == label_of[point["document_id"]] and point["label"].startswith("topic") for point in points)
+    assert all(
+        point["label"] == label_of[point["document_id"]] and point["label"].startswith("topic") for point in points
+    )
     assert latent_map["document"]["coloured_by"] == "label" and len(latent_map["paragraph"]["points"]) > len(points)
     assert all(np.isfinite([point["x"], point["y"]]).all() for point in points)
 

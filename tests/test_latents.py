@@ -14,8 +14,12 @@ V = 64
 def make_model(**kwargs) -> DocHVAE:
     torch.manual_seed(0)
     config = DocHVAEConfig(
-        levels=["document", "paragraph", "sentence"], latent_size=8, vocab_size=V,
-        decoder=default_decoder_config(V, 32, 1, 2), encoder=default_encoder_config(V, 32, 1, 2), **kwargs,
+        levels=["document", "paragraph", "sentence"],
+        latent_size=8,
+        vocab_size=V,
+        decoder=default_decoder_config(V, 32, 1, 2),
+        encoder=default_encoder_config(V, 32, 1, 2),
+        **kwargs,
     )
     return DocHVAE(config)
 
@@ -24,7 +28,15 @@ def rows(n_documents: int) -> list[dict]:
     generator = torch.Generator().manual_seed(1)
     documents = []
     for d in range(n_documents):
-        paragraphs = [[torch.randint(5, V, (int(torch.randint(3, 9, (1,), generator=generator)),), generator=generator).tolist() for _ in range(3)] for _ in range(2)]
+        paragraphs = [
+            [
+                torch.randint(
+                    5, V, (int(torch.randint(3, 9, (1,), generator=generator)),), generator=generator
+                ).tolist()
+                for _ in range(3)
+            ]
+            for _ in range(2)
+        ]
         documents.append({"id": str(d), "paragraphs": paragraphs, "num_words": 10})
     return documents
 
@@ -32,7 +44,9 @@ def rows(n_documents: int) -> list[dict]:
 def test_mean_norm_gives_every_dimension_the_fixed_spread_in_training():
     norm = PosteriorMeanNorm(dim=4, gamma=0.5).train()
     generator = torch.Generator().manual_seed(0)
-    means = torch.randn(64, 4, generator=generator) * torch.tensor([0.1, 1.0, 10.0, 0.0]) + 3.0  # small, unit, large and no spread (eps=1e-5 floors below ~3e-3)
+    means = (
+        torch.randn(64, 4, generator=generator) * torch.tensor([0.1, 1.0, 10.0, 0.0]) + 3.0
+    )  # small, unit, large and no spread (eps=1e-5 floors below ~3e-3)
     out = norm(means)
     spread = out.std(0, unbiased=False)
     assert torch.allclose(spread[:3], torch.full((3,), 0.5), atol=1e-3)  # whatever the raw spread
@@ -77,8 +91,12 @@ def test_recalibration_sets_exact_eval_mode_statistics_top_down_and_keeps_state(
         model.latent_levels[level].mean_norm.running_mean.fill_(5.0)
     # What each level's norm sees in eval mode once its parents are recalibrated:
     inputs = {level: [] for level in model.config.levels}
-    hooks = [model.latent_levels[level].mean_norm.register_forward_hook(lambda m, args, out, level=level: inputs[level].append(args[0]))
-             for level in model.config.levels]
+    hooks = [
+        model.latent_levels[level].mean_norm.register_forward_hook(
+            lambda m, args, out, level=level: inputs[level].append(args[0])
+        )
+        for level in model.config.levels
+    ]
     rng_before = torch.get_rng_state()
     seen = model.recalibrate_posterior_norms(batches)
     for hook in hooks:
@@ -87,7 +105,7 @@ def test_recalibration_sets_exact_eval_mode_statistics_top_down_and_keeps_state(
     assert model.training and torch.equal(torch.get_rng_state(), rng_before)
     for level in model.config.levels:
         # A level first runs in its own pass (top-down: its parents are already recalibrated).
-        values = torch.cat(inputs[level][:len(batches)]).double()
+        values = torch.cat(inputs[level][: len(batches)]).double()
         norm = model.latent_levels[level].mean_norm
         assert torch.allclose(norm.running_mean.double(), values.mean(0), atol=1e-5), level
         assert torch.allclose(norm.running_var.double(), values.var(0, unbiased=False), atol=1e-5), level
@@ -115,7 +133,14 @@ def test_posterior_initialisation_options():
     assert torch.count_nonzero(model.latent_levels["sentence"].prior_head.weight) == 0
 
 
-@pytest.mark.parametrize("kwargs", [{"posterior_mean_norm": {"chapter": 0.5}}, {"posterior_mean_norm": {"document": -1}}, {"posterior_log_scale_init": -9.0}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"posterior_mean_norm": {"chapter": 0.5}},
+        {"posterior_mean_norm": {"document": -1}},
+        {"posterior_log_scale_init": -9.0},
+    ],
+)
 def test_invalid_anti_collapse_options_are_rejected(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         make_model(**kwargs)
@@ -138,9 +163,13 @@ def test_prior_step_and_stop_step_equal_the_training_pass_unit_by_unit():
         for k in range(history.shape[1]):
             step = level.prior_step(history, torch.full((history.shape[0],), k), z["document"])
             units = siblings.children[:, k]
-            assert torch.allclose(step.mean, whole.mean[units], atol=1e-5) and torch.allclose(step.log_scale, whole.log_scale[units], atol=1e-5)
+            assert torch.allclose(step.mean, whole.mean[units], atol=1e-5) and torch.allclose(
+                step.log_scale, whole.log_scale[units], atol=1e-5
+            )
         top = model.latent_levels["document"].prior_step(z["document"][:, None], torch.zeros(3, dtype=torch.long), None)
-        assert torch.equal(top.mean, torch.zeros_like(z["document"])) and torch.equal(top.log_scale, torch.zeros_like(z["document"]))
+        assert torch.equal(top.mean, torch.zeros_like(z["document"])) and torch.equal(
+            top.log_scale, torch.zeros_like(z["document"])
+        )
 
         logits = model.stop_head(z, batch.paragraph_document, siblings)
         for count in range(1, history.shape[1] + 1):

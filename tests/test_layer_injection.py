@@ -13,22 +13,47 @@ from doc_hvae.modeling.decoder import decoder_layers
 
 V = 64
 DOCS = [
-    {"id": "a", "paragraphs": [[[10, 11, 12], [13, 14]], [[15, 16, 17, 18]], [[19, 20], [21, 22, 23], [24]]], "num_words": 15},
+    {
+        "id": "a",
+        "paragraphs": [[[10, 11, 12], [13, 14]], [[15, 16, 17, 18]], [[19, 20], [21, 22, 23], [24]]],
+        "num_words": 15,
+    },
     {"id": "b", "paragraphs": [[[30, 31]], [[32, 33, 34], [35, 36], [37]]], "num_words": 8},
     {"id": "c", "paragraphs": [[[40, 41, 42, 43, 44, 45]]], "num_words": 6},
 ]
 LAYERS_ONLY = {level: ["layers"] for level in LEVELS}
 DECODERS = {
-    "gpt2": {"model_type": "gpt2", "n_embd": 32, "n_layer": 2, "n_head": 2, "n_positions": 128, "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0},
-    "llama": {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-              "num_key_value_heads": 1, "max_position_embeddings": 128},
+    "gpt2": {
+        "model_type": "gpt2",
+        "n_embd": 32,
+        "n_layer": 2,
+        "n_head": 2,
+        "n_positions": 128,
+        "resid_pdrop": 0.0,
+        "embd_pdrop": 0.0,
+        "attn_pdrop": 0.0,
+    },
+    "llama": {
+        "model_type": "llama",
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "max_position_embeddings": 128,
+    },
 }
 
 
 def make_model(decoder="gpt2", injection=None, levels=LEVELS, seed=0, **kwargs) -> DocHVAE:
     config = DocHVAEConfig(
-        levels=list(levels), latent_size=8, vocab_size=V, decoder={**DECODERS[decoder], "vocab_size": V},
-        encoder=default_encoder_config(V, 32, 1, 2), latent_injection=injection or LAYERS_ONLY, **kwargs,
+        levels=list(levels),
+        latent_size=8,
+        vocab_size=V,
+        decoder={**DECODERS[decoder], "vocab_size": V},
+        encoder=default_encoder_config(V, 32, 1, 2),
+        latent_injection=injection or LAYERS_ONLY,
+        **kwargs,
     )
     torch.manual_seed(seed)
     return DocHVAE(config).eval()
@@ -53,7 +78,9 @@ def test_layer_injection_starts_exactly_as_the_flat_lm(decoder):
     flat = make_model(decoder, levels=[], injection={})
     flat.decoder.lm.load_state_dict(hierarchical.decoder.lm.state_dict())
     assert torch.equal(hierarchical.decoder.layers.gates, torch.zeros(2, 3))  # layers x levels
-    assert all(float(p.weight.detach().abs().sum()) > 0 for p in hierarchical.decoder.layers.projections)  # only the gates are closed
+    assert all(
+        float(p.weight.detach().abs().sum()) > 0 for p in hierarchical.decoder.layers.projections
+    )  # only the gates are closed
     with torch.no_grad():
         ours, reference = hierarchical(collate(hierarchical)), flat(collate(flat))
     assert ours.num_tokens == reference.num_tokens
@@ -95,7 +122,10 @@ def test_each_level_changes_the_prediction_through_the_layers(decoder):
 
 @pytest.mark.parametrize("decoder", list(DECODERS))
 def test_packing_does_not_change_the_result(decoder):
-    model = make_model(decoder, injection={"document": ["memory", "layers"], "paragraph": ["layers"], "sentence": ["embedding", "layers"]})
+    model = make_model(
+        decoder,
+        injection={"document": ["memory", "layers"], "paragraph": ["layers"], "sentence": ["embedding", "layers"]},
+    )
     randomise_injection(model)
     batches = [collate(model, min_row_length=n, row_multiple=8) for n in (8, 512)]
     assert batches[0].decoder_input_ids.shape != batches[1].decoder_input_ids.shape
@@ -115,15 +145,23 @@ def test_packing_by_position_ids_equals_the_block_mask(decoder):
     by_position.load_state_dict(masked.state_dict())
     batch = collate(masked, min_row_length=512)  # everything in few long rows
     assert int(batch.decoder_segment.max()) + 1 > batch.decoder_input_ids.shape[0], "rows must pack several streams"
-    z = {level: torch.randn(n, 8, generator=torch.Generator().manual_seed(3)) for level, n in
-         (("document", batch.num_documents), ("paragraph", batch.num_paragraphs), ("sentence", batch.num_sentences))}
+    z = {
+        level: torch.randn(n, 8, generator=torch.Generator().manual_seed(3))
+        for level, n in (
+            ("document", batch.num_documents),
+            ("paragraph", batch.num_paragraphs),
+            ("sentence", batch.num_sentences),
+        )
+    }
     with torch.no_grad():
         reference, ours = masked.decoder(batch, z).nll, by_position.decoder(batch, z).nll
     torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-5)
     # Without the mask and without restarting positions the streams would see each other: the test can fail.
     streams_see_each_other = batch.decoder_position.clone()
     with torch.no_grad():
-        batch.decoder_position = torch.arange(streams_see_each_other.shape[1]).clamp(max=127).expand_as(streams_see_each_other).contiguous()
+        batch.decoder_position = (
+            torch.arange(streams_see_each_other.shape[1]).clamp(max=127).expand_as(streams_see_each_other).contiguous()
+        )
         leaked = by_position.decoder(batch, z).nll
         batch.decoder_position = streams_see_each_other
     assert not torch.allclose(leaked, reference, atol=1e-3)
@@ -131,7 +169,9 @@ def test_packing_by_position_ids_equals_the_block_mask(decoder):
 
 @pytest.mark.parametrize("decoder", list(DECODERS))
 def test_cached_generation_matches_uncached(decoder):
-    model = make_model(decoder, injection={"document": ["memory", "layers"], "paragraph": ["layers"], "sentence": ["layers"]})
+    model = make_model(
+        decoder, injection={"document": ["memory", "layers"], "paragraph": ["layers"], "sentence": ["layers"]}
+    )
     randomise_injection(model, std=2.0)
     sampling = SamplingConfig(temperature=1.0, max_tokens=12, max_paragraphs=2, max_sentences=3)
     cached = decode_documents(model, LatentPlan(num_documents=3), sampling, seeded_generator(0), use_cache=True)
@@ -142,7 +182,11 @@ def test_cached_generation_matches_uncached(decoder):
 
 def test_generation_feeds_the_layers_the_latents_training_does():
     """Teacher-forced check: the logits of the generation step equal the training forward's at every position."""
-    model = make_model("gpt2", injection={"document": ["memory", "layers"], "paragraph": ["layers"], "sentence": ["layers"]}, levels=["document", "paragraph", "sentence"])
+    model = make_model(
+        "gpt2",
+        injection={"document": ["memory", "layers"], "paragraph": ["layers"], "sentence": ["layers"]},
+        levels=["document", "paragraph", "sentence"],
+    )
     randomise_injection(model)
     doc = {"id": "a", "paragraphs": [[[10, 11, 12]]], "num_words": 3}  # one paragraph, one sentence
     batch = collate(model, [doc])
@@ -158,7 +202,9 @@ def test_generation_feeds_the_layers_the_latents_training_does():
         layer = torch.cat([layer.new_zeros(1, 1, layer.shape[-1]), layer], dim=1)
         logits = [decoder.step(embeds[:, : t + 1], torch.arange(t + 1)[None], layer[:, : t + 1]) for t in range(1, 5)]
         targets = torch.tensor([10, 11, 12, model.config.paragraph_end_token_id])
-        step_nll = torch.stack([torch.nn.functional.cross_entropy(step, targets[i : i + 1]) for i, step in enumerate(logits)])
+        step_nll = torch.stack(
+            [torch.nn.functional.cross_entropy(step, targets[i : i + 1]) for i, step in enumerate(logits)]
+        )
     torch.testing.assert_close(step_nll, training_nll, rtol=1e-5, atol=1e-5)
 
 

@@ -33,36 +33,68 @@ from doc_hvae.data.batching import DocCollator
 from doc_hvae.data.prepare import PreparedCorpus
 from doc_hvae.data.synthetic import write_topic_corpus
 from doc_hvae.evaluation import EvalSettings, evaluate
-from doc_hvae.generation import SamplingConfig, continue_documents, generate_in_style, paragraph_texts, sample_prior, seeded_generator
+from doc_hvae.generation import (
+    SamplingConfig,
+    continue_documents,
+    generate_in_style,
+    paragraph_texts,
+    sample_prior,
+    seeded_generator,
+)
 from doc_hvae.modeling.loading import load_model
 from doc_hvae.style import spread_references, train_label_classifier
 
 TINY = {
     "latent_size": 8,
     "decoder": {"model_type": "gpt2", "n_embd": 64, "n_layer": 2, "n_head": 2, "n_positions": 128},
-    "encoder": {"model_type": "bert", "hidden_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 128},
+    "encoder": {
+        "model_type": "bert",
+        "hidden_size": 64,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "intermediate_size": 128,
+    },
 }
 
 
 def mechanism_config(tmp_path, corpus) -> dict:
-    shipped = OmegaConf.to_container(load_yaml_with_base(REPO_ROOT / "recipes" / "configs" / "quickstart.yaml", "quickstart"))  # over base.yaml
+    shipped = OmegaConf.to_container(
+        load_yaml_with_base(REPO_ROOT / "recipes" / "configs" / "quickstart.yaml", "quickstart")
+    )  # over base.yaml
     return {
         "data": {
             "prepared_dir": str(tmp_path / "data"),
             "prepare": {
-                "source": {"reader": "text", "path": str(corpus), "options": {"label_from": "filename_prefix"},
-                           "split_fractions": {"validation": 0.1, "test": 0.1}},
+                "source": {
+                    "reader": "text",
+                    "path": str(corpus),
+                    "options": {"label_from": "filename_prefix"},
+                    "split_fractions": {"validation": 0.1, "test": 0.1},
+                },
                 "tokenizer": {"vocab_size": 400},
-                "limits": {"max_sentence_tokens": 32, "max_paragraph_sentences": 4, "max_paragraph_tokens": 64,
-                           "max_window_paragraphs": 8, "max_window_tokens": 512},
+                "limits": {
+                    "max_sentence_tokens": 32,
+                    "max_paragraph_sentences": 4,
+                    "max_paragraph_tokens": 64,
+                    "max_window_paragraphs": 8,
+                    "max_window_tokens": 512,
+                },
             },
             "max_tokens": 1024,
         },
         "model": {"config": {**shipped["model"]["config"], **TINY}},
         "objective": shipped["objective"],
         "optim": {**shipped["optim"], "lr": 2.0e-3, "warmup_steps": 20},
-        "training": {"output_dir": str(tmp_path / "three_level"), "max_steps": 300, "log_every": 50, "eval_every": 300,
-                     "save_every": 1000, "iw_samples": 0, "num_samples": 0, "tensorboard": False},
+        "training": {
+            "output_dir": str(tmp_path / "three_level"),
+            "max_steps": 300,
+            "log_every": 50,
+            "eval_every": 300,
+            "save_every": 1000,
+            "iw_samples": 0,
+            "num_samples": 0,
+            "tensorboard": False,
+        },
     }
 
 
@@ -78,7 +110,9 @@ def validation_report(output_dir, prepared_dir) -> dict:
     validation = PreparedCorpus(prepared_dir).dataset["validation"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # small-sample MI notes
-        return evaluate(model, validation, DocCollator.for_model(model.config), EvalSettings(iw_samples=10), show_progress=False)
+        return evaluate(
+            model, validation, DocCollator.for_model(model.config), EvalSettings(iw_samples=10), show_progress=False
+        )
 
 
 def paragraph_label_agreement(output_dir, prepared_dir, guidance: dict) -> float:
@@ -86,16 +120,26 @@ def paragraph_label_agreement(output_dir, prepared_dir, guidance: dict) -> float
     ancestral sampling) that a word classifier trained on the training split gives the reference's label."""
     model, corpus, references, classifier = _judged(output_dir, prepared_dir)
     sampling = SamplingConfig(temperature=1.0, max_paragraphs=4, max_tokens=40, guidance=guidance)
-    groups = generate_in_style(model, DocCollator.for_model(model.config)(references), 4, sampling, generator=seeded_generator(0))
-    return _agreement([d for documents in groups for d in documents], [r["label"] for r in references for _ in range(4)], classifier, corpus)
+    groups = generate_in_style(
+        model, DocCollator.for_model(model.config)(references), 4, sampling, generator=seeded_generator(0)
+    )
+    return _agreement(
+        [d for documents in groups for d in documents],
+        [r["label"] for r in references for _ in range(4)],
+        classifier,
+        corpus,
+    )
 
 
 def continuation_label_agreement(output_dir, prepared_dir) -> tuple[float, float]:
     """The same share for continuations of each reference's first two paragraphs (the prefix's posterior
     z_doc and paragraph latents, the next paragraphs from the priors), and for as many prior samples."""
     model, corpus, references, classifier = _judged(output_dir, prepared_dir)
-    prefixes = [{**r, "paragraphs": r["paragraphs"][:2], "num_tokens": sum(len(s) + 1 for p in r["paragraphs"][:2] for s in p)}
-                for r in references for _ in range(4)]
+    prefixes = [
+        {**r, "paragraphs": r["paragraphs"][:2], "num_tokens": sum(len(s) + 1 for p in r["paragraphs"][:2] for s in p)}
+        for r in references
+        for _ in range(4)
+    ]
     sampling = SamplingConfig(temperature=1.0, max_paragraphs=4, max_tokens=40)
     expected = [prefix["label"] for prefix in prefixes]
     groups = continue_documents(model, DocCollator.for_model(model.config)(prefixes), 1, sampling, seeded_generator(0))
@@ -131,10 +175,15 @@ def test_the_hierarchy_wins_where_it_must(tmp_path):
     hierarchical = validation_report(tmp_path / "three_level", tmp_path / "data")
     flat = validation_report(tmp_path / "flat", tmp_path / "data")
     document = hierarchical["per_level"]["document"]
-    use = ", ".join(f"{level} {entry['information_use_nats_per_document']:.2f}" for level, entry in hierarchical["per_level"].items())
-    summary = (f"z_doc 1-NN label accuracy {document['label_accuracy_1nn']:.3f}, information use {use} "
-               f"nats/doc, IW NLL/doc {hierarchical['nll_iw_per_document']:.2f} "
-               f"vs flat {flat['nll_iw_per_document']:.2f}")
+    use = ", ".join(
+        f"{level} {entry['information_use_nats_per_document']:.2f}"
+        for level, entry in hierarchical["per_level"].items()
+    )
+    summary = (
+        f"z_doc 1-NN label accuracy {document['label_accuracy_1nn']:.3f}, information use {use} "
+        f"nats/doc, IW NLL/doc {hierarchical['nll_iw_per_document']:.2f} "
+        f"vs flat {flat['nll_iw_per_document']:.2f}"
+    )
     print(summary)  # shown with pytest -s
     assert document["majority_label_share"] <= 0.2, summary  # 8 balanced labels: a constant guess is far off
     assert document["label_accuracy_1nn"] >= 0.9, summary
@@ -143,7 +192,9 @@ def test_the_hierarchy_wins_where_it_must(tmp_path):
 
     unguided = paragraph_label_agreement(tmp_path / "three_level", tmp_path / "data", {})
     guided = paragraph_label_agreement(tmp_path / "three_level", tmp_path / "data", {"document": 3.0})
-    print(f"paragraphs of style samples with the reference's label: unguided {unguided:.3f}, guided (document g = 3) {guided:.3f}")
+    print(
+        f"paragraphs of style samples with the reference's label: unguided {unguided:.3f}, guided (document g = 3) {guided:.3f}"
+    )
     assert guided > unguided, (unguided, guided)
 
     continued, prior = continuation_label_agreement(tmp_path / "three_level", tmp_path / "data")

@@ -19,7 +19,11 @@ def test_self_bleu_is_high_for_repeats_and_low_for_different_texts():
     bleu = load_metric("self_bleu")
     same = "the cat sat on the mat and looked at the dog"
     assert bleu.compute(predictions=[same, same, same])["self_bleu"] == pytest.approx(100.0)
-    different = ["the cat sat on the mat today", "stocks fell sharply in early trading", "rain is expected over the weekend"]
+    different = [
+        "the cat sat on the mat today",
+        "stocks fell sharply in early trading",
+        "rain is expected over the weekend",
+    ]
     assert bleu.compute(predictions=different)["self_bleu"] < 10
     with pytest.raises(ValueError, match="at least two"):
         bleu.compute(predictions=[same])

@@ -18,7 +18,11 @@ V = 64  # vocabulary: 0 pad, 1 <s>, 2 </s>, 3 <unk>, 4 </p>, content ids 5..63
 PAD, BOS, SENTENCE_END, UNK, PARAGRAPH_END = 0, 1, 2, 3, 4
 
 DOCS = [
-    {"id": "a", "paragraphs": [[[10, 11, 12], [13, 14]], [[15, 16, 17, 18]], [[19, 20], [21, 22, 23], [24]]], "num_words": 15},
+    {
+        "id": "a",
+        "paragraphs": [[[10, 11, 12], [13, 14]], [[15, 16, 17, 18]], [[19, 20], [21, 22, 23], [24]]],
+        "num_words": 15,
+    },
     {"id": "b", "paragraphs": [[[30, 31]], [[32, 33, 34], [35, 36], [37]]], "num_words": 8},
     {"id": "c", "paragraphs": [[[40, 41, 42, 43, 44, 45]]], "num_words": 6},
 ]
@@ -29,8 +33,6 @@ PARAGRAPH_2_SENTENCES = [3, 4, 5]  # doc a, third paragraph
 
 SENTENCE_INJECTION = {"document": ["memory"], "paragraph": ["memory", "embedding"], "sentence": ["memory", "embedding"]}
 LEVEL_SUBSETS = [[]] + [list(c) for r in (1, 2, 3) for c in itertools.combinations(LEVELS, r)]
-
-
 
 
 def make_config(levels=LEVELS, decoder_context="paragraph", posterior="plain", dropout=True, **kwargs) -> DocHVAEConfig:
@@ -116,7 +118,9 @@ def test_every_level_subset_trains(levels, decoder_context, posterior):
         assert (kl >= -1e-6).all()
         assert kl.sum() > 0
     assert set(output.bow_nll) == set(levels)
-    expected_loss = (output.recon_nll + output.stop_nll + sum((k.sum() for k in output.kl.values()), torch.tensor(0.0))) / 40
+    expected_loss = (
+        output.recon_nll + output.stop_nll + sum((k.sum() for k in output.kl.values()), torch.tensor(0.0))
+    ) / 40
     torch.testing.assert_close(output.loss, expected_loss)
 
     (output.loss + sum(output.bow_nll.values()) / output.num_tokens).backward()
@@ -318,8 +322,6 @@ def test_prior_heads_start_at_standard_normal():
 # Saving and loading
 
 
-
-
 def saved_model(tmp_path):
     config = make_config(LEVELS, posterior="residual", bow_levels=["sentence"])
     model = make_model(config)
@@ -336,7 +338,16 @@ def test_save_pretrained_writes_safetensors_and_auto_classes_resolve(tmp_path):
 
     auto_config = AutoConfig.from_pretrained(tmp_path)
     assert type(auto_config) is DocHVAEConfig and auto_config.model_type == "doc_hvae"
-    for key in ("levels", "latent_injection", "posterior", "bow_levels", "decoder", "encoder", "latent_size", "decoder_context"):
+    for key in (
+        "levels",
+        "latent_injection",
+        "posterior",
+        "bow_levels",
+        "decoder",
+        "encoder",
+        "latent_size",
+        "decoder_context",
+    ):
         assert getattr(auto_config, key) == getattr(model.config, key), key
     auto_model = AutoModel.from_pretrained(tmp_path)
     assert type(auto_model) is DocHVAE
@@ -367,17 +378,33 @@ def test_save_and_load_round_trip_is_exact(tmp_path):
 def build_from_parts(tmp_path):
     torch.manual_seed(3)
     gpt2 = GPT2LMHeadModel(
-        GPT2Config(vocab_size=V, n_embd=32, n_layer=2, n_head=2, n_positions=128, bos_token_id=BOS, eos_token_id=SENTENCE_END, pad_token_id=PAD)
+        GPT2Config(
+            vocab_size=V,
+            n_embd=32,
+            n_layer=2,
+            n_head=2,
+            n_positions=128,
+            bos_token_id=BOS,
+            eos_token_id=SENTENCE_END,
+            pad_token_id=PAD,
+        )
     )
     bert = BertModel(
         BertConfig(
-            vocab_size=V, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-            max_position_embeddings=64, pad_token_id=PAD,
+            vocab_size=V,
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=64,
+            pad_token_id=PAD,
         )
     )
     gpt2.save_pretrained(tmp_path / "decoder")
     bert.save_pretrained(tmp_path / "encoder")
-    model = DocHVAE.from_pretrained_parts(make_config(LEVELS), decoder=tmp_path / "decoder", encoder=tmp_path / "encoder")
+    model = DocHVAE.from_pretrained_parts(
+        make_config(LEVELS), decoder=tmp_path / "decoder", encoder=tmp_path / "encoder"
+    )
     return model, gpt2, bert
 
 
@@ -431,7 +458,10 @@ def test_from_pretrained_parts_round_trip(tmp_path):
         ({"levels": ["document", "word"]}, ["levels", "word"]),
         ({"levels": ["sentence", "document"]}, ["levels", "sentence", "document"]),
         ({"levels": ["paragraph", "paragraph"]}, ["levels", "paragraph"]),
-        ({"latent_injection": {"sentence": ["memory"], "document": ["memory"], "paragraph": ["memory"]}}, ["latent_injection", "memory", "decoder_context"]),
+        (
+            {"latent_injection": {"sentence": ["memory"], "document": ["memory"], "paragraph": ["memory"]}},
+            ["latent_injection", "memory", "decoder_context"],
+        ),
         ({"posterior": "gaussian"}, ["posterior", "'gaussian'"]),
         ({"decoder_context": "document"}, ["decoder_context", "'document'"]),
         ({"word_dropout": 1.5}, ["word_dropout", "1.5"]),
@@ -445,13 +475,21 @@ def test_from_pretrained_parts_round_trip(tmp_path):
         ({"memory_tokens": 0}, ["memory_tokens", "0"]),
         ({"decoder_packing": "varlen"}, ["decoder_packing", "'varlen'", "position_ids"]),
         ({"layer_projection_std": -0.1}, ["layer_projection_std", "-0.1"]),
-        ({"latent_injection": {"document": ["memory"], "paragraph": ["prefix"], "sentence": ["embedding"]}}, ["latent_injection", "prefix"]),
+        (
+            {"latent_injection": {"document": ["memory"], "paragraph": ["prefix"], "sentence": ["embedding"]}},
+            ["latent_injection", "prefix"],
+        ),
     ],
     ids=lambda value: str(value)[:40] if isinstance(value, dict) else None,
 )
 def test_config_rejects_invalid_values(kwargs, expected):
-    base = {"latent_size": 8, "vocab_size": V, "decoder": default_decoder_config(V, 32, 2, 2), "encoder": default_encoder_config(V, 32, 1, 2),
-            "decoder_context": "paragraph"}
+    base = {
+        "latent_size": 8,
+        "vocab_size": V,
+        "decoder": default_decoder_config(V, 32, 2, 2),
+        "encoder": default_encoder_config(V, 32, 1, 2),
+        "decoder_context": "paragraph",
+    }
     with pytest.raises(ValueError) as error:
         DocHVAEConfig(**{**base, **kwargs})
     message = str(error.value)
@@ -576,22 +614,33 @@ def test_warm_start_from_a_saved_flat_lm_starts_exactly_there(tmp_path):
     for name, value in flat.decoder.lm.state_dict().items():
         torch.testing.assert_close(model.decoder.lm.state_dict()[name], value, rtol=0, atol=0)
     with torch.no_grad():  # closed per-layer gates: the same predictions as the flat LM
-        torch.testing.assert_close(model(collate(config)).recon_nll, flat(collate(flat.config)).recon_nll, rtol=1e-6, atol=1e-5)
+        torch.testing.assert_close(
+            model(collate(config)).recon_nll, flat(collate(flat.config)).recon_nll, rtol=1e-6, atol=1e-5
+        )
 
 
 def test_warm_start_refuses_a_model_of_another_vocabulary(tmp_path):
-    other = DocHVAEConfig(levels=[], vocab_size=V + 8, decoder=default_decoder_config(V + 8, 32, 2, 2), encoder=default_encoder_config(V + 8, 32, 1, 2))
+    other = DocHVAEConfig(
+        levels=[],
+        vocab_size=V + 8,
+        decoder=default_decoder_config(V + 8, 32, 2, 2),
+        encoder=default_encoder_config(V + 8, 32, 1, 2),
+    )
     DocHVAE(other).save_pretrained(tmp_path / "other")
     with pytest.raises(ValueError, match="same prepared corpus"):
         DocHVAE.from_pretrained_parts(make_config(LEVELS), decoder=tmp_path / "other")
 
 
 def test_layers_injection_is_a_valid_config_value_and_typos_are_not():
-    config = make_config(LEVELS, latent_injection={"document": ["memory", "layers"], "paragraph": ["layers"], "sentence": ["embedding"]})
+    config = make_config(
+        LEVELS, latent_injection={"document": ["memory", "layers"], "paragraph": ["layers"], "sentence": ["embedding"]}
+    )
     assert config.layer_levels == ["document", "paragraph"]
     assert config.position_levels == ["document", "paragraph", "sentence"]
     with pytest.raises(ValueError, match="layers"):
-        make_config(LEVELS, latent_injection={"document": ["layer"], "paragraph": ["memory"], "sentence": ["embedding"]})
+        make_config(
+            LEVELS, latent_injection={"document": ["layer"], "paragraph": ["memory"], "sentence": ["embedding"]}
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -602,7 +651,11 @@ def decoder_forwards(model, step, checkpointing=True) -> int:
     """Forward calls of the modules inside the decoder's blocks during one `step` (recomputation adds some)."""
     (model.activation_checkpointing_enable if checkpointing else model.activation_checkpointing_disable)()
     calls = []
-    handles = [module.register_forward_hook(lambda *args: calls.append(1)) for block in decoder_layers(model.decoder.lm) for module in block.children()]
+    handles = [
+        module.register_forward_hook(lambda *args: calls.append(1))
+        for block in decoder_layers(model.decoder.lm)
+        for module in block.children()
+    ]
     step()
     for handle in handles:
         handle.remove()
@@ -615,9 +668,21 @@ def test_gradient_checkpointing_gives_the_same_loss_and_gradients(decoder):
     again: the injection hooks run outside the checkpointed forward."""
     config = make_config()
     if decoder == "llama":
-        config = DocHVAEConfig(**{**config.to_diff_dict(), "decoder": {
-            "model_type": "llama", "vocab_size": V, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-            "num_attention_heads": 2, "num_key_value_heads": 1, "max_position_embeddings": 128}})
+        config = DocHVAEConfig(
+            **{
+                **config.to_diff_dict(),
+                "decoder": {
+                    "model_type": "llama",
+                    "vocab_size": V,
+                    "hidden_size": 32,
+                    "intermediate_size": 64,
+                    "num_hidden_layers": 2,
+                    "num_attention_heads": 2,
+                    "num_key_value_heads": 1,
+                    "max_position_embeddings": 128,
+                },
+            }
+        )
     model = make_model(config)
     unzero_prior_heads(model)  # open gates and live priors: every path carries gradient
     batch = collate(model.config)
@@ -633,9 +698,14 @@ def test_gradient_checkpointing_gives_the_same_loss_and_gradients(decoder):
     model.train()
     reference_loss, reference = loss_and_gradients()
     model.activation_checkpointing_enable()
-    assert model.decoder.lm.base_model.gradient_checkpointing and model.encoder.sentence_encoder.encoder.layer[0].gradient_checkpointing
+    assert (
+        model.decoder.lm.base_model.gradient_checkpointing
+        and model.encoder.sentence_encoder.encoder.layer[0].gradient_checkpointing
+    )
     checkpointed_loss, checkpointed = loss_and_gradients()
-    assert decoder_forwards(model, loss_and_gradients) > decoder_forwards(model, loss_and_gradients, checkpointing=False), "recomputed"
+    assert decoder_forwards(model, loss_and_gradients) > decoder_forwards(
+        model, loss_and_gradients, checkpointing=False
+    ), "recomputed"
     torch.testing.assert_close(checkpointed_loss, reference_loss, rtol=0, atol=1e-5)
     assert checkpointed.keys() == reference.keys() and any("layers.gates" in name for name in reference)
     for name in reference:

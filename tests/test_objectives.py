@@ -7,7 +7,15 @@ from pydantic import ValidationError
 from doc_hvae import DocHVAE, DocHVAEConfig
 from doc_hvae.config import LEVELS, default_decoder_config, default_encoder_config
 from doc_hvae.data.batching import DocCollator
-from doc_hvae.objectives import BetaSchedule, FreeBits, Objective, beta_at, free_bits_kl, kl_balance_coefficients, objective_loss
+from doc_hvae.objectives import (
+    BetaSchedule,
+    FreeBits,
+    Objective,
+    beta_at,
+    free_bits_kl,
+    kl_balance_coefficients,
+    objective_loss,
+)
 
 # ---------------------------------------------------------------------------------------------
 # beta(step)
@@ -192,7 +200,9 @@ def test_free_bits_are_never_below_the_raw_kl():
 
 def test_free_bits_decay_linearly_to_the_raw_kl():
     free_bits = FreeBits(mode="dimension", nats=0.5, decay_offset_steps=100, decay_steps=50)
-    assert [free_bits.nats_at(step) for step in (0, 99, 100, 125, 150, 1000)] == pytest.approx([0.5, 0.5, 0.5, 0.25, 0.0, 0.0])
+    assert [free_bits.nats_at(step) for step in (0, 99, 100, 125, 150, 1000)] == pytest.approx(
+        [0.5, 0.5, 0.5, 0.25, 0.0, 0.0]
+    )
     # Halfway the first dimension's batch mean (0.2) is below the 0.25 hinge; after the decay it pays its raw KL.
     assert free_bits_kl(KL, free_bits, step=125).item() == pytest.approx(3 * (0.25 + 2.0))
     assert free_bits_kl(KL, free_bits, step=150).item() == pytest.approx(6.6)
@@ -257,11 +267,15 @@ def test_objective_loss_matches_a_hand_computation():
     assert output.kl["sentence"].shape == (8, 8) and output.kl["paragraph"].shape == (5, 8)
     aux = 0.5 * output.bow_nll["paragraph"]
     assert aux > 0
-    expected = (output.recon_nll + output.stop_nll + aux + sum(betas[level] * charged[level] for level in LEVELS)) / output.num_tokens
+    expected = (
+        output.recon_nll + output.stop_nll + aux + sum(betas[level] * charged[level] for level in LEVELS)
+    ) / output.num_tokens
     torch.testing.assert_close(loss, expected)
     kl_part = sum(betas[level] * charged[level] for level in LEVELS)
     assert kl_part > 0.1 * (output.recon_nll + output.stop_nll)  # a wrong KL term would show in the loss
-    torch.testing.assert_close(loss * output.num_tokens - output.recon_nll - output.stop_nll - aux, kl_part, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        loss * output.num_tokens - output.recon_nll - output.stop_nll - aux, kl_part, rtol=1e-4, atol=1e-4
+    )
     assert loss.requires_grad
 
     for level in LEVELS:
@@ -279,7 +293,10 @@ def test_objective_loss_matches_a_hand_computation():
 
 def test_objective_loss_without_latents_is_the_lm_loss():
     config = DocHVAEConfig(
-        levels=[], vocab_size=V, decoder=default_decoder_config(V, 32, 2, 2), encoder=default_encoder_config(V, 32, 1, 2)
+        levels=[],
+        vocab_size=V,
+        decoder=default_decoder_config(V, 32, 2, 2),
+        encoder=default_encoder_config(V, 32, 1, 2),
     )
     torch.manual_seed(0)
     model = DocHVAE(config).eval()
@@ -295,7 +312,11 @@ def test_objective_loss_without_latents_is_the_lm_loss():
 
 
 def test_kl_balance_coefficients_follow_the_kl_per_variable_and_average_one():
-    kl = {"document": torch.full((2, 4), 1.0), "paragraph": torch.full((6, 4), 0.1), "sentence": torch.full((12, 4), 0.0)}
+    kl = {
+        "document": torch.full((2, 4), 1.0),
+        "paragraph": torch.full((6, 4), 0.1),
+        "sentence": torch.full((12, 4), 0.0),
+    }
     coefficients = kl_balance_coefficients(kl)
     assert sum(float(c) for c in coefficients.values()) / 3 == pytest.approx(1.0)
     per_variable = {"document": 1.01, "paragraph": 0.11, "sentence": 0.01}
@@ -306,9 +327,22 @@ def test_kl_balance_coefficients_follow_the_kl_per_variable_and_average_one():
 
 
 def test_kl_balancing_weights_the_kl_during_the_warm_up_only():
-    kl = {"document": torch.full((2, 4), 1.0, requires_grad=True), "sentence": torch.full((6, 4), 0.1, requires_grad=True)}
-    output = type("Output", (), {"num_tokens": 10, "num_documents": 2, "recon_nll": torch.tensor(5.0), "stop_nll": torch.tensor(1.0),
-                                 "kl": kl, "bow_nll": {}})()
+    kl = {
+        "document": torch.full((2, 4), 1.0, requires_grad=True),
+        "sentence": torch.full((6, 4), 0.1, requires_grad=True),
+    }
+    output = type(
+        "Output",
+        (),
+        {
+            "num_tokens": 10,
+            "num_documents": 2,
+            "recon_nll": torch.tensor(5.0),
+            "stop_nll": torch.tensor(1.0),
+            "kl": kl,
+            "bow_nll": {},
+        },
+    )()
     plain = Objective(beta=BetaSchedule(kind="linear", warmup_steps=10))
     balanced = plain.model_copy(update={"kl_balancing": True})
     coefficients = kl_balance_coefficients(kl)
@@ -319,13 +353,20 @@ def test_kl_balancing_weights_the_kl_during_the_warm_up_only():
     assert float(loss.detach()) == pytest.approx(expected)
     assert float(logs["kl_balance/document"]) > 1 > float(logs["kl_balance/sentence"])
     # After the warm-up (beta = 1) balancing is off: the same loss as without it.
-    assert float(objective_loss(output, balanced, 20, levels)[0].detach()) == pytest.approx(float(objective_loss(output, plain, 20, levels)[0].detach()))
+    assert float(objective_loss(output, balanced, 20, levels)[0].detach()) == pytest.approx(
+        float(objective_loss(output, plain, 20, levels)[0].detach())
+    )
 
 
 def test_bag_of_words_weights_live_in_the_objective_and_need_a_head():
     with pytest.raises(ValueError, match="bow_loss_weight"):
         Objective(bow_loss_weight={"chapter": 1.0})
-    config = DocHVAEConfig(latent_size=8, vocab_size=V, decoder=default_decoder_config(V, 32, 2, 2), encoder=default_encoder_config(V, 32, 1, 2))
+    config = DocHVAEConfig(
+        latent_size=8,
+        vocab_size=V,
+        decoder=default_decoder_config(V, 32, 2, 2),
+        encoder=default_encoder_config(V, 32, 1, 2),
+    )
     torch.manual_seed(0)
     output = DocHVAE(config).eval()(DocCollator.for_model(config)(DOCS))
     with pytest.raises(ValueError, match="no bag-of-words head"):

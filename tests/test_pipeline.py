@@ -45,7 +45,9 @@ def test_from_pretrained_takes_the_training_limits_and_encode_gives_latents_per_
     rows = pipe.rows(TEXTS)
     assert latents.document.shape == (2, 8)
     assert [p.shape[0] for p in latents.paragraphs] == [len(row["paragraphs"]) for row in rows] == [2, 1]
-    assert [[s.shape[0] for s in document] for document in latents.sentences] == [[len(p) for p in row["paragraphs"]] for row in rows]
+    assert [[s.shape[0] for s in document] for document in latents.sentences] == [
+        [len(p) for p in row["paragraphs"]] for row in rows
+    ]
     # Means are deterministic; samples are not.
     assert torch.equal(pipe.encode(TEXTS).document, latents.document)
     assert not torch.equal(pipe.encode(TEXTS, mode="sample").document, latents.document)
@@ -58,9 +60,13 @@ def test_generation_returns_text_and_the_latents_it_was_decoded_from(three_level
     assert [generated.reference for generated in styled] == [0, 0, 1, 1]  # one flat list, in reference order
     for generated in styled:
         assert isinstance(generated.text, str) and generated.step is None
-        assert torch.equal(generated.latents["document"], latents.document[generated.reference])  # z_doc from the reference
+        assert torch.equal(
+            generated.latents["document"], latents.document[generated.reference]
+        )  # z_doc from the reference
         assert generated.latents["paragraph"].shape[0] == len(generated.document.paragraphs)
-        assert generated.latents["sentence"].shape[0] >= len(generated.document.paragraphs)  # >= one sentence begun per paragraph
+        assert generated.latents["sentence"].shape[0] >= len(
+            generated.document.paragraphs
+        )  # >= one sentence begun per paragraph
     # The same z_doc given directly decodes the same documents with the same seed.
     again = pipe.generate_in_style(latents.document, per_text=2, seed=0, max_paragraphs=2, max_tokens=12)
     assert [g.text for g in again] == [g.text for g in styled]
@@ -95,7 +101,10 @@ class BanTokens(LogitsProcessor):
 def test_user_logits_processors_see_the_stream_and_shape_the_tokens(three_level):
     pipe = DocHVAEPipeline.from_pretrained(three_level, device="cpu")
     free = pipe.sample(4, seed=0, max_paragraphs=2, max_tokens=16)
-    common = max(range(pipe.model.config.vocab_size), key=lambda t: sum(s.count(t) for g in free for p in g.document.paragraphs for s in p))
+    common = max(
+        range(pipe.model.config.vocab_size),
+        key=lambda t: sum(s.count(t) for g in free for p in g.document.paragraphs for s in p),
+    )
     assert any(common in s for g in free for p in g.document.paragraphs for s in p)
     ban = BanTokens([common])
     constrained = pipe.sample(4, seed=0, max_paragraphs=2, max_tokens=16, logits_processors=[ban])
@@ -114,7 +123,9 @@ def test_score_agrees_with_the_model_and_keeps_the_text_order(three_level, flat)
     exact = (output.document_recon_nll + output.document_stop_nll).tolist()
     for entry, value in zip(scores, exact):
         assert entry["nll_elbo"] == pytest.approx(value, rel=1e-5) and entry["nll_iw"] == pytest.approx(value, rel=1e-5)
-    assert [s["nll_elbo"] for s in lm.score(TEXTS[::-1], iw_samples=0)] == pytest.approx([s["nll_elbo"] for s in scores][::-1], rel=1e-5)
+    assert [s["nll_elbo"] for s in lm.score(TEXTS[::-1], iw_samples=0)] == pytest.approx(
+        [s["nll_elbo"] for s in scores][::-1], rel=1e-5
+    )
     assert "nll_iw" not in lm.score(TEXTS, iw_samples=0)[0]
 
     hvae = DocHVAEPipeline.from_pretrained(three_level, device="cpu")
@@ -205,7 +216,9 @@ def test_shared_noise_makes_outputs_differ_only_by_what_was_changed(three_level)
     assert swapped[0].text == swapped[1].text
 
 
-LONG = "\n\n".join(f"Paragraph {i} says that a list holds items. It can grow by one item." for i in range(10))  # 10 paragraphs: 3 windows of <= 4
+LONG = "\n\n".join(
+    f"Paragraph {i} says that a list holds items. It can grow by one item." for i in range(10)
+)  # 10 paragraphs: 3 windows of <= 4
 
 
 def test_score_covers_every_window_of_a_long_text(flat):
@@ -216,10 +229,17 @@ def test_score_covers_every_window_of_a_long_text(flat):
     assert whole["windows"] == 3 and whole["tokens"] == sum(row["num_tokens"] for row in windows)
     # A flat LM scores each window exactly: the text's NLL is the sum of its windows' NLLs, each scored as a text of its own.
     parts = ["\n\n".join(LONG.split("\n\n")[start : start + 4]) for start in (0, 4, 8)]
-    assert whole["nll_elbo"] == pytest.approx(sum(entry["nll_elbo"] for entry in pipe.score(parts, iw_samples=0)), rel=1e-5)
+    assert whole["nll_elbo"] == pytest.approx(
+        sum(entry["nll_elbo"] for entry in pipe.score(parts, iw_samples=0)), rel=1e-5
+    )
     # batch_size changes how many windows go through at once, not the numbers.
-    one_at_a_time, all_at_once = pipe.score([LONG, TEXTS[0]], iw_samples=0, batch_size=1), pipe.score([LONG, TEXTS[0]], iw_samples=0)
-    assert [entry["nll_elbo"] for entry in one_at_a_time] == pytest.approx([entry["nll_elbo"] for entry in all_at_once], rel=1e-5)
+    one_at_a_time, all_at_once = (
+        pipe.score([LONG, TEXTS[0]], iw_samples=0, batch_size=1),
+        pipe.score([LONG, TEXTS[0]], iw_samples=0),
+    )
+    assert [entry["nll_elbo"] for entry in one_at_a_time] == pytest.approx(
+        [entry["nll_elbo"] for entry in all_at_once], rel=1e-5
+    )
 
 
 def test_long_texts_are_encoded_by_their_first_window_with_a_warning_the_mean_or_an_error(three_level):
@@ -238,7 +258,10 @@ def test_long_texts_are_encoded_by_their_first_window_with_a_warning_the_mean_or
     assert torch.allclose(mean.document[1], first.document[1], atol=1e-5)
     assert mean.paragraphs[0].shape[0] == 10 and len(mean.sentences[0]) == 10 and mean.num_paragraphs == [10, 2]
     assert torch.allclose(mean.paragraphs[0][4:8], each.paragraphs[1], atol=1e-5)
-    with pytest.raises(ValueError, match=r"1 text\(s\) longer than one training window \(256 tokens and 4 paragraphs\): text 0: 3 windows"):
+    with pytest.raises(
+        ValueError,
+        match=r"1 text\(s\) longer than one training window \(256 tokens and 4 paragraphs\): text 0: 3 windows",
+    ):
         pipe.encode([TEXTS[0], LONG][1:], long_text="error")
     with pytest.raises(ValueError, match="long_text='all'; use one of"):
         pipe.encode(TEXTS, long_text="all")
@@ -282,8 +305,12 @@ def test_continue_text_writes_the_next_paragraphs_from_the_prefix_latents(three_
 def test_the_pipeline_is_callable_and_takes_transformers_names(three_level, flat, sentence_only):
     pipe = DocHVAEPipeline.from_pretrained(three_level, device="cpu")
     short = dict(seed=0, max_paragraphs=1, max_tokens=8)
-    assert [g.text for g in pipe(TEXTS, mode="style", per_text=2, **short)] == [g.text for g in pipe.generate_in_style(TEXTS, per_text=2, **short)]
-    assert [g.text for g in pipe(TEXTS[0], num_return_sequences=2, **short)] == [g.text for g in pipe.generate_in_style(TEXTS[0], per_text=2, **short)]
+    assert [g.text for g in pipe(TEXTS, mode="style", per_text=2, **short)] == [
+        g.text for g in pipe.generate_in_style(TEXTS, per_text=2, **short)
+    ]
+    assert [g.text for g in pipe(TEXTS[0], num_return_sequences=2, **short)] == [
+        g.text for g in pipe.generate_in_style(TEXTS[0], per_text=2, **short)
+    ]
     assert len(pipe(mode="sample", num_return_sequences=3, **short)) == 3
     assert [g.step for g in pipe(TEXTS, mode="interpolate", steps=3, **short)] == [0, 1, 2]
     assert pipe(TEXTS, mode="encode").document.shape == (2, 8)
@@ -326,6 +353,8 @@ def test_from_pretrained_takes_a_hub_id_from_the_offline_cache(three_level, tmp_
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
     pipe = DocHVAEPipeline.from_pretrained("someone/doc-hvae-tiny", device="cpu")
-    assert torch.equal(pipe.encode(TEXTS).document, DocHVAEPipeline.from_pretrained(three_level, device="cpu").encode(TEXTS).document)
+    assert torch.equal(
+        pipe.encode(TEXTS).document, DocHVAEPipeline.from_pretrained(three_level, device="cpu").encode(TEXTS).document
+    )
     with pytest.raises(FileNotFoundError, match="no model at 'someone/missing': not a local folder"):
         DocHVAEPipeline.from_pretrained("someone/missing")

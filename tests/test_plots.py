@@ -18,7 +18,14 @@ def write_log(path, records: list[dict]) -> str:
 
 
 def training_record(step: int, levels: list[str], gates: bool = True) -> dict:
-    record = {"step": step, "time": 1.0, "loss": 5.0 - step, "recon_nll_per_token": 4.0 - step, "grad_norm": 1.0, "lr": 1e-3}
+    record = {
+        "step": step,
+        "time": 1.0,
+        "loss": 5.0 - step,
+        "recon_nll_per_token": 4.0 - step,
+        "grad_norm": 1.0,
+        "lr": 1e-3,
+    }
     record.update({f"kl_raw/{level}": 10.0 * step for level in levels})
     record.update({f"kl_free_bits/{level}": 10.0 * step for level in levels})
     if gates:
@@ -40,7 +47,11 @@ def drawn(monkeypatch) -> dict[str, dict[str, list[tuple]]]:
     save = plots._save
 
     def recording_save(fig, path):
-        figures[path.name] = {line.get_label(): list(zip(line.get_xdata(), line.get_ydata())) for ax in fig.axes for line in ax.get_lines()}
+        figures[path.name] = {
+            line.get_label(): list(zip(line.get_xdata(), line.get_ydata()))
+            for ax in fig.axes
+            for line in ax.get_lines()
+        }
         return save(fig, path)
 
     monkeypatch.setattr(plots, "_save", recording_save)
@@ -54,13 +65,21 @@ def test_training_curves_of_a_hierarchical_run(tmp_path, drawn):
     written = plot_training_curves(write_log(tmp_path / "log.jsonl", records), tmp_path / "curves")
     assert [path.name for path in written] == ["loss.png", "kl_per_level.png", "information_use.png", "gates.png"]
     for path in written:
-        assert path.parent == tmp_path / "curves" and path.read_bytes().startswith(PNG_SIGNATURE) and path.stat().st_size > 1000
+        assert (
+            path.parent == tmp_path / "curves"
+            and path.read_bytes().startswith(PNG_SIGNATURE)
+            and path.stat().st_size > 1000
+        )
     assert list(drawn["loss.png"]) == ["training loss", "reconstruction NLL (training)", "ELBO NLL (validation)"]
     assert [step for step, _ in drawn["loss.png"]["training loss"]] == [1, 2, 3, 4]
-    assert drawn["loss.png"]["training loss"][2][1] != drawn["loss.png"]["training loss"][2][1]  # the "nan" is drawn as NaN (a gap)
+    assert (
+        drawn["loss.png"]["training loss"][2][1] != drawn["loss.png"]["training loss"][2][1]
+    )  # the "nan" is drawn as NaN (a gap)
     assert drawn["loss.png"]["ELBO NLL (validation)"] == [(4, 4.5)]
     # Levels top-down, training beside validation; only raw KL (not the free-bits KL) is drawn.
-    assert list(drawn["kl_per_level.png"]) == [f"{level} (training)" for level in levels] + [f"{level} (validation)" for level in levels]
+    assert list(drawn["kl_per_level.png"]) == [f"{level} (training)" for level in levels] + [
+        f"{level} (validation)" for level in levels
+    ]
     assert drawn["kl_per_level.png"]["paragraph (training)"] == [(1, 10.0), (2, 20.0), (3, 30.0), (4, 40.0)]
     assert drawn["information_use.png"] == {level: [(4, 1.5)] for level in levels}
     assert drawn["gates.png"]["sentence"] == [(1, 0.01), (2, 0.02), (3, 0.03), (4, 0.04)]

@@ -45,9 +45,17 @@ from doc_hvae.data.prepare import (
 from doc_hvae.data.readers import read_corpus
 
 # Small enough that every limit is hit by the corpus below.
-LIMITS = dict(max_sentence_tokens=16, max_paragraph_sentences=4, max_paragraph_tokens=48, max_window_paragraphs=3, max_window_tokens=96)
-WORDS = ("the a of and to in cat dog house river mountain quickly slowly extraordinary "
-         "unbelievable photosynthesis ran sat jumped over under beside 1998 2,000 x-ray").split()
+LIMITS = dict(
+    max_sentence_tokens=16,
+    max_paragraph_sentences=4,
+    max_paragraph_tokens=48,
+    max_window_paragraphs=3,
+    max_window_tokens=96,
+)
+WORDS = (
+    "the a of and to in cat dog house river mountain quickly slowly extraordinary "
+    "unbelievable photosynthesis ran sat jumped over under beside 1998 2,000 x-ray"
+).split()
 
 
 def write_jsonl_corpus(path, num_documents: int = 40, seed: int = 0) -> list[dict]:
@@ -158,7 +166,9 @@ def match_document(doc: Document, rows: list[dict], tokenizer, limits: LimitsCon
             for c, chunk in enumerate(chunks):
                 r, key, got = row_sentences[cursor]
                 assert got == chunk, f"{doc.id}: sentence {sentence!r} chunk {c}"
-                assert source_paragraph_of.setdefault(key, p) == p, f"{doc.id}: row paragraph {key} spans two source paragraphs"
+                assert source_paragraph_of.setdefault(key, p) == p, (
+                    f"{doc.id}: row paragraph {key} spans two source paragraphs"
+                )
                 if c == 0:
                     words_per_row[r] += len(sentence.split())
                 cursor += 1
@@ -175,7 +185,9 @@ def test_splits_follow_seeded_fractions(prepared):
     assert sizes == {"train": 28, "validation": 4, "test": 8}  # 40 documents, 10% / 20%
     ids = {name: set(corpus.dataset[name]["source_id"]) for name in sizes}
     assert {name: len(v) for name, v in ids.items()} == sizes
-    assert not ids["train"] & ids["validation"] and not ids["train"] & ids["test"] and not ids["validation"] & ids["test"]
+    assert (
+        not ids["train"] & ids["validation"] and not ids["train"] & ids["test"] and not ids["validation"] & ids["test"]
+    )
     assert ids["train"] | ids["validation"] | ids["test"] == {f"doc{d}" for d in range(40)}
     # Inside a split, documents keep their source order.
     for docs in documents.values():
@@ -218,7 +230,9 @@ def test_rows_match_tokenized_source(prepared):
         for doc in documents[name]:
             rows = by_source[doc.id]
             assert [row["window"] for row in rows] == list(range(len(rows)))
-            assert [row["id"] for row in rows] == ([doc.id] if len(rows) == 1 else [f"{doc.id}#{k}" for k in range(len(rows))])
+            assert [row["id"] for row in rows] == (
+                [doc.id] if len(rows) == 1 else [f"{doc.id}#{k}" for k in range(len(rows))]
+            )
             assert all(row["label"] == doc.label for row in rows)
             found = match_document(doc, rows, tokenizer, config.limits)
             counts["long_sentences"] += found["long_sentences"]
@@ -234,7 +248,10 @@ def test_rows_match_tokenized_source(prepared):
     skipped = json.loads((corpus.path / "statistics.json").read_text())["skipped"]["counts"]
     limits = config.limits
     assert counts["long_sentences"] > 0 and counts["paragraph_cuts"] > 0 and counts["extra_windows"] > 0
-    assert skipped[f"sentences over max_sentence_tokens={limits.max_sentence_tokens}, cut into chunks"] == counts["long_sentences"]
+    assert (
+        skipped[f"sentences over max_sentence_tokens={limits.max_sentence_tokens}, cut into chunks"]
+        == counts["long_sentences"]
+    )
     paragraph_cuts = sum(n for reason, n in skipped.items() if reason.startswith("paragraphs cut at "))
     assert paragraph_cuts == counts["paragraph_cuts"]
     assert skipped["extra windows made by cutting documents"] == counts["extra_windows"]
@@ -263,8 +280,10 @@ def test_rows_respect_limits_and_windows_are_greedy(prepared):
             # A window is closed only when the next paragraph would break a window limit.
             for current, following in zip(rows, rows[1:]):
                 first = sum(len(s) + 1 for s in following["paragraphs"][0])
-                assert (current["num_paragraphs"] == limits.max_window_paragraphs
-                        or current["num_tokens"] + first > limits.max_window_tokens)
+                assert (
+                    current["num_paragraphs"] == limits.max_window_paragraphs
+                    or current["num_tokens"] + first > limits.max_window_tokens
+                )
 
 
 def test_statistics_totals(prepared):
@@ -277,7 +296,11 @@ def test_statistics_totals(prepared):
         assert split["source_paragraphs"] == sum(len(doc.paragraphs) for doc in docs)
         assert split["source_sentences"] == sum(doc.num_sentences for doc in docs)
         assert split["tokens"] == sum(rows["num_tokens"]) == split["content_tokens"] + split["sentences"]
-        assert split["words"] == sum(doc.num_words for doc in docs) == sum(len(s.split()) for doc in docs for p in doc.paragraphs for s in p)
+        assert (
+            split["words"]
+            == sum(doc.num_words for doc in docs)
+            == sum(len(s.split()) for doc in docs for p in doc.paragraphs for s in p)
+        )
         assert split["labels"] == len({doc.label for doc in docs})
     assert statistics["vocab_size"] == len(corpus.tokenizer)
     assert corpus.statistics == json.loads(json.dumps(statistics))
@@ -316,8 +339,14 @@ def test_split_by_chunk(tmp_path):
         paragraphs = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 10))) + f" p{k} ." for k in range(n)]
         (books / f"{stem}.txt").write_text("\n\n".join(paragraphs) + "\n")
     config = PrepareConfig(
-        source=SourceConfig(reader="text", path=str(books), options={"splitter": "punctuation", "label_from": "filename_prefix"},
-                            split_by="chunk", chunk_paragraphs=5, split_fractions={"validation": 0.2, "test": 0.2}),
+        source=SourceConfig(
+            reader="text",
+            path=str(books),
+            options={"splitter": "punctuation", "label_from": "filename_prefix"},
+            split_by="chunk",
+            chunk_paragraphs=5,
+            split_fractions={"validation": 0.2, "test": 0.2},
+        ),
         tokenizer=TokenizerConfig(vocab_size=300, min_frequency=1),
         limits=LimitsConfig(**LIMITS),
         output_dir=str(tmp_path / "out"),
@@ -332,11 +361,15 @@ def test_split_by_chunk(tmp_path):
         for doc in docs:
             stem, k = doc.id.split("@")
             first = int(k) * 5
-            assert [p[0].split()[-2] for p in doc.paragraphs] == [f"p{i}" for i in range(first, min(first + 5, paragraphs_per_book[stem]))]
+            assert [p[0].split()[-2] for p in doc.paragraphs] == [
+                f"p{i}" for i in range(first, min(first + 5, paragraphs_per_book[stem]))
+            ]
             assert doc.label == stem.split("-")[0]
     statistics = prepare_corpus(config, show_progress=False)
     corpus = PreparedCorpus(config.output_dir)
-    assert {name: set(corpus.dataset[name]["source_id"]) for name in chunks} == {name: set(v) for name, v in chunks.items()}
+    assert {name: set(corpus.dataset[name]["source_id"]) for name in chunks} == {
+        name: set(v) for name, v in chunks.items()
+    }
     assert statistics["splits"]["train"]["source_paragraphs"] == sum(len(d.paragraphs) for d in documents["train"])
 
 
@@ -444,7 +477,9 @@ def _array_limits(dataset) -> dict[str, int]:
 def fingerprint(folder) -> dict[str, str]:
     """Short hashes of a prepared corpus: its tokenizer's vocabulary, every split's rows, its statistics."""
     corpus = PreparedCorpus(folder)
-    digest = {"tokenizer": hashlib.sha256(json.dumps(sorted(corpus.tokenizer.get_vocab().items())).encode()).hexdigest()[:16]}
+    digest = {
+        "tokenizer": hashlib.sha256(json.dumps(sorted(corpus.tokenizer.get_vocab().items())).encode()).hexdigest()[:16]
+    }
     for name, split in corpus.dataset.items():
         rows = hashlib.sha256()
         for batch in split.iter(batch_size=1000):
@@ -458,12 +493,27 @@ def fingerprint(folder) -> dict[str, str]:
 # The shared corpora as the in-memory preparation (commit aa4156f, before preparation streamed) wrote
 # them: the same tokenizer, windows, token ids, statistics and skip reports, byte for byte.
 IN_MEMORY_FINGERPRINTS = {
-    "wikitext2": {"tokenizer": "9a0da13da7b8756e", "train": "3538bbc309cc602f", "validation": "0bf00ac0c3917f7b", "test": "0d55d6ff1465b264",
-                  "statistics": "b825f1874cdc1505"},
-    "ptb_500": {"tokenizer": "691c3cca7c073449", "train": "d859ee66e8f282b8", "validation": "5a52ec5a611828e9", "test": "4a27e667985761f4",
-                "statistics": "c82064351242e7a6"},
-    "gutenberg": {"tokenizer": "3d3267e949ffe5d9", "train": "dc201990aede7e66", "validation": "b431f5f358fae702", "test": "adf5a74eb080cd30",
-                  "statistics": "5fdc2f0a72c0d050"},
+    "wikitext2": {
+        "tokenizer": "9a0da13da7b8756e",
+        "train": "3538bbc309cc602f",
+        "validation": "0bf00ac0c3917f7b",
+        "test": "0d55d6ff1465b264",
+        "statistics": "b825f1874cdc1505",
+    },
+    "ptb_500": {
+        "tokenizer": "691c3cca7c073449",
+        "train": "d859ee66e8f282b8",
+        "validation": "5a52ec5a611828e9",
+        "test": "4a27e667985761f4",
+        "statistics": "c82064351242e7a6",
+    },
+    "gutenberg": {
+        "tokenizer": "3d3267e949ffe5d9",
+        "train": "dc201990aede7e66",
+        "validation": "b431f5f358fae702",
+        "test": "adf5a74eb080cd30",
+        "statistics": "5fdc2f0a72c0d050",
+    },
 }
 
 
@@ -482,12 +532,20 @@ def test_wikitext2_shipped_config(tmp_path, monkeypatch):
     for name in ("train", "validation", "test"):
         found = _array_limits(corpus.dataset[name])
         assert found["min_sentence_tokens"] >= 1 and found["min_paragraph_sentences"] >= 1
-        for limit in ("max_sentence_tokens", "max_paragraph_sentences", "max_paragraph_tokens", "max_window_paragraphs", "max_window_tokens"):
+        for limit in (
+            "max_sentence_tokens",
+            "max_paragraph_sentences",
+            "max_paragraph_tokens",
+            "max_window_paragraphs",
+            "max_window_tokens",
+        ):
             assert found[limit] <= getattr(config.limits, limit), (name, limit, found[limit])
         assert found["tokens"] == splits[name]["tokens"]
         assert splits[name]["windows"] == len(corpus.dataset[name]) >= splits[name]["source_documents"]
     skipped = statistics["skipped"]["counts"]
-    assert skipped["extra windows made by cutting documents"] == sum(splits[n]["windows"] - splits[n]["source_documents"] for n in splits)
+    assert skipped["extra windows made by cutting documents"] == sum(
+        splits[n]["windows"] - splits[n]["source_documents"] for n in splits
+    )
     assert (tmp_path / "statistics.md").read_text().startswith("| | train | validation | test |")
     assert statistics["vocab_size"] == len(corpus.tokenizer) <= 8000
     assert fingerprint(tmp_path) == IN_MEMORY_FINGERPRINTS["wikitext2"]
@@ -497,7 +555,9 @@ def test_wikitext2_shipped_config(tmp_path, monkeypatch):
 def test_ptb_shipped_config(tmp_path, monkeypatch):
     shared_data("ptb", "ptb.valid.txt")
     monkeypatch.chdir(REPO_ROOT)
-    config = load_config(PrepareConfig, "data_scripts/configs/ptb.yaml", [f"output_dir={tmp_path}", "source.max_documents=500"])
+    config = load_config(
+        PrepareConfig, "data_scripts/configs/ptb.yaml", [f"output_dir={tmp_path}", "source.max_documents=500"]
+    )
     statistics = prepare_corpus(config, show_progress=False)
     corpus = PreparedCorpus(tmp_path)
     for name in ("train", "validation", "test"):
@@ -520,7 +580,11 @@ def test_gutenberg_shipped_config_in_two_processes(tmp_path, monkeypatch, worker
     config = load_config(PrepareConfig, "data_scripts/configs/gutenberg.yaml", [f"output_dir={tmp_path / 'out'}"])
     statistics = prepare_corpus(config, show_progress=False, num_proc=2)
     assert len(worker_pids()) >= 2  # each map starts its own pool
-    assert [statistics["splits"][name]["labels"] for name in ("train", "validation", "test")] == [7, 5, 5]  # authors in each split
+    assert [statistics["splits"][name]["labels"] for name in ("train", "validation", "test")] == [
+        7,
+        5,
+        5,
+    ]  # authors in each split
     assert fingerprint(tmp_path / "out") == IN_MEMORY_FINGERPRINTS["gutenberg"]
 
 
@@ -533,10 +597,18 @@ def _first_lines(split: str, n: int) -> list[str]:
 def test_splits_the_source_lacks_are_carved_from_train(tmp_path):
     (tmp_path / "train.txt").write_text("".join(f"training document number {i} .\n" for i in range(20)))
     (tmp_path / "test.txt").write_text("".join(f"test document number {i} .\n" for i in range(5)))
-    source = SourceConfig(reader="lines", paths={"train": str(tmp_path / "train.txt"), "test": str(tmp_path / "test.txt")},
-                          options={"splitter": "none"}, split_fractions={"validation": 0.25, "test": 0.5})
+    source = SourceConfig(
+        reader="lines",
+        paths={"train": str(tmp_path / "train.txt"), "test": str(tmp_path / "test.txt")},
+        options={"splitter": "none"},
+        split_fractions={"validation": 0.25, "test": 0.5},
+    )
     splits = load_documents(source, SkipReport())
-    assert {name: len(docs) for name, docs in splits.items()} == {"train": 15, "validation": 5, "test": 5}  # test comes from its file
+    assert {name: len(docs) for name, docs in splits.items()} == {
+        "train": 15,
+        "validation": 5,
+        "test": 5,
+    }  # test comes from its file
     train_ids, validation_ids = {d.id for d in splits["train"]}, {d.id for d in splits["validation"]}
     assert not train_ids & validation_ids and all(i.startswith("train:") for i in validation_ids)
     again = load_documents(source, SkipReport())
@@ -546,7 +618,9 @@ def test_splits_the_source_lacks_are_carved_from_train(tmp_path):
 def test_a_unigram_tokenizer_prepares_the_same_documents(tmp_path, prepared):
     """tokenizer.kind=unigram: the same windows' text, token for token decodable back to the source sentences."""
     config, _, bpe_corpus, documents = prepared
-    unigram = config.model_copy(update={"tokenizer": TokenizerConfig(kind="unigram", vocab_size=400), "output_dir": str(tmp_path / "unigram")})
+    unigram = config.model_copy(
+        update={"tokenizer": TokenizerConfig(kind="unigram", vocab_size=400), "output_dir": str(tmp_path / "unigram")}
+    )
     prepare_corpus(unigram, show_progress=False)
     corpus = PreparedCorpus(unigram.output_dir)
     assert type(corpus.tokenizer.backend_tokenizer.model).__name__ == "Unigram"
@@ -556,9 +630,18 @@ def test_a_unigram_tokenizer_prepares_the_same_documents(tmp_path, prepared):
     compared = 0
     limit = config.limits.max_sentence_tokens
     for document in documents["test"]:
-        decoded = iter([corpus.tokenizer.decode(ids) for row in by_source[document.id] for paragraph in row["paragraphs"] for ids in paragraph])
+        decoded = iter(
+            [
+                corpus.tokenizer.decode(ids)
+                for row in by_source[document.id]
+                for paragraph in row["paragraphs"]
+                for ids in paragraph
+            ]
+        )
         for sentence in (sentence for paragraph in document.paragraphs for sentence in paragraph):
-            chunks = [next(decoded) for _ in range(-(-len(tokenize(corpus.tokenizer, sentence)) // limit))]  # a long sentence is cut into chunks
+            chunks = [
+                next(decoded) for _ in range(-(-len(tokenize(corpus.tokenizer, sentence)) // limit))
+            ]  # a long sentence is cut into chunks
             if len(chunks) == 1:
                 assert chunks[0] == sentence, document.id
                 compared += 1
@@ -597,8 +680,12 @@ def test_documents_stream_through_preparation(tmp_path, monkeypatch):
 
     monkeypatch.setitem(registry.READERS, "counting", counting_reader)
     monkeypatch.setitem(registry._SPECS, "counting", registry._ReaderSpec(path_kind="none", expects="nothing"))
-    config = PrepareConfig(source=SourceConfig(reader="counting"), tokenizer=TokenizerConfig(vocab_size=300, min_frequency=1),
-                           limits=LimitsConfig(**LIMITS), output_dir=str(tmp_path / "out"))
+    config = PrepareConfig(
+        source=SourceConfig(reader="counting"),
+        tokenizer=TokenizerConfig(vocab_size=300, min_frequency=1),
+        limits=LimitsConfig(**LIMITS),
+        output_dir=str(tmp_path / "out"),
+    )
     statistics = prepare_corpus(config, show_progress=False)
     assert sum(split["source_documents"] for split in statistics["splits"].values()) == 3000
     assert most_alive[0] <= 5, most_alive[0]
@@ -618,11 +705,17 @@ def test_a_worker_error_names_the_document(prepared, tmp_path, monkeypatch, work
     monkeypatch.setattr(prepare_module, "window_document", failing_window_document)  # forked workers inherit it
     for num_proc in (None, 2):
         with pytest.raises(RuntimeError, match="document 'doc7' failed: a bad paragraph"):
-            prepare_corpus(config.model_copy(update={"output_dir": str(tmp_path / f"out{num_proc}")}), show_progress=False, num_proc=num_proc)
+            prepare_corpus(
+                config.model_copy(update={"output_dir": str(tmp_path / f"out{num_proc}")}),
+                show_progress=False,
+                num_proc=num_proc,
+            )
 
 
-PROSE = ("Dr. Watson arrived at 10 a.m. on Monday. He was late!\nThe train, said the guard, had stopped twice.\n\n"
-         "Was it the snow? Nobody knew.   \n\n\n  \n\"It was,\" Mr. Holmes replied. The 3.5 km walk took an hour.\n")
+PROSE = (
+    "Dr. Watson arrived at 10 a.m. on Monday. He was late!\nThe train, said the guard, had stopped twice.\n\n"
+    'Was it the snow? Nobody knew.   \n\n\n  \n"It was," Mr. Holmes replied. The 3.5 km walk took an hour.\n'
+)
 
 
 @pytest.mark.parametrize("reader", ["jsonl", "text"])
@@ -632,22 +725,35 @@ def test_sentences_are_split_after_reading_as_the_reader_would(tmp_path, reader,
     if reader == "jsonl":
         write_jsonl_corpus(tmp_path / "corpus.jsonl")
         with open(tmp_path / "corpus.jsonl", "a") as handle:  # and records a reader skips
-            handle.write(json.dumps({"id": "blank", "text": "  \n\n "}) + "\n" + json.dumps({"id": "prose", "text": PROSE}) + "\n")
-        source = SourceConfig(reader="jsonl", path=str(tmp_path / "corpus.jsonl"), split_fractions={},
-                              options={"text_field": "text", "id_field": "id", "label_field": "label", "splitter": "punctuation"})
+            handle.write(
+                json.dumps({"id": "blank", "text": "  \n\n "})
+                + "\n"
+                + json.dumps({"id": "prose", "text": PROSE})
+                + "\n"
+            )
+        source = SourceConfig(
+            reader="jsonl",
+            path=str(tmp_path / "corpus.jsonl"),
+            split_fractions={},
+            options={"text_field": "text", "id_field": "id", "label_field": "label", "splitter": "punctuation"},
+        )
     else:
         texts = {"empty.txt": "\n \n", "line.txt": "One line only", **{f"{k}.txt": PROSE[k:] for k in range(8)}}
         for name, text in texts.items():
             (tmp_path / "corpus" / name).parent.mkdir(exist_ok=True)
             (tmp_path / "corpus" / name).write_text(text)
-        source = SourceConfig(reader="text", path=str(tmp_path / "corpus"), split_fractions={})  # its default splitter: Bling Fire
+        source = SourceConfig(
+            reader="text", path=str(tmp_path / "corpus"), split_fractions={}
+        )  # its default splitter: Bling Fire
     direct_report = SkipReport()
     direct = list(read_corpus(source.reader, source.path, report=direct_report, **source.options))
     assert sum(doc.num_sentences for doc in direct) > sum(len(doc.paragraphs) for doc in direct)  # sentences were split
     for num_proc in (None, 2):
         report = SkipReport()
         with tempfile.TemporaryDirectory(dir=tmp_path) as work_dir:
-            documents = [Document(**row) for row in read_documents(source, report, work_dir, num_proc=num_proc)["train"]]
+            documents = [
+                Document(**row) for row in read_documents(source, report, work_dir, num_proc=num_proc)["train"]
+            ]
         assert documents == direct
         assert report.as_dict()["counts"] == direct_report.as_dict()["counts"] and direct_report.counts
         assert len(worker_pids()) == (2 if num_proc else 0)  # one map, one pool of 2
@@ -679,7 +785,9 @@ def test_read_pages_of_an_arrow_file_leave_the_resident_set(tmp_path):
     from datasets import Features, Value
 
     path = tmp_path / "rows.arrow"
-    dataset = write_arrow(({"text": f"{i:08d}" * 250} for i in range(16_000)), Features({"text": Value("string")}), path)  # 32 MB
+    dataset = write_arrow(
+        ({"text": f"{i:08d}" * 250} for i in range(16_000)), Features({"text": Value("string")}), path
+    )  # 32 MB
     assert sum(len(batch["text"]) for batch in dataset.iter(batch_size=1000)) == 16_000
     before = _resident_kib(path)
     release_mapped_pages(path)

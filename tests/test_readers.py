@@ -206,7 +206,9 @@ def write_books(folder: Path) -> None:
     folder.mkdir()
     (folder / "austen-emma.txt").write_text(
         "[Emma by Jane Austen 1816]\n\nCHAPTER I\n\n\nEmma Woodhouse, handsome, clever,\nand rich.  She was happy.\n\n"
-        "CHAPTER II\n\nMr. Weston was a native of Highbury.\n", encoding="utf-8")
+        "CHAPTER II\n\nMr. Weston was a native of Highbury.\n",
+        encoding="utf-8",
+    )
     (folder / "chesterton-ball.txt").write_bytes("The ball fell.\n\nA caf\u00e9 stood there.\n".encode("latin-1"))
     (folder / "empty.txt").write_text("\n \n")
     (folder / "README").write_text("not a book")
@@ -219,9 +221,13 @@ def test_text_folder_paragraphs_labels_and_encoding(tmp_path):
     assert [d.id for d in documents] == ["austen-emma", "chesterton-ball"]
     assert [d.label for d in documents] == ["austen", "chesterton"]
     emma, ball = documents
-    assert emma.paragraphs == [["[Emma by Jane Austen 1816]"], ["CHAPTER I"],
-                               ["Emma Woodhouse, handsome, clever, and rich.", "She was happy."],
-                               ["CHAPTER II"], ["Mr. Weston was a native of Highbury."]]
+    assert emma.paragraphs == [
+        ["[Emma by Jane Austen 1816]"],
+        ["CHAPTER I"],
+        ["Emma Woodhouse, handsome, clever, and rich.", "She was happy."],
+        ["CHAPTER II"],
+        ["Mr. Weston was a native of Highbury."],
+    ]
     assert ball.paragraphs == [["The ball fell."], ["A caf\u00e9 stood there."]]  # latin-1 decoded
     assert report.counts["invalid UTF-8 decoded as latin-1"] == 1
     assert report.examples["invalid UTF-8 decoded as latin-1"] == "chesterton-ball.txt"
@@ -232,9 +238,14 @@ def test_text_folder_paragraphs_labels_and_encoding(tmp_path):
 def test_text_separator_and_parent_folder_label(tmp_path):
     folder = tmp_path / "books"
     write_books(folder)
-    documents, report = read("text", folder / "austen-emma.txt", separator=r"CHAPTER [IVXLC]+$", label_from="parent_folder")
-    assert [(d.id, d.title) for d in documents] == [("austen-emma:0", None), ("austen-emma:1", "CHAPTER I"),
-                                                    ("austen-emma:2", "CHAPTER II")]
+    documents, report = read(
+        "text", folder / "austen-emma.txt", separator=r"CHAPTER [IVXLC]+$", label_from="parent_folder"
+    )
+    assert [(d.id, d.title) for d in documents] == [
+        ("austen-emma:0", None),
+        ("austen-emma:1", "CHAPTER I"),
+        ("austen-emma:2", "CHAPTER II"),
+    ]
     assert documents[1].paragraphs == [["Emma Woodhouse, handsome, clever, and rich.", "She was happy."]]
     assert {d.label for d in documents} == {"books"}
     assert report.counts["text before the first separator read as its own document"] == 1
@@ -244,8 +255,10 @@ def test_text_reads_a_labelled_folder_tree_with_title_lines(tmp_path):
     """corpus/<label>/*.txt (scikit-learn's load_files layout): recursive, labels from the folders,
     ids from the paths, an optional title line; stray and hidden files are counted or passed over."""
     corpus = tmp_path / "news"
-    for label, stories in {"sport": ["Cup final\n\nThe home side won. Fans cheered.", "Transfer news\n\nA striker signed."],
-                           "politics": ["Budget day\n\nTaxes rose. Parties argued."]}.items():
+    for label, stories in {
+        "sport": ["Cup final\n\nThe home side won. Fans cheered.", "Transfer news\n\nA striker signed."],
+        "politics": ["Budget day\n\nTaxes rose. Parties argued."],
+    }.items():
         (corpus / label).mkdir(parents=True)
         for k, story in enumerate(stories):
             (corpus / label / f"{k:03d}.txt").write_text(story)
@@ -254,9 +267,15 @@ def test_text_reads_a_labelled_folder_tree_with_title_lines(tmp_path):
     (corpus / ".git" / "HEAD.txt").write_text("ref: refs/heads/main")
     documents, report = read("text", corpus, label_from="parent_folder", title_line=True)
     assert [(d.id, d.label, d.title) for d in documents] == [
-        ("politics/000", "politics", "Budget day"), ("sport/000", "sport", "Cup final"), ("sport/001", "sport", "Transfer news")]
+        ("politics/000", "politics", "Budget day"),
+        ("sport/000", "sport", "Cup final"),
+        ("sport/001", "sport", "Transfer news"),
+    ]
     assert documents[0].paragraphs == [["Taxes rose.", "Parties argued."]]  # the title is not text
-    assert report.counts["file without .txt suffix ignored"] == 1 and report.examples["file without .txt suffix ignored"] == "sport/photo.jpg"
+    assert (
+        report.counts["file without .txt suffix ignored"] == 1
+        and report.examples["file without .txt suffix ignored"] == "sport/photo.jpg"
+    )
     without_titles, _ = read("text", corpus, label_from="parent_folder")
     assert without_titles[0].paragraphs[0] == ["Budget day"] and without_titles[0].title is None
 
@@ -265,8 +284,10 @@ def test_text_one_paragraph_per_line_in_a_labelled_folder_tree(tmp_path):
     """`paragraphs: lines` for corpora that store one paragraph per line: every non-empty line is a
     paragraph (blank lines between them change nothing); the default joins lines up to a blank line."""
     corpus = tmp_path / "reviews"
-    for label, reviews in {"pos": ["Great film. Loved it.\nThe cast shone.\n", "Would see again.\n\nTwice, even.\n"],
-                           "neg": ["Too long.\nThe plot sagged. I left early.\r\nNever again.\n"]}.items():
+    for label, reviews in {
+        "pos": ["Great film. Loved it.\nThe cast shone.\n", "Would see again.\n\nTwice, even.\n"],
+        "neg": ["Too long.\nThe plot sagged. I left early.\r\nNever again.\n"],
+    }.items():
         (corpus / label).mkdir(parents=True)
         for k, review in enumerate(reviews):
             (corpus / label / f"{k}.txt").write_text(review, newline="")
@@ -287,7 +308,12 @@ def test_text_one_paragraph_per_line_in_a_labelled_folder_tree(tmp_path):
     with pytest.raises(ValueError) as error:
         read_corpus("text", corpus, report=SkipReport(), paragraphs="line")
     message = str(error.value)
-    assert "'line'" in message and "'blank_lines'" in message and "'lines'" in message and "Did you mean 'lines'" in message
+    assert (
+        "'line'" in message
+        and "'blank_lines'" in message
+        and "'lines'" in message
+        and "Did you mean 'lines'" in message
+    )
 
 
 def test_text_fallback_encoding_option(tmp_path):
@@ -323,7 +349,12 @@ def test_text_enormous_line(tmp_path):
 
 def test_jsonl_fields_bad_lines_and_split_file(tmp_path):
     records = [
-        {"id": "a", "abstract": "First paragraph. Second sentence.\n\nSecond\nparagraph, wrapped.", "cat": "cs", "title": "A\n title"},
+        {
+            "id": "a",
+            "abstract": "First paragraph. Second sentence.\n\nSecond\nparagraph, wrapped.",
+            "cat": "cs",
+            "title": "A\n title",
+        },
         "not json {",
         {"id": "b", "text": "no abstract field"},
         {"id": "c", "abstract": "   ", "cat": "cs"},
@@ -338,8 +369,9 @@ def test_jsonl_fields_bad_lines_and_split_file(tmp_path):
     path.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in records) + "\n\n", encoding="utf-8")
     splits = tmp_path / "splits.tsv"
     splits.write_text("doc_id\tsplit\tlabel\na\ttrain\tcs\ne\tvalid\tmath\nabstracts:8\ttest\tcs\nzzz\ttrain\tcs\n")
-    documents, report = read("jsonl", path, text_field="abstract", label_field="cat", id_field="id",
-                             title_field="title", split_file=splits)
+    documents, report = read(
+        "jsonl", path, text_field="abstract", label_field="cat", id_field="id", title_field="title", split_file=splits
+    )
     assert [d.id for d in documents] == ["a", "e", "abstracts:8", "f", "a#2"]
     a, e = documents[0], documents[1]
     assert a.paragraphs == [["First paragraph.", "Second sentence."], ["Second paragraph, wrapped."]]
@@ -349,12 +381,16 @@ def test_jsonl_fields_bad_lines_and_split_file(tmp_path):
     assert documents[3].split is None
     counts = report.counts
     assert counts["line is not JSON"] == 1 and report.examples["line is not JSON"] == "abstracts.jsonl:2"
-    assert counts["missing field 'abstract'"] == 1 and report.examples["missing field 'abstract'"] == "abstracts.jsonl:3"
+    assert (
+        counts["missing field 'abstract'"] == 1 and report.examples["missing field 'abstract'"] == "abstracts.jsonl:3"
+    )
     assert counts["field 'abstract' is empty or not a string"] == 2
     assert counts["line is not a JSON object"] == 1
     assert counts["missing field 'id'; line number used as id"] == 1
     assert counts["document not in split file"] == 1 and report.examples["document not in split file"] == "f"
-    assert counts["split-file id without a document"] == 1 and report.examples["split-file id without a document"] == "zzz"
+    assert (
+        counts["split-file id without a document"] == 1 and report.examples["split-file id without a document"] == "zzz"
+    )
     assert counts["repeated document id made unique"] == 1
     assert counts["empty line skipped"] == 1
 
@@ -398,11 +434,21 @@ def test_jsonl_empty_file_and_enormous_line(tmp_path):
 def hf_dataset():
     datasets = pytest.importorskip("datasets")
     datasets.disable_progress_bars()
-    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"]),
-                                  "key": datasets.Value("string")})
+    features = datasets.Features(
+        {
+            "text": datasets.Value("string"),
+            "label": datasets.ClassLabel(names=["neg", "pos"]),
+            "key": datasets.Value("string"),
+        }
+    )
     return datasets.Dataset.from_dict(
-        {"text": ["Good film. Loved it.\n\nWould see\nagain.", "", "Bad film."], "label": [1, 0, 0], "key": ["r1", "r2", "r3"]},
-        features=features)
+        {
+            "text": ["Good film. Loved it.\n\nWould see\nagain.", "", "Bad film."],
+            "label": [1, 0, 0],
+            "key": ["r1", "r2", "r3"],
+        },
+        features=features,
+    )
 
 
 def test_hf_save_to_disk_dataset_with_class_label(tmp_path, hf_dataset):
@@ -420,7 +466,11 @@ def test_hf_dataset_dict_reads_every_split_or_one(tmp_path, hf_dataset):
     folder = tmp_path / "saved_dict"
     datasets.DatasetDict({"train": hf_dataset, "valid": hf_dataset.select([2])}).save_to_disk(str(folder))
     documents, _ = read("hf", folder)
-    assert [(d.id, d.split) for d in documents] == [("train:0", "train"), ("train:2", "train"), ("validation:0", "validation")]
+    assert [(d.id, d.split) for d in documents] == [
+        ("train:0", "train"),
+        ("train:2", "train"),
+        ("validation:0", "validation"),
+    ]
     documents, _ = read("hf", folder, split="valid")
     assert [d.split for d in documents] == ["validation"]
     with pytest.raises(ValueError, match="splits are"):
@@ -430,9 +480,14 @@ def test_hf_dataset_dict_reads_every_split_or_one(tmp_path, hf_dataset):
 def test_hf_local_data_files(tmp_path, hf_dataset):
     pytest.importorskip("datasets")
     jsonl = tmp_path / "reviews.jsonl"
-    jsonl.write_text(json.dumps({"body": "One. Two.", "stars": 5}) + "\n" + json.dumps({"body": "Three.", "stars": 1}) + "\n")
+    jsonl.write_text(
+        json.dumps({"body": "One. Two.", "stars": 5}) + "\n" + json.dumps({"body": "Three.", "stars": 1}) + "\n"
+    )
     documents, _ = read("hf", jsonl, text_field="body", label_field="stars", cache_dir=tmp_path / "cache")
-    assert [(d.id, d.label, d.paragraphs) for d in documents] == [("0", "5", [["One.", "Two."]]), ("1", "1", [["Three."]])]
+    assert [(d.id, d.label, d.paragraphs) for d in documents] == [
+        ("0", "5", [["One.", "Two."]]),
+        ("1", "1", [["Three."]]),
+    ]
     csv_path = tmp_path / "reviews.csv"
     csv_path.write_text('text,label\n"Fine, really. Yes.",pos\n')
     documents, _ = read("hf", csv_path, label_field="label", split="test", cache_dir=tmp_path / "cache")
@@ -449,7 +504,9 @@ def test_hf_streaming_reads_the_same_documents(tmp_path, hf_dataset):
         path = tmp_path / f"reviews{suffix}"
         write(str(path))
         loaded, loaded_report = read("hf", path, label_field="label", id_field="key", cache_dir=tmp_path / "cache")
-        streamed, streamed_report = read("hf", path, label_field="label", id_field="key", cache_dir=tmp_path / "cache", streaming=True)
+        streamed, streamed_report = read(
+            "hf", path, label_field="label", id_field="key", cache_dir=tmp_path / "cache", streaming=True
+        )
         assert [(d.id, d.label, d.paragraphs) for d in streamed] == [(d.id, d.label, d.paragraphs) for d in loaded]
         assert len(streamed) == 2 and streamed_report.counts == loaded_report.counts
     with pytest.raises(ValueError, match="'txt' is not a column.*text, label, key"):
@@ -486,7 +543,7 @@ def test_hf_hub_names_go_to_load_dataset(monkeypatch):
 
 # ------------------------------------------------------------------------------ pydoc
 
-TOPIC = '''\
+TOPIC = """\
 The "demo" statement
 ********************
 
@@ -526,7 +583,7 @@ is roughly equivalent to
        y = 2
 
 Final prose paragraph.
-'''
+"""
 
 
 def test_pydoc_rules_on_a_small_topic(monkeypatch):
@@ -603,7 +660,15 @@ def test_yahoo_valid_several_sentences():
 def test_gutenberg_authors_and_latin1_files():
     documents, report = read("text", shared("gutenberg"), label_from="filename_prefix")
     assert len(documents) == 13
-    assert {d.label for d in documents} == {"austen", "blake", "chesterton", "melville", "milton", "shakespeare", "whitman"}
+    assert {d.label for d in documents} == {
+        "austen",
+        "blake",
+        "chesterton",
+        "melville",
+        "milton",
+        "shakespeare",
+        "whitman",
+    }
     assert report.counts["invalid UTF-8 decoded as latin-1"] == 2
     assert report.examples["invalid UTF-8 decoded as latin-1"] == "chesterton-ball.txt"
     assert report.counts["file without .txt suffix ignored"] == 1  # the README
@@ -614,8 +679,15 @@ def test_gutenberg_authors_and_latin1_files():
 
 def test_arxiv_abstracts_with_split_file():
     folder = shared("arxiv_abstracts")
-    documents, report = read("jsonl", folder / "abstracts.jsonl", text_field="abstract", label_field="category",
-                             id_field="arxiv_id", title_field="title", split_file=folder / "splits.tsv")
+    documents, report = read(
+        "jsonl",
+        folder / "abstracts.jsonl",
+        text_field="abstract",
+        label_field="category",
+        id_field="arxiv_id",
+        title_field="title",
+        split_file=folder / "splits.tsv",
+    )
     assert len(documents) == 20_095
     assert Counter(d.split for d in documents) == {"train": 16_023, "validation": 2_062, "test": 2_010}
     assert {d.label for d in documents} == {"arXiv_CV", "arXiv_AI", "arXiv_CL", "arXiv_RO", "arXiv_SD"}

@@ -20,8 +20,14 @@ def model_folder(tmp_path_factory) -> str:
 
 def run(script: str, *args: str) -> subprocess.CompletedProcess:
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(REPO_ROOT / "recipes" / script), *args], capture_output=True, text=True, timeout=300,
-                          env=environment, cwd=REPO_ROOT)
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "recipes" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=environment,
+        cwd=REPO_ROOT,
+    )
 
 
 def assert_one_clear_line(result: subprocess.CompletedProcess, expected: str) -> None:
@@ -39,19 +45,49 @@ def test_a_corrupt_checkpoint(tmp_path, model_folder):
     corrupt = tmp_path / "corrupt"
     shutil.copytree(model_folder, corrupt)
     (corrupt / "model.safetensors").write_bytes(b"not a safetensors file")
-    assert_one_clear_line(run("generate_docs.py", "--model", str(corrupt), "--mode", "prior"), "may be corrupt or incomplete")
+    assert_one_clear_line(
+        run("generate_docs.py", "--model", str(corrupt), "--mode", "prior"), "may be corrupt or incomplete"
+    )
 
 
 def test_bad_reference_files(tmp_path, model_folder):
     binary = tmp_path / "picture.png"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
-    assert_one_clear_line(run("generate_docs.py", "--model", model_folder, "--mode", "style", "--reference-file", str(binary)), "looks like a binary file")
-    assert_one_clear_line(run("generate_docs.py", "--model", model_folder, "--mode", "style", "--reference-file", str(tmp_path / "absent.txt")),
-                          "is not a file")
+    assert_one_clear_line(
+        run("generate_docs.py", "--model", model_folder, "--mode", "style", "--reference-file", str(binary)),
+        "looks like a binary file",
+    )
+    assert_one_clear_line(
+        run(
+            "generate_docs.py",
+            "--model",
+            model_folder,
+            "--mode",
+            "style",
+            "--reference-file",
+            str(tmp_path / "absent.txt"),
+        ),
+        "is not a file",
+    )
     latin = tmp_path / "latin.txt"
     latin.write_bytes("Caf\xe9 au lait est une boisson. Elle est chaude.".encode("latin-1"))
-    result = run("generate_docs.py", "--model", model_folder, "--mode", "style", "--reference-file", str(latin), "--per-reference", "1",
-                 "--max-paragraphs", "1", "--max-tokens", "8", "--output", str(tmp_path / "out"))
+    result = run(
+        "generate_docs.py",
+        "--model",
+        model_folder,
+        "--mode",
+        "style",
+        "--reference-file",
+        str(latin),
+        "--per-reference",
+        "1",
+        "--max-paragraphs",
+        "1",
+        "--max-tokens",
+        "8",
+        "--output",
+        str(tmp_path / "out"),
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "invalid UTF-8 decoded as latin-1" in result.stdout  # counted and reported, not a crash
 

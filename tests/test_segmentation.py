@@ -124,12 +124,55 @@ def test_punctuation_rule(text: str, expected: list[str]) -> None:
 def _random_texts(n: int, seed: int = 0) -> list[str]:
     """Random strings mixing words, WikiText and PTB tokens, punctuation and odd whitespace."""
     pieces = [
-        "word", "The", "Mr.", "Mrs.", "Dr.", "U.S.", "e.g.", "3.50", "$4", "@.@", "@,@", "@-@", ".", "!", "?", "...",
-        "!!", "?!", '"', "'", "''", "``", "(", ")", "”", "“", "https://a.b/c.html?x=1", "a@b.org", "é", "😀", "\u00a0",
-        "\t", "\n", "\n\n", "  ", "x.Y", "end.", "Next", "\x00", "\u200b", "Weston", "-", "--",
+        "word",
+        "The",
+        "Mr.",
+        "Mrs.",
+        "Dr.",
+        "U.S.",
+        "e.g.",
+        "3.50",
+        "$4",
+        "@.@",
+        "@,@",
+        "@-@",
+        ".",
+        "!",
+        "?",
+        "...",
+        "!!",
+        "?!",
+        '"',
+        "'",
+        "''",
+        "``",
+        "(",
+        ")",
+        "”",
+        "“",
+        "https://a.b/c.html?x=1",
+        "a@b.org",
+        "é",
+        "😀",
+        "\u00a0",
+        "\t",
+        "\n",
+        "\n\n",
+        "  ",
+        "x.Y",
+        "end.",
+        "Next",
+        "\x00",
+        "\u200b",
+        "Weston",
+        "-",
+        "--",
     ]
     rng = random.Random(seed)
-    return ["".join(rng.choice(pieces) + rng.choice(["", " ", " ", "\n"]) for _ in range(rng.randint(0, 60))) for _ in range(n)]
+    return [
+        "".join(rng.choice(pieces) + rng.choice(["", " ", " ", "\n"]) for _ in range(rng.randint(0, 60)))
+        for _ in range(n)
+    ]
 
 
 @pytest.mark.parametrize("splitter", AVAILABLE)
@@ -153,7 +196,9 @@ def test_empty_input(splitter: str, text: str) -> None:
 
 def test_none_splitter_keeps_the_whole_text() -> None:
     line = " pierre <unk> N years old will join the board as a nonexecutive director nov. N \n"
-    assert split_sentences(line, "none") == ["pierre <unk> N years old will join the board as a nonexecutive director nov. N"]
+    assert split_sentences(line, "none") == [
+        "pierre <unk> N years old will join the board as a nonexecutive director nov. N"
+    ]
     assert split_sentences("One. Two! Three?", "none") == ["One. Two! Three?"]
 
 

@@ -30,8 +30,18 @@ from doc_hvae.style import (
     within_document_consistency,
 )
 
-SPORT = ["the team won the match", "a goal in the final minute", "the coach praised the players", "fans filled the stadium"]
-MARKETS = ["shares fell on the market", "the bank raised interest rates", "investors sold their bonds", "profits rose this quarter"]
+SPORT = [
+    "the team won the match",
+    "a goal in the final minute",
+    "the coach praised the players",
+    "fans filled the stadium",
+]
+MARKETS = [
+    "shares fell on the market",
+    "the bank raised interest rates",
+    "investors sold their bonds",
+    "profits rose this quarter",
+]
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +75,18 @@ def test_same_label_rate_credits_a_miss_that_lands_on_the_owners_label():
 
 def test_halves_cut_a_row_by_paragraphs_and_keep_the_encoder_view_aligned():
     paragraphs = [[[1, 2]], [[3], [4, 5]], [[6]]]
-    row = {"id": "w0", "label": "austen", "paragraphs": paragraphs, "encoder_paragraphs": [[[11]], [[13], [14]], [[16]]],
-           "num_tokens": 11, "num_words": 6}
+    row = {
+        "id": "w0",
+        "label": "austen",
+        "paragraphs": paragraphs,
+        "encoder_paragraphs": [[[11]], [[13], [14]], [[16]]],
+        "num_tokens": 11,
+        "num_words": 6,
+    }
     first, second = halves(row)
-    assert first["paragraphs"] == paragraphs[:2] and second["paragraphs"] == paragraphs[2:]  # the first half takes the middle one
+    assert (
+        first["paragraphs"] == paragraphs[:2] and second["paragraphs"] == paragraphs[2:]
+    )  # the first half takes the middle one
     assert first["encoder_paragraphs"] == [[[11]], [[13], [14]]] and second["encoder_paragraphs"] == [[[16]]]
     assert (first["num_tokens"], second["num_tokens"]) == (3 + 2 + 3, 2)  # one boundary per sentence
     assert first["label"] == second["label"] == "austen" and first["id"] != second["id"]
@@ -83,34 +101,69 @@ def tiny():
     one sentence per paragraph, said twice, so each half of a reference is the other; the last is too short to halve."""
     tokenizer = train_bpe_tokenizer(TEXTS * 3, vocab_size=300, min_frequency=1)
     V = len(tokenizer)
-    config = DocHVAEConfig(latent_size=4, vocab_size=V, decoder=default_decoder_config(V, 32, 1, 2), encoder=default_encoder_config(V, 32, 1, 2))
-    flat = DocHVAEConfig(levels=[], vocab_size=V, decoder=default_decoder_config(V, 32, 1, 2), encoder=default_encoder_config(V, 32, 1, 2),
-                         decoder_context="document")
+    config = DocHVAEConfig(
+        latent_size=4,
+        vocab_size=V,
+        decoder=default_decoder_config(V, 32, 1, 2),
+        encoder=default_encoder_config(V, 32, 1, 2),
+    )
+    flat = DocHVAEConfig(
+        levels=[],
+        vocab_size=V,
+        decoder=default_decoder_config(V, 32, 1, 2),
+        encoder=default_encoder_config(V, 32, 1, 2),
+        decoder_context="document",
+    )
     torch.manual_seed(0)
     model, flat_lm = DocHVAE(config).eval(), DocHVAE(flat).eval()
 
     def row(i, sentences, label):
         paragraphs = [[tokenizer.encode(s, add_special_tokens=False)] for s in sentences]
-        return {"id": f"d{i}", "paragraphs": paragraphs, "label": label, "num_words": 0,
-                "num_tokens": sum(len(s) + 1 for p in paragraphs for s in p)}
+        return {
+            "id": f"d{i}",
+            "paragraphs": paragraphs,
+            "label": label,
+            "num_words": 0,
+            "num_tokens": sum(len(s) + 1 for p in paragraphs for s in p),
+        }
 
-    references = [row(0, [SPORT[0]] * 2, "sport"), row(1, [MARKETS[0]] * 2, "markets"), row(2, [SPORT[2]] * 2, "sport"),
-                  row(3, MARKETS[2:3], "markets")]
-    return {"tokenizer": tokenizer, "model": model, "flat_lm": flat_lm, "references": references,
-            "collator": DocCollator.for_model(config), "sampling": SamplingConfig(max_tokens=8, max_paragraphs=2, max_sentences=2)}
+    references = [
+        row(0, [SPORT[0]] * 2, "sport"),
+        row(1, [MARKETS[0]] * 2, "markets"),
+        row(2, [SPORT[2]] * 2, "sport"),
+        row(3, MARKETS[2:3], "markets"),
+    ]
+    return {
+        "tokenizer": tokenizer,
+        "model": model,
+        "flat_lm": flat_lm,
+        "references": references,
+        "collator": DocCollator.for_model(config),
+        "sampling": SamplingConfig(max_tokens=8, max_paragraphs=2, max_sentences=2),
+    }
 
 
 def test_style_consistency_reports_every_number_with_its_baselines(tiny):
     classifier = LabelClassifier(TEXTS * 3, (["sport"] * 4 + ["markets"] * 4) * 3)
-    result = style_consistency(tiny["model"], tiny["references"], tiny["collator"], tiny["tokenizer"], 2, tiny["sampling"],
-                               seeded_generator(0), classifier)
+    result = style_consistency(
+        tiny["model"],
+        tiny["references"],
+        tiny["collator"],
+        tiny["tokenizer"],
+        2,
+        tiny["sampling"],
+        seeded_generator(0),
+        classifier,
+    )
     assert result["references"] == 4 and result["chance"] == pytest.approx(1 / 4)
     assert result["reference_labels"] == 2
     assert (result["references_halved"], result["references_too_short_to_halve"]) == (3, 1)
     assert result["references_half_chance"] == pytest.approx(1 / 3)
     assert result["references_half_retrieval_accuracy"] == 1.0
     for name in ("style", "prior", "references_half"):
-        assert 0.0 <= result[f"{name}_retrieval_accuracy"] <= result[f"{name}_retrieval_same_label"] <= 1.0  # a hit has its own label
+        assert (
+            0.0 <= result[f"{name}_retrieval_accuracy"] <= result[f"{name}_retrieval_same_label"] <= 1.0
+        )  # a hit has its own label
     for name in ("style", "prior"):
         assert 0.0 <= result[f"{name}_label_agreement"] <= 1.0
         value = result[f"{name}_within_document_consistency"]
@@ -125,9 +178,20 @@ def test_style_consistency_reports_every_number_with_its_baselines(tiny):
 
 
 def test_style_consistency_reports_every_judge_in_range(tiny):
-    classifiers = {kind: LabelClassifier(TEXTS * 3, (["sport"] * 4 + ["markets"] * 4) * 3, kind=kind) for kind in ("word", "char")}
-    result = style_consistency(tiny["model"], tiny["references"], tiny["collator"], tiny["tokenizer"], 2, tiny["sampling"],
-                               seeded_generator(0), classifiers=classifiers, fluency_model=tiny["flat_lm"])
+    classifiers = {
+        kind: LabelClassifier(TEXTS * 3, (["sport"] * 4 + ["markets"] * 4) * 3, kind=kind) for kind in ("word", "char")
+    }
+    result = style_consistency(
+        tiny["model"],
+        tiny["references"],
+        tiny["collator"],
+        tiny["tokenizer"],
+        2,
+        tiny["sampling"],
+        seeded_generator(0),
+        classifiers=classifiers,
+        fluency_model=tiny["flat_lm"],
+    )
     for kind in ("word", "char"):
         assert result[f"{kind}_classifier_accuracy_on_references"] == 1.0
         assert result[f"references_{kind}_within_document_consistency"] == 1.0  # pure references
@@ -137,7 +201,11 @@ def test_style_consistency_reports_every_judge_in_range(tiny):
             assert math.isnan(value) or 0.5 <= value <= 1.0
     assert result["style_label_agreement"] == result["style_word_label_agreement"]
     # TF-IDF: each reference's second half is its first half, word for word: the ceiling finds all.
-    assert result["references_half_tfidf_retrieval_accuracy"] == 1.0 == result["references_half_tfidf_retrieval_same_label"]
+    assert (
+        result["references_half_tfidf_retrieval_accuracy"]
+        == 1.0
+        == result["references_half_tfidf_retrieval_same_label"]
+    )
     for name in ("style", "prior"):
         assert 0.0 <= result[f"{name}_tfidf_retrieval_accuracy"] <= result[f"{name}_tfidf_retrieval_same_label"] <= 1.0
     assert result["diversity_texts"] == 4  # as many texts from each set as the smallest (the 4 references) has
@@ -151,16 +219,46 @@ def test_style_consistency_reports_every_judge_in_range(tiny):
 
 def test_a_fluency_model_of_another_vocabulary_is_refused_before_generating(tiny):
     V = len(tiny["tokenizer"]) + 8
-    other = DocHVAE(DocHVAEConfig(levels=[], vocab_size=V, decoder=default_decoder_config(V, 32, 1, 2), encoder=default_encoder_config(V, 32, 1, 2)))
-    with pytest.raises(ValueError, match=rf"fluency model's vocabulary has {V} tokens but the model's has {V - 8}: .*own prepared corpus"):
-        style_consistency(tiny["model"], tiny["references"], tiny["collator"], tiny["tokenizer"], 2, tiny["sampling"], fluency_model=other)
+    other = DocHVAE(
+        DocHVAEConfig(
+            levels=[],
+            vocab_size=V,
+            decoder=default_decoder_config(V, 32, 1, 2),
+            encoder=default_encoder_config(V, 32, 1, 2),
+        )
+    )
+    with pytest.raises(
+        ValueError,
+        match=rf"fluency model's vocabulary has {V} tokens but the model's has {V - 8}: .*own prepared corpus",
+    ):
+        style_consistency(
+            tiny["model"],
+            tiny["references"],
+            tiny["collator"],
+            tiny["tokenizer"],
+            2,
+            tiny["sampling"],
+            fluency_model=other,
+        )
     char = LabelClassifier(TEXTS * 3, (["sport"] * 4 + ["markets"] * 4) * 3, kind="char")
     with pytest.raises(ValueError, match="'char' classifier; key each classifier by its kind"):
-        style_consistency(tiny["model"], tiny["references"], tiny["collator"], tiny["tokenizer"], 2, tiny["sampling"], classifiers={"word": char})
+        style_consistency(
+            tiny["model"],
+            tiny["references"],
+            tiny["collator"],
+            tiny["tokenizer"],
+            2,
+            tiny["sampling"],
+            classifiers={"word": char},
+        )
 
 
 def test_fluency_ppl_is_the_exponent_of_total_nll_over_total_tokens(tiny):
-    flat_lm, rows = tiny["flat_lm"], tiny["references"][:3] + [{"id": "long", "paragraphs": [[[5, 6, 7, 8, 9, 10, 11]], [[12, 13]]], "num_tokens": 11}]
+    flat_lm, rows = (
+        tiny["flat_lm"],
+        tiny["references"][:3]
+        + [{"id": "long", "paragraphs": [[[5, 6, 7, 8, 9, 10, 11]], [[12, 13]]], "num_tokens": 11}],
+    )
     collator = DocCollator.for_model(flat_lm.config)
     with torch.no_grad():  # one document at a time: no batching, no padding
         outputs = [flat_lm(collator([row])) for row in rows]
@@ -212,14 +310,18 @@ def test_diversity_subsamples_to_a_fixed_number_of_texts():
     same = ["the team won the match in the final minute"] * (DIVERSITY_TEXTS + 10)
     scores = diversity(same)
     assert scores["self_bleu"] == pytest.approx(100.0)  # every text repeats the others
-    assert scores["distinct_2"] == pytest.approx(8 / (8 * DIVERSITY_TEXTS))  # 8 bigrams per text, DIVERSITY_TEXTS texts kept
+    assert scores["distinct_2"] == pytest.approx(
+        8 / (8 * DIVERSITY_TEXTS)
+    )  # 8 bigrams per text, DIVERSITY_TEXTS texts kept
     assert diversity(TEXTS)["self_bleu"] < 50.0  # different sentences
 
 
 def test_references_are_spread_over_the_split_and_the_classifier_needs_labels():
     split = Dataset.from_dict({"id": [f"w{i}" for i in range(10)], "label": [None] * 10})
     assert [row["id"] for row in spread_references(split, 3)] == ["w0", "w3", "w6"]
-    assert [row["id"] for row in spread_references(split, 20)] == [f"w{i}" for i in range(10)]  # fewer windows than asked
+    assert [row["id"] for row in spread_references(split, 20)] == [
+        f"w{i}" for i in range(10)
+    ]  # fewer windows than asked
     assert train_label_classifier(split, tokenizer=None) is None
     assert train_label_classifiers(split, tokenizer=None) == {}
 

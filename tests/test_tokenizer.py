@@ -13,7 +13,14 @@ import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from doc_hvae.data.tokenizer import PARAGRAPH_END, SPECIAL_TOKENS, SpecialTokenIds, load_tokenizer, train_bpe_tokenizer, train_unigram_tokenizer
+from doc_hvae.data.tokenizer import (
+    PARAGRAPH_END,
+    SPECIAL_TOKENS,
+    SpecialTokenIds,
+    load_tokenizer,
+    train_bpe_tokenizer,
+    train_unigram_tokenizer,
+)
 
 ALL_SPECIALS = [*SPECIAL_TOKENS.values(), PARAGRAPH_END]
 
@@ -128,7 +135,9 @@ def _plain_tokenizer_folder(folder, kind: str) -> str:
 
         backend = Tokenizer(models.BPE())
         backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
-        backend.train_from_iterator(["the cat sat on the mat"] * 5, trainer=trainers.BpeTrainer(vocab_size=60, show_progress=False))
+        backend.train_from_iterator(
+            ["the cat sat on the mat"] * 5, trainer=trainers.BpeTrainer(vocab_size=60, show_progress=False)
+        )
     plain = PreTrainedTokenizerFast(tokenizer_object=backend)
     assert plain.all_special_tokens == []
     plain.save_pretrained(str(folder))

@@ -28,7 +28,13 @@ TINY_MODEL = {
     "levels": ["document", "paragraph", "sentence"],
     "latent_size": 8,
     "decoder": {"model_type": "gpt2", "n_embd": 32, "n_layer": 1, "n_head": 2, "n_positions": 512},
-    "encoder": {"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64},
+    "encoder": {
+        "model_type": "bert",
+        "hidden_size": 32,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+    },
 }
 
 
@@ -38,7 +44,13 @@ def prepared(tmp_path_factory):
     config = PrepareConfig(
         source={"reader": "pydoc", "max_documents": 20, "split_fractions": {"validation": 0.2, "test": 0.1}},
         tokenizer={"vocab_size": 500},
-        limits={"max_sentence_tokens": 32, "max_paragraph_sentences": 8, "max_paragraph_tokens": 128, "max_window_paragraphs": 4, "max_window_tokens": 256},
+        limits={
+            "max_sentence_tokens": 32,
+            "max_paragraph_sentences": 8,
+            "max_paragraph_tokens": 128,
+            "max_window_paragraphs": 4,
+            "max_window_tokens": 256,
+        },
         output_dir=str(output),
     )
     prepare_corpus(config, show_progress=False)
@@ -51,8 +63,17 @@ def write_config(tmp_path, prepared, **sections) -> str:
         "model": {"config": TINY_MODEL},
         "objective": {"beta": {"kind": "linear", "warmup_steps": 4}, "free_bits": {"mode": "dimension", "nats": 0.05}},
         "optim": {"lr": 1e-3, "warmup_steps": 2},
-        "training": {"output_dir": str(tmp_path / "run"), "max_steps": 6, "log_every": 1, "eval_every": 3, "save_every": 3,
-                     "keep_last": 5, "num_samples": 1, "sample_max_tokens": 16, "tensorboard": False},
+        "training": {
+            "output_dir": str(tmp_path / "run"),
+            "max_steps": 6,
+            "log_every": 1,
+            "eval_every": 3,
+            "save_every": 3,
+            "keep_last": 5,
+            "num_samples": 1,
+            "sample_max_tokens": 16,
+            "tensorboard": False,
+        },
     }
     for section, values in sections.items():
         config[section].update(values)
@@ -90,7 +111,9 @@ def test_resume_continues_exactly_across_an_epoch_boundary(tmp_path, prepared):
     budget = sum(train["num_tokens"]) // 4
     per_epoch = len(TokenBudgetBatchSampler(train["num_tokens"], budget, shuffle=True, seed=0))
     steps, interrupted_at = per_epoch + 2, per_epoch - 1
-    config = write_config(tmp_path, prepared, data={"max_tokens": budget}, training={"max_steps": steps, "save_every": interrupted_at})
+    config = write_config(
+        tmp_path, prepared, data={"max_tokens": budget}, training={"max_steps": steps, "save_every": interrupted_at}
+    )
     full = run_recipe(["--config", config])
     assert full.returncode == 0, full.stderr[-3000:]
     uninterrupted = training_losses(tmp_path / "run")
@@ -102,13 +125,25 @@ def test_resume_continues_exactly_across_an_epoch_boundary(tmp_path, prepared):
     # (The corpus given by a path relative to the working directory, as users do.)
     relative = os.path.relpath(prepared, REPO_ROOT)
     # And with gradient checkpointing on: the recomputed blocks give the same losses.
-    resumed = run_recipe(["--config", config, "--resume", str(checkpoint), f"training.output_dir={tmp_path / 'resumed'}", f"data.prepared_dir={relative}",
-                          "training.gradient_checkpointing=true", "sampling.guidance={document: 2.0}"])
+    resumed = run_recipe(
+        [
+            "--config",
+            config,
+            "--resume",
+            str(checkpoint),
+            f"training.output_dir={tmp_path / 'resumed'}",
+            f"data.prepared_dir={relative}",
+            "training.gradient_checkpointing=true",
+            "sampling.guidance={document: 2.0}",
+        ]
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Resumed from" in resumed.stdout and "gradient checkpointing." in resumed.stdout
     # Each run ends with PNG curves of its log beside the export, named in the summary.
     for run in (full, resumed):
-        (curves,) = [line.split("curves", 1)[1].strip() for line in run.stdout.splitlines() if line.strip().startswith("curves ")]
+        (curves,) = [
+            line.split("curves", 1)[1].strip() for line in run.stdout.splitlines() if line.strip().startswith("curves ")
+        ]
         assert curves.startswith(str(tmp_path / ("run" if run is full else "resumed") / "curves")), curves
     for name in ("loss.png", "kl_per_level.png", "gates.png"):
         for run in ("run", "resumed"):
@@ -140,14 +175,25 @@ def test_resume_continues_exactly_across_an_epoch_boundary(tmp_path, prepared):
     card = ModelCard.load(final / "README.md")
     assert card.data.library_name == "doc_hvae" and card.data.license == "apache-2.0"
     perplexity = next(r for r in card.data.eval_results if r.metric_type == "perplexity")
-    final_ppl = next(r["val/ppl_elbo"] for r in reversed(read_log(tmp_path / "resumed" / "log.jsonl")) if "val/ppl_elbo" in r)
+    final_ppl = next(
+        r["val/ppl_elbo"] for r in reversed(read_log(tmp_path / "resumed" / "log.jsonl")) if "val/ppl_elbo" in r
+    )
     assert perplexity.dataset_split == "validation" and perplexity.metric_value > 1
-    assert abs(perplexity.metric_value - final_ppl) / final_ppl < 0.2  # the export's evaluation, near the last validation
+    assert (
+        abs(perplexity.metric_value - final_ppl) / final_ppl < 0.2
+    )  # the export's evaluation, near the last validation
     # The export stands alone: its corpus path is absolute, so it loads from any working directory.
     assert yaml.safe_load((final / "train_config.yaml").read_text())["data"]["prepared_dir"] == str(prepared.resolve())
     # AutoModel, in a process that never imports doc_hvae: refused with the way out, then loaded with it.
-    auto = subprocess.run([sys.executable, "-c", AUTO_MODEL_WITHOUT_IMPORT, str(final)], capture_output=True, text=True, timeout=120,
-                          cwd=tmp_path, env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdin=subprocess.DEVNULL)
+    auto = subprocess.run(
+        [sys.executable, "-c", AUTO_MODEL_WITHOUT_IMPORT, str(final)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        stdin=subprocess.DEVNULL,
+    )
     assert auto.returncode == 0, auto.stderr[-3000:]
     assert "refused: trust_remote_code" in auto.stdout and "loaded: DocHVAE" in auto.stdout, auto.stdout
 
@@ -159,8 +205,20 @@ def test_resume_continues_exactly_across_an_epoch_boundary(tmp_path, prepared):
 @pytest.mark.slow
 def test_two_process_data_parallel_on_cpu(tmp_path, prepared):
     config = write_config(tmp_path, prepared, training={"max_steps": 4, "save_every": 2})
-    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                "--mixed_precision", "no", "--dynamo_backend", "no"]
+    launcher = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+    ]
     result = run_recipe(["--config", config], env={"ACCELERATE_USE_CPU": "1"}, launcher=launcher, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     assert "2 process(es)" in result.stdout
@@ -190,7 +248,9 @@ def test_consecutive_skips_stop_with_a_checkpoint(tmp_path, prepared):
 
 def test_config_errors_are_reported_together(tmp_path, prepared):
     config = write_config(tmp_path, prepared)
-    result = run_recipe(["--config", config, "optim.lrr=1e-3", "training.max_steps=many", "model.config.levelz=[sentence]"])
+    result = run_recipe(
+        ["--config", config, "optim.lrr=1e-3", "training.max_steps=many", "model.config.levelz=[sentence]"]
+    )
     assert result.returncode != 0
     message = result.stderr
     assert "3 problem(s)" in message
@@ -226,7 +286,9 @@ def test_non_finite_loss_skips_the_update(tmp_path, prepared):
     with torch.no_grad():
         model.decoder.lm.get_input_embeddings().weight[poisoned_token] = float("inf")
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
-    logs, updated = training_step(model, batch, optimizer, scheduler, accelerator, config, state, list(model.config.levels))
+    logs, updated = training_step(
+        model, batch, optimizer, scheduler, accelerator, config, state, list(model.config.levels)
+    )
     assert updated is False
     assert state.skipped_updates == 1 and state.consecutive_skips == 1 and state.step == 1
     assert not torch.isfinite(logs["loss"])
@@ -236,7 +298,9 @@ def test_non_finite_loss_skips_the_update(tmp_path, prepared):
     # With the embedding repaired, the next update is applied and the skip streak resets.
     with torch.no_grad():
         model.decoder.lm.get_input_embeddings().weight[poisoned_token] = 0.0
-    _, updated = training_step(model, batch, optimizer, scheduler, accelerator, config, state, list(model.config.levels))
+    _, updated = training_step(
+        model, batch, optimizer, scheduler, accelerator, config, state, list(model.config.levels)
+    )
     assert updated is True and state.consecutive_skips == 0 and state.skipped_updates == 1
     assert any(not torch.equal(p, before[n]) for n, p in model.named_parameters() if torch.isfinite(before[n]).all())
 
@@ -245,10 +309,17 @@ def test_positions_are_checked_against_the_corpus_limits():
     from doc_hvae.config import DocHVAEConfig, default_decoder_config, default_encoder_config
     from doc_hvae.training import check_positions
 
-    config = DocHVAEConfig(levels=["sentence"], vocab_size=100, latent_size=4, decoder_context="paragraph",
-                           decoder={**default_decoder_config(100, 32, 1, 2), "n_positions": 64},
-                           encoder={**default_encoder_config(100, 32, 1, 2), "max_position_embeddings": 32})
-    check_positions(config, {"max_sentence_tokens": 30, "max_paragraph_tokens": 63})  # streams of 32 and 64 positions: they fit
+    config = DocHVAEConfig(
+        levels=["sentence"],
+        vocab_size=100,
+        latent_size=4,
+        decoder_context="paragraph",
+        decoder={**default_decoder_config(100, 32, 1, 2), "n_positions": 64},
+        encoder={**default_encoder_config(100, 32, 1, 2), "max_position_embeddings": 32},
+    )
+    check_positions(
+        config, {"max_sentence_tokens": 30, "max_paragraph_tokens": 63}
+    )  # streams of 32 and 64 positions: they fit
     with pytest.raises(ValueError, match="limits.max_sentence_tokens"):
         check_positions(config, {"max_sentence_tokens": 31, "max_paragraph_tokens": 60})
     with pytest.raises(ValueError, match="limits.max_paragraph_tokens"):
@@ -270,14 +341,20 @@ def test_precision_comes_from_the_launch_unless_the_yaml_sets_it(tmp_path, prepa
     """`ACCELERATE_MIXED_PRECISION=bf16` (what `accelerate launch --mixed_precision bf16` sets) trains
     in bf16 on CPU when the YAML says nothing; a YAML setting wins over the launch. BN-VAE's
     running statistics and the final samples meet the bf16 activations of autocast."""
-    config = write_config(tmp_path, prepared, training={"max_steps": 2, "eval_every": 2, "save_every": 2, "num_samples": 1},
-                          model={"config": {**TINY_MODEL, "posterior_mean_norm": {"document": 1.0, "paragraph": 0.2, "sentence": 0.1}}})
+    config = write_config(
+        tmp_path,
+        prepared,
+        training={"max_steps": 2, "eval_every": 2, "save_every": 2, "num_samples": 1},
+        model={"config": {**TINY_MODEL, "posterior_mean_norm": {"document": 1.0, "paragraph": 0.2, "sentence": 0.1}}},
+    )
     launched = run_recipe(["--config", config], env={"ACCELERATE_MIXED_PRECISION": "bf16"})
     assert launched.returncode == 0, launched.stderr[-3000:]
     assert "mixed precision bf16" in launched.stdout
     assert all(math.isfinite(loss) for loss in training_losses(tmp_path / "run").values())
-    pinned = run_recipe(["--config", config, "training.mixed_precision=no", f"training.output_dir={tmp_path / 'pinned'}"],
-                        env={"ACCELERATE_MIXED_PRECISION": "bf16"})
+    pinned = run_recipe(
+        ["--config", config, "training.mixed_precision=no", f"training.output_dir={tmp_path / 'pinned'}"],
+        env={"ACCELERATE_MIXED_PRECISION": "bf16"},
+    )
     assert pinned.returncode == 0, pinned.stderr[-3000:]
     assert "mixed precision no" in pinned.stdout
 
@@ -287,7 +364,9 @@ def test_a_user_error_is_one_line_without_traceback_unless_debug(tmp_path, prepa
     result = run_recipe(["--config", config, f"data.prepared_dir={tmp_path / 'nowhere'}", "data.prepare=null"])
     assert result.returncode == 2
     assert "is not a prepared corpus" in result.stderr and "Traceback" not in result.stderr
-    debug = run_recipe(["--config", config, f"data.prepared_dir={tmp_path / 'nowhere'}", "data.prepare=null", "--debug"])
+    debug = run_recipe(
+        ["--config", config, f"data.prepared_dir={tmp_path / 'nowhere'}", "data.prepare=null", "--debug"]
+    )
     assert debug.returncode != 0 and "Traceback" in debug.stderr
 
 
@@ -306,22 +385,39 @@ def test_push_to_hub_uploads_the_export_folder(tmp_path, monkeypatch):
 
 
 def test_param_groups_and_gate_decay(tmp_path, prepared):
-    config = load_config(TrainConfig, write_config(tmp_path, prepared), ["optim.param_groups={decoder.layers.gates: {lr_scale: 10}, decoder.layers.projections: {eps: 1.0e-4}}"])
+    config = load_config(
+        TrainConfig,
+        write_config(tmp_path, prepared),
+        ["optim.param_groups={decoder.layers.gates: {lr_scale: 10}, decoder.layers.projections: {eps: 1.0e-4}}"],
+    )
     model = build_model(config.model, PreparedCorpus(prepared).tokenizer)
     groups = build_optimizer(model, config.optim).param_groups
     gates = model.decoder.layers.gates
     (gate_group,) = [group for group in groups if any(p is gates for p in group["params"])]
-    assert gate_group["lr"] == 10 * config.optim.lr and gate_group["weight_decay"] == 0.0  # decay would pull a gate shut
+    assert (
+        gate_group["lr"] == 10 * config.optim.lr and gate_group["weight_decay"] == 0.0
+    )  # decay would pull a gate shut
     assert len(gate_group["params"]) == 1 and gate_group["eps"] == config.optim.eps
     projections = [p for p in model.decoder.layers.projections.parameters()]
     (projection_group,) = [group for group in groups if any(p is projections[0] for p in group["params"])]
-    assert projection_group["eps"] == 1e-4 and projection_group["lr"] == config.optim.lr and len(projection_group["params"]) == len(projections)
+    assert (
+        projection_group["eps"] == 1e-4
+        and projection_group["lr"] == config.optim.lr
+        and len(projection_group["params"]) == len(projections)
+    )
     embeddings = model.decoder.lm.get_input_embeddings().weight
     (embedding_group,) = [group for group in groups if any(p is embeddings for p in group["params"])]
     assert embedding_group["lr"] == config.optim.lr and embedding_group["weight_decay"] == config.optim.weight_decay
     assert sum(len(group["params"]) for group in groups) == sum(1 for p in model.parameters() if p.requires_grad)
-    with pytest.warns(UserWarning, match="no_such_parameter"):  # the flat-LM variant of a config with a gates group, say
-        build_optimizer(model, load_config(TrainConfig, write_config(tmp_path, prepared), ["optim.param_groups={no_such_parameter: {lr_scale: 2}}"]).optim)
+    with pytest.warns(
+        UserWarning, match="no_such_parameter"
+    ):  # the flat-LM variant of a config with a gates group, say
+        build_optimizer(
+            model,
+            load_config(
+                TrainConfig, write_config(tmp_path, prepared), ["optim.param_groups={no_such_parameter: {lr_scale: 2}}"]
+            ).optim,
+        )
 
 
 def test_a_prepared_corpus_is_checked_against_data_prepare(tmp_path, prepared):
@@ -338,8 +434,10 @@ def test_a_prepared_corpus_is_checked_against_data_prepare(tmp_path, prepared):
     del saved["tokenizer"]["kind"]
     (folder / "prepare_config.yaml").write_text(yaml.safe_dump(saved))
     check_prepared_matches(DataSection(prepared_dir=str(folder), prepare=section))
-    for changed, key in (({**section, "tokenizer": {**section["tokenizer"], "kind": "unigram"}}, "tokenizer"),
-                         ({**section, "limits": {**section["limits"], "max_sentence_tokens": 16}}, "limits")):
+    for changed, key in (
+        ({**section, "tokenizer": {**section["tokenizer"], "kind": "unigram"}}, "tokenizer"),
+        ({**section, "limits": {**section["limits"], "max_sentence_tokens": 16}}, "limits"),
+    ):
         with pytest.raises(TrainingError, match=f"other \\['{key}'\\] settings"):
             check_prepared_matches(DataSection(prepared_dir=str(folder), prepare=changed))
 
@@ -353,7 +451,9 @@ def test_a_missing_tensorboard_is_said_once_with_how_to_get_it(tmp_path, monkeyp
     said = capsys.readouterr().out
     assert said.count("TensorBoard is not installed") == 1 and 'pip install -e ".[tensorboard]"' in said
     assert str(tmp_path / "run" / "curves") in said  # where the curves will be instead
-    build_accelerator(config.model_copy(update={"training": config.training.model_copy(update={"tensorboard": False})})).end_training()
+    build_accelerator(
+        config.model_copy(update={"training": config.training.model_copy(update={"tensorboard": False})})
+    ).end_training()
     assert "TensorBoard" not in capsys.readouterr().out  # asked for no TensorBoard: nothing to say
 
 

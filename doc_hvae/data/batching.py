@@ -111,7 +111,9 @@ class DocBatch:
         moved = {}
         for field in fields(self):
             value = getattr(self, field.name)
-            moved[field.name] = value.to(device, non_blocking=non_blocking) if isinstance(value, torch.Tensor) else value
+            moved[field.name] = (
+                value.to(device, non_blocking=non_blocking) if isinstance(value, torch.Tensor) else value
+            )
         return DocBatch(**moved)
 
 
@@ -140,7 +142,11 @@ def _pack_streams(
     capacity = max(min_length, math.ceil(longest / multiple) * multiple)
     placement, num_rows = pack_first_fit(lengths, capacity)
     shape = (max(num_rows, 1), capacity)
-    out = {"input_ids": np.full(shape, pad_id, np.int64), "segment": np.full(shape, -1, np.int64), "position": np.zeros(shape, np.int64)}
+    out = {
+        "input_ids": np.full(shape, pad_id, np.int64),
+        "segment": np.full(shape, -1, np.int64),
+        "position": np.zeros(shape, np.int64),
+    }
     out.update({name: np.full(shape, -100 if name == "labels" else -1, np.int64) for name in extra})
     for segment, ((row, offset), stream) in enumerate(zip(placement, streams)):
         span = slice(offset, offset + len(stream))
@@ -199,9 +205,17 @@ class DocCollator:
         )
         encoder_special = None
         if config.own_encoder_tokenizer:
-            encoder_special = EncoderTokenIds(pad=config.encoder_pad_token_id, start=config.encoder_start_token_id, end=config.encoder_end_token_id)
-        return cls(special, config.decoder_context, config.num_memory_slots, build_encoder_rows=bool(config.levels),
-                   encoder_special=encoder_special, **kwargs)
+            encoder_special = EncoderTokenIds(
+                pad=config.encoder_pad_token_id, start=config.encoder_start_token_id, end=config.encoder_end_token_id
+            )
+        return cls(
+            special,
+            config.decoder_context,
+            config.num_memory_slots,
+            build_encoder_rows=bool(config.levels),
+            encoder_special=encoder_special,
+            **kwargs,
+        )
 
     def __call__(self, rows: Sequence[dict]) -> DocBatch:
         if not rows:
@@ -212,11 +226,21 @@ class DocCollator:
             encoder_streams = units.sentence_streams if self.encoder_special is None else self._encoder_streams(rows)
         decoder_streams, labels, target_sentence = self._decoder_streams(units)
         decoder = _pack_streams(
-            decoder_streams, {"labels": labels, "sentence": target_sentence}, self.special.pad, self.min_row_length, self.row_multiple
+            decoder_streams,
+            {"labels": labels, "sentence": target_sentence},
+            self.special.pad,
+            self.min_row_length,
+            self.row_multiple,
         )
         encoder_pad = self.special.pad if self.encoder_special is None else self.encoder_special.pad
-        encoder = _pack_streams(encoder_streams, {}, encoder_pad, self.min_row_length, self.row_multiple) if encoder_streams else None
-        return self._assemble(rows, units, encoder, decoder, longest_decoder_stream=max(len(s) for s in decoder_streams))
+        encoder = (
+            _pack_streams(encoder_streams, {}, encoder_pad, self.min_row_length, self.row_multiple)
+            if encoder_streams
+            else None
+        )
+        return self._assemble(
+            rows, units, encoder, decoder, longest_decoder_stream=max(len(s) for s in decoder_streams)
+        )
 
     def _context_streams(self, units: _DocumentUnits) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """The decoder streams of `decoder_context` (before memory slots), with the sentence of each of their tokens."""
@@ -226,9 +250,13 @@ class DocCollator:
             # A document's paragraphs as one stream: each later paragraph starts after the previous
             # </p> instead of its own <s>, so the same tokens are predicted.
             paragraph_document = units.paragraph_document
-            firsts = [p for p, d in enumerate(paragraph_document) if p == 0 or paragraph_document[p - 1] != d] + [len(paragraph_document)]
+            firsts = [p for p, d in enumerate(paragraph_document) if p == 0 or paragraph_document[p - 1] != d] + [
+                len(paragraph_document)
+            ]
             spans = list(zip(firsts[:-1], firsts[1:]))
-            return _join_paragraphs(units.paragraph_streams, spans), _join_paragraphs(units.paragraph_stream_sentences, spans)
+            return _join_paragraphs(units.paragraph_streams, spans), _join_paragraphs(
+                units.paragraph_stream_sentences, spans
+            )
         return units.sentence_streams, [np.full(len(s), k, np.int64) for k, s in enumerate(units.sentence_streams)]
 
     def _decoder_streams(self, units: _DocumentUnits) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
@@ -244,13 +272,19 @@ class DocCollator:
         return decoder_streams, labels, target_sentence
 
     def _assemble(
-        self, rows: Sequence[dict], units: _DocumentUnits, encoder: dict[str, torch.Tensor] | None, decoder: dict[str, torch.Tensor],
+        self,
+        rows: Sequence[dict],
+        units: _DocumentUnits,
+        encoder: dict[str, torch.Tensor] | None,
+        decoder: dict[str, torch.Tensor],
         longest_decoder_stream: int,
     ) -> DocBatch:
         """The `DocBatch` of the unit tables and the packed encoder and decoder rows."""
         paragraph_document_t = torch.tensor(units.paragraph_document)
         sentence_paragraph_t = torch.tensor(units.sentence_paragraph)
-        document_paragraphs, document_paragraphs_mask = _child_lists(paragraph_document_t, torch.tensor(units.paragraph_position), len(rows))
+        document_paragraphs, document_paragraphs_mask = _child_lists(
+            paragraph_document_t, torch.tensor(units.paragraph_position), len(rows)
+        )
         paragraph_sentences, paragraph_sentences_mask = _child_lists(
             sentence_paragraph_t, torch.tensor(units.sentence_position), len(units.paragraph_document)
         )
@@ -289,11 +323,19 @@ class DocCollator:
         streams = []
         for row in rows:
             if "encoder_paragraphs" not in row:
-                raise ValueError(f"document {row.get('id')!r} has no encoder_paragraphs, but the model's sentence encoder has its own "
-                                 "tokenizer; prepare the corpus with encoder_tokenizer set (the model's training corpus settings)")
+                raise ValueError(
+                    f"document {row.get('id')!r} has no encoder_paragraphs, but the model's sentence encoder has its own "
+                    "tokenizer; prepare the corpus with encoder_tokenizer set (the model's training corpus settings)"
+                )
             if [len(p) for p in row["encoder_paragraphs"]] != [len(p) for p in row["paragraphs"]]:
-                raise ValueError(f"document {row.get('id')!r}: encoder_paragraphs and paragraphs hold different sentences; prepare it again")
-            streams += [np.concatenate([[start], np.asarray(ids, np.int64), [end]]) for p in row["encoder_paragraphs"] for ids in p]
+                raise ValueError(
+                    f"document {row.get('id')!r}: encoder_paragraphs and paragraphs hold different sentences; prepare it again"
+                )
+            streams += [
+                np.concatenate([[start], np.asarray(ids, np.int64), [end]])
+                for p in row["encoder_paragraphs"]
+                for ids in p
+            ]
         return streams
 
 
@@ -319,7 +361,9 @@ def _flatten_documents(rows: Sequence[dict], sp: SpecialTokenIds) -> _DocumentUn
     for d, row in enumerate(rows):
         paragraphs = row["paragraphs"]
         if not paragraphs or not all(paragraphs):
-            raise ValueError(f"document {row.get('id')!r} has an empty paragraph list or an empty paragraph; prepare it with prepare_corpus")
+            raise ValueError(
+                f"document {row.get('id')!r} has an empty paragraph list or an empty paragraph; prepare it with prepare_corpus"
+            )
         n_tokens = 0
         for j, paragraph in enumerate(paragraphs):
             p = len(units.paragraph_document)
@@ -332,7 +376,9 @@ def _flatten_documents(rows: Sequence[dict], sp: SpecialTokenIds) -> _DocumentUn
     return units
 
 
-def _add_paragraph_streams(units: _DocumentUnits, paragraph: Sequence[Sequence[int]], p: int, sp: SpecialTokenIds) -> int:
+def _add_paragraph_streams(
+    units: _DocumentUnits, paragraph: Sequence[Sequence[int]], p: int, sp: SpecialTokenIds
+) -> int:
     """Add paragraph `p`'s sentences, their streams and its own stream to `units`; return its predicted tokens."""
     n_tokens = 0
     pieces, piece_sentences = [np.array([sp.bos], np.int64)], [None]
@@ -349,7 +395,9 @@ def _add_paragraph_streams(units: _DocumentUnits, paragraph: Sequence[Sequence[i
         n_tokens += len(body) + 1
     # Sentence of every token of the paragraph stream (<s> belongs to the first sentence).
     first = piece_sentences[1]
-    token_sentence = np.concatenate([np.full(len(piece), first if s is None else s, np.int64) for piece, s in zip(pieces, piece_sentences)])
+    token_sentence = np.concatenate(
+        [np.full(len(piece), first if s is None else s, np.int64) for piece, s in zip(pieces, piece_sentences)]
+    )
     units.paragraph_streams.append(np.concatenate(pieces))
     units.paragraph_stream_sentences.append(token_sentence)
     return n_tokens
@@ -379,7 +427,9 @@ class TokenBudgetBatchSampler(Sampler[list[int]]):
     document longer than the budget forms a batch of its own (counted in `oversized`).
     """
 
-    def __init__(self, lengths: Sequence[int], max_tokens: int, shuffle: bool = True, seed: int = 0, pool_size: int = 1024):
+    def __init__(
+        self, lengths: Sequence[int], max_tokens: int, shuffle: bool = True, seed: int = 0, pool_size: int = 1024
+    ):
         if max_tokens <= 0:
             raise ValueError(f"max_tokens={max_tokens}; use a positive token budget")
         if len(lengths) == 0:

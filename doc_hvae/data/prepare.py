@@ -54,7 +54,13 @@ from .tokenizer import (
 )
 
 SPLITS = ("train", "validation", "test")
-_SPLIT_ALIASES = {"train": "train", "valid": "validation", "validation": "validation", "dev": "validation", "test": "test"}
+_SPLIT_ALIASES = {
+    "train": "train",
+    "valid": "validation",
+    "validation": "validation",
+    "dev": "validation",
+    "test": "test",
+}
 
 FEATURES = Features(
     {
@@ -78,8 +84,12 @@ class SourceConfig(StrictModel):
     """Where the documents come from (see `doc_hvae.data.readers.READERS`)."""
 
     reader: str = Field(description="reader name: wikitext, lines, text, jsonl, hf, pydoc")
-    path: str | None = Field(None, description="one source for all splits (split by `split_fractions` unless the reader sets splits)")
-    paths: dict[str, str] | None = Field(None, description="one source per split, e.g. {train: a, validation: b, test: c}")
+    path: str | None = Field(
+        None, description="one source for all splits (split by `split_fractions` unless the reader sets splits)"
+    )
+    paths: dict[str, str] | None = Field(
+        None, description="one source per split, e.g. {train: a, validation: b, test: c}"
+    )
     options: dict = Field(default_factory=dict, description="reader options, e.g. {splitter: punctuation}")
     split_fractions: dict[str, float] = Field(
         default_factory=lambda: {"validation": 0.05, "test": 0.05},
@@ -105,7 +115,9 @@ class SourceConfig(StrictModel):
             if name not in ("validation", "test") or not 0 <= fraction < 1:
                 raise ValueError(f"source.split_fractions.{name}={fraction}: use validation/test fractions in [0, 1)")
         if sum(self.split_fractions.values()) >= 1:
-            raise ValueError(f"source.split_fractions={self.split_fractions} leave no training documents; make them sum to less than 1")
+            raise ValueError(
+                f"source.split_fractions={self.split_fractions} leave no training documents; make them sum to less than 1"
+            )
         return self
 
 
@@ -114,7 +126,8 @@ class TokenizerConfig(StrictModel):
 
     pretrained: str | None = Field(None, description="tokenizer folder or Hub name; None trains a new one")
     kind: Literal["bpe", "unigram"] = Field(
-        "bpe", description="what to train: bpe (byte-level BPE, tokenizers) or unigram (Unigram LM with byte fallback, sentencepiece)"
+        "bpe",
+        description="what to train: bpe (byte-level BPE, tokenizers) or unigram (Unigram LM with byte fallback, sentencepiece)",
     )
     vocab_size: int = Field(8000, ge=300)
     min_frequency: int = Field(2, ge=1, description="bpe only: the fewest occurrences of a merged pair")
@@ -131,10 +144,18 @@ class LimitsConfig(StrictModel):
 
     max_sentence_tokens: int = Field(64, ge=4, description="longer sentences are cut into consecutive chunks")
     max_paragraph_sentences: int = Field(32, ge=1, description="longer paragraphs are cut into consecutive paragraphs")
-    max_paragraph_tokens: int = Field(512, ge=8, description="... and so are paragraphs with more tokens (at sentence boundaries): "
-                                      "a paragraph is one decoder stream, so this bounds the decoder's positions")
-    max_window_paragraphs: int = Field(16, ge=1, description="documents are cut into windows of at most this many paragraphs")
-    max_window_tokens: int = Field(2048, ge=8, description="... and at most this many tokens (a paragraph is never split)")
+    max_paragraph_tokens: int = Field(
+        512,
+        ge=8,
+        description="... and so are paragraphs with more tokens (at sentence boundaries): "
+        "a paragraph is one decoder stream, so this bounds the decoder's positions",
+    )
+    max_window_paragraphs: int = Field(
+        16, ge=1, description="documents are cut into windows of at most this many paragraphs"
+    )
+    max_window_tokens: int = Field(
+        2048, ge=8, description="... and at most this many tokens (a paragraph is never split)"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> LimitsConfig:
@@ -155,7 +176,8 @@ class PrepareConfig(StrictModel):
     source: SourceConfig
     tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
     encoder_tokenizer: TokenizerConfig | None = Field(
-        None, description="the sentence encoder's own tokenizer (e.g. {pretrained: <a BERT folder>}); None = the encoder reads the decoder's ids"
+        None,
+        description="the sentence encoder's own tokenizer (e.g. {pretrained: <a BERT folder>}); None = the encoder reads the decoder's ids",
     )
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     output_dir: str
@@ -245,8 +267,14 @@ def _empty(features: Features) -> Dataset:
     return Dataset.from_dict({key: [] for key in features}, features=features)
 
 
-def _read_to_arrow(source: SourceConfig, path: str | None, report: SkipReport, arrow_path: Path, show_progress: bool,
-                   num_proc: int | None) -> Dataset:
+def _read_to_arrow(
+    source: SourceConfig,
+    path: str | None,
+    report: SkipReport,
+    arrow_path: Path,
+    show_progress: bool,
+    num_proc: int | None,
+) -> Dataset:
     """Read one source into an Arrow file of documents, then split their sentences in `num_proc` processes.
 
     A reader is one sequential stream, so it runs with `splitter: none` (each paragraph one unit,
@@ -255,13 +283,25 @@ def _read_to_arrow(source: SourceConfig, path: str | None, report: SkipReport, a
     splitter = reader_splitter(source.reader, source.options)
     options = source.options if splitter in (None, "none") else {**source.options, "splitter": "none"}
     documents = read_corpus(source.reader, path, report=report, **options)
-    rows = ({"id": doc.id, "label": doc.label, "title": doc.title, "split": doc.split, "paragraphs": doc.paragraphs}
-            for doc in tqdm(documents, desc=f"reading {path or source.reader}", unit=" documents", disable=not show_progress))
+    rows = (
+        {"id": doc.id, "label": doc.label, "title": doc.title, "split": doc.split, "paragraphs": doc.paragraphs}
+        for doc in tqdm(
+            documents, desc=f"reading {path or source.reader}", unit=" documents", disable=not show_progress
+        )
+    )
     read = write_arrow(rows, DOCUMENT_FEATURES, arrow_path)
     if splitter in (None, "none") or not len(read):
         return read
-    segmented, _ = _map_documents(read, _segment_batch, DOCUMENT_FEATURES, {"splitter": splitter}, arrow_path.parent, report, num_proc,
-                                  f"splitting sentences ({splitter})")
+    segmented, _ = _map_documents(
+        read,
+        _segment_batch,
+        DOCUMENT_FEATURES,
+        {"splitter": splitter},
+        arrow_path.parent,
+        report,
+        num_proc,
+        f"splitting sentences ({splitter})",
+    )
     return segmented
 
 
@@ -284,8 +324,13 @@ def _segment_batch(batch: dict, indices: list[int], splitter: str, report_dir: s
     return kept
 
 
-def read_documents(source: SourceConfig, report: SkipReport, work_dir: str | os.PathLike, show_progress: bool = False,
-                   num_proc: int | None = None) -> dict[str, Dataset]:
+def read_documents(
+    source: SourceConfig,
+    report: SkipReport,
+    work_dir: str | os.PathLike,
+    show_progress: bool = False,
+    num_proc: int | None = None,
+) -> dict[str, Dataset]:
     """Read every document of the source into Arrow files under `work_dir` and assign it to a split.
 
     Splits come from the source (one path per split, or the documents' own split, e.g. from a
@@ -295,8 +340,12 @@ def read_documents(source: SourceConfig, report: SkipReport, work_dir: str | os.
     """
     work_dir = Path(work_dir)
     if source.paths is not None:
-        by_split = {_SPLIT_ALIASES[name]: _read_to_arrow(source, path, report, work_dir / f"documents-{name}.arrow", show_progress, num_proc)
-                    for name, path in source.paths.items()}
+        by_split = {
+            _SPLIT_ALIASES[name]: _read_to_arrow(
+                source, path, report, work_dir / f"documents-{name}.arrow", show_progress, num_proc
+            )
+            for name, path in source.paths.items()
+        }
     else:
         documents = _read_to_arrow(source, source.path, report, work_dir / "documents.arrow", show_progress, num_proc)
         indices = defaultdict(list)
@@ -311,10 +360,18 @@ def read_documents(source: SourceConfig, report: SkipReport, work_dir: str | os.
             by_split = {}
             for split, rows in indices.items():
                 if split not in _SPLIT_ALIASES:
-                    report.add("document without a known split skipped", len(rows), example=f"{documents[rows[0]]['id']} (split={split!r})")
+                    report.add(
+                        "document without a known split skipped",
+                        len(rows),
+                        example=f"{documents[rows[0]]['id']} (split={split!r})",
+                    )
                 else:
                     by_split[_SPLIT_ALIASES[split]] = documents.select(rows)
-    missing = {name: fraction for name, fraction in source.split_fractions.items() if fraction > 0 and not len(by_split.get(name, []))}
+    missing = {
+        name: fraction
+        for name, fraction in source.split_fractions.items()
+        if fraction > 0 and not len(by_split.get(name, []))
+    }
     if missing:
         by_split.update(_carve(by_split.get("train", _empty(DOCUMENT_FEATURES)), missing, source))
     return {name: _take(docs, source.max_documents, report) for name, docs in by_split.items()}
@@ -323,7 +380,9 @@ def read_documents(source: SourceConfig, report: SkipReport, work_dir: str | os.
 def load_documents(source: SourceConfig, report: SkipReport) -> dict[str, list[Document]]:
     """`read_documents` as lists of `Document` in memory: for small corpora, scripts and tests."""
     with tempfile.TemporaryDirectory(prefix="doc_hvae-read-") as work_dir:
-        return {name: [Document(**row) for row in docs] for name, docs in read_documents(source, report, work_dir).items()}
+        return {
+            name: [Document(**row) for row in docs] for name, docs in read_documents(source, report, work_dir).items()
+        }
 
 
 def _chunk_rows(batch: dict, chunk_paragraphs: int) -> dict:
@@ -331,8 +390,13 @@ def _chunk_rows(batch: dict, chunk_paragraphs: int) -> dict:
     chunks = {key: [] for key in DOCUMENT_FEATURES}
     for doc_id, label, title, paragraphs in zip(batch["id"], batch["label"], batch["title"], batch["paragraphs"]):
         for start in range(0, len(paragraphs), chunk_paragraphs):
-            for key, value in (("id", f"{doc_id}@{start // chunk_paragraphs}"), ("label", label), ("title", title), ("split", None),
-                               ("paragraphs", paragraphs[start : start + chunk_paragraphs])):
+            for key, value in (
+                ("id", f"{doc_id}@{start // chunk_paragraphs}"),
+                ("label", label),
+                ("title", title),
+                ("split", None),
+                ("paragraphs", paragraphs[start : start + chunk_paragraphs]),
+            ):
                 chunks[key].append(value)
     return chunks
 
@@ -340,8 +404,14 @@ def _chunk_rows(batch: dict, chunk_paragraphs: int) -> dict:
 def _carve(pool: Dataset, fractions: dict[str, float], source: SourceConfig) -> dict[str, Dataset]:
     """Seeded split of `pool` into train and the given splits (by document, or by chunk of paragraphs)."""
     if source.split_by == "chunk" and len(pool):
-        pool = pool.map(_chunk_rows, batched=True, fn_kwargs={"chunk_paragraphs": source.chunk_paragraphs}, features=DOCUMENT_FEATURES,
-                        load_from_cache_file=False, new_fingerprint="chunks")
+        pool = pool.map(
+            _chunk_rows,
+            batched=True,
+            fn_kwargs={"chunk_paragraphs": source.chunk_paragraphs},
+            features=DOCUMENT_FEATURES,
+            load_from_cache_file=False,
+            new_fingerprint="chunks",
+        )
     # By document (or chunk), so the windows of one never straddle two splits.
     order = list(range(len(pool)))
     random.Random(source.split_seed).shuffle(order)
@@ -378,7 +448,9 @@ def sentences_of(documents: Dataset) -> Iterator[str]:
 # Tokenizing and windowing
 
 
-def _tokenize_documents(documents: list[Document], tokenizer, batch_sentences: int = 20000) -> Iterator[list[list[list[int]]]]:
+def _tokenize_documents(
+    documents: list[Document], tokenizer, batch_sentences: int = 20000
+) -> Iterator[list[list[list[int]]]]:
     """Yield each document's paragraphs as token ids, tokenizing sentences in large batches."""
     pending: list[Document] = []
     pending_sentences: list[str] = []
@@ -404,7 +476,9 @@ def _tokenize_documents(documents: list[Document], tokenizer, batch_sentences: i
         yield from flush()
 
 
-def _consecutive_groups(items: list, sizes: list[int], max_items: int, max_tokens: int) -> tuple[list[list], list[bool]]:
+def _consecutive_groups(
+    items: list, sizes: list[int], max_items: int, max_tokens: int
+) -> tuple[list[list], list[bool]]:
     """Cut items, in order, into consecutive groups of at most `max_items` items and `max_tokens`
     tokens (an item over `max_tokens` makes a group of its own). Also returns, per cut, whether
     the item count (True) or the token count (False) made it."""
@@ -440,21 +514,33 @@ def window_document(
                 report.add("sentence with no tokens skipped", example=doc.id)
                 continue
             if len(ids) > limits.max_sentence_tokens:
-                report.add(f"sentences over max_sentence_tokens={limits.max_sentence_tokens}, cut into chunks", example=doc.id)
+                report.add(
+                    f"sentences over max_sentence_tokens={limits.max_sentence_tokens}, cut into chunks", example=doc.id
+                )
             for start in range(0, len(ids), limits.max_sentence_tokens):
                 sentences.append((ids[start : start + limits.max_sentence_tokens], n_words if start == 0 else 0))
         # 2. Paragraphs with too many sentences or tokens become consecutive paragraphs.
         pieces, cuts = _consecutive_groups(
-            sentences, [len(ids) + 1 for ids, _ in sentences], limits.max_paragraph_sentences, limits.max_paragraph_tokens
+            sentences,
+            [len(ids) + 1 for ids, _ in sentences],
+            limits.max_paragraph_sentences,
+            limits.max_paragraph_tokens,
         )  # + one boundary token per sentence
         for by_count in cuts:
-            reason = f"max_paragraph_sentences={limits.max_paragraph_sentences}" if by_count else f"max_paragraph_tokens={limits.max_paragraph_tokens}"
+            reason = (
+                f"max_paragraph_sentences={limits.max_paragraph_sentences}"
+                if by_count
+                else f"max_paragraph_tokens={limits.max_paragraph_tokens}"
+            )
             report.add(f"paragraphs cut at {reason}", example=doc.id)
         limited.extend(pieces)
 
     # 3. Windows of whole paragraphs under both window limits.
     windows, _ = _consecutive_groups(
-        limited, [sum(len(ids) + 1 for ids, _ in paragraph) for paragraph in limited], limits.max_window_paragraphs, limits.max_window_tokens
+        limited,
+        [sum(len(ids) + 1 for ids, _ in paragraph) for paragraph in limited],
+        limits.max_window_paragraphs,
+        limits.max_window_tokens,
     )
     if not windows:
         report.add("document with no tokens skipped", example=doc.id)
@@ -489,9 +575,15 @@ def add_encoder_ids(rows: list[dict], tokenizer, encoder_tokenizer, report: Skip
     """
     units = [ids for row in rows for paragraph in row["paragraphs"] for ids in paragraph]
     # Stripped: byte-level BPE decodes a unit with the space it prepended (sentences are stripped text).
-    texts = [text.strip() for text in tokenizer.batch_decode(units, clean_up_tokenization_spaces=False)] if units else []
-    encoded = iter(encoder_tokenizer(texts, add_special_tokens=False, split_special_tokens=True)["input_ids"] if texts else [])
-    longest = encoder_tokenizer.model_max_length - 2 if encoder_tokenizer.model_max_length < 1_000_000 else None  # room for start and end
+    texts = (
+        [text.strip() for text in tokenizer.batch_decode(units, clean_up_tokenization_spaces=False)] if units else []
+    )
+    encoded = iter(
+        encoder_tokenizer(texts, add_special_tokens=False, split_special_tokens=True)["input_ids"] if texts else []
+    )
+    longest = (
+        encoder_tokenizer.model_max_length - 2 if encoder_tokenizer.model_max_length < 1_000_000 else None
+    )  # room for start and end
     for row in rows:
         row["encoder_paragraphs"] = []
         for paragraph in row["paragraphs"]:
@@ -499,9 +591,15 @@ def add_encoder_ids(rows: list[dict], tokenizer, encoder_tokenizer, report: Skip
             for _ in paragraph:
                 ids = next(encoded)
                 if not ids:
-                    report.add("sentences with no encoder tokens (the encoder reads only its start and end ids)", example=row["id"])
+                    report.add(
+                        "sentences with no encoder tokens (the encoder reads only its start and end ids)",
+                        example=row["id"],
+                    )
                 if longest is not None and len(ids) > longest:
-                    report.add(f"encoder sentences cut at the encoder tokenizer's model_max_length={encoder_tokenizer.model_max_length}", example=row["id"])
+                    report.add(
+                        f"encoder sentences cut at the encoder tokenizer's model_max_length={encoder_tokenizer.model_max_length}",
+                        example=row["id"],
+                    )
                     ids = ids[:longest]
                 sentences.append(ids)
             row["encoder_paragraphs"].append(sentences)
@@ -535,7 +633,9 @@ def split_statistics(source: dict[str, int], windows: Dataset) -> dict:
     if table is not None:
         paragraphs = pc.list_flatten(table.column("paragraphs"))
         sentences_per_paragraph = pc.list_value_length(paragraphs).to_numpy(zero_copy_only=False).astype(np.int64)
-        sentence_lengths = pc.list_value_length(pc.list_flatten(paragraphs)).to_numpy(zero_copy_only=False).astype(np.int64)
+        sentence_lengths = (
+            pc.list_value_length(pc.list_flatten(paragraphs)).to_numpy(zero_copy_only=False).astype(np.int64)
+        )
         labels = len(pc.unique(pc.drop_null(table.column("label"))))
     else:
         sentences_per_paragraph = sentence_lengths = np.zeros(0, np.int64)
@@ -559,7 +659,17 @@ def split_statistics(source: dict[str, int], windows: Dataset) -> dict:
 def format_statistics(statistics: dict) -> str:
     """A Markdown report: one table of counts per split, one of percentiles, then the skips."""
     splits = [s for s in SPLITS if s in statistics["splits"]]
-    counts = ["source_documents", "source_paragraphs", "source_sentences", "windows", "paragraphs", "sentences", "tokens", "words", "labels"]
+    counts = [
+        "source_documents",
+        "source_paragraphs",
+        "source_sentences",
+        "windows",
+        "paragraphs",
+        "sentences",
+        "tokens",
+        "words",
+        "labels",
+    ]
     lines = ["| | " + " | ".join(splits) + " |", "|---" * (len(splits) + 1) + "|"]
     for key in counts:
         lines.append(f"| {key} | " + " | ".join(f"{statistics['splits'][s][key]:,}" for s in splits) + " |")
@@ -568,12 +678,17 @@ def format_statistics(statistics: dict) -> str:
     for key in ("tokens_per_window", "paragraphs_per_window", "sentences_per_paragraph", "tokens_per_sentence"):
         p = train[key]
         if p:
-            lines.append(f"| {key} | {p['mean']} | {p['p5']:g} | {p['p50']:g} | {p['p95']:g} | {p['p99']:g} | {p['max']} |")
+            lines.append(
+                f"| {key} | {p['mean']} | {p['p5']:g} | {p['p50']:g} | {p['p95']:g} | {p['p99']:g} | {p['max']} |"
+            )
     lines += ["", "Skipped or changed, and why:", ""]
     skipped = statistics["skipped"]["counts"]
     lines += [f"- {reason}: {n:,}" for reason, n in skipped.items()] or ["- nothing"]
-    lines += ["", f"Tokens count every predicted position: content tokens plus one boundary token per sentence. "
-              f"Prepared in {statistics['seconds']:.1f} s."]
+    lines += [
+        "",
+        f"Tokens count every predicted position: content tokens plus one boundary token per sentence. "
+        f"Prepared in {statistics['seconds']:.1f} s.",
+    ]
     return "\n".join(lines)
 
 
@@ -585,11 +700,20 @@ BATCH_DOCUMENTS = 256  # documents per batch of segmentation and windowing
 SOURCE_COUNTS = ("source_documents", "source_paragraphs", "source_sentences")  # what went into a split, per split
 
 
-def _window_batch(batch: dict, indices: list[int], tokenizer, encoder_tokenizer, limits: LimitsConfig, report_dir: str,
-                  source_files: list[str]) -> dict:
+def _window_batch(
+    batch: dict,
+    indices: list[int],
+    tokenizer,
+    encoder_tokenizer,
+    limits: LimitsConfig,
+    report_dir: str,
+    source_files: list[str],
+) -> dict:
     """Batched map over documents: tokenize, apply the limits, cut into windows."""
-    documents = [Document(id=doc_id, paragraphs=paragraphs, label=label, title=title)
-                 for doc_id, paragraphs, label, title in zip(batch["id"], batch["paragraphs"], batch["label"], batch["title"])]
+    documents = [
+        Document(id=doc_id, paragraphs=paragraphs, label=label, title=title)
+        for doc_id, paragraphs, label, title in zip(batch["id"], batch["paragraphs"], batch["label"], batch["title"])
+    ]
     report, rows = SkipReport(), []
     for doc, paragraphs in zip(documents, _tokenize_documents(documents, tokenizer)):
         try:
@@ -598,24 +722,41 @@ def _window_batch(batch: dict, indices: list[int], tokenizer, encoder_tokenizer,
             raise RuntimeError(f"preparing document {doc.id!r} failed: {error}") from error
     if encoder_tokenizer is not None:
         add_encoder_ids(rows, tokenizer, encoder_tokenizer, report)
-    counts = {"source_documents": len(documents), "source_paragraphs": sum(len(doc.paragraphs) for doc in documents),
-              "source_sentences": sum(doc.num_sentences for doc in documents)}
+    counts = {
+        "source_documents": len(documents),
+        "source_paragraphs": sum(len(doc.paragraphs) for doc in documents),
+        "source_sentences": sum(doc.num_sentences for doc in documents),
+    }
     _finish_batch(report_dir, indices, report, counts, source_files)
-    return {key: [row[key] for row in rows] for key in (FEATURES if encoder_tokenizer is None else FEATURES_WITH_ENCODER)}
+    return {
+        key: [row[key] for row in rows] for key in (FEATURES if encoder_tokenizer is None else FEATURES_WITH_ENCODER)
+    }
 
 
-def _finish_batch(report_dir: str, indices: list[int], report: SkipReport, counts: dict[str, int], source_files: list[str]) -> None:
+def _finish_batch(
+    report_dir: str, indices: list[int], report: SkipReport, counts: dict[str, int], source_files: list[str]
+) -> None:
     """End of one batch of `_map_documents`, in whichever worker ran it. What it skipped cannot go
     to the caller's report, so it goes to a file of its own in `report_dir`, named by the batch's
     first index (merging the files in name order is merging in source order); and the pages of the
     documents it read can leave the resident set."""
-    (Path(report_dir) / f"{indices[0]:012d}.json").write_text(json.dumps({"counts": counts, "skipped": report.as_dict()}))
+    (Path(report_dir) / f"{indices[0]:012d}.json").write_text(
+        json.dumps({"counts": counts, "skipped": report.as_dict()})
+    )
     for file in source_files:
         release_mapped_pages(file)
 
 
-def _map_documents(documents: Dataset, function, features: Features, fn_kwargs: dict, work_dir: Path, report: SkipReport,
-                   num_proc: int | None, desc: str) -> tuple[Dataset, Counter]:
+def _map_documents(
+    documents: Dataset,
+    function,
+    features: Features,
+    fn_kwargs: dict,
+    work_dir: Path,
+    report: SkipReport,
+    num_proc: int | None,
+    desc: str,
+) -> tuple[Dataset, Counter]:
     """`documents.map(function)` in batches, in `num_proc` processes, into an Arrow file under
     `work_dir`; the batches' reports are merged into `report`; returns the result and the batches'
     summed counts."""
@@ -624,10 +765,22 @@ def _map_documents(documents: Dataset, function, features: Features, fn_kwargs: 
     # (a small validation split) is mapped in this process. num_proc=1 would start a pool of one.
     parallel = num_proc is not None and num_proc > 1 and len(documents) >= num_proc * BATCH_DOCUMENTS
     mapped = documents.map(
-        function, batched=True, batch_size=BATCH_DOCUMENTS, with_indices=True, num_proc=num_proc if parallel else None,
-        remove_columns=documents.column_names, features=features,
-        fn_kwargs={**fn_kwargs, "report_dir": str(report_dir), "source_files": [file["filename"] for file in documents.cache_files]},
-        cache_file_name=str(work_dir / f"{report_dir.name}.arrow"), load_from_cache_file=False, new_fingerprint=report_dir.name, desc=desc,
+        function,
+        batched=True,
+        batch_size=BATCH_DOCUMENTS,
+        with_indices=True,
+        num_proc=num_proc if parallel else None,
+        remove_columns=documents.column_names,
+        features=features,
+        fn_kwargs={
+            **fn_kwargs,
+            "report_dir": str(report_dir),
+            "source_files": [file["filename"] for file in documents.cache_files],
+        },
+        cache_file_name=str(work_dir / f"{report_dir.name}.arrow"),
+        load_from_cache_file=False,
+        new_fingerprint=report_dir.name,
+        desc=desc,
     )
     counts = Counter()
     for file in sorted(report_dir.glob("*.json")):
@@ -637,16 +790,32 @@ def _map_documents(documents: Dataset, function, features: Features, fn_kwargs: 
     return mapped, counts
 
 
-def window_documents(documents: Dataset, tokenizer, limits: LimitsConfig, work_dir: Path, report: SkipReport,
-                     num_proc: int | None = None, desc: str = "windowing", encoder_tokenizer=None) -> tuple[Dataset, dict[str, int]]:
+def window_documents(
+    documents: Dataset,
+    tokenizer,
+    limits: LimitsConfig,
+    work_dir: Path,
+    report: SkipReport,
+    num_proc: int | None = None,
+    desc: str = "windowing",
+    encoder_tokenizer=None,
+) -> tuple[Dataset, dict[str, int]]:
     """Tokenize and window a documents dataset in `num_proc` processes; returns the windows
     (`FEATURES` rows, on disk under `work_dir`; `FEATURES_WITH_ENCODER` with an encoder tokenizer)
     and the source counts."""
     features = FEATURES if encoder_tokenizer is None else FEATURES_WITH_ENCODER
     if not len(documents):
         return _empty(features), dict.fromkeys(SOURCE_COUNTS, 0)
-    windows, counts = _map_documents(documents, _window_batch, features, {"tokenizer": tokenizer, "encoder_tokenizer": encoder_tokenizer,
-                                     "limits": limits}, work_dir, report, num_proc, desc)
+    windows, counts = _map_documents(
+        documents,
+        _window_batch,
+        features,
+        {"tokenizer": tokenizer, "encoder_tokenizer": encoder_tokenizer, "limits": limits},
+        work_dir,
+        report,
+        num_proc,
+        desc,
+    )
     return windows, {key: counts[key] for key in SOURCE_COUNTS}
 
 
@@ -676,7 +845,9 @@ def prepare_corpus(config: PrepareConfig, show_progress: bool = True, num_proc: 
     return statistics
 
 
-def _prepare(config: PrepareConfig, work_dir: Path, report: SkipReport, show_progress: bool, num_proc: int | None) -> dict:
+def _prepare(
+    config: PrepareConfig, work_dir: Path, report: SkipReport, show_progress: bool, num_proc: int | None
+) -> dict:
     documents = read_documents(config.source, report, work_dir, show_progress, num_proc)
     if not len(documents.get("train", [])):
         raise ValueError(
@@ -691,14 +862,19 @@ def _prepare(config: PrepareConfig, work_dir: Path, report: SkipReport, show_pro
     SpecialTokenIds.from_tokenizer(tokenizer)  # fails early if a special token is missing
     encoder_tokenizer = None
     if config.encoder_tokenizer is not None:
-        encoder_tokenizer = (load_encoder_tokenizer(config.encoder_tokenizer.pretrained) if config.encoder_tokenizer.pretrained
-                             else config.encoder_tokenizer.train(sentences_of(documents["train"])))
+        encoder_tokenizer = (
+            load_encoder_tokenizer(config.encoder_tokenizer.pretrained)
+            if config.encoder_tokenizer.pretrained
+            else config.encoder_tokenizer.train(sentences_of(documents["train"]))
+        )
         EncoderTokenIds.from_tokenizer(encoder_tokenizer)
 
     splits, statistics = {}, {"splits": {}}
     for name in SPLITS:
         docs = documents.get(name, _empty(DOCUMENT_FEATURES))
-        splits[name], source_counts = window_documents(docs, tokenizer, config.limits, work_dir, report, num_proc, f"windowing {name}", encoder_tokenizer)
+        splits[name], source_counts = window_documents(
+            docs, tokenizer, config.limits, work_dir, report, num_proc, f"windowing {name}", encoder_tokenizer
+        )
         statistics["splits"][name] = split_statistics(source_counts, splits[name])
         release_dataset_pages(splits[name])
     statistics["skipped"] = report.as_dict()
@@ -732,7 +908,9 @@ class PreparedCorpus:
         self.dataset: DatasetDict = load_from_disk(str(path / "dataset"))
         self.tokenizer = load_tokenizer(path / "tokenizer")
         # The sentence encoder's own tokenizer, when the corpus was prepared with one.
-        self.encoder_tokenizer = load_encoder_tokenizer(path / ENCODER_TOKENIZER) if (path / ENCODER_TOKENIZER).is_dir() else None
+        self.encoder_tokenizer = (
+            load_encoder_tokenizer(path / ENCODER_TOKENIZER) if (path / ENCODER_TOKENIZER).is_dir() else None
+        )
         stats = path / "statistics.json"
         self.statistics = json.loads(stats.read_text()) if stats.exists() else {}
 
@@ -741,8 +919,9 @@ class PreparedCorpus:
         return f"PreparedCorpus({str(self.path)!r}, windows={sizes}, vocab={len(self.tokenizer)})"
 
 
-def windows_from_documents(documents: list[Document], tokenizer, limits: LimitsConfig, report: SkipReport | None = None,
-                           encoder_tokenizer=None) -> list[list[dict]]:
+def windows_from_documents(
+    documents: list[Document], tokenizer, limits: LimitsConfig, report: SkipReport | None = None, encoder_tokenizer=None
+) -> list[list[dict]]:
     """Tokenize and window documents outside a prepared corpus (texts given directly): every window of
     each document, in order, cut as a prepared corpus is. The windows past a document's first are not
     counted in `report` as made: whether they are used or discarded is the caller's to count. With
@@ -762,8 +941,9 @@ def windows_from_documents(documents: list[Document], tokenizer, limits: LimitsC
     return grouped
 
 
-def rows_from_documents(documents: list[Document], tokenizer, limits: LimitsConfig, report: SkipReport | None = None,
-                        encoder_tokenizer=None) -> list[dict]:
+def rows_from_documents(
+    documents: list[Document], tokenizer, limits: LimitsConfig, report: SkipReport | None = None, encoder_tokenizer=None
+) -> list[dict]:
     """The first window of each document (`windows_from_documents`); the windows past it are counted in
     `report` as discarded (DISCARDED_WINDOWS)."""
     report = report if report is not None else SkipReport()

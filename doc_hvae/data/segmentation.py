@@ -143,8 +143,31 @@ def _blingfire_raw_starts(flat: str) -> list[int]:
 # inside a number that ends a sentence (`an ERA of 1 @.@ | 62 .`); no boundary can follow
 # WikiText's `@.@`, `@,@` or `@-@`, which join the two halves of one word or number.
 _HONORIFICS = (
-    "Mr", "Mrs", "Ms", "Mx", "Messrs", "Mme", "Mlle", "Dr", "Prof", "Rev", "St", "Sr", "Jr",
-    "Capt", "Col", "Gen", "Lt", "Sgt", "Cpl", "Adm", "Gov", "Sen", "Rep", "Hon", "Pres",
+    "Mr",
+    "Mrs",
+    "Ms",
+    "Mx",
+    "Messrs",
+    "Mme",
+    "Mlle",
+    "Dr",
+    "Prof",
+    "Rev",
+    "St",
+    "Sr",
+    "Jr",
+    "Capt",
+    "Col",
+    "Gen",
+    "Lt",
+    "Sgt",
+    "Cpl",
+    "Adm",
+    "Gov",
+    "Sen",
+    "Rep",
+    "Hon",
+    "Pres",
 )
 _HONORIFIC = "(?:" + "|".join(_HONORIFICS) + r")\."
 # A "sentence" that is only an honorific, perhaps after an opening quote or bracket token.
@@ -163,7 +186,22 @@ _SENTENCE_FINAL_TOKEN = re.compile(
 # "No." and the like are left out: "He said no. Mr. Smith left." is the commoner reading.
 _NOT_SENTENCE_FINAL = frozenset(
     word.lower()
-    for word in (*_HONORIFICS, "Inc", "Co", "Corp", "Ltd", "Bros", "Esq", "vs", "etc", "cf", "viz", "al", "approx", "ca")
+    for word in (
+        *_HONORIFICS,
+        "Inc",
+        "Co",
+        "Corp",
+        "Ltd",
+        "Bros",
+        "Esq",
+        "vs",
+        "etc",
+        "cf",
+        "viz",
+        "al",
+        "approx",
+        "ca",
+    )
 )
 
 # WikiText's joiner tokens; a boundary right after one would split a word or number.
@@ -210,8 +248,7 @@ def _pysbd_segmenter():  # -> pysbd.Segmenter; untyped because pysbd is optional
         import pysbd
     except ImportError as error:
         raise ImportError(
-            "the 'pysbd' sentence splitter needs the pysbd package: pip install pysbd "
-            "(or use splitter='blingfire')"
+            "the 'pysbd' sentence splitter needs the pysbd package: pip install pysbd (or use splitter='blingfire')"
         ) from error
     # clean=False: pysbd must not rewrite the text, so that its sentences align with ours.
     return pysbd.Segmenter(language="en", clean=False)

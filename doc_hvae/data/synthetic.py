@@ -56,7 +56,8 @@ def write_topic_corpus(
         label = labels[index % num_labels]
         words = vocabularies[label]
         text = "\n\n".join(
-            f"{rng.choice(shared).capitalize()} {rng.choice(words)} {rng.choice(words)} {rng.choice(shared)}." for _ in range(paragraphs)
+            f"{rng.choice(shared).capitalize()} {rng.choice(words)} {rng.choice(words)} {rng.choice(shared)}."
+            for _ in range(paragraphs)
         )
         (folder / f"{label}-{index:05d}.txt").write_text(text + "\n")
     return {"shared": shared, **vocabularies}

@@ -71,15 +71,26 @@ class EncoderTokenIds:
     def from_tokenizer(cls, tokenizer: PreTrainedTokenizerBase) -> EncoderTokenIds:
         start = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
         end = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
-        missing = [name for name, value in (("pad_token", tokenizer.pad_token_id), ("cls_token or bos_token", start),
-                                            ("sep_token or eos_token", end)) if value is None]
+        missing = [
+            name
+            for name, value in (
+                ("pad_token", tokenizer.pad_token_id),
+                ("cls_token or bos_token", start),
+                ("sep_token or eos_token", end),
+            )
+            if value is None
+        ]
         if missing:
-            raise ValueError(f"the encoder tokenizer {tokenizer.name_or_path!r} has no {', '.join(missing)}; "
-                             "give one with padding and sentence-start/end tokens (a BERT or RoBERTa tokenizer, say)")
+            raise ValueError(
+                f"the encoder tokenizer {tokenizer.name_or_path!r} has no {', '.join(missing)}; "
+                "give one with padding and sentence-start/end tokens (a BERT or RoBERTa tokenizer, say)"
+            )
         return cls(pad=tokenizer.pad_token_id, start=start, end=end)
 
 
-def train_bpe_tokenizer(sentences: Iterable[str], vocab_size: int = 8000, min_frequency: int = 2) -> PreTrainedTokenizerFast:
+def train_bpe_tokenizer(
+    sentences: Iterable[str], vocab_size: int = 8000, min_frequency: int = 2
+) -> PreTrainedTokenizerFast:
     """Train a byte-level BPE tokenizer on an iterable of sentences.
 
     Byte-level BPE round-trips any text exactly (no normalisation, no unknown characters), which
@@ -103,7 +114,9 @@ def train_bpe_tokenizer(sentences: Iterable[str], vocab_size: int = 8000, min_fr
     return fast
 
 
-def train_unigram_tokenizer(sentences: Iterable[str], vocab_size: int = 8000, max_sentences: int = 2_000_000) -> PreTrainedTokenizerFast:
+def train_unigram_tokenizer(
+    sentences: Iterable[str], vocab_size: int = 8000, max_sentences: int = 2_000_000
+) -> PreTrainedTokenizerFast:
     """Train a Unigram LM tokenizer (Kudo 2018) with sentencepiece on an iterable of sentences.
 
     Set up to round-trip like the byte-level BPE: no normalisation, whitespace kept as it is, and
@@ -114,16 +127,35 @@ def train_unigram_tokenizer(sentences: Iterable[str], vocab_size: int = 8000, ma
     order as the BPE's. sentencepiece samples at most `max_sentences` sentences for training.
     """
     if vocab_size < 300:
-        raise ValueError(f"vocab_size={vocab_size} is too small for a byte-fallback Unigram (256 bytes + specials); use >= 300.")
+        raise ValueError(
+            f"vocab_size={vocab_size} is too small for a byte-fallback Unigram (256 bytes + specials); use >= 300."
+        )
     model = io.BytesIO()
     pad, bos, eos, unk = (SPECIAL_TOKENS[key] for key in ("pad_token", "bos_token", "eos_token", "unk_token"))
     sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(sentences), model_writer=model, model_type="unigram", vocab_size=vocab_size,
-        pad_id=0, bos_id=1, eos_id=2, unk_id=3, pad_piece=pad, bos_piece=bos, eos_piece=eos, unk_piece=unk,
-        user_defined_symbols=[PARAGRAPH_END], byte_fallback=True, character_coverage=0.9995,
-        normalization_rule_name="identity", remove_extra_whitespaces=False, add_dummy_prefix=True,
-        input_sentence_size=max_sentences, shuffle_input_sentence=True, hard_vocab_limit=False,
-        minloglevel=2, num_threads=os.cpu_count() or 1,
+        sentence_iterator=iter(sentences),
+        model_writer=model,
+        model_type="unigram",
+        vocab_size=vocab_size,
+        pad_id=0,
+        bos_id=1,
+        eos_id=2,
+        unk_id=3,
+        pad_piece=pad,
+        bos_piece=bos,
+        eos_piece=eos,
+        unk_piece=unk,
+        user_defined_symbols=[PARAGRAPH_END],
+        byte_fallback=True,
+        character_coverage=0.9995,
+        normalization_rule_name="identity",
+        remove_extra_whitespaces=False,
+        add_dummy_prefix=True,
+        input_sentence_size=max_sentences,
+        shuffle_input_sentence=True,
+        hard_vocab_limit=False,
+        minloglevel=2,
+        num_threads=os.cpu_count() or 1,
     )
     processor = sentencepiece.SentencePieceProcessor(model_proto=model.getvalue())
     vocab = [(processor.id_to_piece(i), processor.get_score(i)) for i in range(processor.get_piece_size())]
@@ -133,10 +165,18 @@ def train_unigram_tokenizer(sentences: Iterable[str], vocab_size: int = 8000, ma
     # "<" stands alone, so that no piece spanning it matches: a literal "<s>", "</p>" or "<unk>" (WikiText-2
     # has thousands) is spelled out like other text, and so is a literal byte-piece name such as "<0x41>".
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="never", split=True), pre_tokenizers.Split("<", behavior="isolated")]
+        [
+            pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="never", split=True),
+            pre_tokenizers.Split("<", behavior="isolated"),
+        ]
     )
     tokenizer.decoder = decoders.Sequence(
-        [decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(content=" ", left=1, right=0)]
+        [
+            decoders.Replace("\u2581", " "),
+            decoders.ByteFallback(),
+            decoders.Fuse(),
+            decoders.Strip(content=" ", left=1, right=0),
+        ]
     )
     fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, **SPECIAL_TOKENS)
     fast.add_special_tokens({"additional_special_tokens": [PARAGRAPH_END]})
@@ -152,8 +192,10 @@ def load_encoder_tokenizer(name_or_path: str | os.PathLike) -> PreTrainedTokeniz
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
     except (OSError, ValueError) as error:
-        raise OSError(f"could not load the encoder tokenizer from {str(name_or_path)!r}: {error}\n"
-                      "Give the folder of the encoder checkpoint's tokenizer (e.g. a saved BERT), or a Hub name when online.") from error
+        raise OSError(
+            f"could not load the encoder tokenizer from {str(name_or_path)!r}: {error}\n"
+            "Give the folder of the encoder checkpoint's tokenizer (e.g. a saved BERT), or a Hub name when online."
+        ) from error
     EncoderTokenIds.from_tokenizer(tokenizer)
     return tokenizer
 

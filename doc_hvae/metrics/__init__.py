@@ -1,8 +1,8 @@
 """Generation-quality metrics as `evaluate` modules shipped with the package (loadable offline).
 
-    from doc_hvae.metrics import load_metric, generation_diversity
-    load_metric("distinct_n").compute(predictions=texts, n=2)   # {"distinct_2": ...}
-    generation_diversity(texts)                                 # distinct-1, distinct-2, self-BLEU
+from doc_hvae.metrics import load_metric, generation_diversity
+load_metric("distinct_n").compute(predictions=texts, n=2)   # {"distinct_2": ...}
+generation_diversity(texts)                                 # distinct-1, distinct-2, self-BLEU
 """
 
 from __future__ import annotations

@@ -81,7 +81,9 @@ class LayerInjection(nn.Module):
         super().__init__()
         # No bias: a zero latent (memory slots, padding) adds nothing.
         self.projections = nn.ModuleList(nn.Linear(sum(level_sizes), hidden_size, bias=False) for _ in layers)
-        self.gates = nn.Parameter(torch.zeros(len(layers), len(level_sizes)))  # the decoder starts exactly as without latents
+        self.gates = nn.Parameter(
+            torch.zeros(len(layers), len(level_sizes))
+        )  # the decoder starts exactly as without latents
         self.level_sizes = list(level_sizes)
         self._latents: torch.Tensor | None = None
         for index, layer in enumerate(layers):
@@ -91,7 +93,9 @@ class LayerInjection(nn.Module):
         if self._latents is None:
             return None
         hidden = args[0]
-        gate = torch.cat([g.expand(size) for g, size in zip(self.gates[index], self.level_sizes)])  # [D]: each level's gate over its dims
+        gate = torch.cat(
+            [g.expand(size) for g, size in zip(self.gates[index], self.level_sizes)]
+        )  # [D]: each level's gate over its dims
         gated = self._latents * gate.to(self._latents.dtype)
         return (hidden + self.projections[index](gated).to(hidden.dtype), *args[1:])
 
@@ -116,17 +120,28 @@ class LatentDecoder(nn.Module):
         self.lm = AutoModelForCausalLM.from_config(config.decoder_config())
         hidden = config.hidden_size
         self.memory = nn.ModuleDict(
-            {level: nn.Linear(config.latent_dim(level), config.memory_tokens * hidden) for level in config.memory_levels}
+            {
+                level: nn.Linear(config.latent_dim(level), config.memory_tokens * hidden)
+                for level in config.memory_levels
+            }
         )
-        self.embedding = nn.ModuleDict({level: nn.Linear(config.latent_dim(level), hidden) for level in config.embedding_levels})
+        self.embedding = nn.ModuleDict(
+            {level: nn.Linear(config.latent_dim(level), hidden) for level in config.embedding_levels}
+        )
         level_sizes = [config.latent_dim(level) for level in config.layer_levels]
         self.layers = LayerInjection(level_sizes, hidden, decoder_layers(self.lm)) if config.layer_levels else None
-        self.max_positions = getattr(self.lm.config, "max_position_embeddings", None) or getattr(self.lm.config, "n_positions", None)
+        self.max_positions = getattr(self.lm.config, "max_position_embeddings", None) or getattr(
+            self.lm.config, "n_positions", None
+        )
         # What a latent hidden in training (decoder_latent_drop) becomes: a trained vector per level
         # with decoder_latent_null="learned" (the null of latent guidance), else zero (nothing injected).
         learned = config.decoder_latent_null == "learned"
         self.null_latents = nn.ParameterDict(
-            {level: nn.Parameter(torch.zeros(config.latent_dim(level))) for level, p in config.decoder_latent_drop.items() if learned and p > 0}
+            {
+                level: nn.Parameter(torch.zeros(config.latent_dim(level)))
+                for level, p in config.decoder_latent_drop.items()
+                if learned and p > 0
+            }
         )
 
     def hide_units(self, level: str, z: torch.Tensor, probability: float) -> torch.Tensor:
@@ -166,7 +181,9 @@ class LatentDecoder(nn.Module):
         """A context in which decoder calls get `layer_latents` through the per-layer injection."""
         return self.layers.feeding(layer_latents) if self.layers is not None else contextlib.nullcontext()
 
-    def position_inputs(self, tokens: torch.Tensor, latents: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def position_inputs(
+        self, tokens: torch.Tensor, latents: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Generation: the inputs of one new position per stream, from its input tokens [A] and each
         position level's latents [A, D] (those of the sentence the next token belongs to): the input
         embedding [A, 1, H] and the per-layer latents [A, 1, D] (None without layer injection)."""
@@ -174,11 +191,15 @@ class LatentDecoder(nn.Module):
         layer = self.layer_latents(latents)
         return embeds[:, None], None if layer is None else layer[:, None]
 
-    def step(self, inputs_embeds: torch.Tensor, position_ids: torch.Tensor, layer_latents: torch.Tensor | None, cache=None) -> torch.Tensor:
+    def step(
+        self, inputs_embeds: torch.Tensor, position_ids: torch.Tensor, layer_latents: torch.Tensor | None, cache=None
+    ) -> torch.Tensor:
         """One decoding call over new positions [A, L, H] (KV-cached when `cache` is given): the
         logits of the last position [A, V]. `layer_latents` [A, L, D] feed the per-layer injection."""
         with self.feeding_layers(layer_latents):
-            output = self.lm(inputs_embeds=inputs_embeds, position_ids=position_ids, cache=cache, use_cache=cache is not None)
+            output = self.lm(
+                inputs_embeds=inputs_embeds, position_ids=position_ids, cache=cache, use_cache=cache is not None
+            )
         return output.logits[:, -1]
 
     # ------------------------------------------------------------------ training / scoring
@@ -202,7 +223,9 @@ class LatentDecoder(nn.Module):
         if m:
             per_stream = {
                 "document": z["document"][batch.stream_document] if "document" in z else None,
-                "paragraph": z["paragraph"][batch.stream_paragraph] if "paragraph" in z else None,  # not with document context
+                "paragraph": z["paragraph"][batch.stream_paragraph]
+                if "paragraph" in z
+                else None,  # not with document context
                 "sentence": z.get("sentence"),  # sentence memory implies one stream per sentence
             }
             memory = self.memory_vectors(per_stream)  # [S, m, H]
@@ -215,16 +238,25 @@ class LatentDecoder(nn.Module):
             # Every position that predicts a token of sentence i gets z_sen[j, i], z_par[j], z_doc.
             sentence = batch.decoder_sentence
             has_target = (sentence >= 0)[..., None].to(embeds.dtype)  # memory slots and padding get nothing
-            per_position = {level: z[level][unit_of_sentence(level, sentence.clamp(min=0), batch)] for level in config.position_levels}
+            per_position = {
+                level: z[level][unit_of_sentence(level, sentence.clamp(min=0), batch)]
+                for level in config.position_levels
+            }
             embeds = embeds + self.latent_embedding(per_position) * has_target
             if self.layers is not None:
                 layer_latents = self.layer_latents(per_position) * has_target  # [R, C, D]
 
         # Streams packed in a row are kept apart by a block mask, or (decoder_packing="position_ids") by
         # their positions alone, each stream restarting at 0, which transformers turns into varlen attention.
-        mask = None if config.decoder_packing == "position_ids" else block_attention_mask(segment, causal=True, dtype=embeds.dtype)
+        mask = (
+            None
+            if config.decoder_packing == "position_ids"
+            else block_attention_mask(segment, causal=True, dtype=embeds.dtype)
+        )
         with self.feeding_layers(layer_latents):
-            hidden = self.lm.base_model(inputs_embeds=embeds, attention_mask=mask, position_ids=position, use_cache=False).last_hidden_state  # [R, C, H]
+            hidden = self.lm.base_model(
+                inputs_embeds=embeds, attention_mask=mask, position_ids=position, use_cache=False
+            ).last_hidden_state  # [R, C, H]
         # Project only the positions that predict something: memory slots and padding cost no logits.
         predicts = batch.decoder_labels != IGNORE_INDEX
         logits = self.lm.get_output_embeddings()(hidden[predicts])  # [T, V]

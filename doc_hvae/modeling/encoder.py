@@ -63,7 +63,9 @@ class SiblingEncoder(nn.Module):
         self.max_siblings = max_siblings
         self.input = nn.Linear(input_size, width) if input_size > 0 else None
         self.position = nn.Embedding(max_siblings, width)
-        layer = nn.TransformerEncoderLayer(width, nhead=max(1, width // 64), dim_feedforward=4 * width, dropout=0.0, batch_first=True, norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            width, nhead=max(1, width // 64), dim_feedforward=4 * width, dropout=0.0, batch_first=True, norm_first=True
+        )
         self.layers = nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(width), enable_nested_tensor=False)
 
     def forward(self, inputs: torch.Tensor | None, mask: torch.Tensor) -> torch.Tensor:
@@ -72,7 +74,9 @@ class SiblingEncoder(nn.Module):
         hidden = self.position(positions)[None].expand(mask.shape[0], -1, -1)
         if self.input is not None:
             hidden = hidden + self.input(inputs)
-        causal_mask = nn.Transformer.generate_square_subsequent_mask(mask.shape[1], device=mask.device) if self.causal else None
+        causal_mask = (
+            nn.Transformer.generate_square_subsequent_mask(mask.shape[1], device=mask.device) if self.causal else None
+        )
         # Padding sits after the real siblings, so a causal model never sees it; a bidirectional one masks it.
         padding = None if self.causal else ~mask
         return self.layers(hidden, mask=causal_mask, src_key_padding_mask=padding, is_causal=self.causal)
@@ -103,9 +107,13 @@ class HierarchicalEncoder(nn.Module):
         width = config.context_width
         levels = set(config.levels)
         self.needs_document_encoder = bool(levels & {"document", "paragraph"})
-        self.paragraph_encoder = SiblingEncoder(config.encoder_size, width, config.context_layers, config.max_siblings, causal=False)
+        self.paragraph_encoder = SiblingEncoder(
+            config.encoder_size, width, config.context_layers, config.max_siblings, causal=False
+        )
         self.document_encoder = (
-            SiblingEncoder(width, width, config.context_layers, config.max_siblings, causal=False) if self.needs_document_encoder else None
+            SiblingEncoder(width, width, config.context_layers, config.max_siblings, causal=False)
+            if self.needs_document_encoder
+            else None
         )
 
     def forward(self, batch: DocBatch) -> EncoderFeatures:

@@ -75,9 +75,11 @@ class PosteriorMeanNorm(nn.Module):
 
     def start_collecting(self) -> None:
         """Accumulate the exact moments of every input until `finish_collecting`."""
-        self._moments = [torch.zeros((), dtype=torch.float64, device=self.running_mean.device),
-                         torch.zeros_like(self.running_mean, dtype=torch.float64),
-                         torch.zeros_like(self.running_mean, dtype=torch.float64)]
+        self._moments = [
+            torch.zeros((), dtype=torch.float64, device=self.running_mean.device),
+            torch.zeros_like(self.running_mean, dtype=torch.float64),
+            torch.zeros_like(self.running_mean, dtype=torch.float64),
+        ]
 
     def finish_collecting(self) -> int:
         """Set the running statistics to the collected moments; returns how many units were seen."""
@@ -135,7 +137,9 @@ class LatentLevel(nn.Module):
         self.has_siblings = level != "document"
         if self.has_siblings:
             # Input at sibling k: [z_parent, z_{k-1}]; causal attention covers z_{<k}.
-            self.prior_net = SiblingEncoder(self.parent_size + self.latent_size, width, config.prior_layers, config.max_siblings, causal=True)
+            self.prior_net = SiblingEncoder(
+                self.parent_size + self.latent_size, width, config.prior_layers, config.max_siblings, causal=True
+            )
             self.prior_head = nn.Linear(width, 2 * self.latent_size)
             self.prior_head._zero_init = True  # the prior starts at N(0, I)
 
@@ -152,7 +156,9 @@ class LatentLevel(nn.Module):
         hidden = self.prior_net(inputs, siblings.mask)  # [G, L, W]
         return self.gaussian(self.prior_head(hidden[siblings.mask]))  # [U, 2D] -> [U, D]
 
-    def prior_step(self, history: torch.Tensor, position: torch.Tensor, parent_z: torch.Tensor | None) -> DiagonalGaussian:
+    def prior_step(
+        self, history: torch.Tensor, position: torch.Tensor, parent_z: torch.Tensor | None
+    ) -> DiagonalGaussian:
         """One unit at a time (generation): p(z_k | parent, z_<k) at k = position[g] for G groups,
         from the latents drawn so far, history [G, L, D], and the groups' parent latents [G, Dp].
 
@@ -206,7 +212,9 @@ class LatentLevel(nn.Module):
                 z = draw(posterior)
         else:
             if self.config.posterior == "residual":  # document level: the prior is N(0, I)
-                posterior = DiagonalGaussian.standard(posterior.mean.shape, posterior.mean.device, posterior.mean.dtype).residual(posterior)
+                posterior = DiagonalGaussian.standard(
+                    posterior.mean.shape, posterior.mean.device, posterior.mean.dtype
+                ).residual(posterior)
             z = draw(posterior)
         prior = self.prior(z, parent_z, siblings)
         return LevelOutput(z=z, posterior=posterior, prior=prior, kl=posterior.kl(prior))
@@ -232,10 +240,14 @@ class StopHead(nn.Module):
         super().__init__()
         self.inputs = [level for level in ("document", "paragraph") if level in config.levels]
         input_size = sum(config.latent_dim(level) for level in self.inputs)
-        self.net = SiblingEncoder(input_size, config.context_width, config.prior_layers, config.max_siblings, causal=True)
+        self.net = SiblingEncoder(
+            input_size, config.context_width, config.prior_layers, config.max_siblings, causal=True
+        )
         self.head = nn.Linear(config.context_width, 1)
 
-    def forward(self, latents: dict[str, torch.Tensor], paragraph_document: torch.Tensor, siblings: Siblings) -> torch.Tensor:
+    def forward(
+        self, latents: dict[str, torch.Tensor], paragraph_document: torch.Tensor, siblings: Siblings
+    ) -> torch.Tensor:
         """Stop logits per paragraph [N_par], from z per level (document [B, D], paragraph [N_par, D])."""
         parts = []
         if "document" in self.inputs:

@@ -24,29 +24,37 @@ def resolve_model_path(path: str | os.PathLike, revision: str | None = None) -> 
     try:
         return Path(snapshot_download(str(path), revision=revision))
     except (LocalEntryNotFoundError, RepositoryNotFoundError) as error:
-        raise FileNotFoundError(f"no model at {str(path)!r}: not a local folder, and the Hub id could not be loaded "
-                                f"({type(error).__name__}); check the id, or download it once with the network on "
-                                "(the Hugging Face cache is used offline)") from error
+        raise FileNotFoundError(
+            f"no model at {str(path)!r}: not a local folder, and the Hub id could not be loaded "
+            f"({type(error).__name__}); check the id, or download it once with the network on "
+            "(the Hugging Face cache is used offline)"
+        ) from error
 
 
 def load_model(path: str | os.PathLike) -> DocHVAE:
     """`DocHVAE.from_pretrained` with errors that say what is wrong and what to do."""
     path = Path(path)
     if not path.is_dir():
-        raise FileNotFoundError(f"no model at {str(path)!r}; give the export folder of a training run (output_dir/final) or a step folder's model")
+        raise FileNotFoundError(
+            f"no model at {str(path)!r}; give the export folder of a training run (output_dir/final) or a step folder's model"
+        )
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{str(path)!r} has no config.json; it is not a save_pretrained folder of a DocHVAE")
     try:
         return DocHVAE.from_pretrained(path)
     except Exception as error:  # corrupt safetensors, mismatched shapes, ...
-        raise OSError(f"could not load the DocHVAE at {str(path)!r} ({type(error).__name__}: {error}); the checkpoint may be corrupt or incomplete: re-export it") from error
+        raise OSError(
+            f"could not load the DocHVAE at {str(path)!r} ({type(error).__name__}: {error}); the checkpoint may be corrupt or incomplete: re-export it"
+        ) from error
 
 
 def prepared_dir_of(model_path: str | os.PathLike) -> str:
     """The prepared corpus a saved model was trained on (from the train_config.yaml of its export)."""
     config_file = Path(model_path) / "train_config.yaml"
     if not config_file.is_file():
-        raise FileNotFoundError(f"{str(model_path)!r} has no train_config.yaml; pass the prepared corpus folder with --data")
+        raise FileNotFoundError(
+            f"{str(model_path)!r} has no train_config.yaml; pass the prepared corpus folder with --data"
+        )
     return yaml.safe_load(config_file.read_text())["data"]["prepared_dir"]
 
 

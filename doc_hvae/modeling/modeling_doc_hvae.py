@@ -98,8 +98,12 @@ class DocHVAEPreTrainedModel(PreTrainedModel):
             for null in module.null_latents.values():
                 init.zeros_(null)  # a learned null starts as the zero null
         if isinstance(module, LayerInjection):
-            init.constant_(module.gates, self.config.layer_gate_init)  # 0 by default: the decoder starts as the flat LM it is
-            if self.config.layer_projection_std is not None:  # else they keep the initializer_range normal of every Linear
+            init.constant_(
+                module.gates, self.config.layer_gate_init
+            )  # 0 by default: the decoder starts as the flat LM it is
+            if (
+                self.config.layer_projection_std is not None
+            ):  # else they keep the initializer_range normal of every Linear
                 for projection in module.projections:
                     init.normal_(projection.weight, mean=0.0, std=self.config.layer_projection_std)
         # Posterior heads output [mean, log_scale]: the log-scale half of the bias sets the initial std.
@@ -112,10 +116,14 @@ class DocHVAE(DocHVAEPreTrainedModel):
         super().__init__(config)
         self.encoder = HierarchicalEncoder(config) if config.levels else None
         # Every level's posterior reads a contextual encoder feature of width context_width.
-        self.latent_levels = nn.ModuleDict({level: LatentLevel(config, level, config.context_width) for level in config.levels})
+        self.latent_levels = nn.ModuleDict(
+            {level: LatentLevel(config, level, config.context_width) for level in config.levels}
+        )
         self.stop_head = StopHead(config)
         self.decoder = LatentDecoder(config)
-        self.bow_heads = nn.ModuleDict({level: nn.Linear(config.latent_dim(level), config.vocab_size) for level in config.bow_levels})
+        self.bow_heads = nn.ModuleDict(
+            {level: nn.Linear(config.latent_dim(level), config.vocab_size) for level in config.bow_levels}
+        )
         self.post_init()
 
     def post_init(self):
@@ -124,7 +132,9 @@ class DocHVAE(DocHVAEPreTrainedModel):
         # ours sit deeper (decoder.lm), and without this from_pretrained would leave lm_head random.
         for name, module in self.named_modules():
             if name and isinstance(module, PreTrainedModel) and "." in name:
-                self.all_tied_weights_keys.update({f"{name}.{k}": f"{name}.{v}" for k, v in module.all_tied_weights_keys.items()})
+                self.all_tied_weights_keys.update(
+                    {f"{name}.{k}": f"{name}.{v}" for k, v in module.all_tied_weights_keys.items()}
+                )
 
     # ------------------------------------------------------------------ structure helpers
     def siblings(self, level: str, batch: DocBatch) -> Siblings | None:
@@ -144,7 +154,9 @@ class DocHVAE(DocHVAEPreTrainedModel):
         return batch.sentence_paragraph if parent == "paragraph" else batch.sentence_document
 
     # ------------------------------------------------------------------ generation steps (one unit at a time)
-    def prior_step(self, level: str, history: torch.Tensor, position: torch.Tensor, parent_z: torch.Tensor | None) -> DiagonalGaussian:
+    def prior_step(
+        self, level: str, history: torch.Tensor, position: torch.Tensor, parent_z: torch.Tensor | None
+    ) -> DiagonalGaussian:
         """p(z_k | parent, z_<k) of `level` at k = position[g] for G groups, from the latents drawn so far,
         history [G, L, D], and the groups' parent latents [G, Dp] (None at the top)."""
         return self.latent_levels[level].prior_step(history, position, parent_z)
@@ -185,10 +197,15 @@ class DocHVAE(DocHVAEPreTrainedModel):
 
         # Stop head: is paragraph j the last one of its document?
         stop_logits = self.stop_head(z, batch.paragraph_document, self.siblings("paragraph", batch))
-        stop_nll = F.binary_cross_entropy_with_logits(stop_logits.float(), batch.is_last_paragraph.float(), reduction="none")
+        stop_nll = F.binary_cross_entropy_with_logits(
+            stop_logits.float(), batch.is_last_paragraph.float(), reduction="none"
+        )
 
         # Latents hidden from the decoder (training only) must be made up for by the levels above.
-        decoder_z = {level: self.decoder.hide_units(level, value, config.decoder_latent_drop.get(level, 0.0)) for level, value in z.items()}
+        decoder_z = {
+            level: self.decoder.hide_units(level, value, config.decoder_latent_drop.get(level, 0.0))
+            for level, value in z.items()
+        }
         tokens = self.decoder(batch, decoder_z)
         token_document = batch.sentence_document[tokens.sentence]
         document_recon_nll = tokens.nll.new_zeros(batch.num_documents).index_add(0, token_document, tokens.nll)
@@ -218,7 +235,9 @@ class DocHVAE(DocHVAEPreTrainedModel):
         """Reject prior levels the model lacks, an unknown latent mode, and a batch collated for another model."""
         unknown = [level for level in prior_levels if level not in self.config.levels]
         if unknown:
-            raise ValueError(f"prior_levels={list(prior_levels)}: the model has no level(s) {unknown}; its levels are {self.config.levels}")
+            raise ValueError(
+                f"prior_levels={list(prior_levels)}: the model has no level(s) {unknown}; its levels are {self.config.levels}"
+            )
         if latent_mode not in ("sample", "mean"):
             raise ValueError(f"latent_mode={latent_mode!r}; use 'sample' or 'mean'")
         config = self.config
@@ -230,10 +249,14 @@ class DocHVAE(DocHVAEPreTrainedModel):
                 f"encoder rows {batch.encoder_input_ids.numel() > 0}); collate with DocCollator.for_model(model.config)"
             )
 
-    def _bag_of_words_nll(self, batch: DocBatch, z: dict[str, torch.Tensor], tokens: TokenLosses) -> dict[str, torch.Tensor]:
+    def _bag_of_words_nll(
+        self, batch: DocBatch, z: dict[str, torch.Tensor], tokens: TokenLosses
+    ) -> dict[str, torch.Tensor]:
         """Per level with a bag-of-words head: the summed NLL of the content tokens of each unit under its latent's head."""
         bow_nll = {}
-        is_content = (tokens.target != self.config.sentence_end_token_id) & (tokens.target != self.config.paragraph_end_token_id)
+        is_content = (tokens.target != self.config.sentence_end_token_id) & (
+            tokens.target != self.config.paragraph_end_token_id
+        )
         for level, head in self.bow_heads.items():
             # The level's latent predicts, order-free, every content token of its unit.
             log_probs = F.log_softmax(head(z[level]).float(), dim=-1)  # [U, V]
@@ -338,10 +361,16 @@ class DocHVAE(DocHVAEPreTrainedModel):
         if "decoder" in pretrained:
             model.decoder.lm.load_state_dict(pretrained["decoder"].state_dict())
         if "encoder" in pretrained and model.encoder is not None:
-            missing, unexpected = model.encoder.sentence_encoder.load_state_dict(pretrained["encoder"].state_dict(), strict=False)
+            missing, unexpected = model.encoder.sentence_encoder.load_state_dict(
+                pretrained["encoder"].state_dict(), strict=False
+            )
             # The pooler was removed on purpose (unused); anything else missing is an error.
-            if [key for key in missing if not key.startswith("pooler.")] or [key for key in unexpected if not key.startswith("pooler.")]:
-                raise ValueError(f"encoder checkpoint {str(encoder)!r} does not match: missing {missing}, unexpected {unexpected}")
+            if [key for key in missing if not key.startswith("pooler.")] or [
+                key for key in unexpected if not key.startswith("pooler.")
+            ]:
+                raise ValueError(
+                    f"encoder checkpoint {str(encoder)!r} does not match: missing {missing}, unexpected {unexpected}"
+                )
         return model
 
 

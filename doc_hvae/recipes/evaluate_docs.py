@@ -32,16 +32,26 @@ from doc_hvae.plots import plot_latent_maps, plot_report
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--model", required=True, help="a save_pretrained folder (output_dir/final of a training run)")
-    parser.add_argument("--data", default=None, help="prepared corpus folder (default: the one the model was trained on)")
+    parser.add_argument(
+        "--data", default=None, help="prepared corpus folder (default: the one the model was trained on)"
+    )
     parser.add_argument("--split", default="test", help="dataset split (default: test)")
-    parser.add_argument("--k", type=int, default=100, help="importance samples for the IW NLL (0 skips it; default 100)")
+    parser.add_argument(
+        "--k", type=int, default=100, help="importance samples for the IW NLL (0 skips it; default 100)"
+    )
     parser.add_argument("--iw-chunk", type=int, default=25, help="importance samples per forward pass")
     parser.add_argument("--max-tokens", type=int, default=8192, help="token budget of a batch of distinct documents")
     parser.add_argument("--max-documents", type=int, default=None, help="evaluate the first N windows only")
     parser.add_argument("--bleu-documents", type=int, default=50, help="greedy reconstructions for BLEU (0 skips)")
-    parser.add_argument("--no-level-use", action="store_true", help="skip the level-use passes (information use and prior substitution)")
-    parser.add_argument("--latent-map", default="pca", choices=["pca", "umap", "none"],
-                        help="2D maps of the z_doc and z_par posterior means: PCA, UMAP (needs umap-learn) or none")
+    parser.add_argument(
+        "--no-level-use", action="store_true", help="skip the level-use passes (information use and prior substitution)"
+    )
+    parser.add_argument(
+        "--latent-map",
+        default="pca",
+        choices=["pca", "umap", "none"],
+        help="2D maps of the z_doc and z_par posterior means: PCA, UMAP (needs umap-learn) or none",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--log", default=None, help="the run's log.jsonl, to plot KL per level over training")
@@ -56,8 +66,13 @@ def main(argv=None) -> dict:
         torch.set_num_threads(args.threads)
     try:  # before the model loads: --latent-map umap without umap-learn ends here, in one line
         settings = EvalSettings(
-            iw_samples=args.k, iw_chunk=args.iw_chunk, max_tokens=args.max_tokens, level_use=not args.no_level_use,
-            bleu_documents=args.bleu_documents, seed=args.seed, latent_map=None if args.latent_map == "none" else args.latent_map,
+            iw_samples=args.k,
+            iw_chunk=args.iw_chunk,
+            max_tokens=args.max_tokens,
+            level_use=not args.no_level_use,
+            bleu_documents=args.bleu_documents,
+            seed=args.seed,
+            latent_map=None if args.latent_map == "none" else args.latent_map,
         )
     except ImportError as error:
         raise SystemExit(f"--latent-map {args.latent_map}: {error}") from error
@@ -74,8 +89,17 @@ def main(argv=None) -> dict:
     collator = DocCollator.for_model(model.config)
     started = time.perf_counter()
     report = evaluate(model, dataset, collator, settings, tokenizer=corpus.tokenizer)
-    report["settings"] = {"model": str(args.model), "data": str(data_dir), "split": args.split, "k": args.k, "seed": args.seed,
-                          "max_documents": args.max_documents, "device": device, "threads": torch.get_num_threads(), "latent_map": args.latent_map}
+    report["settings"] = {
+        "model": str(args.model),
+        "data": str(data_dir),
+        "split": args.split,
+        "k": args.k,
+        "seed": args.seed,
+        "max_documents": args.max_documents,
+        "device": device,
+        "threads": torch.get_num_threads(),
+        "latent_map": args.latent_map,
+    }
     latent_map = report.pop("latent_map", None)  # points and projections: latent_map.json, not report.json
 
     output = Path(args.output or Path(args.model) / f"eval_{args.split}")
@@ -90,9 +114,12 @@ def main(argv=None) -> dict:
         plots += maps
     (output / "report.md").write_text(markdown + "\n")
     print(markdown)
-    print(f"\nEvaluated {report['documents']:,} windows ({report['tokens']:,} tokens) in {time.perf_counter() - started:.0f} s. "
-          f"Wrote {output}/report.json, report.md" + (", latent_map.json" if latent_map is not None else "")
-          + (", " + ", ".join(p.name for p in plots) if plots else ""))
+    print(
+        f"\nEvaluated {report['documents']:,} windows ({report['tokens']:,} tokens) in {time.perf_counter() - started:.0f} s. "
+        f"Wrote {output}/report.json, report.md"
+        + (", latent_map.json" if latent_map is not None else "")
+        + (", " + ", ".join(p.name for p in plots) if plots else "")
+    )
     return report
 
 

@@ -53,7 +53,16 @@ from doc_hvae.metrics import generation_diversity
 from doc_hvae.modeling.loading import load_model, prepared_dir_of, recommended_sampling
 from doc_hvae.style import spread_references, style_consistency, train_label_classifiers
 
-SAMPLING_FLAGS = ("temperature", "top_k", "top_p", "guidance_null", "guidance_plausibility", "max_paragraphs", "max_sentences", "max_tokens")
+SAMPLING_FLAGS = (
+    "temperature",
+    "top_k",
+    "top_p",
+    "guidance_null",
+    "guidance_plausibility",
+    "max_paragraphs",
+    "max_sentences",
+    "max_tokens",
+)
 MODES = ("prior", "style", "continue", "reconstruct", "interpolate", "swap", "style-consistency")
 
 
@@ -61,38 +70,88 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--model", required=True, help="a save_pretrained folder (output_dir/final of a training run)")
     parser.add_argument("--mode", choices=MODES, default="prior", help="what to generate")
-    parser.add_argument("--data", default=None, help="prepared corpus for references (default: the model's training corpus)")
+    parser.add_argument(
+        "--data", default=None, help="prepared corpus for references (default: the model's training corpus)"
+    )
     parser.add_argument("--split", default="test", help="the split of the prepared corpus the references come from")
-    parser.add_argument("--references", type=int, nargs="*", default=None, help="indices of reference windows in --split")
-    parser.add_argument("--reference-file", nargs="*", default=None, help="raw text files as references (blank-line paragraphs)")
-    parser.add_argument("--references-count", type=int, default=20, help="style-consistency: R references (spread over the split)")
+    parser.add_argument(
+        "--references", type=int, nargs="*", default=None, help="indices of reference windows in --split"
+    )
+    parser.add_argument(
+        "--reference-file", nargs="*", default=None, help="raw text files as references (blank-line paragraphs)"
+    )
+    parser.add_argument(
+        "--references-count", type=int, default=20, help="style-consistency: R references (spread over the split)"
+    )
     parser.add_argument("--num-documents", type=int, default=4, help="prior: how many documents")
     parser.add_argument("--per-reference", type=int, default=3, help="style and continue: documents per reference")
-    parser.add_argument("--prefix-paragraphs", type=int, default=None,
-                        help="continue: the reference's first N paragraphs are the prefix (default: all of its window)")
+    parser.add_argument(
+        "--prefix-paragraphs",
+        type=int,
+        default=None,
+        help="continue: the reference's first N paragraphs are the prefix (default: all of its window)",
+    )
     parser.add_argument("--level", choices=LEVELS, default="document", help="interpolate: the level to interpolate")
     parser.add_argument("--steps", type=int, default=5, help="interpolate: points on the line, endpoints included")
-    parser.add_argument("--posterior", choices=("mean", "sample"), default="mean", help="reference latents: posterior mean or a sample")
+    parser.add_argument(
+        "--posterior", choices=("mean", "sample"), default="mean", help="reference latents: posterior mean or a sample"
+    )
     # Sampling flags left unset take the model's recommended sampling (its training config's `sampling`, over the defaults).
-    parser.add_argument("--temperature", type=float, default=None, help=f"token temperature (0 = greedy; default {DEFAULT_SAMPLING['temperature']})")
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help=f"token temperature (0 = greedy; default {DEFAULT_SAMPLING['temperature']})",
+    )
     parser.add_argument("--top-k", type=int, default=None, help="keep the k most likely tokens (0 = off; default 0)")
-    parser.add_argument("--top-p", type=float, default=None, help=f"nucleus sampling (default {DEFAULT_SAMPLING['top_p']})")
-    parser.add_argument("--latent-temperature", nargs="*", default=None, metavar="LEVEL=T", help="e.g. document=0.8 sentence=0.5")
-    parser.add_argument("--guidance", nargs="*", default=None, metavar="LEVEL=G",
-                        help="latent guidance: per level the scale g of l_u + g (l_c - l_u), e.g. document=3 (1 = unguided)")
-    parser.add_argument("--guidance-null", choices=("zero", "learned"), default=None,
-                        help="the unguided branch's latent: zero (any model) or learned (a model trained with decoder_latent_null: learned)")
-    parser.add_argument("--guidance-plausibility", type=float, default=None, metavar="ALPHA",
-                        help="with guidance, keep only tokens with p >= ALPHA x the most likely token's p (0 = off)")
-    parser.add_argument("--max-paragraphs", type=int, default=None, help=f"per document (default {DEFAULT_SAMPLING['max_paragraphs']})")
-    parser.add_argument("--max-sentences", type=int, default=None, help=f"per paragraph (default {DEFAULT_SAMPLING['max_sentences']})")
-    parser.add_argument("--max-tokens", type=int, default=None,
-                        help=f"per paragraph, per sentence with a sentence decoder context (default {DEFAULT_SAMPLING['max_tokens']})")
-    parser.add_argument("--fluency-model", default=None,
-                        help="style-consistency: a flat LM trained on the same corpus (e.g. outputs/gutenberg_flat_lm/final); "
-                        "reports the perplexity of the generated texts under it")
+    parser.add_argument(
+        "--top-p", type=float, default=None, help=f"nucleus sampling (default {DEFAULT_SAMPLING['top_p']})"
+    )
+    parser.add_argument(
+        "--latent-temperature", nargs="*", default=None, metavar="LEVEL=T", help="e.g. document=0.8 sentence=0.5"
+    )
+    parser.add_argument(
+        "--guidance",
+        nargs="*",
+        default=None,
+        metavar="LEVEL=G",
+        help="latent guidance: per level the scale g of l_u + g (l_c - l_u), e.g. document=3 (1 = unguided)",
+    )
+    parser.add_argument(
+        "--guidance-null",
+        choices=("zero", "learned"),
+        default=None,
+        help="the unguided branch's latent: zero (any model) or learned (a model trained with decoder_latent_null: learned)",
+    )
+    parser.add_argument(
+        "--guidance-plausibility",
+        type=float,
+        default=None,
+        metavar="ALPHA",
+        help="with guidance, keep only tokens with p >= ALPHA x the most likely token's p (0 = off)",
+    )
+    parser.add_argument(
+        "--max-paragraphs", type=int, default=None, help=f"per document (default {DEFAULT_SAMPLING['max_paragraphs']})"
+    )
+    parser.add_argument(
+        "--max-sentences", type=int, default=None, help=f"per paragraph (default {DEFAULT_SAMPLING['max_sentences']})"
+    )
+    parser.add_argument(
+        "--max-tokens",
+        type=int,
+        default=None,
+        help=f"per paragraph, per sentence with a sentence decoder context (default {DEFAULT_SAMPLING['max_tokens']})",
+    )
+    parser.add_argument(
+        "--fluency-model",
+        default=None,
+        help="style-consistency: a flat LM trained on the same corpus (e.g. outputs/gutenberg_flat_lm/final); "
+        "reports the perplexity of the generated texts under it",
+    )
     parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same documents")
-    parser.add_argument("--output", default=None, help="output file stem (default: generated_<mode> in the working directory)")
+    parser.add_argument(
+        "--output", default=None, help="output file stem (default: generated_<mode> in the working directory)"
+    )
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     return parse_args_with_config(parser, argv)
 
@@ -134,7 +193,9 @@ def reference_rows(args, corpus: PreparedCorpus) -> list[dict]:
     indices = args.references if args.references is not None else [0, 1]
     bad = [i for i in indices if not 0 <= i < len(split)]
     if bad:
-        raise SystemExit(f"--references {bad}: the {args.split} split has {len(split)} windows (indices 0..{len(split) - 1})")
+        raise SystemExit(
+            f"--references {bad}: the {args.split} split has {len(split)} windows (indices 0..{len(split) - 1})"
+        )
     return [split[i] for i in indices]
 
 
@@ -154,7 +215,9 @@ def main(argv=None) -> list[dict]:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device).eval()
     # Prior samples need only the tokenizer saved beside the model; references need the corpus.
-    corpus = None if args.mode == "prior" and not args.data else PreparedCorpus(args.data or prepared_dir_of(args.model))
+    corpus = (
+        None if args.mode == "prior" and not args.data else PreparedCorpus(args.data or prepared_dir_of(args.model))
+    )
     tokenizer = corpus.tokenizer if corpus is not None else load_tokenizer(args.model)
     sampling = sampling_config(args, recommended_sampling(args.model))
     generator = seeded_generator(args.seed, device)
@@ -172,7 +235,10 @@ def main(argv=None) -> list[dict]:
             jsonl.write(json.dumps({**record, "settings": settings}) + "\n")
     if args.mode != "style-consistency":
         stem.with_suffix(".txt").write_text("\n\n\n".join(r["text"] for r in records) + "\n")
-    print(f"\n{len(records)} record(s) in {time.perf_counter() - started:.1f} s; wrote {stem}.jsonl" + ("" if args.mode == "style-consistency" else f" and {stem}.txt"))
+    print(
+        f"\n{len(records)} record(s) in {time.perf_counter() - started:.1f} s; wrote {stem}.jsonl"
+        + ("" if args.mode == "style-consistency" else f" and {stem}.txt")
+    )
     return records
 
 
@@ -181,18 +247,32 @@ def consistency_record(args, model, corpus: PreparedCorpus, tokenizer, sampling:
     references = spread_references(corpus.dataset[args.split], args.references_count)
     fluency_model = load_model(args.fluency_model).to(model.device).eval() if args.fluency_model else None
     classifiers = train_label_classifiers(corpus.dataset["train"], tokenizer, seed=args.seed)
-    result = style_consistency(model, references, DocCollator.for_model(model.config), tokenizer, args.per_reference, sampling, generator,
-                               classifiers=classifiers, fluency_model=fluency_model)
+    result = style_consistency(
+        model,
+        references,
+        DocCollator.for_model(model.config),
+        tokenizer,
+        args.per_reference,
+        sampling,
+        generator,
+        classifiers=classifiers,
+        fluency_model=fluency_model,
+    )
     print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=2))
     for sample in result["samples"]:
         print(f"\n--- in the style of {sample['reference']} ({sample['label']}) ---\n{sample['text']}")
     return result
 
 
-def generated_records(args, model, corpus: PreparedCorpus | None, tokenizer, sampling: SamplingConfig, generator) -> list[dict]:
+def generated_records(
+    args, model, corpus: PreparedCorpus | None, tokenizer, sampling: SamplingConfig, generator
+) -> list[dict]:
     """One record per generated document of --mode (its text, and the reference it was written from)."""
     if args.mode == "prior":
-        return [{"mode": "prior", "text": document_text(d, tokenizer)} for d in sample_prior(model, args.num_documents, sampling, generator)]
+        return [
+            {"mode": "prior", "text": document_text(d, tokenizer)}
+            for d in sample_prior(model, args.num_documents, sampling, generator)
+        ]
     rows = reference_rows(args, corpus)
     if args.mode == "continue":
         rows = [prefix_row(row, args.prefix_paragraphs) for row in rows]
@@ -200,22 +280,44 @@ def generated_records(args, model, corpus: PreparedCorpus | None, tokenizer, sam
     ids = [row.get("id") for row in rows]
 
     def written_from(r: int, document) -> dict:
-        return {"mode": args.mode, "reference": ids[r], "source": row_text(rows[r], tokenizer), "text": document_text(document, tokenizer)}
+        return {
+            "mode": args.mode,
+            "reference": ids[r],
+            "source": row_text(rows[r], tokenizer),
+            "text": document_text(document, tokenizer),
+        }
 
     if args.mode == "style":
         groups = generate_in_style(model, batch, args.per_reference, sampling, mode=args.posterior, generator=generator)
         return [written_from(r, d) for r, docs in enumerate(groups) for d in docs]
     if args.mode == "continue":
-        return [written_from(r, d) for r, docs in enumerate(continue_documents(model, batch, args.per_reference, sampling, generator)) for d in docs]
+        return [
+            written_from(r, d)
+            for r, docs in enumerate(continue_documents(model, batch, args.per_reference, sampling, generator))
+            for d in docs
+        ]
     if args.mode == "reconstruct":
-        return [written_from(i, d) for i, d in enumerate(reconstruct(model, batch, sampling, mode=args.posterior, generator=generator))]
+        return [
+            written_from(i, d)
+            for i, d in enumerate(reconstruct(model, batch, sampling, mode=args.posterior, generator=generator))
+        ]
     if args.mode == "interpolate":
         documents = interpolate(model, batch, args.level, args.steps, sampling, generator)
-        return [{"mode": "interpolate", "level": args.level, "between": ids, "weight": i / (args.steps - 1), "text": document_text(d, tokenizer)}
-                for i, d in enumerate(documents)]
+        return [
+            {
+                "mode": "interpolate",
+                "level": args.level,
+                "between": ids,
+                "weight": i / (args.steps - 1),
+                "text": document_text(d, tokenizer),
+            }
+            for i, d in enumerate(documents)
+        ]
     donors = [(i + 1) % len(rows) for i in range(len(rows))]  # swap: every document takes the next one's z_doc
-    return [{"mode": "swap", "reference": ids[i], "z_doc_from": ids[donors[i]], "text": document_text(d, tokenizer)}
-            for i, d in enumerate(swap(model, batch, donors, sampling, generator))]
+    return [
+        {"mode": "swap", "reference": ids[i], "z_doc_from": ids[donors[i]], "text": document_text(d, tokenizer)}
+        for i, d in enumerate(swap(model, batch, donors, sampling, generator))
+    ]
 
 
 def show_records(records: list[dict]) -> None:
@@ -228,7 +330,10 @@ def show_records(records: list[dict]) -> None:
             print(f"\n=== reference {record['reference']} ===\n{record['source']}")
         print(f"\n=== {header} ===\n{record['text']}")
     diversity = generation_diversity([record["text"] for record in records])
-    print("\nDiversity of the generated documents: " + ", ".join(f"{name} {value:.3f}" for name, value in diversity.items()))
+    print(
+        "\nDiversity of the generated documents: "
+        + ", ".join(f"{name} {value:.3f}" for name, value in diversity.items())
+    )
     for record in records:
         record["diversity_of_set"] = diversity
 

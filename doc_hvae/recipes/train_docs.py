@@ -23,9 +23,13 @@ from doc_hvae.training import TrainConfig
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--config", required=True, help="a YAML file, e.g. recipes/configs/quickstart.yaml")
-    parser.add_argument("--resume", default=None, help="'latest' or a checkpoint folder (output_dir/checkpoints/step_...)")
+    parser.add_argument(
+        "--resume", default=None, help="'latest' or a checkpoint folder (output_dir/checkpoints/step_...)"
+    )
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
-    parser.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. training.max_steps=200 optim.lr=3e-4")
+    parser.add_argument(
+        "overrides", nargs="*", help="dotted key=value overrides, e.g. training.max_steps=200 optim.lr=3e-4"
+    )
     return parser.parse_args(argv)
 
 

@@ -28,5 +28,14 @@ from . import hf, jsonl, lines, pydoc, text, wikitext  # noqa: F401  (each regis
 from .common import document_from_text, paragraph_sentences, read_text_file
 from .registry import READERS, normalise_split, read_corpus, reader_options, reader_splitter, register_reader
 
-__all__ = ["READERS", "read_corpus", "reader_options", "reader_splitter", "register_reader", "normalise_split", "document_from_text",
-           "paragraph_sentences", "read_text_file"]
+__all__ = [
+    "READERS",
+    "read_corpus",
+    "reader_options",
+    "reader_splitter",
+    "register_reader",
+    "normalise_split",
+    "document_from_text",
+    "paragraph_sentences",
+    "read_text_file",
+]

@@ -25,7 +25,9 @@ def check_splitter(splitter: str) -> None:
     check that stays right when that list changes.
     """
     if not isinstance(splitter, str):
-        raise ValueError(f"splitter must be a splitter name (e.g. 'blingfire', 'punctuation', 'none'), got {splitter!r}.")
+        raise ValueError(
+            f"splitter must be a splitter name (e.g. 'blingfire', 'punctuation', 'none'), got {splitter!r}."
+        )
     split_sentences("Check.", splitter)
 
 
@@ -35,7 +37,9 @@ def _check_encoding(encoding: str) -> None:
     try:
         codecs.lookup(encoding)
     except LookupError as error:
-        raise ValueError(f"unknown fallback_encoding {encoding!r}; use a Python codec name such as 'latin-1' or 'cp1252'.") from error
+        raise ValueError(
+            f"unknown fallback_encoding {encoding!r}; use a Python codec name such as 'latin-1' or 'cp1252'."
+        ) from error
 
 
 def _decode(data: bytes, fallback_encoding: str, report: SkipReport, where: str) -> str:
@@ -44,8 +48,13 @@ def _decode(data: bytes, fallback_encoding: str, report: SkipReport, where: str)
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
         report.add(f"invalid UTF-8 decoded as {fallback_encoding}", example=where)
-        logger.warning("%s is not valid UTF-8 (byte %d: %r); decoded as %s", where, error.start,
-                       data[error.start:error.start + 1], fallback_encoding)
+        logger.warning(
+            "%s is not valid UTF-8 (byte %d: %r); decoded as %s",
+            where,
+            error.start,
+            data[error.start : error.start + 1],
+            fallback_encoding,
+        )
         try:
             return data.decode(fallback_encoding)
         except UnicodeDecodeError:
@@ -98,8 +107,9 @@ def paragraph_sentences(text: str, splitter: str, report: SkipReport) -> list[st
     return kept
 
 
-def _paragraphs_from_text(text: str, splitter: str, report: SkipReport, *, single_newline_fallback: bool,
-                          per_line: bool = False) -> list[list[str]]:
+def _paragraphs_from_text(
+    text: str, splitter: str, report: SkipReport, *, single_newline_fallback: bool, per_line: bool = False
+) -> list[list[str]]:
     """Paragraphs at blank lines, each unwrapped (hard line breaks joined) and split into sentences.
 
     With `single_newline_fallback`, a text that has no blank line at all is split at single
@@ -121,15 +131,21 @@ def _paragraphs_from_text(text: str, splitter: str, report: SkipReport, *, singl
     return paragraphs
 
 
-def document_from_text(text: str, doc_id: str, *, splitter: str = "blingfire", report: SkipReport | None = None) -> Document:
+def document_from_text(
+    text: str, doc_id: str, *, splitter: str = "blingfire", report: SkipReport | None = None
+) -> Document:
     """One document from raw text (paragraphs at blank lines), e.g. a reference for style generation.
 
     Raises ValueError when nothing is left after segmentation.
     """
     check_splitter(splitter)
-    paragraphs = _paragraphs_from_text(text, splitter, report if report is not None else SkipReport(), single_newline_fallback=False)
+    paragraphs = _paragraphs_from_text(
+        text, splitter, report if report is not None else SkipReport(), single_newline_fallback=False
+    )
     if not paragraphs:
-        raise ValueError(f"document {doc_id!r} is empty after segmentation ({len(text)} characters); give text with at least one sentence")
+        raise ValueError(
+            f"document {doc_id!r} is empty after segmentation ({len(text)} characters); give text with at least one sentence"
+        )
     return Document(id=doc_id, paragraphs=paragraphs)
 
 

@@ -20,16 +20,37 @@ from .common import (
 from .registry import _did_you_mean, normalise_split, register_reader
 
 # Local data files load with the `datasets` builder of their extension.
-_HF_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet",
-                ".txt": "text", ".arrow": "arrow"}
+_HF_BUILDERS = {
+    ".json": "json",
+    ".jsonl": "json",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".parquet": "parquet",
+    ".txt": "text",
+    ".arrow": "arrow",
+}
 
 
-@register_reader("hf", path_kind="dataset",
-                 expects="a Hugging Face dataset: a Hub name (e.g. 'wikitext'), a save_to_disk folder, or a .jsonl/.json/.csv/.tsv/.parquet/.txt/.arrow file")
-def read_hf(path: str | os.PathLike, *, report: SkipReport, text_field: str = "text", label_field: str | None = None,
-            id_field: str | None = None, title_field: str | None = None, split: str | None = None,
-            config_name: str | None = None, paragraph_separator: str = r"\n[ \t]*\n", splitter: str = "blingfire",
-            cache_dir: str | os.PathLike | None = None, streaming: bool = False) -> Iterator[Document]:
+@register_reader(
+    "hf",
+    path_kind="dataset",
+    expects="a Hugging Face dataset: a Hub name (e.g. 'wikitext'), a save_to_disk folder, or a .jsonl/.json/.csv/.tsv/.parquet/.txt/.arrow file",
+)
+def read_hf(
+    path: str | os.PathLike,
+    *,
+    report: SkipReport,
+    text_field: str = "text",
+    label_field: str | None = None,
+    id_field: str | None = None,
+    title_field: str | None = None,
+    split: str | None = None,
+    config_name: str | None = None,
+    paragraph_separator: str = r"\n[ \t]*\n",
+    splitter: str = "blingfire",
+    cache_dir: str | os.PathLike | None = None,
+    streaming: bool = False,
+) -> Iterator[Document]:
     """Rows of a `datasets` dataset, one document per row.
 
     Where the data comes from:
@@ -56,23 +77,32 @@ def read_hf(path: str | os.PathLike, *, report: SkipReport, text_field: str = "t
     try:
         separator = re.compile(paragraph_separator)
     except re.error as error:
-        raise ValueError(f"paragraph_separator {paragraph_separator!r} is not a valid regular expression: {error}") from error
+        raise ValueError(
+            f"paragraph_separator {paragraph_separator!r} is not a valid regular expression: {error}"
+        ) from error
     datasets_by_split = _load_hf(str(path), split, config_name, cache_dir, streaming)
     for split_name, dataset in datasets_by_split:
         columns = dataset.column_names
         if columns is None:  # a streamed data file: its columns are those of its first row
             columns = list(next(iter(dataset.take(1)), {}))
-        for option, column in (("text_field", text_field), ("label_field", label_field), ("id_field", id_field),
-                               ("title_field", title_field)):
+        for option, column in (
+            ("text_field", text_field),
+            ("label_field", label_field),
+            ("id_field", id_field),
+            ("title_field", title_field),
+        ):
             if column is not None and column not in columns:
-                raise ValueError(f"{option}={column!r} is not a column of dataset {str(path)!r}"
-                                 f"{f' (split {split_name!r})' if split_name else ''}; its columns are: {', '.join(columns)}."
-                                 + _did_you_mean(column, columns))
+                raise ValueError(
+                    f"{option}={column!r} is not a column of dataset {str(path)!r}"
+                    f"{f' (split {split_name!r})' if split_name else ''}; its columns are: {', '.join(columns)}."
+                    + _did_you_mean(column, columns)
+                )
     return _iter_hf(datasets_by_split, report, text_field, label_field, id_field, title_field, separator, splitter)
 
 
-def _load_hf(path: str, split: str | None, config_name: str | None, cache_dir: str | os.PathLike | None,
-             streaming: bool = False) -> list[tuple[str | None, Any]]:
+def _load_hf(
+    path: str, split: str | None, config_name: str | None, cache_dir: str | os.PathLike | None, streaming: bool = False
+) -> list[tuple[str | None, Any]]:
     """[(split name or None, datasets.Dataset)] for the requested split, or every split."""
     import datasets
 
@@ -81,9 +111,13 @@ def _load_hf(path: str, split: str | None, config_name: str | None, cache_dir: s
     looks_local = local.suffix.lower() in _HF_BUILDERS or path.startswith((".", "/", "~")) or os.path.isabs(path)
     if not local.exists():
         if looks_local:
-            raise FileNotFoundError(f"dataset path {path!r} does not exist; reader 'hf' expects a save_to_disk folder, "
-                                    "a local data file, or a Hub dataset name.")
-        loaded = datasets.load_dataset(path, name=config_name, split=split, cache_dir=cache, streaming=streaming)  # a Hub name, as is
+            raise FileNotFoundError(
+                f"dataset path {path!r} does not exist; reader 'hf' expects a save_to_disk folder, "
+                "a local data file, or a Hub dataset name."
+            )
+        loaded = datasets.load_dataset(
+            path, name=config_name, split=split, cache_dir=cache, streaming=streaming
+        )  # a Hub name, as is
         return _named_splits(loaded, split)
     if local.is_dir() and ((local / "dataset_dict.json").exists() or (local / "state.json").exists()):
         loaded = datasets.load_from_disk(str(local))
@@ -97,13 +131,21 @@ def _load_hf(path: str, split: str | None, config_name: str | None, cache_dir: s
         return _named_splits(loaded, split)
     builder = _HF_BUILDERS.get(local.suffix.lower())
     if builder is None:
-        raise ValueError(f"cannot load {path!r} with `datasets`: unknown extension {local.suffix!r}; "
-                         f"use one of {', '.join(sorted(_HF_BUILDERS))} or a save_to_disk folder.")
+        raise ValueError(
+            f"cannot load {path!r} with `datasets`: unknown extension {local.suffix!r}; "
+            f"use one of {', '.join(sorted(_HF_BUILDERS))} or a save_to_disk folder."
+        )
     kwargs = {"delimiter": "\t"} if local.suffix.lower() == ".tsv" else {}
     # A single file is the "train" split to `datasets`; that name says nothing about the
     # corpus, so the documents only carry a split when the caller named one.
-    loaded = datasets.load_dataset(builder, data_files={split or "train": str(local)}, split=split or "train",
-                                   cache_dir=cache, streaming=streaming, **kwargs)
+    loaded = datasets.load_dataset(
+        builder,
+        data_files={split or "train": str(local)},
+        split=split or "train",
+        cache_dir=cache,
+        streaming=streaming,
+        **kwargs,
+    )
     return [(normalise_split(split) if split else None, loaded)]
 
 
@@ -115,8 +157,16 @@ def _named_splits(loaded: Any, split: str | None) -> list[tuple[str | None, Any]
     return [(normalise_split(split) if split else None, loaded)]
 
 
-def _iter_hf(datasets_by_split: list[tuple[str | None, Any]], report: SkipReport, text_field: str, label_field: str | None,
-             id_field: str | None, title_field: str | None, separator: re.Pattern, splitter: str) -> Iterator[Document]:
+def _iter_hf(
+    datasets_by_split: list[tuple[str | None, Any]],
+    report: SkipReport,
+    text_field: str,
+    label_field: str | None,
+    id_field: str | None,
+    title_field: str | None,
+    separator: re.Pattern,
+    splitter: str,
+) -> Iterator[Document]:
     import datasets
 
     unique = _UniqueIds(report)
@@ -156,7 +206,11 @@ def _iter_hf(datasets_by_split: list[tuple[str | None, Any]], report: SkipReport
                     value = batch[title_field][row]
                     title = unwrap(value) if isinstance(value, str) and value.strip() else None
                 text = text.replace("\r\n", "\n").replace("\r", "\n")
-                paragraphs = [paragraph_sentences(unwrap(block), splitter, report) for block in separator.split(text) if block.strip()]
+                paragraphs = [
+                    paragraph_sentences(unwrap(block), splitter, report)
+                    for block in separator.split(text)
+                    if block.strip()
+                ]
                 document = _document(unique(doc_id), paragraphs, report, label=label, title=title, split=split_name)
                 if document is not None:
                     yield document

@@ -23,9 +23,18 @@ from .registry import normalise_split, register_reader
 
 
 @register_reader("jsonl", path_kind="file", expects="a JSON-lines file (one JSON object per line)")
-def read_jsonl(path: str | os.PathLike, *, report: SkipReport, text_field: str = "text", label_field: str | None = None,
-               id_field: str | None = None, title_field: str | None = None, split_file: str | os.PathLike | None = None,
-               splitter: str = "blingfire", fallback_encoding: str = "latin-1") -> Iterator[Document]:
+def read_jsonl(
+    path: str | os.PathLike,
+    *,
+    report: SkipReport,
+    text_field: str = "text",
+    label_field: str | None = None,
+    id_field: str | None = None,
+    title_field: str | None = None,
+    split_file: str | os.PathLike | None = None,
+    splitter: str = "blingfire",
+    fallback_encoding: str = "latin-1",
+) -> Iterator[Document]:
     """One document per JSON object.
 
     - Paragraphs: the text split at blank lines, or at single newlines when it has no blank
@@ -44,19 +53,25 @@ def read_jsonl(path: str | os.PathLike, *, report: SkipReport, text_field: str =
     if not isinstance(text_field, str) or not text_field:
         raise ValueError(f"text_field must be a field name, got {text_field!r}.")
     splits = _read_split_file(Path(split_file)) if split_file is not None else None
-    return _iter_jsonl(Path(path), report, text_field, label_field, id_field, title_field, splits, splitter, fallback_encoding)
+    return _iter_jsonl(
+        Path(path), report, text_field, label_field, id_field, title_field, splits, splitter, fallback_encoding
+    )
 
 
 def _read_split_file(path: Path) -> dict[str, tuple[str, str | None]]:
     """doc_id -> (split, label or None) from a TSV with a header naming `doc_id` and `split`."""
     if not path.is_file():
-        raise FileNotFoundError(f"split_file {str(path)!r} does not exist; expected a TSV with header 'doc_id<TAB>split[<TAB>label]'.")
+        raise FileNotFoundError(
+            f"split_file {str(path)!r} does not exist; expected a TSV with header 'doc_id<TAB>split[<TAB>label]'."
+        )
     with open(path, encoding="utf-8", newline="") as handle:
         rows = csv.DictReader(handle, delimiter="\t")
         missing = [column for column in ("doc_id", "split") if column not in (rows.fieldnames or [])]
         if missing:
-            raise ValueError(f"split_file {str(path)!r} lacks column(s) {', '.join(missing)}; its header is {rows.fieldnames!r}, "
-                             "expected 'doc_id<TAB>split[<TAB>label]'.")
+            raise ValueError(
+                f"split_file {str(path)!r} lacks column(s) {', '.join(missing)}; its header is {rows.fieldnames!r}, "
+                "expected 'doc_id<TAB>split[<TAB>label]'."
+            )
         table: dict[str, tuple[str, str | None]] = {}
         for number, row in enumerate(rows, start=2):
             doc_id, split = (row.get("doc_id") or "").strip(), (row.get("split") or "").strip()
@@ -68,9 +83,17 @@ def _read_split_file(path: Path) -> dict[str, tuple[str, str | None]]:
     return table
 
 
-def _iter_jsonl(path: Path, report: SkipReport, text_field: str, label_field: str | None, id_field: str | None,
-                title_field: str | None, splits: dict[str, tuple[str, str | None]] | None, splitter: str,
-                fallback_encoding: str) -> Iterator[Document]:
+def _iter_jsonl(
+    path: Path,
+    report: SkipReport,
+    text_field: str,
+    label_field: str | None,
+    id_field: str | None,
+    title_field: str | None,
+    splits: dict[str, tuple[str, str | None]] | None,
+    splitter: str,
+    fallback_encoding: str,
+) -> Iterator[Document]:
     unique = _UniqueIds(report)
     seen_split_ids: set[str] = set()
     any_line = False
@@ -151,8 +174,14 @@ def _record_title(record: dict, title_field: str | None, report: SkipReport, whe
     return None
 
 
-def _split_and_label(doc_id: str, label: str | None, label_field: str | None, splits: dict[str, tuple[str, str | None]],
-                     seen_split_ids: set[str], report: SkipReport) -> tuple[str | None, str | None]:
+def _split_and_label(
+    doc_id: str,
+    label: str | None,
+    label_field: str | None,
+    splits: dict[str, tuple[str, str | None]],
+    seen_split_ids: set[str],
+    report: SkipReport,
+) -> tuple[str | None, str | None]:
     """The document's split from the split file, and its label: the split file's unless `label_field` gives one.
 
     Adds `doc_id` to `seen_split_ids` when the split file lists it; counts it when not.
@@ -165,5 +194,7 @@ def _split_and_label(doc_id: str, label: str | None, label_field: str | None, sp
     if label_field is None:
         return split, split_label
     if split_label is not None and label is not None and split_label != label:
-        report.add(f"label differs from split file; field '{label_field}' kept", example=f"{doc_id}: {label} vs {split_label}")
+        report.add(
+            f"label differs from split file; field '{label_field}' kept", example=f"{doc_id}: {label} vs {split_label}"
+        )
     return split, label

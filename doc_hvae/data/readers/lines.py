@@ -17,9 +17,12 @@ from .common import (
 from .registry import register_reader
 
 
-@register_reader("lines", path_kind="file", expects="a text file with one document per line (e.g. ptb.valid.txt, yahoo valid.txt)")
-def read_lines(path: str | os.PathLike, *, report: SkipReport, splitter: str = "blingfire",
-               fallback_encoding: str = "latin-1") -> Iterator[Document]:
+@register_reader(
+    "lines", path_kind="file", expects="a text file with one document per line (e.g. ptb.valid.txt, yahoo valid.txt)"
+)
+def read_lines(
+    path: str | os.PathLike, *, report: SkipReport, splitter: str = "blingfire", fallback_encoding: str = "latin-1"
+) -> Iterator[Document]:
     """One document of one paragraph per non-empty line; `id` is `"{file stem}:{line number}"`.
 
     Use `splitter="punctuation"` for lowercased pre-tokenized documents (Yahoo Answers of

@@ -19,8 +19,9 @@ _UNDERLINE = re.compile(r"^\s*([*=\-~^])\1{2,}\s*$")
 # Sphinx "rubric" lines such as "-[ Footnotes ]-".
 _RUBRIC = re.compile(r"^\s*-\[ .* \]-\s*$")
 # Admonition labels rendered on a line of their own; their body (indented) is prose.
-_ADMONITIONS = frozenset({"Note:", "See also:", "Warning:", "Important:", "Tip:", "Hint:", "Caution:", "Attention:",
-                          "Danger:", "Error:"})
+_ADMONITIONS = frozenset(
+    {"Note:", "See also:", "Warning:", "Important:", "Tip:", "Hint:", "Caution:", "Attention:", "Danger:", "Error:"}
+)
 _BULLET = re.compile(r"^\s*(?:[*\-+•]|\d+\.|\(\d+\))\s+")
 # List markers removed from the start of a prose paragraph: "* ", "- ", "1. " are markup (and
 # the sentence splitter would make "1." a sentence of its own).
@@ -38,7 +39,7 @@ def _reads_as_prose(lines: list[str]) -> bool:
         return True
     text = " ".join(" ".join(lines).split())
     starts = bool(re.match(r"^[A-Z\"“'*]", text))
-    ends = text[-1] in ".!?:\"”" or text.endswith((".)", "?)", "!)"))
+    ends = text[-1] in '.!?:"”' or text.endswith((".)", "?)", "!)"))
     return starts and ends
 
 
@@ -97,7 +98,12 @@ def _blank_out_headings(lines: list[str], report: SkipReport) -> str | None:
     title = None
     for i in range(len(lines) - 1):
         heading = lines[i].strip()
-        if heading and _UNDERLINE.match(lines[i + 1]) and len(lines[i + 1].strip()) >= len(heading) and not _UNDERLINE.match(lines[i]):
+        if (
+            heading
+            and _UNDERLINE.match(lines[i + 1])
+            and len(lines[i + 1].strip()) >= len(heading)
+            and not _UNDERLINE.match(lines[i])
+        ):
             title = title or heading
             report.add("section heading used as paragraph boundary", example=heading)
             lines[i] = lines[i + 1] = ""
@@ -142,7 +148,9 @@ def _prose_paragraphs(blocks: list[list[str]], splitter: str, report: SkipReport
         if first.startswith(("+-", "+=")):  # rule 3
             report.add("table skipped", example=first)
             continue
-        if (indent > previous_indent or any(_GRAMMAR.search(line) for line in block)) and not _reads_as_prose(block):  # rule 4
+        if (indent > previous_indent or any(_GRAMMAR.search(line) for line in block)) and not _reads_as_prose(
+            block
+        ):  # rule 4
             report.add("code block skipped", example=first)
             literal_indent = indent
             continue

@@ -14,9 +14,15 @@ from ..document import Document, SkipReport
 from .common import check_splitter
 
 # Split names as the corpora spell them -> the names `Document.split` uses everywhere else.
-_SPLIT_NAMES = {"train": "train", "training": "train", "valid": "validation", "validation": "validation",
-                "val": "validation", "dev": "validation", "test": "test"}
-
+_SPLIT_NAMES = {
+    "train": "train",
+    "training": "train",
+    "valid": "validation",
+    "validation": "validation",
+    "val": "validation",
+    "dev": "validation",
+    "test": "test",
+}
 
 
 def normalise_split(name: str) -> str:
@@ -43,7 +49,9 @@ READERS: dict[str, Callable[..., Iterator[Document]]] = {}
 _SPECS: dict[str, _ReaderSpec] = {}
 
 
-def register_reader(name: str, *, path_kind: PathKind, expects: str) -> Callable[[Callable[..., Iterator[Document]]], Callable[..., Iterator[Document]]]:
+def register_reader(
+    name: str, *, path_kind: PathKind, expects: str
+) -> Callable[[Callable[..., Iterator[Document]]], Callable[..., Iterator[Document]]]:
     """Register a reader under `name`.
 
     `path_kind` says what `read_corpus` checks before calling it: "file" and "file_or_folder"
@@ -68,8 +76,11 @@ def _did_you_mean(value: str, choices: Iterable[str]) -> str:
 def reader_options(reader: str) -> list[str]:
     """The option names `reader` accepts (its keyword-only parameters other than `report`)."""
     signature = inspect.signature(READERS[reader])
-    return [name for name, parameter in signature.parameters.items()
-            if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name != "report"]
+    return [
+        name
+        for name, parameter in signature.parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name != "report"
+    ]
 
 
 def reader_splitter(reader: str, options: dict[str, Any]) -> str | None:
@@ -83,7 +94,9 @@ def reader_splitter(reader: str, options: dict[str, Any]) -> str | None:
     return splitter
 
 
-def read_corpus(reader: str, path: str | os.PathLike | None = None, *, report: SkipReport, **options: Any) -> Iterator[Document]:
+def read_corpus(
+    reader: str, path: str | os.PathLike | None = None, *, report: SkipReport, **options: Any
+) -> Iterator[Document]:
     """Read a corpus with the reader registered as `reader`.
 
     Args:
@@ -102,15 +115,19 @@ def read_corpus(reader: str, path: str | os.PathLike | None = None, *, report: S
         TypeError: an option the reader does not accept.
     """
     if reader not in READERS:
-        raise ValueError(f"unknown corpus reader {reader!r}; available readers: {', '.join(sorted(READERS))}."
-                         + _did_you_mean(reader, READERS))
+        raise ValueError(
+            f"unknown corpus reader {reader!r}; available readers: {', '.join(sorted(READERS))}."
+            + _did_you_mean(reader, READERS)
+        )
     spec = _SPECS[reader]
     allowed = reader_options(reader)
     unknown = [name for name in options if name not in allowed]
     if unknown:
         hints = "".join(_did_you_mean(name, allowed) for name in unknown)
-        raise TypeError(f"reader {reader!r} got unknown option(s) {', '.join(map(repr, unknown))}; "
-                        f"its options are: {', '.join(allowed) or '(none)'}.{hints}")
+        raise TypeError(
+            f"reader {reader!r} got unknown option(s) {', '.join(map(repr, unknown))}; "
+            f"its options are: {', '.join(allowed) or '(none)'}.{hints}"
+        )
     if spec.path_kind == "none":
         if path is not None:
             raise ValueError(f"reader {reader!r} reads {spec.expects} and takes no path, but got path={str(path)!r}.")
@@ -120,7 +137,9 @@ def read_corpus(reader: str, path: str | os.PathLike | None = None, *, report: S
     if spec.path_kind in ("file", "file_or_folder"):
         path = Path(path)
         if not path.exists():
-            raise FileNotFoundError(f"corpus path {str(path)!r} does not exist; reader {reader!r} expects {spec.expects}.")
+            raise FileNotFoundError(
+                f"corpus path {str(path)!r} does not exist; reader {reader!r} expects {spec.expects}."
+            )
         if spec.path_kind == "file" and path.is_dir():
             raise IsADirectoryError(f"corpus path {str(path)!r} is a folder; reader {reader!r} expects {spec.expects}.")
     # "dataset" paths are checked by the hf reader itself: a missing local path is an error,

@@ -24,9 +24,17 @@ ParagraphsAt = Literal["blank_lines", "lines"]
 
 
 @register_reader("text", path_kind="file_or_folder", expects="a plain-text file or a folder (tree) of .txt files")
-def read_text(path: str | os.PathLike, *, report: SkipReport, splitter: str = "blingfire",
-              separator: str | None = None, label_from: LabelFrom | None = None, title_line: bool = False,
-              paragraphs: ParagraphsAt = "blank_lines", fallback_encoding: str = "latin-1") -> Iterator[Document]:
+def read_text(
+    path: str | os.PathLike,
+    *,
+    report: SkipReport,
+    splitter: str = "blingfire",
+    separator: str | None = None,
+    label_from: LabelFrom | None = None,
+    title_line: bool = False,
+    paragraphs: ParagraphsAt = "blank_lines",
+    fallback_encoding: str = "latin-1",
+) -> Iterator[Document]:
     """Plain-text books or articles: a file, or every `*.txt` in a folder and its subfolders
     (sorted by path; `corpus/<label>/*.txt`, scikit-learn's `load_files` layout, with
     `label_from: parent_folder`). A document's `id` is its path under the folder without `.txt`
@@ -51,11 +59,15 @@ def read_text(path: str | os.PathLike, *, report: SkipReport, splitter: str = "b
     check_splitter(splitter)
     _check_encoding(fallback_encoding)
     if label_from not in (None, "filename_prefix", "parent_folder"):
-        raise ValueError(f"label_from must be None, 'filename_prefix' or 'parent_folder', got {label_from!r}."
-                         + _did_you_mean(str(label_from), ["filename_prefix", "parent_folder"]))
+        raise ValueError(
+            f"label_from must be None, 'filename_prefix' or 'parent_folder', got {label_from!r}."
+            + _did_you_mean(str(label_from), ["filename_prefix", "parent_folder"])
+        )
     if paragraphs not in ("blank_lines", "lines"):
-        raise ValueError(f"paragraphs must be 'blank_lines' (a blank line ends a paragraph) or 'lines' (one paragraph per "
-                         f"non-empty line), got {paragraphs!r}." + _did_you_mean(str(paragraphs), ["blank_lines", "lines"]))
+        raise ValueError(
+            f"paragraphs must be 'blank_lines' (a blank line ends a paragraph) or 'lines' (one paragraph per "
+            f"non-empty line), got {paragraphs!r}." + _did_you_mean(str(paragraphs), ["blank_lines", "lines"])
+        )
     pattern = None
     if separator is not None:
         try:
@@ -66,17 +78,44 @@ def read_text(path: str | os.PathLike, *, report: SkipReport, splitter: str = "b
     files, ignored, root = [path], [], path.parent
     if path.is_dir():
         root = path
-        entries = sorted(p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        entries = sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
         files = [p for p in entries if p.suffix == ".txt"]
         ignored = [str(p.relative_to(path)) for p in entries if p.suffix != ".txt"]  # counted when reading starts
         if not files:
-            raise FileNotFoundError(f"folder {str(path)!r} has no .txt files (searched its subfolders too); reader 'text' expects a plain-text "
-                                    "file or a folder of .txt files, e.g. corpus/<label>/<name>.txt")
-    return _iter_text(files, root, ignored, report, splitter, pattern, label_from, title_line, paragraphs == "lines", fallback_encoding)
+            raise FileNotFoundError(
+                f"folder {str(path)!r} has no .txt files (searched its subfolders too); reader 'text' expects a plain-text "
+                "file or a folder of .txt files, e.g. corpus/<label>/<name>.txt"
+            )
+    return _iter_text(
+        files,
+        root,
+        ignored,
+        report,
+        splitter,
+        pattern,
+        label_from,
+        title_line,
+        paragraphs == "lines",
+        fallback_encoding,
+    )
 
 
-def _iter_text(files: list[Path], root: Path, ignored: list[str], report: SkipReport, splitter: str, pattern: re.Pattern | None,
-               label_from: str | None, title_line: bool, per_line: bool, fallback_encoding: str) -> Iterator[Document]:
+def _iter_text(
+    files: list[Path],
+    root: Path,
+    ignored: list[str],
+    report: SkipReport,
+    splitter: str,
+    pattern: re.Pattern | None,
+    label_from: str | None,
+    title_line: bool,
+    per_line: bool,
+    fallback_encoding: str,
+) -> Iterator[Document]:
     for name in ignored:
         report.add("file without .txt suffix ignored", example=name)
     for file in files:
@@ -89,8 +128,13 @@ def _iter_text(files: list[Path], root: Path, ignored: list[str], report: SkipRe
         label = _text_label(file, label_from, report)
         if pattern is None:
             title, text = _title_and_body(text) if title_line else (None, text)
-            document = _document(doc_id, _paragraphs_from_text(text, splitter, report, single_newline_fallback=False, per_line=per_line),
-                                 report, label=label, title=title)
+            document = _document(
+                doc_id,
+                _paragraphs_from_text(text, splitter, report, single_newline_fallback=False, per_line=per_line),
+                report,
+                label=label,
+                title=title,
+            )
             if document is not None:
                 yield document
             continue
@@ -113,8 +157,17 @@ def _text_label(file: Path, label_from: str | None, report: SkipReport) -> str |
     return None
 
 
-def _split_at_separator(file: Path, doc_id: str, text: str, pattern: re.Pattern, report: SkipReport, splitter: str,
-                        label: str | None, title_line: bool = False, per_line: bool = False) -> Iterator[Document]:
+def _split_at_separator(
+    file: Path,
+    doc_id: str,
+    text: str,
+    pattern: re.Pattern,
+    report: SkipReport,
+    splitter: str,
+    label: str | None,
+    title_line: bool = False,
+    per_line: bool = False,
+) -> Iterator[Document]:
     """Documents of one file cut at lines matching `pattern` (the matching line is the title)."""
     sections: list[tuple[str | None, list[str]]] = [(None, [])]
     for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
@@ -127,11 +180,18 @@ def _split_at_separator(file: Path, doc_id: str, text: str, pattern: re.Pattern,
         if k == 0:
             if not body.strip():
                 continue  # nothing before the first separator
-            report.add("text before the first separator read as its own document", example=f"{file.name}: {body.strip()[:150]}")
+            report.add(
+                "text before the first separator read as its own document", example=f"{file.name}: {body.strip()[:150]}"
+            )
         if title_line and title is None:
             title, body = _title_and_body(body)
-        document = _document(f"{doc_id}:{k}", _paragraphs_from_text(body, splitter, report, single_newline_fallback=False, per_line=per_line),
-                             report, label=label, title=title)
+        document = _document(
+            f"{doc_id}:{k}",
+            _paragraphs_from_text(body, splitter, report, single_newline_fallback=False, per_line=per_line),
+            report,
+            label=label,
+            title=title,
+        )
         if document is not None:
             yield document
     if len(sections) == 1:

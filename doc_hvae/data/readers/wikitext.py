@@ -23,8 +23,9 @@ _WIKI_HEADING = re.compile(r"^\s*(?P<open>=(?: =)*) (?P<text>\S.*?) (?P<close>=(
 
 
 @register_reader("wikitext", path_kind="file", expects="a WikiText file such as wiki.train.tokens or wiki.test.raw")
-def read_wikitext(path: str | os.PathLike, *, report: SkipReport, splitter: str = "blingfire",
-                  fallback_encoding: str = "latin-1") -> Iterator[Document]:
+def read_wikitext(
+    path: str | os.PathLike, *, report: SkipReport, splitter: str = "blingfire", fallback_encoding: str = "latin-1"
+) -> Iterator[Document]:
     """Articles of a WikiText file (Merity et al. 2016), tokenized or raw.
 
     - An article starts at a ` = Title = ` line (one "=" each side); `id` and `title` are the
@@ -76,7 +77,10 @@ def _iter_wikitext(path: Path, report: SkipReport, splitter: str, fallback_encod
             if previous_blank and next_blank:
                 heading_level = match["open"].count("=")
             else:
-                report.add("heading-like line without blank lines around it kept as text", example=f"{path.name}:{number}: {stripped}")
+                report.add(
+                    "heading-like line without blank lines around it kept as text",
+                    example=f"{path.name}:{number}: {stripped}",
+                )
         if heading_level == 1:
             document = finish()
             if document is not None:

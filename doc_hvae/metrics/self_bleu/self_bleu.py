@@ -21,5 +21,8 @@ class SelfBleu(evaluate.Metric):
     def _compute(self, predictions):
         if len(predictions) < 2:
             raise ValueError(f"self-BLEU needs at least two texts, got {len(predictions)}")
-        scores = [sacrebleu.sentence_bleu(text, predictions[:i] + predictions[i + 1 :]).score for i, text in enumerate(predictions)]
+        scores = [
+            sacrebleu.sentence_bleu(text, predictions[:i] + predictions[i + 1 :]).score
+            for i, text in enumerate(predictions)
+        ]
         return {"self_bleu": sum(scores) / len(scores)}
