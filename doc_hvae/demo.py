@@ -446,9 +446,13 @@ def sampling_controls(handlers: DemoHandlers, latent_levels: tuple[str, ...]) ->
     return [temperature, top_p, *latent, guidance, max_tokens, seed]
 
 
-def _text(label: str, limits: DemoLimits, lines: int = 6) -> gr.Textbox:
+def _text(label: str, limits: DemoLimits, lines: int = 6, elem_id: str | None = None) -> gr.Textbox:
     return gr.Textbox(
-        label=label, lines=lines, max_length=limits.max_chars, placeholder="paragraphs separated by blank lines"
+        label=label,
+        lines=lines,
+        max_length=limits.max_chars,
+        placeholder="paragraphs separated by blank lines",
+        elem_id=elem_id,
     )
 
 
@@ -462,12 +466,12 @@ def _count(label: str, limits: DemoLimits) -> gr.Number:
     return _bounded_number(label, 3, limits.max_documents)
 
 
-def _output() -> gr.Textbox:
-    return gr.Textbox(label="generated", lines=16, buttons=["copy"])
+def _output(elem_id: str | None = None) -> gr.Textbox:
+    return gr.Textbox(label="generated", lines=16, buttons=["copy"], elem_id=elem_id)
 
 
 def _style_tab(handlers: DemoHandlers) -> None:
-    text = _text("text", handlers.limits)
+    text = _text("text", handlers.limits, elem_id="style-text")  # elem_ids: what the browser test finds
     if handlers.references:
         picker = gr.Dropdown(
             handlers.reference_choices(),
@@ -478,7 +482,8 @@ def _style_tab(handlers: DemoHandlers) -> None:
     documents = _count("documents", handlers.limits)
     controls = sampling_controls(handlers, ("paragraph", "sentence"))
     shared = gr.Checkbox(label="shared noise (the k-th document of every text draws the same randomness)")
-    button, output = gr.Button("Generate in this style", variant="primary"), _output()
+    button = gr.Button("Generate in this style", variant="primary", elem_id="style-generate")
+    output = _output(elem_id="style-output")
     button.click(handlers.style, [text, documents, *controls, shared], output, api_name="style")
 
 
