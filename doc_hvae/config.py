@@ -206,12 +206,8 @@ class DocHVAEConfig(PreTrainedConfig):
         initializer_range: float = 0.02,
         **kwargs,
     ):
-        self.levels = list(levels)
-        self.latent_size = copy.deepcopy(latent_size)
-        self.latent_injection = copy.deepcopy(latent_injection if latent_injection is not None else DEFAULT_INJECTION)
-        self.memory_tokens = memory_tokens
-        self.decoder_context = decoder_context
-        self.decoder_packing = decoder_packing
+        self._set_latents(levels, latent_size, latent_injection, memory_tokens)
+        self._set_decoder_streams(decoder_context, decoder_packing)
         self.posterior = posterior
         self.decoder, self.encoder = _decoder_and_encoder_dicts(decoder, encoder, vocab_size)
         self._set_context_network(context_layers, prior_layers, context_size, max_siblings)
@@ -221,15 +217,9 @@ class DocHVAEConfig(PreTrainedConfig):
         )
         self._set_dropout(word_dropout, sentence_drop, paragraph_drop, decoder_latent_drop, decoder_latent_null)
         self.bow_levels = _bow_levels(bow_levels, legacy_weights=kwargs.pop("bow_loss_weight", None))
-        self._set_initialisation_and_bounds(
-            layer_projection_std,
-            layer_gate_init,
-            posterior_log_scale_init,
-            posterior_mean_norm,
-            mean_bound,
-            log_scale_bound,
-            initializer_range,
-        )
+        self._set_initialisation(layer_projection_std, layer_gate_init, posterior_log_scale_init)
+        self._set_gaussian_bounds(posterior_mean_norm, mean_bound, log_scale_bound)
+        self.initializer_range = initializer_range
         kwargs.pop("eos_token_id", None)  # always the end-of-sentence token (saved configs carry it back)
         self._share_special_ids(pad_token_id, bos_token_id, sentence_end_token_id)
         super().__init__(
@@ -238,6 +228,24 @@ class DocHVAEConfig(PreTrainedConfig):
         self.validate()
 
     # The attribute groups of __init__, in the order of its arguments.
+    def _set_latents(
+        self,
+        levels: list[str] | tuple[str, ...],
+        latent_size: int | dict[str, int],
+        latent_injection: dict[str, list[str]] | None,
+        memory_tokens: int,
+    ) -> None:
+        """The latent levels, their sizes and how they reach the decoder."""
+        self.levels = list(levels)
+        self.latent_size = copy.deepcopy(latent_size)
+        self.latent_injection = copy.deepcopy(latent_injection if latent_injection is not None else DEFAULT_INJECTION)
+        self.memory_tokens = memory_tokens
+
+    def _set_decoder_streams(self, decoder_context: str, decoder_packing: str) -> None:
+        """What one decoder stream spans, and how the streams packed in one row are kept apart."""
+        self.decoder_context = decoder_context
+        self.decoder_packing = decoder_packing
+
     def _set_context_network(
         self, context_layers: int, prior_layers: int, context_size: int | None, max_siblings: int
     ) -> None:
@@ -284,24 +292,21 @@ class DocHVAEConfig(PreTrainedConfig):
         self.decoder_latent_drop = dict(decoder_latent_drop or {})
         self.decoder_latent_null = decoder_latent_null
 
-    def _set_initialisation_and_bounds(
-        self,
-        layer_projection_std: float | None,
-        layer_gate_init: float,
-        posterior_log_scale_init: float,
-        posterior_mean_norm: dict[str, float] | None,
-        mean_bound: float,
-        log_scale_bound: float,
-        initializer_range: float,
+    def _set_initialisation(
+        self, layer_projection_std: float | None, layer_gate_init: float, posterior_log_scale_init: float
     ) -> None:
-        """Initial weights, gates and posterior scales, and the bounds that hold the Gaussians."""
+        """Initial per-layer projections and gates, and the initial posterior scales."""
         self.layer_projection_std = layer_projection_std
         self.layer_gate_init = layer_gate_init
         self.posterior_log_scale_init = posterior_log_scale_init
+
+    def _set_gaussian_bounds(
+        self, posterior_mean_norm: dict[str, float] | None, mean_bound: float, log_scale_bound: float
+    ) -> None:
+        """What holds the Gaussians: BN-VAE's spread of posterior means, and the soft clamps."""
         self.posterior_mean_norm = dict(posterior_mean_norm if posterior_mean_norm is not None else DEFAULT_MEAN_NORM)
         self.mean_bound = mean_bound
         self.log_scale_bound = log_scale_bound
-        self.initializer_range = initializer_range
 
     def _share_special_ids(self, pad_token_id: int, bos_token_id: int, sentence_end_token_id: int) -> None:
         """Give the sub-configs the special ids.

@@ -311,8 +311,7 @@ def decode_streams(
     progress = _StreamProgress.start(num_streams, device)
     emitted = []
     for _ in range(max_steps):
-        past = cache.get_seq_length() if use_cache else 0  # without a cache, `inputs` is the whole input so far
-        positions = torch.arange(past, past + inputs.shape[1], device=device)[None].expand(rows.count, -1)
+        positions = _step_positions(cache, inputs.shape[1], rows.count, device)
         logits = decoder.step(inputs, positions, layer_inputs, cache)  # [rows, V]
         # The last allowed sentence may only end the paragraph.
         at_limit = None if one_sentence else rows.expand(progress.sentences_done + 1 >= max_sentences)
@@ -326,15 +325,32 @@ def decode_streams(
         if not one_sentence and bool(ends_sentence.any()):
             progress.sentences_done += ends_sentence.long()
             latents = _switched(latents, on_sentence_end(ends_sentence), ends_sentence)
-        new_inputs, new_layer_inputs = rows.step_inputs(tokens, latents)
-        inputs, layer_inputs = (
-            (new_inputs, new_layer_inputs)
-            if use_cache
-            else _appended(inputs, layer_inputs, new_inputs, new_layer_inputs)
-        )
+        inputs, layer_inputs = _next_step_inputs(rows, tokens, latents, inputs, layer_inputs, use_cache)
     progress.ended_paragraph |= ~progress.finished  # cut by the position table: the paragraph ends here
     result = [split_stream(row, config, one_sentence) for row in torch.stack(emitted, dim=1).tolist()]
     return result, progress.ended_paragraph
+
+
+def _step_positions(cache: DynamicCache | None, width: int, num_rows: int, device) -> torch.Tensor:
+    """[rows, width] the positions of one decoder call's inputs: after the cached ones (without a
+    cache, the inputs are the whole input so far, from position 0)."""
+    past = cache.get_seq_length() if cache is not None else 0
+    return torch.arange(past, past + width, device=device)[None].expand(num_rows, -1)
+
+
+def _next_step_inputs(
+    rows: _DecoderRows,
+    tokens: torch.Tensor,
+    latents: dict[str, torch.Tensor],
+    inputs: torch.Tensor,
+    layer_inputs: torch.Tensor | None,
+    use_cache: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The inputs of the next decoder call: the new position alone with a cache, else the input so far with it."""
+    new_inputs, new_layer_inputs = rows.step_inputs(tokens, latents)
+    if use_cache:
+        return new_inputs, new_layer_inputs
+    return _appended(inputs, layer_inputs, new_inputs, new_layer_inputs)
 
 
 def _step_budget(decoder, max_steps: int, first_positions: int) -> int:
@@ -497,21 +513,9 @@ def decode_documents(
     use_cache: bool = True,
 ) -> list[GeneratedDocument]:
     """Ancestral decoding of `plan.num_documents` documents (see the module docstring)."""
-    if plan.num_documents < 1:
-        raise ValueError(f"num_documents={plan.num_documents}; ask for at least one document")
+    _check_decoding_request(model, plan, sampling, generator)
     config = model.config
     device = model.device
-    if generator is not None and generator.device != device:
-        raise ValueError(
-            f"the generator is on {generator.device} but the model on {device}; use seeded_generator(seed, device)"
-        )
-    unknown = sorted(set(sampling.latent_temperature) - set(config.levels))
-    if unknown and set(sampling.latent_temperature) != set(
-        LEVELS
-    ):  # one value for every level covers those the model lacks
-        raise ValueError(
-            f"latent_temperature has level(s) {unknown} this model does not have; its levels are {config.levels}"
-        )
     B = plan.num_documents
     sampler = TokenSampler(sampling, generator, LatentGuidance.from_sampling(model, sampling))
     temperature = sampling.latent_temperature_of
@@ -554,6 +558,40 @@ def decode_documents(
             if sentence_latents is not None:
                 drawn_sentences[b].append(sentence_latents.drawn(a))
         _stop_after_paragraph(model, plan, sampling, active, index, given, j, z_doc, z_par_all, generator)
+    _attach_latents(documents, config, z_doc, z_par_all, given, drawn_sentences)
+    return documents
+
+
+def _check_decoding_request(
+    model: DocHVAE, plan: LatentPlan, sampling: SamplingConfig, generator: torch.Generator | None
+) -> None:
+    """Reject an empty plan, a generator on another device, and latent temperatures of absent levels."""
+    if plan.num_documents < 1:
+        raise ValueError(f"num_documents={plan.num_documents}; ask for at least one document")
+    config = model.config
+    device = model.device
+    if generator is not None and generator.device != device:
+        raise ValueError(
+            f"the generator is on {generator.device} but the model on {device}; use seeded_generator(seed, device)"
+        )
+    unknown = sorted(set(sampling.latent_temperature) - set(config.levels))
+    if unknown and set(sampling.latent_temperature) != set(
+        LEVELS
+    ):  # one value for every level covers those the model lacks
+        raise ValueError(
+            f"latent_temperature has level(s) {unknown} this model does not have; its levels are {config.levels}"
+        )
+
+
+def _attach_latents(
+    documents: list[GeneratedDocument],
+    config,
+    z_doc: torch.Tensor | None,
+    z_par_all: torch.Tensor | None,
+    given: list[int],
+    drawn_sentences: list[list[torch.Tensor]],
+) -> None:
+    """Give each document the latents it was written from: z_doc, its written paragraphs' z_par and its z_sen."""
     for b, document in enumerate(documents):
         if z_doc is not None:
             document.latents["document"] = z_doc[b]
@@ -561,7 +599,6 @@ def decode_documents(
             document.latents["paragraph"] = z_par_all[b, given[b] : given[b] + len(document.paragraphs)]
         if "sentence" in config.levels:
             document.latents["sentence"] = torch.cat(drawn_sentences[b])
-    return documents
 
 
 def _document_latent(model: DocHVAE, plan: LatentPlan, temperature: float, generator) -> torch.Tensor | None:

@@ -64,9 +64,24 @@ def plot_training_curves(log_path: str | os.PathLike, output_dir: str | os.PathL
             f"no training log at {str(log_path)!r}; give the log.jsonl of a training run (output_dir/log.jsonl)"
         )
     records = [r for r in read_log(log_path) if r.get("step") is not None]
+    written = []
+    for name, title, ylabel, yscale, curves in _training_figures(records):
+        curves = [
+            (label, points, colour, validation)
+            for label, key, colour, validation in curves
+            if (points := _points(records, key))
+        ]
+        if not curves:
+            continue
+        output_dir.mkdir(parents=True, exist_ok=True)
+        written.append(_plot_curves(curves, title, ylabel, yscale, output_dir / name))
+    return written
+
+
+def _training_figures(records: list[dict]) -> list[tuple[str, str, str, str, list[tuple[str, str, str, bool]]]]:
+    """The figures of `plot_training_curves`: (file, title, y label, y scale, [(label, key, colour, validation)])."""
     kl_levels = _levels(records, "kl_raw/", "val/kl/")
-    # (file, title, y label, y scale, [(label, key, colour, validation)])
-    figures = [
+    return [
         (
             "loss.png",
             "Loss",
@@ -104,30 +119,25 @@ def plot_training_curves(log_path: str | os.PathLike, output_dir: str | os.PathL
             [(level, f"gate/{level}", f"C{i}", False) for i, level in enumerate(_levels(records, "gate/"))],
         ),
     ]
-    written = []
-    for name, title, ylabel, yscale, curves in figures:
-        curves = [
-            (label, points, colour, validation)
-            for label, key, colour, validation in curves
-            if (points := _points(records, key))
-        ]
-        if not curves:
-            continue
-        output_dir.mkdir(parents=True, exist_ok=True)
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        for label, points, colour, validation in curves:
-            ax.plot(
-                *zip(*points),
-                label=label,
-                color=colour,
-                linestyle="--" if validation else "-",
-                marker="o" if validation else None,
-            )
-        ax.set(title=title, xlabel="step", ylabel=ylabel, yscale=yscale)
-        ax.legend(fontsize="small")
-        fig.tight_layout()
-        written.append(_save(fig, output_dir / name))
-    return written
+
+
+def _plot_curves(
+    curves: list[tuple[str, list[tuple[int, float]], str, bool]], title: str, ylabel: str, yscale: str, path: Path
+) -> Path:
+    """One figure of curves over the steps (validation ones dashed, with markers), saved to `path`."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for label, points, colour, validation in curves:
+        ax.plot(
+            *zip(*points),
+            label=label,
+            color=colour,
+            linestyle="--" if validation else "-",
+            marker="o" if validation else None,
+        )
+    ax.set(title=title, xlabel="step", ylabel=ylabel, yscale=yscale)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return _save(fig, path)
 
 
 def _levels(records: list[dict], *prefixes: str) -> list[str]:

@@ -269,11 +269,7 @@ def style_consistency(
         check_fluency_model(model, fluency_model)  # before the (slow) generation
     R = len(references)
     owner = torch.arange(R).repeat_interleave(per_reference)
-    started = time.perf_counter()
-    documents = dict(
-        zip(("style", "prior"), _generate(model, references, collator, per_reference, sampling, generator))
-    )
-    decoding_seconds = time.perf_counter() - started
+    documents, decoding_seconds = _timed_generation(model, references, collator, per_reference, sampling, generator)
     labels = [row.get("label") for row in references]
     labelled = all(label is not None for label in labels)
     texts = {name: [document_text(doc, tokenizer) for doc in docs] for name, docs in documents.items()}
@@ -282,24 +278,14 @@ def style_consistency(
     split = [halves(references[i]) for i in halved]
 
     result = {"definition": DEFINITION, "references": R, "per_reference": per_reference, "chance": 1.0 / R}
-    # Decoding speed of the sampling settings (style and prior documents, re-encoding and judges not counted).
-    result["decoding_tokens"] = sum(doc.num_tokens for docs in documents.values() for doc in docs)
-    result["decoding_tokens_per_second"] = result["decoding_tokens"] / decoding_seconds
+    result.update(_decoding_speed(documents, decoding_seconds))
     if labelled:
         result["reference_labels"] = len(set(labels))
     result["references_halved"] = len(halved)
     result["references_too_short_to_halve"] = R - len(halved)  # single-paragraph references: not in the ceilings
     result.update(_latent_retrieval(model, references, collator, documents, owner, split, labels if labelled else None))
-    result.update(
-        _tfidf_retrieval(
-            texts,
-            [[row_text(half, tokenizer) for half in pair] for pair in split],
-            owner,
-            labels if labelled else None,
-            halved,
-            retrieval_fit_texts,
-        )
-    )
+    half_texts = [[row_text(half, tokenizer) for half in pair] for pair in split]
+    result.update(_tfidf_retrieval(texts, half_texts, owner, labels if labelled else None, halved, retrieval_fit_texts))
     if labelled and judges:
         result.update(
             _label_judges(judges, texts, _paragraph_texts_of(documents, references, tokenizer), owner, labels)
@@ -307,11 +293,38 @@ def style_consistency(
     result.update(_diversity_judges(texts))
     if fluency_model is not None:
         result.update(_fluency_judges(fluency_model, documents, references))
-    result["samples"] = [
-        {"reference": references[r].get("id"), "label": labels[r], "text": texts["style"][r * per_reference]}
-        for r in range(min(R, 3))
-    ]
+    result["samples"] = _samples(references, labels, texts["style"], per_reference)
     return result
+
+
+def _timed_generation(
+    model: DocHVAE,
+    references: Sequence[dict],
+    collator: DocCollator,
+    per_reference: int,
+    sampling: SamplingConfig,
+    generator: torch.Generator | None,
+) -> tuple[dict[str, list[GeneratedDocument]], float]:
+    """The style-conditioned and prior documents ({"style": ..., "prior": ...}), and the seconds they took."""
+    started = time.perf_counter()
+    documents = dict(
+        zip(("style", "prior"), _generate(model, references, collator, per_reference, sampling, generator))
+    )
+    return documents, time.perf_counter() - started
+
+
+def _decoding_speed(documents: dict[str, list[GeneratedDocument]], seconds: float) -> dict:
+    """Decoding speed of the sampling settings (style and prior documents, re-encoding and judges not counted)."""
+    tokens = sum(doc.num_tokens for docs in documents.values() for doc in docs)
+    return {"decoding_tokens": tokens, "decoding_tokens_per_second": tokens / seconds}
+
+
+def _samples(references: Sequence[dict], labels: list, style_texts: list[str], per_reference: int) -> list[dict]:
+    """The first style-conditioned document of the first three references, to read."""
+    return [
+        {"reference": references[r].get("id"), "label": labels[r], "text": style_texts[r * per_reference]}
+        for r in range(min(len(references), 3))
+    ]
 
 
 def _check_style_references(model: DocHVAE, references: Sequence[dict]) -> None:

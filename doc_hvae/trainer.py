@@ -384,16 +384,7 @@ class Trainer:
         window_start, window_tokens = time.perf_counter(), 0
         self.model.train()
         while state.step < training.max_steps:
-            # Accelerate's loader sets its sampler's epoch from its own counter at every iteration:
-            # after a resume that counter must start at the saved epoch, not at 0.
-            self.train_loader.set_epoch(state.epoch)
-            self.train_sampler.set_epoch(state.epoch)
-            loader = (
-                accelerator.skip_first_batches(self.train_loader, state.batches_in_epoch)
-                if state.batches_in_epoch
-                else self.train_loader
-            )
-            for batch in loader:
+            for batch in self._epoch_batches():
                 state.batches_in_epoch += 1
                 state.tokens_seen += batch.num_tokens
                 window_tokens += batch.num_tokens
@@ -404,16 +395,7 @@ class Trainer:
                     continue
                 progress.update(1)
                 if state.step % training.log_every == 0 or state.step == 1:
-                    tokens = accelerator.reduce(torch.tensor(window_tokens, device=accelerator.device), reduction="sum")
-                    record = {key: float(value) for key, value in logs.items()}
-                    record["tokens_per_second"] = float(tokens) / max(time.perf_counter() - window_start, 1e-9)
-                    record["epoch"] = state.epoch
-                    if (
-                        self.unwrapped.decoder.layers is not None
-                    ):  # whether the per-layer gates open (docs/findings.md#gates-stay-shut)
-                        with full_parameters(self.model, fsdp_reshard_after_forward(accelerator)):
-                            gates = self.unwrapped.decoder.layers.openings(self.unwrapped.config.layer_levels)
-                        record.update({f"gate/{level}": value for level, value in gates.items()})
+                    record = self._log_record(logs, window_tokens, window_start)
                     accelerator.log(record, step=state.step)
                     progress.set_postfix(_postfix(record, self.levels), refresh=False)
                     window_start, window_tokens = time.perf_counter(), 0
@@ -424,13 +406,7 @@ class Trainer:
                             f"step {state.step}: " + ", ".join(f"{k[4:]}={v:.3f}" for k, v in metrics.items())
                         )
                 if state.consecutive_skips >= training.max_consecutive_skips:
-                    folder = save_checkpoint(accelerator, self.folders, state, training.keep_last)
-                    progress.close()
-                    accelerator.end_training()
-                    raise TrainingError(
-                        f"stopped: {state.consecutive_skips} updates in a row were skipped (non-finite loss or gradient norm > "
-                        f"{config.optim.skip_grad_norm}). Checkpoint: {folder}. Try a lower optim.lr, a longer warm-up, or smaller free bits."
-                    )
+                    self._stop_after_skips(progress)
                 if state.step % training.save_every == 0 or state.step == training.max_steps:
                     save_checkpoint(accelerator, self.folders, state, training.keep_last)
                 if state.step >= training.max_steps:
@@ -439,6 +415,45 @@ class Trainer:
                 state.epoch += 1
                 state.batches_in_epoch = 0
         progress.close()
+
+    def _epoch_batches(self):
+        """The training loader of the current epoch, past the batches of it already trained on (after a resume)."""
+        state = self.state
+        # Accelerate's loader sets its sampler's epoch from its own counter at every iteration:
+        # after a resume that counter must start at the saved epoch, not at 0.
+        self.train_loader.set_epoch(state.epoch)
+        self.train_sampler.set_epoch(state.epoch)
+        return (
+            self.accelerator.skip_first_batches(self.train_loader, state.batches_in_epoch)
+            if state.batches_in_epoch
+            else self.train_loader
+        )
+
+    def _log_record(self, logs: dict, window_tokens: int, window_start: float) -> dict:
+        """The logged record of a step: the step's logs, throughput since the last record, epoch and gate openings."""
+        accelerator = self.accelerator
+        tokens = accelerator.reduce(torch.tensor(window_tokens, device=accelerator.device), reduction="sum")
+        record = {key: float(value) for key, value in logs.items()}
+        record["tokens_per_second"] = float(tokens) / max(time.perf_counter() - window_start, 1e-9)
+        record["epoch"] = self.state.epoch
+        if (
+            self.unwrapped.decoder.layers is not None
+        ):  # whether the per-layer gates open (docs/findings.md#gates-stay-shut)
+            with full_parameters(self.model, fsdp_reshard_after_forward(accelerator)):
+                gates = self.unwrapped.decoder.layers.openings(self.unwrapped.config.layer_levels)
+            record.update({f"gate/{level}": value for level, value in gates.items()})
+        return record
+
+    def _stop_after_skips(self, progress) -> None:
+        """Save a checkpoint, end the run and raise: too many updates in a row were skipped."""
+        state, training = self.state, self.config.training
+        folder = save_checkpoint(self.accelerator, self.folders, state, training.keep_last)
+        progress.close()
+        self.accelerator.end_training()
+        raise TrainingError(
+            f"stopped: {state.consecutive_skips} updates in a row were skipped (non-finite loss or gradient norm > "
+            f"{self.config.optim.skip_grad_norm}). Checkpoint: {folder}. Try a lower optim.lr, a longer warm-up, or smaller free bits."
+        )
 
     def finish(self) -> dict:
         """Replica check, final evaluation, export, training curves, prior samples and a printed summary."""

@@ -505,35 +505,10 @@ def window_document(
 ) -> list[dict]:
     """Apply the limits to one tokenized document and cut it into windows of whole paragraphs."""
     words = [[len(sentence.split()) for sentence in paragraph] for paragraph in doc.paragraphs]
-    # 1. Sentences longer than the limit become consecutive chunks; the words count with the first.
     limited: list[list[tuple[list[int], int]]] = []
     for paragraph, paragraph_words in zip(paragraphs, words):
-        sentences = []
-        for ids, n_words in zip(paragraph, paragraph_words):
-            if not ids:
-                report.add("sentence with no tokens skipped", example=doc.id)
-                continue
-            if len(ids) > limits.max_sentence_tokens:
-                report.add(
-                    f"sentences over max_sentence_tokens={limits.max_sentence_tokens}, cut into chunks", example=doc.id
-                )
-            for start in range(0, len(ids), limits.max_sentence_tokens):
-                sentences.append((ids[start : start + limits.max_sentence_tokens], n_words if start == 0 else 0))
-        # 2. Paragraphs with too many sentences or tokens become consecutive paragraphs.
-        pieces, cuts = _consecutive_groups(
-            sentences,
-            [len(ids) + 1 for ids, _ in sentences],
-            limits.max_paragraph_sentences,
-            limits.max_paragraph_tokens,
-        )  # + one boundary token per sentence
-        for by_count in cuts:
-            reason = (
-                f"max_paragraph_sentences={limits.max_paragraph_sentences}"
-                if by_count
-                else f"max_paragraph_tokens={limits.max_paragraph_tokens}"
-            )
-            report.add(f"paragraphs cut at {reason}", example=doc.id)
-        limited.extend(pieces)
+        sentences = _chunk_long_sentences(doc, paragraph, paragraph_words, limits, report)
+        limited.extend(_cut_long_paragraph(doc, sentences, limits, report))
 
     # 3. Windows of whole paragraphs under both window limits.
     windows, _ = _consecutive_groups(
@@ -547,24 +522,62 @@ def window_document(
     if len(windows) > 1:
         report.add("documents cut into windows", example=doc.id)
         report.add(EXTRA_WINDOWS, len(windows) - 1)
+    return [_window_row(doc, window, index, len(windows)) for index, window in enumerate(windows)]
 
-    rows = []
-    for index, window in enumerate(windows):
-        rows.append(
-            {
-                "id": doc.id if len(windows) == 1 else f"{doc.id}#{index}",
-                "source_id": doc.id,
-                "window": index,
-                "label": doc.label,
-                "title": doc.title,
-                "paragraphs": [[ids for ids, _ in paragraph] for paragraph in window],
-                "num_tokens": sum(len(ids) + 1 for paragraph in window for ids, _ in paragraph),
-                "num_words": sum(n for paragraph in window for _, n in paragraph),
-                "num_sentences": sum(len(paragraph) for paragraph in window),
-                "num_paragraphs": len(window),
-            }
+
+def _chunk_long_sentences(
+    doc: Document, paragraph: list[list[int]], paragraph_words: list[int], limits: LimitsConfig, report: SkipReport
+) -> list[tuple[list[int], int]]:
+    """1. A paragraph's sentences as (ids, words), those longer than the limit as consecutive chunks
+    (the words count with the first); sentences with no tokens are left out."""
+    sentences = []
+    for ids, n_words in zip(paragraph, paragraph_words):
+        if not ids:
+            report.add("sentence with no tokens skipped", example=doc.id)
+            continue
+        if len(ids) > limits.max_sentence_tokens:
+            report.add(
+                f"sentences over max_sentence_tokens={limits.max_sentence_tokens}, cut into chunks", example=doc.id
+            )
+        for start in range(0, len(ids), limits.max_sentence_tokens):
+            sentences.append((ids[start : start + limits.max_sentence_tokens], n_words if start == 0 else 0))
+    return sentences
+
+
+def _cut_long_paragraph(
+    doc: Document, sentences: list[tuple[list[int], int]], limits: LimitsConfig, report: SkipReport
+) -> list[list[tuple[list[int], int]]]:
+    """2. A paragraph with too many sentences or tokens as consecutive paragraphs."""
+    pieces, cuts = _consecutive_groups(
+        sentences,
+        [len(ids) + 1 for ids, _ in sentences],
+        limits.max_paragraph_sentences,
+        limits.max_paragraph_tokens,
+    )  # + one boundary token per sentence
+    for by_count in cuts:
+        reason = (
+            f"max_paragraph_sentences={limits.max_paragraph_sentences}"
+            if by_count
+            else f"max_paragraph_tokens={limits.max_paragraph_tokens}"
         )
-    return rows
+        report.add(f"paragraphs cut at {reason}", example=doc.id)
+    return pieces
+
+
+def _window_row(doc: Document, window: list[list[tuple[list[int], int]]], index: int, num_windows: int) -> dict:
+    """The prepared row of window `index` of a document cut into `num_windows` windows."""
+    return {
+        "id": doc.id if num_windows == 1 else f"{doc.id}#{index}",
+        "source_id": doc.id,
+        "window": index,
+        "label": doc.label,
+        "title": doc.title,
+        "paragraphs": [[ids for ids, _ in paragraph] for paragraph in window],
+        "num_tokens": sum(len(ids) + 1 for paragraph in window for ids, _ in paragraph),
+        "num_words": sum(n for paragraph in window for _, n in paragraph),
+        "num_sentences": sum(len(paragraph) for paragraph in window),
+        "num_paragraphs": len(window),
+    }
 
 
 def add_encoder_ids(rows: list[dict], tokenizer, encoder_tokenizer, report: SkipReport) -> None:

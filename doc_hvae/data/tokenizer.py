@@ -130,6 +130,14 @@ def train_unigram_tokenizer(
         raise ValueError(
             f"vocab_size={vocab_size} is too small for a byte-fallback Unigram (256 bytes + specials); use >= 300."
         )
+    tokenizer = _unigram_from_sentencepiece(_train_sentencepiece_unigram(sentences, vocab_size, max_sentences))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, **SPECIAL_TOKENS)
+    fast.add_special_tokens({"additional_special_tokens": [PARAGRAPH_END]})
+    return fast
+
+
+def _train_sentencepiece_unigram(sentences: Iterable[str], vocab_size: int, max_sentences: int) -> bytes:
+    """The serialized sentencepiece Unigram model trained on `sentences` (no normalisation, byte fallback)."""
     model = io.BytesIO()
     pad, bos, eos, unk = (SPECIAL_TOKENS[key] for key in ("pad_token", "bos_token", "eos_token", "unk_token"))
     sentencepiece.SentencePieceTrainer.train(
@@ -157,7 +165,13 @@ def train_unigram_tokenizer(
         minloglevel=2,
         num_threads=os.cpu_count() or 1,
     )
-    processor = sentencepiece.SentencePieceProcessor(model_proto=model.getvalue())
+    return model.getvalue()
+
+
+def _unigram_from_sentencepiece(model_proto: bytes) -> Tokenizer:
+    """A `tokenizers` Unigram model with the pieces and scores of a sentencepiece model, and its
+    whitespace handling and byte fallback spelled out."""
+    processor = sentencepiece.SentencePieceProcessor(model_proto=model_proto)
     vocab = [(processor.id_to_piece(i), processor.get_score(i)) for i in range(processor.get_piece_size())]
     tokenizer = Tokenizer(models.Unigram(vocab, unk_id=processor.unk_id(), byte_fallback=True))
     # sentencepiece's own whitespace handling, spelled out: one "\u2581" before the text and for every space.
@@ -178,9 +192,7 @@ def train_unigram_tokenizer(
             decoders.Strip(content=" ", left=1, right=0),
         ]
     )
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, **SPECIAL_TOKENS)
-    fast.add_special_tokens({"additional_special_tokens": [PARAGRAPH_END]})
-    return fast
+    return tokenizer
 
 
 ENCODER_TOKENIZER = "encoder_tokenizer"  # its folder inside a prepared corpus and an export

@@ -187,7 +187,6 @@ class DocHVAE(DocHVAEPreTrainedModel):
                 batch with a single encoder pass.
         """
         self._check_forward_request(batch, latent_mode, prior_levels)
-        config = self.config
 
         latents: dict[str, LevelOutput] = {}
         if self.config.levels:
@@ -195,18 +194,8 @@ class DocHVAE(DocHVAEPreTrainedModel):
             latents = self.infer_latents(batch, features, latent_mode, prior_levels, temperature)
         z = {level: out.z for level, out in latents.items()}
 
-        # Stop head: is paragraph j the last one of its document?
-        stop_logits = self.stop_head(z, batch.paragraph_document, self.siblings("paragraph", batch))
-        stop_nll = F.binary_cross_entropy_with_logits(
-            stop_logits.float(), batch.is_last_paragraph.float(), reduction="none"
-        )
-
-        # Latents hidden from the decoder (training only) must be made up for by the levels above.
-        decoder_z = {
-            level: self.decoder.hide_units(level, value, config.decoder_latent_drop.get(level, 0.0))
-            for level, value in z.items()
-        }
-        tokens = self.decoder(batch, decoder_z)
+        stop_nll = self._stop_nll(batch, z)
+        tokens = self.decoder(batch, self._decoder_latents(z))
         token_document = batch.sentence_document[tokens.sentence]
         document_recon_nll = tokens.nll.new_zeros(batch.num_documents).index_add(0, token_document, tokens.nll)
         document_stop_nll = stop_nll.new_zeros(batch.num_documents).index_add(0, batch.paragraph_document, stop_nll)
@@ -230,6 +219,21 @@ class DocHVAE(DocHVAEPreTrainedModel):
             num_documents=batch.num_documents,
             latents=latents if return_latents else None,
         )
+
+    def _stop_nll(self, batch: DocBatch, z: dict[str, torch.Tensor]) -> torch.Tensor:
+        """[P] the stop head's NLL of every paragraph: is paragraph j the last one of its document?"""
+        stop_logits = self.stop_head(z, batch.paragraph_document, self.siblings("paragraph", batch))
+        return F.binary_cross_entropy_with_logits(
+            stop_logits.float(), batch.is_last_paragraph.float(), reduction="none"
+        )
+
+    def _decoder_latents(self, z: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The latents the decoder reads: per level, units hidden by `decoder_latent_drop` (training only)."""
+        # Latents hidden from the decoder must be made up for by the levels above.
+        return {
+            level: self.decoder.hide_units(level, value, self.config.decoder_latent_drop.get(level, 0.0))
+            for level, value in z.items()
+        }
 
     def _check_forward_request(self, batch: DocBatch, latent_mode: str, prior_levels: tuple[str, ...]) -> None:
         """Reject prior levels the model lacks, an unknown latent mode, and a batch collated for another model."""

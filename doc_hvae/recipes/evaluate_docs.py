@@ -60,12 +60,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parse_args_with_config(parser, argv)
 
 
-def main(argv=None) -> dict:
-    args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:  # before the model loads: --latent-map umap without umap-learn ends here, in one line
-        settings = EvalSettings(
+def _eval_settings(args: argparse.Namespace) -> EvalSettings:
+    """The evaluation settings of the flags; --latent-map umap without umap-learn ends here, in one line."""
+    try:
+        return EvalSettings(
             iw_samples=args.k,
             iw_chunk=args.iw_chunk,
             max_tokens=args.max_tokens,
@@ -76,6 +74,28 @@ def main(argv=None) -> dict:
         )
     except ImportError as error:
         raise SystemExit(f"--latent-map {args.latent_map}: {error}") from error
+
+
+def _report_settings(args: argparse.Namespace, data_dir, device: str) -> dict:
+    """What report.json records of the run: model, data, split and the settings that change the numbers."""
+    return {
+        "model": str(args.model),
+        "data": str(data_dir),
+        "split": args.split,
+        "k": args.k,
+        "seed": args.seed,
+        "max_documents": args.max_documents,
+        "device": device,
+        "threads": torch.get_num_threads(),
+        "latent_map": args.latent_map,
+    }
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    settings = _eval_settings(args)  # before the model loads: --latent-map umap without umap-learn ends here
     model = load_model(args.model)
     data_dir = args.data or prepared_dir_of(args.model)
     corpus = PreparedCorpus(data_dir)
@@ -89,17 +109,7 @@ def main(argv=None) -> dict:
     collator = DocCollator.for_model(model.config)
     started = time.perf_counter()
     report = evaluate(model, dataset, collator, settings, tokenizer=corpus.tokenizer)
-    report["settings"] = {
-        "model": str(args.model),
-        "data": str(data_dir),
-        "split": args.split,
-        "k": args.k,
-        "seed": args.seed,
-        "max_documents": args.max_documents,
-        "device": device,
-        "threads": torch.get_num_threads(),
-        "latent_map": args.latent_map,
-    }
+    report["settings"] = _report_settings(args, data_dir, device)
     latent_map = report.pop("latent_map", None)  # points and projections: latent_map.json, not report.json
 
     output = Path(args.output or Path(args.model) / f"eval_{args.split}")

@@ -70,6 +70,28 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--model", required=True, help="a save_pretrained folder (output_dir/final of a training run)")
     parser.add_argument("--mode", choices=MODES, default="prior", help="what to generate")
+    _add_reference_flags(parser)
+    _add_mode_flags(parser)
+    # Sampling flags left unset take the model's recommended sampling (its training config's `sampling`, over the defaults).
+    _add_sampling_flags(parser)
+    _add_guidance_flags(parser)
+    _add_bound_flags(parser)
+    parser.add_argument(
+        "--fluency-model",
+        default=None,
+        help="style-consistency: a flat LM trained on the same corpus (e.g. outputs/gutenberg_flat_lm/final); "
+        "reports the perplexity of the generated texts under it",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same documents")
+    parser.add_argument(
+        "--output", default=None, help="output file stem (default: generated_<mode> in the working directory)"
+    )
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    return parse_args_with_config(parser, argv)
+
+
+def _add_reference_flags(parser: argparse.ArgumentParser) -> None:
+    """Where the references come from: windows of a prepared split, or raw text files."""
     parser.add_argument(
         "--data", default=None, help="prepared corpus for references (default: the model's training corpus)"
     )
@@ -83,6 +105,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--references-count", type=int, default=20, help="style-consistency: R references (spread over the split)"
     )
+
+
+def _add_mode_flags(parser: argparse.ArgumentParser) -> None:
+    """How many documents each mode makes, and the modes' own settings."""
     parser.add_argument("--num-documents", type=int, default=4, help="prior: how many documents")
     parser.add_argument("--per-reference", type=int, default=3, help="style and continue: documents per reference")
     parser.add_argument(
@@ -96,7 +122,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--posterior", choices=("mean", "sample"), default="mean", help="reference latents: posterior mean or a sample"
     )
-    # Sampling flags left unset take the model's recommended sampling (its training config's `sampling`, over the defaults).
+
+
+def _add_sampling_flags(parser: argparse.ArgumentParser) -> None:
+    """Token and latent sampling."""
     parser.add_argument(
         "--temperature",
         type=float,
@@ -110,6 +139,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--latent-temperature", nargs="*", default=None, metavar="LEVEL=T", help="e.g. document=0.8 sentence=0.5"
     )
+
+
+def _add_guidance_flags(parser: argparse.ArgumentParser) -> None:
+    """Latent guidance: the conditional and unguided branches combined."""
     parser.add_argument(
         "--guidance",
         nargs="*",
@@ -130,6 +163,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         metavar="ALPHA",
         help="with guidance, keep only tokens with p >= ALPHA x the most likely token's p (0 = off)",
     )
+
+
+def _add_bound_flags(parser: argparse.ArgumentParser) -> None:
+    """Bounds of every generated document."""
     parser.add_argument(
         "--max-paragraphs", type=int, default=None, help=f"per document (default {DEFAULT_SAMPLING['max_paragraphs']})"
     )
@@ -142,18 +179,6 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=None,
         help=f"per paragraph, per sentence with a sentence decoder context (default {DEFAULT_SAMPLING['max_tokens']})",
     )
-    parser.add_argument(
-        "--fluency-model",
-        default=None,
-        help="style-consistency: a flat LM trained on the same corpus (e.g. outputs/gutenberg_flat_lm/final); "
-        "reports the perplexity of the generated texts under it",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same documents")
-    parser.add_argument(
-        "--output", default=None, help="output file stem (default: generated_<mode> in the working directory)"
-    )
-    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
-    return parse_args_with_config(parser, argv)
 
 
 def per_level(flag: str, items, example: str) -> dict[str, float]:

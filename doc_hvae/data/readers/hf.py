@@ -74,30 +74,35 @@ def read_hf(
     a `save_to_disk` folder is memory-mapped either way.
     """
     check_splitter(splitter)
+    separator = _compile_paragraph_separator(paragraph_separator)
+    datasets_by_split = _load_hf(str(path), split, config_name, cache_dir, streaming)
+    fields = {"text_field": text_field, "label_field": label_field, "id_field": id_field, "title_field": title_field}
+    for split_name, dataset in datasets_by_split:
+        _check_columns(dataset, fields, str(path), split_name)
+    return _iter_hf(datasets_by_split, report, text_field, label_field, id_field, title_field, separator, splitter)
+
+
+def _compile_paragraph_separator(paragraph_separator: str) -> re.Pattern:
     try:
-        separator = re.compile(paragraph_separator)
+        return re.compile(paragraph_separator)
     except re.error as error:
         raise ValueError(
             f"paragraph_separator {paragraph_separator!r} is not a valid regular expression: {error}"
         ) from error
-    datasets_by_split = _load_hf(str(path), split, config_name, cache_dir, streaming)
-    for split_name, dataset in datasets_by_split:
-        columns = dataset.column_names
-        if columns is None:  # a streamed data file: its columns are those of its first row
-            columns = list(next(iter(dataset.take(1)), {}))
-        for option, column in (
-            ("text_field", text_field),
-            ("label_field", label_field),
-            ("id_field", id_field),
-            ("title_field", title_field),
-        ):
-            if column is not None and column not in columns:
-                raise ValueError(
-                    f"{option}={column!r} is not a column of dataset {str(path)!r}"
-                    f"{f' (split {split_name!r})' if split_name else ''}; its columns are: {', '.join(columns)}."
-                    + _did_you_mean(column, columns)
-                )
-    return _iter_hf(datasets_by_split, report, text_field, label_field, id_field, title_field, separator, splitter)
+
+
+def _check_columns(dataset: Any, fields: dict[str, str | None], path: str, split_name: str | None) -> None:
+    """Every field option that names a column (`fields`: option -> column or None) names one of the dataset's."""
+    columns = dataset.column_names
+    if columns is None:  # a streamed data file: its columns are those of its first row
+        columns = list(next(iter(dataset.take(1)), {}))
+    for option, column in fields.items():
+        if column is not None and column not in columns:
+            raise ValueError(
+                f"{option}={column!r} is not a column of dataset {path!r}"
+                f"{f' (split {split_name!r})' if split_name else ''}; its columns are: {', '.join(columns)}."
+                + _did_you_mean(column, columns)
+            )
 
 
 def _load_hf(

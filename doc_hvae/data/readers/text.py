@@ -58,6 +58,25 @@ def read_text(
     """
     check_splitter(splitter)
     _check_encoding(fallback_encoding)
+    _check_layout_options(label_from, paragraphs)
+    pattern = _compile_separator(separator)
+    files, ignored, root = _text_files(Path(path))
+    return _iter_text(
+        files,
+        root,
+        ignored,
+        report,
+        splitter,
+        pattern,
+        label_from,
+        title_line,
+        paragraphs == "lines",
+        fallback_encoding,
+    )
+
+
+def _check_layout_options(label_from: str | None, paragraphs: str) -> None:
+    """`label_from` and `paragraphs` must name one of their choices."""
     if label_from not in (None, "filename_prefix", "parent_folder"):
         raise ValueError(
             f"label_from must be None, 'filename_prefix' or 'parent_folder', got {label_from!r}."
@@ -68,13 +87,20 @@ def read_text(
             f"paragraphs must be 'blank_lines' (a blank line ends a paragraph) or 'lines' (one paragraph per "
             f"non-empty line), got {paragraphs!r}." + _did_you_mean(str(paragraphs), ["blank_lines", "lines"])
         )
-    pattern = None
-    if separator is not None:
-        try:
-            pattern = re.compile(separator)
-        except re.error as error:
-            raise ValueError(f"separator {separator!r} is not a valid regular expression: {error}") from error
-    path = Path(path)
+
+
+def _compile_separator(separator: str | None) -> re.Pattern | None:
+    if separator is None:
+        return None
+    try:
+        return re.compile(separator)
+    except re.error as error:
+        raise ValueError(f"separator {separator!r} is not a valid regular expression: {error}") from error
+
+
+def _text_files(path: Path) -> tuple[list[Path], list[str], Path]:
+    """The .txt files to read (a file alone, or a folder tree's, sorted by path), the other files of the
+    tree (counted when reading starts), and the folder that document ids are relative to."""
     files, ignored, root = [path], [], path.parent
     if path.is_dir():
         root = path
@@ -90,18 +116,7 @@ def read_text(
                 f"folder {str(path)!r} has no .txt files (searched its subfolders too); reader 'text' expects a plain-text "
                 "file or a folder of .txt files, e.g. corpus/<label>/<name>.txt"
             )
-    return _iter_text(
-        files,
-        root,
-        ignored,
-        report,
-        splitter,
-        pattern,
-        label_from,
-        title_line,
-        paragraphs == "lines",
-        fallback_encoding,
-    )
+    return files, ignored, root
 
 
 def _iter_text(
