@@ -38,7 +38,12 @@ from doc_hvae.data.batching import DocCollator  # noqa: E402
 from doc_hvae.data.prepare import PreparedCorpus  # noqa: E402
 from doc_hvae.generation import DEFAULT_SAMPLING, SamplingConfig, seeded_generator  # noqa: E402
 from doc_hvae.modeling.loading import load_model, prepared_dir_of  # noqa: E402
-from doc_hvae.style import check_fluency_model, spread_references, style_consistency, train_label_classifiers  # noqa: E402
+from doc_hvae.style import (  # noqa: E402
+    check_fluency_model,
+    spread_references,
+    style_consistency,
+    train_label_classifiers,
+)
 
 # Name -> SamplingConfig fields over DEFAULT_SAMPLING. "Lower levels" are the paragraph and
 # sentence latents, drawn from their priors given z_doc; temperature 0 takes the prior's mean.

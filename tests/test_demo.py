@@ -1,8 +1,8 @@
 """The demo page (`doc-hvae-demo`, doc_hvae/demo.py) over a tiny untrained export: its handlers as plain
 functions, the bounds on a request, the command's errors, and the served app through gradio_client.
 
-Needs the `demo` extra (gradio); skipped without it. No browser test: Chromium is not on the machines
-these tests run on, and gradio_client exercises the same endpoints the page calls.
+Needs the `demo` extra (gradio); skipped without it. The page itself, in headless Chromium:
+tests/test_demo_browser.py.
 """
 
 from __future__ import annotations

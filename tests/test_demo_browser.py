@@ -17,17 +17,19 @@ from pathlib import Path
 import pytest
 
 gr = pytest.importorskip("gradio", reason="the demo needs the demo extra: pip install -e '.[demo]'")
-webdriver = pytest.importorskip("selenium.webdriver", reason="the browser test needs selenium: pip install -e '.[test]'")
+webdriver = pytest.importorskip(
+    "selenium.webdriver", reason="the browser test needs selenium: pip install -e '.[test]'"
+)
 
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from test_demo import FIRST, LIMITS, free_port  # noqa: E402
 
 from conftest import export_folder  # noqa: E402
 from doc_hvae import DocHVAEPipeline  # noqa: E402
 from doc_hvae.data.prepare import PreparedCorpus  # noqa: E402
 from doc_hvae.demo import build_demo, launch_demo  # noqa: E402
 from doc_hvae.modeling.loading import prepared_dir_of  # noqa: E402
-from test_demo import FIRST, LIMITS, free_port  # noqa: E402
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 DRIVER = shutil.which("chromedriver")
@@ -44,7 +46,9 @@ REFERENCE = os.environ.get("DOC_HVAE_DEMO_TEXT", FIRST)
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """The demo's URL, over DOC_HVAE_DEMO_MODEL where set, else a tiny untrained export."""
-    model = os.environ.get("DOC_HVAE_DEMO_MODEL") or export_folder(tmp_path_factory, ["document", "paragraph", "sentence"])
+    model = os.environ.get("DOC_HVAE_DEMO_MODEL") or export_folder(
+        tmp_path_factory, ["document", "paragraph", "sentence"]
+    )
     limits = LIMITS if "DOC_HVAE_DEMO_MODEL" not in os.environ else None
     pipe = DocHVAEPipeline.from_pretrained(model, device="cpu")
     demo = build_demo(pipe, limits, PreparedCorpus(prepared_dir_of(model)), index_windows=0)
