@@ -392,21 +392,19 @@ def profile(args, models, optimizers, batches, steppers) -> dict:
         latents = {}
         for level in model.config.levels:
             parent = model.config.parent_level(level)
-            parent_z = latents[parent][model.parent_index(level, batch)] if parent else None
-            latents[level] = model.latent_levels[level](
-                getattr(features, level), parent_z, model.siblings(level, batch)
-            ).z
+            parent_z = latents[parent][batch.parent_index(level, parent)] if parent else None
+            latents[level] = model.latent_levels[level](getattr(features, level), parent_z, batch.siblings(level)).z
 
     def latents_fb():
         zs, kl = {}, 0.0
         for level in model.config.levels:
             parent = model.config.parent_level(level)
-            parent_z = zs[parent][model.parent_index(level, batch)] if parent else None
+            parent_z = zs[parent][batch.parent_index(level, parent)] if parent else None
             feature = getattr(features, level).detach().requires_grad_(True)
-            out = model.latent_levels[level](feature, parent_z, model.siblings(level, batch))
+            out = model.latent_levels[level](feature, parent_z, batch.siblings(level))
             zs[level] = out.z
             kl = kl + out.kl.sum()
-        stop = model.stop_head(zs, batch.paragraph_document, model.siblings("paragraph", batch)).sum()
+        stop = model.stop_head(zs, batch.paragraph_document, batch.siblings("paragraph")).sum()
         (kl + stop + sum(z.sum() for z in zs.values())).backward()
         model.zero_grad(set_to_none=True)
 

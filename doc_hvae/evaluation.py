@@ -25,7 +25,7 @@ from .latent_map import MAP_LEVELS, LatentMap, latent_maps
 from .modeling import DocHVAE
 from .modeling.distributions import DiagonalGaussian
 from .modeling.encoder import EncoderFeatures
-from .modeling.modeling_doc_hvae import in_eval_mode, unit_document
+from .modeling.modeling_doc_hvae import in_eval_mode
 
 DEFINITIONS = {
     "tokens": "every predicted position: content tokens, end-of-sentence and end-of-paragraph; never BOS or padding",
@@ -230,7 +230,7 @@ class EvaluationAccumulator:
             self.totals[f"kl/{level}"] += float(out.kl.sum())
             self.kl_per_dim[level] += out.kl.double().sum(0).cpu()
             self.kl_units[level] += out.kl.shape[0]
-            document_kl.index_add_(0, unit_document(level, batch), out.kl.sum(-1).double())
+            document_kl.index_add_(0, batch.unit_document(level), out.kl.sum(-1).double())
             if self.posteriors is not None:
                 self.posteriors[level].append((out.posterior.mean.cpu(), out.posterior.log_scale.cpu(), out.z.cpu()))
         self.document_elbo.append(((output.document_recon_nll + output.document_stop_nll).double() + document_kl).cpu())
@@ -376,7 +376,7 @@ def _log_ratio_per_document(output, batch: DocBatch) -> torch.Tensor:
     total = output.document_recon_nll.new_zeros(batch.num_documents, dtype=torch.float64)
     for level, out in output.latents.items():
         ratio = (out.prior.log_prob(out.z) - out.posterior.log_prob(out.z)).sum(-1).double()
-        total = total.index_add(0, unit_document(level, batch), ratio)
+        total = total.index_add(0, batch.unit_document(level), ratio)
     return total
 
 

@@ -295,6 +295,26 @@ def test_hierarchy_tables_agree(context):
     assert batch.paragraph_sentences_mask.sum(1).tolist() == [2, 1, 3, 1, 1, 3]
 
 
+def test_hierarchy_indexing_on_the_batch():
+    """What the model and the metrics ask of a batch: each unit's document, its parent-level unit, its siblings."""
+    batch = collate("sentence", 0)
+    paragraphs, sentences = hierarchy(ROWS)
+    assert batch.unit_document("document").tolist() == [0, 1, 2]
+    assert batch.unit_document("paragraph").tolist() == [p["document"] for p in paragraphs]
+    assert batch.unit_document("sentence").tolist() == [s["document"] for s in sentences]
+    assert batch.parent_index("document", None) is None
+    assert batch.parent_index("paragraph", "document").tolist() == [p["document"] for p in paragraphs]
+    assert batch.parent_index("sentence", "paragraph").tolist() == [s["paragraph"] for s in sentences]
+    assert batch.parent_index("sentence", "document").tolist() == [
+        s["document"] for s in sentences
+    ]  # no paragraph level
+    assert batch.siblings("document") is None
+    grouped = batch.siblings("paragraph").group(torch.arange(len(paragraphs)))
+    assert grouped.tolist() == [[0, 1, 0], [2, 0, 0], [3, 4, 5]]  # each document's paragraphs, zeros where masked
+    last_paragraph = batch.siblings("sentence").group(torch.arange(len(sentences)))[5]  # three sentences: no padding
+    assert last_paragraph.tolist() == paragraphs[5]["sentences"]
+
+
 def test_padding_efficiency_and_to():
     batch = collate("paragraph", 2)
     efficiency = batch.padding_efficiency()

@@ -157,7 +157,7 @@ def test_prior_step_and_stop_step_equal_the_training_pass_unit_by_unit():
         output = model(batch, return_latents=True)
         z = {level: out.z for level, out in output.latents.items()}
         level = model.latent_levels["paragraph"]
-        siblings = model.siblings("paragraph", batch)
+        siblings = batch.siblings("paragraph")
         history = siblings.group(z["paragraph"])  # [documents, paragraphs, D]
         whole = output.latents["paragraph"].prior
         for k in range(history.shape[1]):

@@ -33,6 +33,30 @@ IGNORE_INDEX = -100
 
 
 @dataclass
+class Siblings:
+    """Units grouped by parent: `children[g, k]` is the k-th unit of group g (valid where `mask`)."""
+
+    children: torch.Tensor  # [G, L]
+    mask: torch.Tensor  # [G, L]
+
+    @classmethod
+    def full(cls, groups: int, length: int, device=None) -> Siblings:
+        """G groups of L units each, numbered in order (unit g * L + k is the k-th of group g)."""
+        children = torch.arange(groups * length, device=device).view(groups, length)
+        return cls(children, torch.ones_like(children, dtype=torch.bool))
+
+    def group(self, values: torch.Tensor) -> torch.Tensor:
+        """[U, ...] per unit -> [G, L, ...] per group position (zeros where masked)."""
+        grouped = values[self.children]
+        return grouped * self.mask.reshape(*self.mask.shape, *([1] * (values.dim() - 1))).to(values.dtype)
+
+    def previous(self, values: torch.Tensor) -> torch.Tensor:
+        """[U, D] -> [G, L, D] where position k holds unit k-1's value (zeros at k = 0)."""
+        grouped = self.group(values)
+        return torch.cat([torch.zeros_like(grouped[:, :1]), grouped[:, :-1]], dim=1)
+
+
+@dataclass
 class DocBatch:
     """A batch of documents as flat unit tables plus packed token rows (all tensors int64/bool)."""
 
@@ -115,6 +139,29 @@ class DocBatch:
                 value.to(device, non_blocking=non_blocking) if isinstance(value, torch.Tensor) else value
             )
         return DocBatch(**moved)
+
+    # ------------------------------------------------------------------ hierarchy indexing
+    def unit_document(self, level: str) -> torch.Tensor:
+        """[U] the document index of each unit of `level`."""
+        if level == "document":
+            return torch.arange(self.num_documents, device=self.document_tokens.device)
+        return self.paragraph_document if level == "paragraph" else self.sentence_document
+
+    def siblings(self, level: str) -> Siblings | None:
+        """The units of `level` grouped by their parent (None for documents, which have none)."""
+        if level == "document":
+            return None
+        if level == "paragraph":
+            return Siblings(self.document_paragraphs, self.document_paragraphs_mask)
+        return Siblings(self.paragraph_sentences, self.paragraph_sentences_mask)
+
+    def parent_index(self, level: str, parent: str | None) -> torch.Tensor | None:
+        """[U] for each unit of `level`, the index of its unit at the `parent` level (None without a parent)."""
+        if parent is None:
+            return None
+        if level == "paragraph":
+            return self.paragraph_document
+        return self.sentence_paragraph if parent == "paragraph" else self.sentence_document
 
 
 def pack_first_fit(lengths: Sequence[int], capacity: int) -> tuple[list[tuple[int, int]], int]:

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..config import DocHVAEConfig
+from ..data.batching import Siblings
 from .distributions import HALF_PRECISION, DiagonalGaussian
 from .encoder import SiblingEncoder
 
@@ -27,30 +28,6 @@ class LevelOutput:
     posterior: DiagonalGaussian  # [U, D]
     prior: DiagonalGaussian  # [U, D]
     kl: torch.Tensor  # [U, D] analytic KL(q || p) given the sampled parents and earlier siblings
-
-
-@dataclass
-class Siblings:
-    """Units grouped by parent: `children[g, k]` is the k-th unit of group g (valid where `mask`)."""
-
-    children: torch.Tensor  # [G, L]
-    mask: torch.Tensor  # [G, L]
-
-    @classmethod
-    def full(cls, groups: int, length: int, device=None) -> Siblings:
-        """G groups of L units each, numbered in order (unit g * L + k is the k-th of group g)."""
-        children = torch.arange(groups * length, device=device).view(groups, length)
-        return cls(children, torch.ones_like(children, dtype=torch.bool))
-
-    def group(self, values: torch.Tensor) -> torch.Tensor:
-        """[U, ...] per unit -> [G, L, ...] per group position (zeros where masked)."""
-        grouped = values[self.children]
-        return grouped * self.mask.reshape(*self.mask.shape, *([1] * (values.dim() - 1))).to(values.dtype)
-
-    def previous(self, values: torch.Tensor) -> torch.Tensor:
-        """[U, D] -> [G, L, D] where position k holds unit k-1's value (zeros at k = 0)."""
-        grouped = self.group(values)
-        return torch.cat([torch.zeros_like(grouped[:, :1]), grouped[:, :-1]], dim=1)
 
 
 class PosteriorMeanNorm(nn.Module):

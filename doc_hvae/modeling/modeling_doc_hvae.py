@@ -31,7 +31,7 @@ from ..data.batching import DocBatch
 from .decoder import LatentDecoder, LayerInjection, TokenLosses, unit_of_sentence
 from .distributions import DiagonalGaussian
 from .encoder import EncoderFeatures, HierarchicalEncoder
-from .latents import LatentLevel, LevelOutput, Siblings, StopHead
+from .latents import LatentLevel, LevelOutput, StopHead
 
 
 @dataclass
@@ -69,13 +69,6 @@ def in_eval_mode(function):
             model.train(was_training)
 
     return wrapper
-
-
-def unit_document(level: str, batch: DocBatch) -> torch.Tensor:
-    """Document index of each unit of `level`."""
-    if level == "document":
-        return torch.arange(batch.num_documents, device=batch.document_tokens.device)
-    return batch.paragraph_document if level == "paragraph" else batch.sentence_document
 
 
 class DocHVAEPreTrainedModel(PreTrainedModel):
@@ -135,23 +128,6 @@ class DocHVAE(DocHVAEPreTrainedModel):
                 self.all_tied_weights_keys.update(
                     {f"{name}.{k}": f"{name}.{v}" for k, v in module.all_tied_weights_keys.items()}
                 )
-
-    # ------------------------------------------------------------------ structure helpers
-    def siblings(self, level: str, batch: DocBatch) -> Siblings | None:
-        if level == "document":
-            return None
-        if level == "paragraph":
-            return Siblings(batch.document_paragraphs, batch.document_paragraphs_mask)
-        return Siblings(batch.paragraph_sentences, batch.paragraph_sentences_mask)
-
-    def parent_index(self, level: str, batch: DocBatch) -> torch.Tensor | None:
-        """For each unit of `level`, the index of its unit in the parent level (None at the top)."""
-        parent = self.config.parent_level(level)
-        if parent is None:
-            return None
-        if level == "paragraph":
-            return batch.paragraph_document
-        return batch.sentence_paragraph if parent == "paragraph" else batch.sentence_document
 
     # ------------------------------------------------------------------ generation steps (one unit at a time)
     def prior_step(
@@ -222,7 +198,7 @@ class DocHVAE(DocHVAEPreTrainedModel):
 
     def _stop_nll(self, batch: DocBatch, z: dict[str, torch.Tensor]) -> torch.Tensor:
         """[P] the stop head's NLL of every paragraph: is paragraph j the last one of its document?"""
-        stop_logits = self.stop_head(z, batch.paragraph_document, self.siblings("paragraph", batch))
+        stop_logits = self.stop_head(z, batch.paragraph_document, batch.siblings("paragraph"))
         return F.binary_cross_entropy_with_logits(
             stop_logits.float(), batch.is_last_paragraph.float(), reduction="none"
         )
@@ -282,11 +258,11 @@ class DocHVAE(DocHVAEPreTrainedModel):
         latents: dict[str, LevelOutput] = {}
         for level in self.config.levels:
             parent = self.config.parent_level(level)
-            parent_z = latents[parent].z[self.parent_index(level, batch)] if parent else None
+            parent_z = latents[parent].z[batch.parent_index(level, parent)] if parent else None
             latents[level] = self.latent_levels[level](
                 getattr(features, level),
                 parent_z,
-                self.siblings(level, batch),
+                batch.siblings(level),
                 mode="prior" if level in prior_levels else latent_mode,
                 temperature=temperature,
             )
