@@ -273,13 +273,16 @@ class EvaluationAccumulator:
                 "flat language model: no latents, so the ELBO is the exact NLL and there is no KL, AU, MI or information use"
             )
             return report
-        report["per_level"] = {level: self._level_report(level, report) for level in self.levels}
+        report["per_level"] = {level: self._level_report(level, report["recon_ppl"]) for level in self.levels}
         return report
+
+    def _total_kl(self) -> float:
+        return sum(self.totals[f"kl/{level}"] for level in self.levels)
 
     def _totals_report(self) -> dict:
         totals = self.totals
         documents, tokens, words = totals["documents"], totals["tokens"], totals["words"]
-        total_kl = sum(totals[f"kl/{level}"] for level in self.levels)
+        total_kl = self._total_kl()
         elbo_nll = totals["recon_nll"] + totals["stop_nll"] + total_kl
         report = {
             "definitions": DEFINITIONS,
@@ -313,10 +316,9 @@ class EvaluationAccumulator:
             "word_ppl_iw": perplexity(iw_total, words) if words else None,
         }
 
-    def _level_report(self, level: str, report: dict) -> dict:
+    def _level_report(self, level: str, recon_ppl: float) -> dict:
         documents, tokens = self.totals["documents"], self.totals["tokens"]
-        kl_total, units = self.totals[f"kl/{level}"], self.kl_units[level]
-        total_kl = report["rate_per_document"] * documents
+        kl_total, units, total_kl = self.totals[f"kl/{level}"], self.kl_units[level], self._total_kl()
         entry = {
             "units": units,
             "latent_dim": self.latent_dims[level],
@@ -342,7 +344,7 @@ class EvaluationAccumulator:
             entry["information_use_percent_ppl"] = 100 * (perplexity(delta, self.swapped_recon["tokens"]) - 1)
         if level in self.prior_recon:
             entry["recon_ppl_with_prior"] = perplexity(self.prior_recon[level], tokens)
-            entry["prior_substitution_delta_ppl"] = entry["recon_ppl_with_prior"] - report["recon_ppl"]
+            entry["prior_substitution_delta_ppl"] = entry["recon_ppl_with_prior"] - recon_ppl
         return entry
 
     def _mutual_information(self, level: str, units: int) -> dict:
@@ -548,9 +550,9 @@ def reconstruction_bleu(
 def validation_metrics(model: DocHVAE, batches: list[DocBatch]) -> dict[str, float]:
     """The cheap periodic validation of training: ELBO and recon PPL, and per level the KL per
     document, active units and information use (nats per document)."""
-    accumulator = EvaluationAccumulator(model.config, keep_posteriors=False)
+    accumulator, passes = EvaluationAccumulator(model.config, keep_posteriors=False), Passes(prior_substitution=False)
     for batch in batches:
-        evaluate_batch(model, batch, accumulator, Passes(prior_substitution=False))
+        evaluate_batch(model, batch, accumulator, passes)
     report = accumulator.compute()
     metrics = {
         "val/nll_elbo_per_token": report["nll_elbo_per_token"],

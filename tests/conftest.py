@@ -33,16 +33,17 @@ def shared_data(*parts: str) -> Path:
     return path
 
 
+TINY_ENCODER = {
+    "model_type": "bert",
+    "hidden_size": 32,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+}
 EXPORT_TINY = {
     "latent_size": 8,
     "decoder": {"model_type": "gpt2", "n_embd": 32, "n_layer": 1, "n_head": 2, "n_positions": 256},
-    "encoder": {
-        "model_type": "bert",
-        "hidden_size": 32,
-        "num_hidden_layers": 1,
-        "num_attention_heads": 2,
-        "intermediate_size": 64,
-    },
+    "encoder": TINY_ENCODER,
 }
 EXPORT_LIMITS = {
     "max_sentence_tokens": 32,

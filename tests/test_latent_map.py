@@ -220,19 +220,6 @@ def test_the_figure_is_coloured_by_label_only_where_there_are_labels(labelled_ma
 # The recipe on a synthetic labelled corpus
 
 
-TINY = {
-    "latent_size": 8,
-    "decoder": {"model_type": "gpt2", "n_embd": 32, "n_layer": 1, "n_head": 2, "n_positions": 256},
-    "encoder": {
-        "model_type": "bert",
-        "hidden_size": 32,
-        "num_hidden_layers": 1,
-        "num_attention_heads": 2,
-        "intermediate_size": 64,
-    },
-}
-
-
 @pytest.fixture(scope="module")
 def synthetic_export(tmp_path_factory):
     """An untrained tiny three-level export over a prepared synthetic corpus of 3 labels."""
@@ -247,7 +234,7 @@ def synthetic_export(tmp_path_factory):
         },
         "tokenizer": {"vocab_size": 300},
     }
-    folder = export_folder(tmp_path_factory, THREE_LEVELS, prepare, TINY)
+    folder = export_folder(tmp_path_factory, THREE_LEVELS, prepare)
     return Path(folder), Path(prepared_dir_of(folder))
 
 

@@ -16,7 +16,7 @@ import torch
 import yaml
 from huggingface_hub import ModelCard
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, TINY_ENCODER
 from doc_hvae import DocHVAE
 from doc_hvae.config_loading import load_config
 from doc_hvae.data.batching import DocCollator, TokenBudgetBatchSampler
@@ -28,13 +28,7 @@ TINY_MODEL = {
     "levels": ["document", "paragraph", "sentence"],
     "latent_size": 8,
     "decoder": {"model_type": "gpt2", "n_embd": 32, "n_layer": 1, "n_head": 2, "n_positions": 512},
-    "encoder": {
-        "model_type": "bert",
-        "hidden_size": 32,
-        "num_hidden_layers": 1,
-        "num_attention_heads": 2,
-        "intermediate_size": 64,
-    },
+    "encoder": TINY_ENCODER,
 }
 
 
