@@ -10,11 +10,13 @@ in order, are the chance baseline reported beside every number. The judges, one 
   - label agreement, one per classifier kind (where the corpus has labels): how often a classifier
     trained on the labelled training documents gives a document its reference's label; "word":
     word 1-2 gram TF-IDF + logistic regression; "char": character 2-5 gram TF-IDF + linear SVM.
-  - within-document consistency, per classifier kind: the share of a document's paragraphs whose
-    predicted label is the document's majority paragraph label (real references: the ceiling).
+  - within-document consistency, per classifier kind: the share of a document's parts (its paragraphs;
+    a one-paragraph document's two halves of sentences) whose predicted label is the document's majority
+    part label (real references: the ceiling).
   - diversity: distinct-2 and self-BLEU of an equal-sized, seeded subsample of each set of texts.
   - fluency: perplexity of the texts under a separately trained flat LM of the same tokenizer.
-Ceilings from real text: each reference is cut in half by paragraphs, and its second half looks
+Ceilings from real text: each reference is cut in half by paragraphs (a one-paragraph reference by
+its sentences), and its second half looks
 for its own first half among the first halves (new text from the same source), by z_doc and by
 TF-IDF; the references' own diversity, fluency and consistency sit beside the samples'. Where
 references share a label, a retrieval miss may still land on the right label: the share of
@@ -53,15 +55,17 @@ JUDGES = {
     "retrieval: 1/R)",
     "z_doc retrieval": "the model's own view (above its real-halves ceiling: the text over-expresses z_doc): top-1 accuracy of "
     "finding a generated document's reference among all references by re-encoded z_doc (nearest posterior mean); its "
-    "ceiling: each reference's second half of paragraphs finding its first half among the references' first halves",
+    "ceiling: each reference's second half (of paragraphs; of sentences for a one-paragraph reference) finding its "
+    "first half among the references' first halves",
     "TF-IDF retrieval": "independent of the model: the same top-1 retrieval by cosine similarity of word TF-IDF vectors "
     "(fitted on the reference texts), with the same real-halves ceiling; a text with no known word is a miss",
     "word label agreement": "where labels exist: how often a word 1-2 gram TF-IDF + logistic-regression classifier trained on "
     "the labelled training documents gives a document its reference's label",
     "char label agreement": "the same with a character 2-5 gram (char_wb) TF-IDF + linear SVM classifier, a second judge of "
     "another kind",
-    "within-document consistency": "per classifier: the share of a document's paragraphs whose predicted label is the "
-    "document's majority paragraph label (the real references give the ceiling)",
+    "within-document consistency": "per classifier: the share of a document's parts (its paragraphs; a one-paragraph "
+    "document's two halves of sentences) whose predicted label is the document's majority part label (the real "
+    "references give the ceiling)",
     "diversity": "distinct-2 (distinct word bigrams / bigrams) and self-BLEU (0-100) of at most 50 texts per set, the same "
     "number for style samples, prior samples and references, drawn with a fixed seed",
     "fluency": "perplexity exp(sum NLL / sum tokens) of the texts under a flat LM trained on the same corpus and tokenizer "
@@ -118,15 +122,44 @@ def tfidf_nearest(
     return nearest
 
 
+def in_two(paragraphs: list) -> tuple[list, list]:
+    """A document's paragraphs in two: the first ceil(n/2) paragraphs and the rest, or, for a single
+    paragraph, the first ceil(m/2) of its m sentences and the rest (each a one-paragraph list)."""
+    if len(paragraphs) >= 2:
+        cut = (len(paragraphs) + 1) // 2
+        return paragraphs[:cut], paragraphs[cut:]
+    (sentences,) = paragraphs
+    cut = (len(sentences) + 1) // 2
+    return [sentences[:cut]], [sentences[cut:]]
+
+
+def can_halve(paragraphs: list) -> bool:
+    """Whether `in_two` gives two non-empty halves: two paragraphs or more, or one of two sentences or more."""
+    return len(paragraphs) >= 2 or (len(paragraphs) == 1 and len(paragraphs[0]) >= 2)
+
+
+def judged_parts(paragraphs: list) -> list:
+    """The parts a document's within-document consistency compares: its paragraphs, or the two halves
+    of a single paragraph's sentences (so that one-paragraph corpora, e.g. abstracts, are judged too)."""
+    if len(paragraphs) == 1 and can_halve(paragraphs):
+        first, second = in_two(paragraphs)
+        return first + second
+    return paragraphs
+
+
 def halves(row: dict) -> tuple[dict, dict]:
-    """The first ceil(n/2) paragraphs of a prepared row with n >= 2 paragraphs and the rest, as rows."""
-    cut = (len(row["paragraphs"]) + 1) // 2
+    """A prepared row that `can_halve` cut in two by `in_two` (paragraphs, or a single paragraph's
+    sentences), as rows."""
     parts = []
-    for name, part in (("first", slice(None, cut)), ("second", slice(cut, None))):
-        half = {**row, "id": f"{row.get('id')} ({name} half)", "paragraphs": row["paragraphs"][part]}
-        if row.get("encoder_paragraphs") is not None:
-            half["encoder_paragraphs"] = row["encoder_paragraphs"][part]
-        half["num_tokens"] = GeneratedDocument(half["paragraphs"]).num_tokens
+    for name, paragraphs, encoder in zip(
+        ("first", "second"),
+        in_two(row["paragraphs"]),
+        in_two(row["encoder_paragraphs"]) if row.get("encoder_paragraphs") is not None else (None, None),
+    ):
+        half = {**row, "id": f"{row.get('id')} ({name} half)", "paragraphs": paragraphs}
+        if encoder is not None:
+            half["encoder_paragraphs"] = encoder
+        half["num_tokens"] = GeneratedDocument(paragraphs).num_tokens
         half["num_words"] = 0  # not used by the latents
         parts.append(half)
     return parts[0], parts[1]
@@ -274,7 +307,7 @@ def style_consistency(
     labelled = all(label is not None for label in labels)
     texts = {name: [document_text(doc, tokenizer) for doc in docs] for name, docs in documents.items()}
     texts["references"] = [row_text(row, tokenizer) for row in references]
-    halved = [i for i, row in enumerate(references) if len(row["paragraphs"]) >= 2]
+    halved = [i for i, row in enumerate(references) if can_halve(row["paragraphs"])]
     split = [halves(references[i]) for i in halved]
 
     result = {"definition": DEFINITION, "references": R, "per_reference": per_reference, "chance": 1.0 / R}
@@ -282,14 +315,12 @@ def style_consistency(
     if labelled:
         result["reference_labels"] = len(set(labels))
     result["references_halved"] = len(halved)
-    result["references_too_short_to_halve"] = R - len(halved)  # single-paragraph references: not in the ceilings
+    result["references_too_short_to_halve"] = R - len(halved)  # single-sentence references: not in the ceilings
     result.update(_latent_retrieval(model, references, collator, documents, owner, split, labels if labelled else None))
     half_texts = [[row_text(half, tokenizer) for half in pair] for pair in split]
     result.update(_tfidf_retrieval(texts, half_texts, owner, labels if labelled else None, halved, retrieval_fit_texts))
     if labelled and judges:
-        result.update(
-            _label_judges(judges, texts, _paragraph_texts_of(documents, references, tokenizer), owner, labels)
-        )
+        result.update(_label_judges(judges, texts, _judged_part_texts(documents, references, tokenizer), owner, labels))
     result.update(_diversity_judges(texts))
     if fluency_model is not None:
         result.update(_fluency_judges(fluency_model, documents, references))
@@ -335,13 +366,16 @@ def _check_style_references(model: DocHVAE, references: Sequence[dict]) -> None:
         raise ValueError(f"style consistency needs a document level; this model's levels are {model.config.levels}")
 
 
-def _paragraph_texts_of(
+def _judged_part_texts(
     documents: dict[str, list[GeneratedDocument]], references: Sequence[dict], tokenizer
 ) -> dict[str, list[list[str]]]:
-    """The paragraph texts of every generated document, by kind, and of the references."""
-    paragraphs = {name: [paragraph_texts(doc, tokenizer) for doc in docs] for name, docs in documents.items()}
-    paragraphs["references"] = [paragraph_texts(GeneratedDocument(row["paragraphs"]), tokenizer) for row in references]
-    return paragraphs
+    """The texts of the judged parts (`judged_parts`) of every generated document, by kind, and of the references."""
+    rows = {name: [doc.paragraphs for doc in docs] for name, docs in documents.items()}
+    rows["references"] = [row["paragraphs"] for row in references]
+    return {
+        name: [paragraph_texts(GeneratedDocument(judged_parts(paragraphs)), tokenizer) for paragraphs in listed]
+        for name, listed in rows.items()
+    }
 
 
 def _classifiers_of(

@@ -16,9 +16,11 @@ from doc_hvae.modeling import DocHVAE
 from doc_hvae.style import (
     DIVERSITY_TEXTS,
     LabelClassifier,
+    can_halve,
     diversity,
     fluency_ppl,
     halves,
+    judged_parts,
     label_match_rate,
     retrieval_accuracy,
     same_label_rate,
@@ -90,6 +92,21 @@ def test_halves_cut_a_row_by_paragraphs_and_keep_the_encoder_view_aligned():
     assert first["encoder_paragraphs"] == [[[11]], [[13], [14]]] and second["encoder_paragraphs"] == [[[16]]]
     assert (first["num_tokens"], second["num_tokens"]) == (3 + 2 + 3, 2)  # one boundary per sentence
     assert first["label"] == second["label"] == "austen" and first["id"] != second["id"]
+
+
+def test_a_one_paragraph_row_is_halved_by_its_sentences():
+    row = {"id": "a0", "label": "cs", "paragraphs": [[[1], [2, 3], [4]]], "encoder_paragraphs": [[[11], [12], [14]]]}
+    assert can_halve(row["paragraphs"]) and not can_halve([[[1, 2]]]) and not can_halve([])
+    first, second = halves(row)
+    assert first["paragraphs"] == [[[1], [2, 3]]] and second["paragraphs"] == [[[4]]]
+    assert first["encoder_paragraphs"] == [[[11], [12]]] and second["encoder_paragraphs"] == [[[14]]]
+    assert (first["num_tokens"], second["num_tokens"]) == (2 + 3, 2)
+
+
+def test_within_document_consistency_judges_a_one_paragraph_document_by_its_halves():
+    assert judged_parts([[[1], [2], [3]]]) == [[[1], [2]], [[3]]]
+    assert judged_parts([[[1]], [[2], [3]]]) == [[[1]], [[2], [3]]]  # two paragraphs: themselves
+    assert judged_parts([[[1]]]) == [[[1]]]  # one sentence: nothing to compare
 
 
 TEXTS = [f"{s}." for s in SPORT + MARKETS]
