@@ -134,6 +134,14 @@ class DocHVAEConfig(PreTrainedConfig):
             What the decoder receives in place of a latent hidden by `decoder_latent_drop`:
             "zero" (nothing is injected) or "learned" (a trained vector per level, the null that
             guided decoding uses with `guidance_null="learned"`).
+        decoder_latent_prior_draw (`dict[str, float]`, defaults to `{}`):
+            Per level below the document, the share of documents whose decoder reads, during
+            training, a draw from the level's prior (given the posterior parents and earlier
+            siblings) in place of the posterior sample, for every unit of the level. One draw per
+            document decides for all levels: a document drawn at p = 0.25 is drawn at every level
+            with p >= 0.25. Generation in a reference's style reads prior draws below z_doc; this
+            trains the decoder on them, so it learns to take the style from z_doc when the lower
+            latents do not carry it. The KL and the priors are unchanged.
         bow_levels (`list[str]`, defaults to `[]`):
             Levels with a bag-of-words head (the level's latent predicts, order-free, the tokens
             it covers). The loss weights are the objective's (`objective.bow_loss_weight`); a
@@ -196,6 +204,7 @@ class DocHVAEConfig(PreTrainedConfig):
         paragraph_drop: float = 0.0,
         decoder_latent_drop: dict[str, float] | None = None,
         decoder_latent_null: str = "zero",
+        decoder_latent_prior_draw: dict[str, float] | None = None,
         bow_levels: list[str] | None = None,
         layer_projection_std: float | None = None,
         layer_gate_init: float = 0.0,
@@ -216,6 +225,7 @@ class DocHVAEConfig(PreTrainedConfig):
             encoder_vocab_size, encoder_pad_token_id, encoder_start_token_id, encoder_end_token_id
         )
         self._set_dropout(word_dropout, sentence_drop, paragraph_drop, decoder_latent_drop, decoder_latent_null)
+        self.decoder_latent_prior_draw = dict(decoder_latent_prior_draw or {})
         self.bow_levels = _bow_levels(bow_levels, legacy_weights=kwargs.pop("bow_loss_weight", None))
         self._set_initialisation(layer_projection_std, layer_gate_init, posterior_log_scale_init)
         self._set_gaussian_bounds(posterior_mean_norm, mean_bound, log_scale_bound)
@@ -490,6 +500,13 @@ class DocHVAEConfig(PreTrainedConfig):
         if bad_drop:
             problems.append(
                 f"decoder_latent_drop={self.decoder_latent_drop}: keys are levels of the model {self.levels}, values probabilities in [0, 1)"
+            )
+        below = [level for level in self.levels if level != "document"]
+        bad_draw = {k: v for k, v in self.decoder_latent_prior_draw.items() if k not in below or not 0 <= v <= 1}
+        if bad_draw:
+            problems.append(
+                f"decoder_latent_prior_draw={self.decoder_latent_prior_draw}: keys are levels of the model below the "
+                f"document {below} (the document prior is N(0, I), the null of nothing), values shares in [0, 1]"
             )
         if self.decoder_latent_null not in ("zero", "learned"):
             problems.append(f"decoder_latent_null={self.decoder_latent_null!r}; use 'zero' or 'learned'")

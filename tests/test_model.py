@@ -12,7 +12,9 @@ from doc_hvae import DocHVAE, DocHVAEConfig
 from doc_hvae.config import DEFAULT_INJECTION, LEVELS, default_decoder_config, default_encoder_config
 from doc_hvae.data.batching import DocCollator
 from doc_hvae.modeling.decoder import decoder_layers
+from doc_hvae.modeling.distributions import DiagonalGaussian
 from doc_hvae.modeling.encoder import EncoderFeatures
+from doc_hvae.modeling.latents import LevelOutput
 
 V = 64  # vocabulary: 0 pad, 1 <s>, 2 </s>, 3 <unk>, 4 </p>, content ids 5..63
 PAD, BOS, SENTENCE_END, UNK, PARAGRAPH_END = 0, 1, 2, 3, 4
@@ -469,6 +471,8 @@ def test_from_pretrained_parts_round_trip(tmp_path):
         ({"paragraph_drop": 1.0}, ["paragraph_drop", "1.0"]),
         ({"decoder_latent_drop": {"sentence": 1.0}}, ["decoder_latent_drop", "1.0"]),
         ({"levels": ["document"], "decoder_latent_drop": {"sentence": 0.5}}, ["decoder_latent_drop", "sentence"]),
+        ({"decoder_latent_prior_draw": {"document": 0.5}}, ["decoder_latent_prior_draw", "below the document"]),
+        ({"decoder_latent_prior_draw": {"sentence": 1.5}}, ["decoder_latent_prior_draw", "[0, 1]"]),
         ({"latent_size": {"document": 8, "paragraph": 8}}, ["latent_size", "sentence"]),
         ({"latent_size": 0}, ["latent_size", "0"]),
         ({"levels": ["sentence"], "bow_levels": ["document"]}, ["bow_levels", "document"]),
@@ -592,6 +596,65 @@ def test_decoder_latent_drop_hides_latents_from_the_decoder_only_in_training():
     for level in LEVELS:  # the latents themselves, and so the KL, are untouched
         torch.testing.assert_close(dropped.kl[level], reference.kl[level], atol=0, rtol=0)
     assert_outputs_close(run(model, False), run(reference_model, False), atol=1e-6)
+
+
+def test_decoder_latent_prior_draw_gives_the_decoder_prior_draws_only_in_training():
+    reference_model = make_model(make_config(LEVELS, dropout=False))
+    model = DocHVAE(make_config(LEVELS, dropout=False, decoder_latent_prior_draw={"sentence": 1.0}))
+    model.load_state_dict(reference_model.state_dict())
+    for m in (model, reference_model):
+        unzero_prior_heads(m)
+    batch = collate(model.config)
+
+    def run(m, train):
+        m.train(train)
+        torch.manual_seed(0)
+        return m(batch, latent_mode="mean")
+
+    reference, drawn = run(reference_model, True), run(model, True)
+    assert abs(drawn.recon_nll - reference.recon_nll) > 1e-4  # the decoder read other sentence latents
+    for level in LEVELS:  # the posteriors, and so the KL, are untouched
+        torch.testing.assert_close(drawn.kl[level], reference.kl[level], atol=0, rtol=0)
+    # The reconstruction now trains the sentence prior (it made the latents the decoder read).
+    prior_head = model.latent_levels["sentence"].prior_head.weight
+    grad = torch.autograd.grad(drawn.recon_nll, prior_head)[0]
+    assert grad.abs().sum() > 0
+    reference_grad = torch.autograd.grad(
+        reference.recon_nll, reference_model.latent_levels["sentence"].prior_head.weight, allow_unused=True
+    )[0]
+    assert reference_grad is None or reference_grad.abs().sum() == 0
+    with torch.no_grad():
+        assert_outputs_close(run(model, False), run(reference_model, False), atol=1e-6)
+
+
+def test_decoder_latent_prior_draw_picks_whole_documents_at_every_level_at_once():
+    model = DocHVAE(make_config(LEVELS, decoder_latent_prior_draw={"paragraph": 0.5, "sentence": 0.5})).train()
+    batch = collate(model.config)
+    counts = {"document": batch.num_documents, "paragraph": batch.num_paragraphs, "sentence": batch.num_sentences}
+
+    def level_output(level, count):  # posterior samples 0, prior draws exactly 7
+        zeros = torch.zeros(count, model.config.latent_dim(level))
+        prior = DiagonalGaussian(zeros + 7.0, torch.full_like(zeros, -30.0))
+        return LevelOutput(z=zeros, posterior=prior, prior=prior, kl=zeros)
+
+    seen = set()
+    for seed in range(20):
+        torch.manual_seed(seed)
+        z = model._decoder_latents(batch, {level: level_output(level, n) for level, n in counts.items()})
+        assert (z["document"] == 0).all()  # the document level reads its posterior sample
+        drawn = {}
+        for level in ("paragraph", "sentence"):
+            per_unit = (z[level] - 7.0).abs().amax(-1) < 1e-3
+            assert (per_unit | (z[level] == 0).all(-1)).all()  # a prior draw or the posterior sample, whole
+            document = batch.unit_document(level)
+            drawn[level] = [bool(per_unit[document == d].all()) for d in range(batch.num_documents)]
+            assert drawn[level] == [bool(per_unit[document == d].any()) for d in range(batch.num_documents)]
+        assert drawn["paragraph"] == drawn["sentence"]  # one pick per document for both levels
+        seen.update(drawn["sentence"])
+    assert seen == {True, False}
+    model.eval()
+    z = model._decoder_latents(batch, {level: level_output(level, n) for level, n in counts.items()})
+    assert all((value == 0).all() for value in z.values())
 
 
 def test_a_batch_collated_for_another_model_is_refused():

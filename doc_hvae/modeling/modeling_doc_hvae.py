@@ -171,7 +171,7 @@ class DocHVAE(DocHVAEPreTrainedModel):
         z = {level: out.z for level, out in latents.items()}
 
         stop_nll = self._stop_nll(batch, z)
-        tokens = self.decoder(batch, self._decoder_latents(z))
+        tokens = self.decoder(batch, self._decoder_latents(batch, latents))
         token_document = batch.sentence_document[tokens.sentence]
         document_recon_nll = tokens.nll.new_zeros(batch.num_documents).index_add(0, token_document, tokens.nll)
         document_stop_nll = stop_nll.new_zeros(batch.num_documents).index_add(0, batch.paragraph_document, stop_nll)
@@ -203,13 +203,21 @@ class DocHVAE(DocHVAEPreTrainedModel):
             stop_logits.float(), batch.is_last_paragraph.float(), reduction="none"
         )
 
-    def _decoder_latents(self, z: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The latents the decoder reads: per level, units hidden by `decoder_latent_drop` (training only)."""
-        # Latents hidden from the decoder must be made up for by the levels above.
-        return {
-            level: self.decoder.hide_units(level, value, self.config.decoder_latent_drop.get(level, 0.0))
-            for level, value in z.items()
-        }
+    def _decoder_latents(self, batch: DocBatch, latents: dict[str, LevelOutput]) -> dict[str, torch.Tensor]:
+        """The latents the decoder reads. In training, per level: a prior draw for the documents picked by
+        `decoder_latent_prior_draw`, then units hidden by `decoder_latent_drop`."""
+        shares = self.config.decoder_latent_prior_draw if self.training else {}
+        picked = torch.rand(batch.num_documents, device=self.device) if any(shares.values()) else None
+        z = {}
+        for level, out in latents.items():
+            value = out.z
+            if shares.get(level, 0.0) > 0:
+                # Generation in a reference's style reads prior draws below z_doc: train the decoder on them.
+                drawn = (picked < shares[level])[batch.unit_document(level)]
+                value = torch.where(drawn[:, None], out.prior.rsample(), value)
+            # Latents hidden from the decoder must be made up for by the levels above.
+            z[level] = self.decoder.hide_units(level, value, self.config.decoder_latent_drop.get(level, 0.0))
+        return z
 
     def _check_forward_request(self, batch: DocBatch, latent_mode: str, prior_levels: tuple[str, ...]) -> None:
         """Reject prior levels the model lacks, an unknown latent mode, and a batch collated for another model."""
