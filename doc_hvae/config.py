@@ -141,7 +141,8 @@ class DocHVAEConfig(PreTrainedConfig):
             document decides for all levels: a document drawn at p = 0.25 is drawn at every level
             with p >= 0.25. Generation in a reference's style reads prior draws below z_doc; this
             trains the decoder on them, so it learns to take the style from z_doc when the lower
-            latents do not carry it. The KL and the priors are unchanged.
+            latents do not carry it. The KL is unchanged; the priors also learn from the
+            reconstruction, through their draws.
         bow_levels (`list[str]`, defaults to `[]`):
             Levels with a bag-of-words head (the level's latent predicts, order-free, the tokens
             it covers). The loss weights are the objective's (`objective.bow_loss_weight`); a
@@ -506,7 +507,7 @@ class DocHVAEConfig(PreTrainedConfig):
         if bad_draw:
             problems.append(
                 f"decoder_latent_prior_draw={self.decoder_latent_prior_draw}: keys are levels of the model below the "
-                f"document {below} (the document prior is N(0, I), the null of nothing), values shares in [0, 1]"
+                f"document {below} (a prior draw of z_doc would say nothing of the document), values shares in [0, 1]"
             )
         if self.decoder_latent_null not in ("zero", "learned"):
             problems.append(f"decoder_latent_null={self.decoder_latent_null!r}; use 'zero' or 'learned'")

@@ -16,9 +16,8 @@ in order, are the chance baseline reported beside every number. The judges, one 
   - diversity: distinct-2 and self-BLEU of an equal-sized, seeded subsample of each set of texts.
   - fluency: perplexity of the texts under a separately trained flat LM of the same tokenizer.
 Ceilings from real text: each reference is cut in half by paragraphs (a one-paragraph reference by
-its sentences), and its second half looks
-for its own first half among the first halves (new text from the same source), by z_doc and by
-TF-IDF; the references' own diversity, fluency and consistency sit beside the samples'. Where
+its sentences), and its second half looks for its own first half among the first halves (new text
+from the same source), by z_doc and by TF-IDF; the references' own diversity, fluency and consistency sit beside the samples'. Where
 references share a label, a retrieval miss may still land on the right label: the share of
 nearest references with the owner's label is reported beside each retrieval.
 """
