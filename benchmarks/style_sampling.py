@@ -62,6 +62,10 @@ SETTINGS = {
     **{
         f"guidance_{g}_learned": {"guidance": {"document": g}, "guidance_null": "learned"} for g in (1.5, 2.0, 3.0, 5.0)
     },
+    # Prior samples' z_doc from the mixture fitted to the training windows (doc_hvae.document_prior); style
+    # samples take the reference's z_doc either way, so only the prior columns can move.
+    "prior_fitted": {"document_prior": "fitted"},
+    **{f"guidance_{g}_prior_fitted": {"guidance": {"document": g}, "document_prior": "fitted"} for g in (2.0, 3.0)},
 }
 
 COLUMNS = [
@@ -98,7 +102,8 @@ def main() -> None:
         nargs="*",
         default=None,
         choices=list(SETTINGS),
-        help="default: every setting the model can run (the learned null's only for a model trained with one)",
+        help="default: every setting the model can run (the learned null's only for a model trained with one, the "
+        "fitted document prior's only for a model with one)",
     )
     parser.add_argument("--split", default="test")
     parser.add_argument("--references-count", type=int, default=20)
@@ -116,7 +121,8 @@ def main() -> None:
         args.settings = [
             name
             for name, fields in SETTINGS.items()
-            if fields.get("guidance_null") != "learned" or len(model.decoder.null_latents)
+            if (fields.get("guidance_null") != "learned" or len(model.decoder.null_latents))
+            and (fields.get("document_prior") != "fitted" or model.fitted_document_prior is not None)
         ]
     corpus = PreparedCorpus(prepared_dir_of(args.model))
     collator = DocCollator.for_model(model.config)

@@ -57,6 +57,8 @@ def export(
         if corpus.encoder_tokenizer is not None:
             corpus.encoder_tokenizer.save_pretrained(final / ENCODER_TOKENIZER)
         (final / "train_config.yaml").write_text(dump_config(exported))
+        if unwrapped.fitted_document_prior is not None:
+            unwrapped.fitted_document_prior.save_pretrained(final)
         model_card(exported, corpus, metrics, unwrapped.config).save(final / "README.md")
         if config.training.push_to_hub:
             url = push_export(final, config.training.push_to_hub, private=config.training.hub_private)

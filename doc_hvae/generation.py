@@ -30,6 +30,7 @@ from transformers.generation import (
 
 from .config import LEVELS
 from .data.batching import DocBatch
+from .document_prior import check_fitted_document_prior
 from .guidance import LatentGuidance, validate_guidance
 from .modeling import DocHVAE
 from .modeling.modeling_doc_hvae import in_eval_mode
@@ -42,6 +43,9 @@ NUMBER_FIELDS = {
     "max_sentences": int,
     "max_tokens": int,
 }
+
+
+DOCUMENT_PRIORS = ("trained", "fitted")
 
 
 @dataclass
@@ -65,6 +69,9 @@ class SamplingConfig:
     guidance: dict[str, float] = field(default_factory=dict)
     guidance_null: str = "zero"  # what the unguided branch gets: "zero" or "learned" (trained with condition dropout)
     guidance_plausibility: float = 0.0  # keep tokens with p_c >= alpha * max p_c; 0 = off
+    # Where a z_doc that no plan fixes comes from: "trained" (the model's prior, N(0, I)) or "fitted"
+    # (the mixture fitted to the training windows and saved beside the model; doc_hvae.document_prior).
+    document_prior: str = "trained"
 
     def __post_init__(self):
         problems = []
@@ -100,6 +107,8 @@ class SamplingConfig:
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)}; use a positive bound")
         problems += validate_guidance(self.guidance, self.guidance_null, self.guidance_plausibility)
+        if self.document_prior not in DOCUMENT_PRIORS:
+            problems.append(f"document_prior={self.document_prior!r}; use one of {list(DOCUMENT_PRIORS)}")
         if problems:
             raise ValueError("invalid SamplingConfig: " + "; ".join(problems))
 
@@ -528,7 +537,7 @@ def decode_documents(
         return _decode_document_streams(model, plan, sampling, sampler, generator, max_paragraphs, use_cache)
     max_paragraphs += max(given)  # the bound counts written paragraphs
 
-    z_doc = _document_latent(model, plan, temperature("document"), generator)
+    z_doc = _document_latent(model, plan, sampling, generator)
     z_par_all = (
         torch.zeros(B, max_paragraphs + 1, config.latent_dim("paragraph"), device=device)
         if "paragraph" in config.levels
@@ -574,6 +583,8 @@ def _check_decoding_request(
         raise ValueError(
             f"the generator is on {generator.device} but the model on {device}; use seeded_generator(seed, device)"
         )
+    if sampling.document_prior == "fitted" and plan.document is None:
+        check_fitted_document_prior(model)
     unknown = sorted(set(sampling.latent_temperature) - set(config.levels))
     if unknown and set(sampling.latent_temperature) != set(
         LEVELS
@@ -601,13 +612,17 @@ def _attach_latents(
             document.latents["sentence"] = torch.cat(drawn_sentences[b])
 
 
-def _document_latent(model: DocHVAE, plan: LatentPlan, temperature: float, generator) -> torch.Tensor | None:
-    """[B, D]: the plan's z_doc, or a draw from the document prior; None without a document level."""
+def _document_latent(model: DocHVAE, plan: LatentPlan, sampling: SamplingConfig, generator) -> torch.Tensor | None:
+    """[B, D]: the plan's z_doc, or a draw from the document prior (`sampling.document_prior`); None
+    without a document level."""
     if "document" not in model.config.levels:
         return None
     if plan.document is not None:
         return plan.document.to(model.device)
     B, device = plan.num_documents, model.device
+    temperature = sampling.latent_temperature_of("document")
+    if sampling.document_prior == "fitted":
+        return model.fitted_document_prior.sample(B, temperature, generator, device)
     start = torch.zeros(B, 1, model.config.latent_dim("document"), device=device)
     return model.prior_step("document", start, torch.zeros(B, dtype=torch.long, device=device), None).sample(
         temperature, generator

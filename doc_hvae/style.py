@@ -42,12 +42,12 @@ from .generation import (
     document_text,
     generate_in_style,
     paragraph_texts,
-    posterior_latents,
     row_text,
     sample_prior,
 )
 from .metrics import generation_diversity
 from .modeling import DocHVAE
+from .modeling.modeling_doc_hvae import in_eval_mode
 
 JUDGES = {
     "baseline": "every judge also scores documents sampled from the prior, assigned to the references in order (chance "
@@ -75,15 +75,17 @@ DIVERSITY_TEXTS = 50  # self-BLEU is quadratic in the number of texts
 
 
 @torch.no_grad()
+@in_eval_mode
 def document_latents(
     model: DocHVAE, rows: Sequence[dict], collator: DocCollator, batch_documents: int = 16
 ) -> torch.Tensor:
-    """Posterior means of z_doc [N, D] for prepared rows."""
+    """Posterior means of z_doc [N, D] for prepared rows (the encoder alone: the decoder is not run)."""
     device = model.device
-    parts = [
-        posterior_latents(model, collator(rows[i : i + batch_documents]).to(device))["document"].cpu()
-        for i in range(0, len(rows), batch_documents)
-    ]
+    parts = []
+    for i in range(0, len(rows), batch_documents):
+        batch = collator(rows[i : i + batch_documents]).to(device)
+        latents = model.infer_latents(batch, model.encoder(batch), latent_mode="mean", down_to="document")
+        parts.append(latents["document"].z.cpu())
     return torch.cat(parts)
 
 

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from .config import LEVELS
 from .data.batching import DocCollator
 from .data.prepare import PrepareConfig, PreparedCorpus, format_statistics, is_prepared, prepare_corpus
+from .document_prior import fit_to_windows, format_fit_report
 from .errors import TrainingError
 from .evaluation import EvalSettings, evaluate, format_report, validation_metrics
 from .export import export
@@ -459,7 +460,7 @@ class Trainer:
         """Replica check, final evaluation, export, training curves, prior samples and a printed summary."""
         config, accelerator = self.config, self.accelerator
         checksums = replica_checksums(accelerator, self.model)
-        metrics, samples = {}, []
+        metrics, samples, document_prior = {}, [], "not fitted"
         with full_parameters(self.model, fsdp_reshard_after_forward(accelerator)):
             if accelerator.is_main_process:
                 settings = EvalSettings(
@@ -468,6 +469,12 @@ class Trainer:
                     level_use=bool(self.levels),
                 )
                 metrics = evaluate(self.unwrapped, self.validation, self.collator, settings, show_progress=True)
+                if config.training.fit_document_prior and "document" in self.levels:
+                    prior, report = fit_to_windows(
+                        self.unwrapped, self.corpus.dataset[config.data.train_split], self.collator, self.validation
+                    )
+                    self.unwrapped.fitted_document_prior = prior  # saved by the export, used by the samples below
+                    document_prior = format_fit_report(report)
                 shown = {"max_paragraphs": 3, "max_sentences": 6, "max_tokens": config.training.sample_max_tokens}
                 sampling = replace(recommended_sampling_config(config.sampling), **shown)
                 if config.training.num_samples:
@@ -486,7 +493,7 @@ class Trainer:
             print("\n" + format_report(metrics, "Final validation"))
             for i, text in enumerate(samples):
                 print(f"\n--- sample {i + 1} (from the prior) ---\n{text}")
-            print("\nSummary\n" + format_summary(self._summary(metrics, checksums, final, curves)))
+            print("\nSummary\n" + format_summary(self._summary(metrics, checksums, final, curves, document_prior)))
         return {"metrics": metrics, "samples": samples, "state": self.state.state_dict(), "final": str(final)}
 
     def write_curves(self) -> str:
@@ -513,7 +520,9 @@ class Trainer:
             else "none (the log has no curves to draw)"
         )
 
-    def _summary(self, metrics: dict, checksums: list[float], final: Path, curves: str = "-") -> dict:
+    def _summary(
+        self, metrics: dict, checksums: list[float], final: Path, curves: str = "-", document_prior: str = "-"
+    ) -> dict:
         use = [
             f"{level} {e['information_use_nats_per_document']:.2f}"
             for level, e in metrics.get("per_level", {}).items()
@@ -528,6 +537,7 @@ class Trainer:
             "parameter checksum per process": ", ".join(f"{c:.10e}" for c in checksums),
             "validation PPL (ELBO)": f"{metrics.get('ppl_elbo', float('nan')):.2f}",
             "information use (nats/doc)": ", ".join(use) or "-",
+            "document prior": document_prior,
             "model": str(final),
             "log": str(self.output_dir / "log.jsonl"),
             "curves": curves,

@@ -164,6 +164,11 @@ class TrainingSection(StrictModel):
     )
     hub_private: bool = Field(True, description="create the push_to_hub repo as private")
     iw_samples: int = Field(0, ge=0, description="importance samples for the final validation IW NLL (0 = skip)")
+    fit_document_prior: bool = Field(
+        True,
+        description="at the end, fit a Gaussian mixture to the training windows' z_doc and save it with the model, for "
+        "sampling with document_prior: fitted (doc_hvae.document_prior); models without a document level skip it",
+    )
     recalibration_batches: int = Field(
         16,
         ge=1,
@@ -200,9 +205,14 @@ class TrainConfig(StrictModel):
         """A recommended sampling the model cannot use (guidance on a flat LM, ...) fails at load, not after training."""
         if self.sampling and not self.model.init_from:
             sampling = recommended_sampling_config(self.sampling)
-            problems = guidance_problems_for(
-                DocHVAEConfig(**self.model.config), sampling.guidance, sampling.guidance_null
-            )
+            model_config = DocHVAEConfig(**self.model.config)
+            levels = model_config.levels
+            problems = guidance_problems_for(model_config, sampling.guidance, sampling.guidance_null)
+            if sampling.document_prior == "fitted" and not (self.training.fit_document_prior and "document" in levels):
+                problems.append(
+                    "document_prior: fitted needs a document level and training.fit_document_prior: true "
+                    f"(levels {levels}, fit_document_prior {self.training.fit_document_prior})"
+                )
             if problems:
                 raise ValueError(
                     f"sampling does not fit model.config: {problems[0]}; change the sampling section "

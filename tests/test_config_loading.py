@@ -396,3 +396,9 @@ def test_a_recommended_sampling_the_model_cannot_use_fails_at_load_not_after_tra
         "model.config.decoder_latent_drop={document: 0.1}",
     ]
     assert load_config(TrainConfig, gutenberg, learned).sampling["guidance_null"] == "learned"
+    # Prior samples from the fitted document prior need one fitted at the end of training.
+    with pytest.raises(
+        ConfigError, match=r"document_prior: fitted needs a document level and training.fit_document_prior: true"
+    ):
+        load_config(TrainConfig, gutenberg, ["sampling.document_prior=fitted", "training.fit_document_prior=false"])
+    assert load_config(TrainConfig, gutenberg, ["sampling.document_prior=fitted"]).training.fit_document_prior

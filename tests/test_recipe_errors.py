@@ -104,10 +104,10 @@ def test_a_bad_config_key_in_training(tmp_path):
 
 
 def test_the_console_scripts_are_the_recipes(tmp_path):
-    """`pip install` puts doc-hvae-train / -evaluate / -generate on the PATH; they run the same recipes."""
+    """`pip install` puts doc-hvae-train / -evaluate / -generate / -fit-prior on the PATH; they run the same recipes."""
     script = shutil.which("doc-hvae-evaluate")
     if script is None:
         pytest.skip("the package is not installed with its console scripts (pip install -e .)")
     result = subprocess.run([script, "--model", str(tmp_path / "nowhere")], capture_output=True, text=True, timeout=300)
     assert_one_clear_line(result, "no model at")
-    assert shutil.which("doc-hvae-train") and shutil.which("doc-hvae-generate")
+    assert shutil.which("doc-hvae-train") and shutil.which("doc-hvae-generate") and shutil.which("doc-hvae-fit-prior")

@@ -21,6 +21,8 @@ from doc_hvae import DocHVAE
 from doc_hvae.config_loading import load_config
 from doc_hvae.data.batching import DocCollator, TokenBudgetBatchSampler
 from doc_hvae.data.prepare import PrepareConfig, PreparedCorpus, prepare_corpus
+from doc_hvae.document_prior import FILE
+from doc_hvae.modeling.loading import load_model
 from doc_hvae.trainer import training_step
 from doc_hvae.training import TrainConfig, TrainerState, build_model, build_optimizer, build_scheduler, read_log
 
@@ -129,6 +131,7 @@ def test_resume_continues_exactly_across_an_epoch_boundary(tmp_path, prepared):
             f"data.prepared_dir={relative}",
             "training.gradient_checkpointing=true",
             "sampling.guidance={document: 2.0}",
+            "sampling.document_prior=fitted",
         ]
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -159,9 +162,14 @@ def test_resume_continues_exactly_across_an_epoch_boundary(tmp_path, prepared):
         assert last[f"gate/{level}"] == pytest.approx(float(gates[index]), rel=1e-5, abs=1e-9), level
     assert max(last[f"gate/{level}"] for level in TINY_MODEL["levels"]) > 0  # they moved off zero
 
-    # The export is a loadable model with its tokenizer, config and model card.
-    for name in ("model.safetensors", "config.json", "tokenizer.json", "train_config.yaml", "README.md"):
+    # The export is a loadable model with its tokenizer, config, model card and fitted document prior,
+    # which the end-of-training samples drew their z_doc from (the recommended sampling says so).
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "train_config.yaml", "README.md", FILE):
         assert (final / name).is_file(), name
+    assert (tmp_path / "run" / "final" / FILE).is_file()
+    (summary_prior,) = [line for line in resumed.stdout.splitlines() if line.strip().startswith("document prior ")]
+    components = load_model(final).fitted_document_prior.num_components
+    assert f"fitted document prior: {components} components" in summary_prior, summary_prior
     assert "Final validation metrics" in (final / "README.md").read_text()
     # The config's recommended sampling (here: latent guidance, also used for the end-of-training samples) is on the card.
     recommended = (final / "README.md").read_text().split("## Recommended sampling")[1].split("##")[0]

@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from ..document_prior import FILE as DOCUMENT_PRIOR_FILE
+from ..document_prior import FittedDocumentPrior
 from .modeling_doc_hvae import DocHVAE
 
 
@@ -32,7 +34,8 @@ def resolve_model_path(path: str | os.PathLike, revision: str | None = None) -> 
 
 
 def load_model(path: str | os.PathLike) -> DocHVAE:
-    """`DocHVAE.from_pretrained` with errors that say what is wrong and what to do."""
+    """`DocHVAE.from_pretrained` with errors that say what is wrong and what to do, and the fitted
+    document prior saved beside it, if any (`model.fitted_document_prior`; doc_hvae.document_prior)."""
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(
@@ -41,11 +44,14 @@ def load_model(path: str | os.PathLike) -> DocHVAE:
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{str(path)!r} has no config.json; it is not a save_pretrained folder of a DocHVAE")
     try:
-        return DocHVAE.from_pretrained(path)
+        model = DocHVAE.from_pretrained(path)
     except Exception as error:  # corrupt safetensors, mismatched shapes, ...
         raise OSError(
             f"could not load the DocHVAE at {str(path)!r} ({type(error).__name__}: {error}); the checkpoint may be corrupt or incomplete: re-export it"
         ) from error
+    if (path / DOCUMENT_PRIOR_FILE).is_file():
+        model.fitted_document_prior = FittedDocumentPrior.from_pretrained(path)
+    return model
 
 
 def prepared_dir_of(model_path: str | os.PathLike) -> str:

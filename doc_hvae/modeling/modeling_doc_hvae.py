@@ -117,6 +117,9 @@ class DocHVAE(DocHVAEPreTrainedModel):
         self.bow_heads = nn.ModuleDict(
             {level: nn.Linear(config.latent_dim(level), config.vocab_size) for level in config.bow_levels}
         )
+        # Not a parameter: a density over z_doc fitted after training, for prior samples
+        # (doc_hvae.document_prior); load_model reads it from the folder where one was saved.
+        self.fitted_document_prior = None
         self.post_init()
 
     def post_init(self):

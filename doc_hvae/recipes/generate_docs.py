@@ -9,6 +9,7 @@
     python recipes/generate_docs.py --model M --mode swap --references 0 1      (each keeps its lower latents, takes the other's z_doc)
     python recipes/generate_docs.py --model M --mode style-consistency --references-count 20 --per-reference 5
     python recipes/generate_docs.py --model M --mode style --references 0 --guidance document=3   (latent guidance)
+    python recipes/generate_docs.py --model M --mode prior --document-prior fitted   (z_doc where the documents are)
     python recipes/generate_docs.py --config recipes/configs/generate_style.yaml --model M --temperature 0.7
 
 Every flag can also come from a YAML file (--config; keys are the flags' names), which flags override.
@@ -37,6 +38,7 @@ from doc_hvae.data.readers import document_from_text, read_text_file
 from doc_hvae.data.tokenizer import load_tokenizer
 from doc_hvae.generation import (
     DEFAULT_SAMPLING,
+    DOCUMENT_PRIORS,
     SamplingConfig,
     continue_documents,
     document_text,
@@ -59,6 +61,7 @@ SAMPLING_FLAGS = (
     "top_p",
     "guidance_null",
     "guidance_plausibility",
+    "document_prior",
     "max_paragraphs",
     "max_sentences",
     "max_tokens",
@@ -138,6 +141,13 @@ def _add_sampling_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--latent-temperature", nargs="*", default=None, metavar="LEVEL=T", help="e.g. document=0.8 sentence=0.5"
+    )
+    parser.add_argument(
+        "--document-prior",
+        choices=DOCUMENT_PRIORS,
+        default=None,
+        help="where prior samples' z_doc comes from: trained (N(0, I), the default) or fitted (the mixture that "
+        "training or recipes/fit_prior.py saved beside the model)",
     )
 
 
