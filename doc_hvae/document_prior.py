@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save_file
 
 FILE = "document_prior.safetensors"
 COMPONENTS = (1, 2, 4, 8, 16, 32)  # candidates; BIC picks one, never more than a tenth of the points
+NOVELTY_DRAWS = 1000  # draws whose distance to the training windows the fit report gives
 
 
 @dataclass
@@ -161,16 +162,27 @@ def fit_to_windows(
 
     if "document" not in model.config.levels:
         raise ValueError(f"a document prior needs a document level; this model's levels are {model.config.levels}")
-    prior, bic = fit_document_prior(document_latents(model, list(windows), collator), components, seed)
+    points = document_latents(model, list(windows), collator)
+    prior, bic = fit_document_prior(points, components, seed)
     report = {"windows": len(windows), "components": prior.num_components, "bic": bic}
     if len(held_out):
         z = document_latents(model, list(held_out), collator)
+        drawn = prior.sample(NOVELTY_DRAWS, generator=torch.Generator().manual_seed(seed))
         report["held_out_windows"] = len(held_out)
         report["held_out_log_density"] = float(prior.log_prob(z).mean())
         report["held_out_log_density_trained_prior"] = float(
             torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1).mean()
         )
+        # Does the mixture copy training windows? Its draws should sit no nearer to a training
+        # window's z_doc than unseen windows do.
+        report["held_out_nearest_training_distance"] = nearest_distance(z, points)
+        report["drawn_nearest_training_distance"] = nearest_distance(drawn, points)
     return prior, report
+
+
+def nearest_distance(queries: torch.Tensor, points: torch.Tensor) -> float:
+    """The median Euclidean distance from each query [N, D] to its nearest point [M, D]."""
+    return float(torch.cdist(queries.double(), points.double()).min(dim=1).values.median())
 
 
 def format_fit_report(report: dict) -> str:
@@ -178,6 +190,8 @@ def format_fit_report(report: dict) -> str:
     if "held_out_log_density" in report:
         line += (
             f"; held-out z_doc log density {report['held_out_log_density']:.2f} "
-            f"(the trained prior N(0, I): {report['held_out_log_density_trained_prior']:.2f}) on {report['held_out_windows']:,} windows"
+            f"(the trained prior N(0, I): {report['held_out_log_density_trained_prior']:.2f}) on {report['held_out_windows']:,} windows; "
+            f"median distance to the nearest training z_doc: {report['drawn_nearest_training_distance']:.2f} for draws, "
+            f"{report['held_out_nearest_training_distance']:.2f} for held-out windows"
         )
     return line

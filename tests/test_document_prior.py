@@ -12,7 +12,7 @@ from test_generation import tiny_model
 from conftest import export_folder
 from doc_hvae.data.batching import DocCollator
 from doc_hvae.data.prepare import PreparedCorpus
-from doc_hvae.document_prior import FILE, FittedDocumentPrior, fit_document_prior, fit_to_windows
+from doc_hvae.document_prior import FILE, FittedDocumentPrior, fit_document_prior, fit_to_windows, nearest_distance
 from doc_hvae.generation import LatentPlan, SamplingConfig, decode_documents, sample_prior, seeded_generator
 from doc_hvae.modeling.loading import load_model, prepared_dir_of
 from doc_hvae.pipeline import DocHVAEPipeline
@@ -45,6 +45,13 @@ def test_bic_finds_the_clusters_and_samples_land_in_them():
     fitted = prior.log_prob(held_out).mean()
     trained = torch.distributions.Normal(0.0, 1.0).log_prob(held_out).sum(-1).mean()
     assert fitted > trained + 5
+
+
+def test_nearest_distance_tells_copies_from_new_points():
+    grid = 10.0 * torch.arange(5.0)[:, None].repeat(1, 3)  # points 10 * sqrt(3) apart
+    assert nearest_distance(grid[:2], grid) == 0.0
+    moved = grid + torch.tensor([[0.0, 0.0, 0.5], [0.0, 0.0, 0.5], [0.0, 0.0, 1.0], [0.0, 2.0, 0.0], [3.0, 0.0, 0.0]])
+    assert nearest_distance(moved, grid) == pytest.approx(1.0)  # the median of 0.5, 0.5, 1, 2, 3
 
 
 def test_log_prob_is_the_mixture_density():
@@ -134,6 +141,7 @@ def test_fit_recipe_writes_the_prior_that_load_model_and_generation_read(export,
         corpus.dataset["validation"]
     )
     assert np.isfinite(report["held_out_log_density"]) and np.isfinite(report["held_out_log_density_trained_prior"])
+    assert report["drawn_nearest_training_distance"] > 0 and report["held_out_nearest_training_distance"] > 0
     model = load_model(export)
     assert model.fitted_document_prior.num_components == report["components"]
     # The recipe's fit is the library's on the same windows, also from a model left in training mode
