@@ -38,7 +38,7 @@ import torch  # noqa: E402
 
 from .cli import HelpFormatter, parse_args_with_config, run_cli  # noqa: E402
 from .data.prepare import PreparedCorpus  # noqa: E402
-from .generation import posterior_latents, row_text  # noqa: E402
+from .generation import DOCUMENT_PRIORS, posterior_latents, row_text  # noqa: E402
 from .latent_map import LatentMap, latent_maps  # noqa: E402
 from .modeling.loading import prepared_dir_of  # noqa: E402
 from .pipeline import DocHVAEPipeline, GeneratedText  # noqa: E402
@@ -214,10 +214,13 @@ class DemoHandlers:
         guidance,
         max_tokens,
         seed,
+        document_prior="trained",
     ) -> str:
+        """`document_prior`: where z_doc comes from, "trained" (N(0, I)) or "fitted" (the mixture saved beside the model)."""
         count = bounded("documents", documents, self.limits.max_documents, "max-documents")
         latent = {"document": latent_document, "paragraph": latent_paragraph, "sentence": latent_sentence}
-        generated = self.pipe.sample(count, **self.sampling(temperature, top_p, latent, guidance, max_tokens, seed))
+        sampling = self.sampling(temperature, top_p, latent, guidance, max_tokens, seed)
+        generated = self.pipe.sample(count, document_prior=document_prior, **sampling)
         return format_documents(generated, lambda index, _: f"prior sample {index + 1}")
 
     @shows_errors
@@ -514,8 +517,15 @@ def _sample_and_continue_tabs(handlers: DemoHandlers) -> None:
     with gr.Tab("Sample"):
         documents = _count("documents", handlers.limits)
         controls = sampling_controls(handlers, ("document", "paragraph", "sentence"))
+        fitted = handlers.pipe.model.fitted_document_prior is not None
+        document_prior = gr.Radio(
+            list(DOCUMENT_PRIORS),
+            value=handlers.pipe.sampling.document_prior if fitted else "trained",
+            label="z_doc from: the trained prior N(0, I), or the prior fitted to the training windows' z_doc",
+            visible=fitted,
+        )
         button, output = gr.Button("Sample from the prior", variant="primary"), _output()
-        button.click(handlers.sample, [documents, *controls], output, api_name="sample")
+        button.click(handlers.sample, [documents, *controls, document_prior], output, api_name="sample")
     if "document" not in handlers.levels or handlers.pipe.model.config.decoder_context == "document":
         return  # continuation starts from the prefix's z_doc (generation.continuation_plan)
     with gr.Tab("Continue"):

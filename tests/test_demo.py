@@ -12,6 +12,7 @@ import socket
 import urllib.request
 
 import pytest
+import torch
 
 gr = pytest.importorskip("gradio", reason="the demo needs the demo extra: pip install -e '.[demo]'")
 
@@ -19,6 +20,7 @@ from conftest import export_folder  # noqa: E402
 from doc_hvae import DocHVAEPipeline  # noqa: E402
 from doc_hvae.data.prepare import PreparedCorpus  # noqa: E402
 from doc_hvae.demo import DemoHandlers, DemoLimits, build_demo, launch_demo, run  # noqa: E402
+from doc_hvae.document_prior import FittedDocumentPrior  # noqa: E402
 from doc_hvae.generation import row_text  # noqa: E402
 from doc_hvae.modeling.loading import prepared_dir_of  # noqa: E402
 
@@ -132,6 +134,36 @@ def test_a_request_over_a_bound_is_refused_with_the_value_and_the_limit(handlers
 def test_the_pipelines_errors_reach_the_page_as_written(handlers):
     with pytest.raises(gr.Error, match="level='word' is not a level of this model"):
         handlers.interpolate(FIRST, SECOND, "word", 3, *SAMPLING, False)
+    with pytest.raises(gr.Error, match="no fitted document prior; fit one with `doc-hvae-fit-prior"):
+        handlers.sample(1, 0.9, 0.95, 1.0, *SAMPLING[2:], "fitted")
+
+
+def test_sample_draws_z_doc_from_the_fitted_prior_when_asked(handlers, pipe):
+    D = pipe.model.config.latent_dim("document")
+    far = torch.full((1, D), 50.0)  # no draw of N(0, I) comes near it
+    pipe.model.fitted_document_prior = FittedDocumentPrior(torch.ones(1), far, torch.full((1, D), 0.01))
+    try:
+        fitted = handlers.sample(2, 0.9, 0.95, 1.0, *SAMPLING[2:], "fitted")
+        assert len(headings(fitted)) == 2
+        drawn = pipe.sample(2, seed=0, document_prior="fitted", max_tokens=4)
+        assert all(torch.allclose(text.latents["document"], far[0], atol=0.1) for text in drawn)
+        # The page shows the choice only for a model with a fitted prior, set to its recommended sampling's.
+        radio = prior_choice(build_demo(pipe, LIMITS))
+        assert radio.visible and [value for _, value in radio.choices] == ["trained", "fitted"]
+    finally:
+        pipe.model.fitted_document_prior = None
+    radio = prior_choice(build_demo(pipe, LIMITS))
+    assert not radio.visible and radio.value == "trained"
+
+
+def prior_choice(page: gr.Blocks) -> gr.Radio:
+    """The Sample tab's choice of document prior."""
+    (radio,) = [
+        block
+        for block in page.blocks.values()
+        if isinstance(block, gr.Radio) and str(block.label).startswith("z_doc from")
+    ]
+    return radio
 
 
 def test_a_missing_or_corrupt_model_is_one_error_line_and_status_2(export, tmp_path, capsys):
