@@ -167,7 +167,8 @@ def fit_to_windows(
     report = {"windows": len(windows), "components": prior.num_components, "bic": bic}
     if len(held_out):
         z = document_latents(model, list(held_out), collator)
-        drawn = prior.sample(NOVELTY_DRAWS, generator=torch.Generator().manual_seed(seed))
+        generator = torch.Generator().manual_seed(seed)
+        drawn = prior.sample(NOVELTY_DRAWS, generator=generator)
         report["held_out_windows"] = len(held_out)
         report["held_out_log_density"] = float(prior.log_prob(z).mean())
         report["held_out_log_density_trained_prior"] = float(
@@ -177,6 +178,9 @@ def fit_to_windows(
         # window's z_doc than unseen windows do.
         report["held_out_nearest_training_distance"] = nearest_distance(z, points)
         report["drawn_nearest_training_distance"] = nearest_distance(drawn, points)
+        report["trained_prior_nearest_training_distance"] = nearest_distance(
+            torch.randn(drawn.shape, generator=generator), points
+        )
     return prior, report
 
 
@@ -191,7 +195,8 @@ def format_fit_report(report: dict) -> str:
         line += (
             f"; held-out z_doc log density {report['held_out_log_density']:.2f} "
             f"(the trained prior N(0, I): {report['held_out_log_density_trained_prior']:.2f}) on {report['held_out_windows']:,} windows; "
-            f"median distance to the nearest training z_doc: {report['drawn_nearest_training_distance']:.2f} for draws, "
-            f"{report['held_out_nearest_training_distance']:.2f} for held-out windows"
+            f"median distance to the nearest training z_doc: {report['drawn_nearest_training_distance']:.2f} for its draws, "
+            f"{report['held_out_nearest_training_distance']:.2f} for held-out windows, "
+            f"{report['trained_prior_nearest_training_distance']:.2f} for draws of N(0, I)"
         )
     return line

@@ -142,6 +142,7 @@ def test_fit_recipe_writes_the_prior_that_load_model_and_generation_read(export,
     )
     assert np.isfinite(report["held_out_log_density"]) and np.isfinite(report["held_out_log_density_trained_prior"])
     assert report["drawn_nearest_training_distance"] > 0 and report["held_out_nearest_training_distance"] > 0
+    assert report["trained_prior_nearest_training_distance"] > 0
     model = load_model(export)
     assert model.fitted_document_prior.num_components == report["components"]
     # The recipe's fit is the library's on the same windows, also from a model left in training mode
