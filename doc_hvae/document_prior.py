@@ -155,9 +155,10 @@ def fit_to_windows(
     seed: int = 0,
 ) -> tuple[FittedDocumentPrior, dict]:
     """The prior fitted to the posterior means of z_doc of prepared `windows` (the training split),
-    and a report: windows, components, each count's BIC, and on `held_out` windows (validation) the
+    and a report: windows, components, each count's BIC, and with `held_out` windows (validation) the
     mean log density of their z_doc under the fitted and the trained prior (higher: nearer where
-    documents are)."""
+    documents are) and the median distance to the nearest training z_doc of the held-out windows, of
+    the fitted prior's draws and of N(0, I)'s."""
     from .style import document_latents  # the encoder pass; style imports generation, which imports this module
 
     if "document" not in model.config.levels:

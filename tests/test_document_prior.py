@@ -178,3 +178,5 @@ def test_fit_recipe_writes_the_prior_that_load_model_and_generation_read(export,
 def test_fit_recipe_names_a_missing_split(export):
     with pytest.raises(SystemExit, match="--split 'dev': the prepared corpus has splits"):
         fit_prior.main(["--model", export, "--split", "dev"])
+    with pytest.raises(SystemExit, match="--held-out-split 'dev': the prepared corpus has splits"):
+        fit_prior.main(["--model", export, "--held-out-split", "dev"])

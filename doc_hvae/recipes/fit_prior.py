@@ -53,9 +53,9 @@ def main(argv=None) -> dict:
     model = load_model(args.model)
     model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
     corpus = PreparedCorpus(args.data or prepared_dir_of(args.model))
-    for split in filter(None, (args.split, args.held_out_split)):
-        if split not in corpus.dataset:
-            raise SystemExit(f"--split {split!r}: the prepared corpus has splits {list(corpus.dataset)}")
+    for flag, split in (("--split", args.split), ("--held-out-split", args.held_out_split)):
+        if split and split not in corpus.dataset:
+            raise SystemExit(f"{flag} {split!r}: the prepared corpus has splits {list(corpus.dataset)}")
     held_out = corpus.dataset[args.held_out_split] if args.held_out_split else ()
     started = time.perf_counter()
     print(
