@@ -12,6 +12,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData, create_repo, u
 from .config_loading import dump_config
 from .data.prepare import PreparedCorpus
 from .data.tokenizer import ENCODER_TOKENIZER
+from .document_prior import FILE as DOCUMENT_PRIOR_FILE
 from .evaluation import format_report
 from .generation import recommended_sampling_config
 from .training import TrainConfig
@@ -72,6 +73,16 @@ def push_export(folder: Path, repo_id: str, private: bool = True) -> str:
     create_repo(repo_id, private=private, exist_ok=True)
     upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message="doc_hvae export")
     return f"https://huggingface.co/{repo_id}"
+
+
+def _fitted_prior_note(config: TrainConfig, levels: list[str]) -> str:
+    """What the folder's fitted document prior is, for a model that has one (doc_hvae.document_prior)."""
+    if not (config.training.fit_document_prior and "document" in levels):
+        return ""
+    return (
+        f"\n`{DOCUMENT_PRIOR_FILE}` is a Gaussian mixture fitted to the training windows' z_doc: sampling with "
+        "`document_prior: fitted` draws prior samples' z_doc from it instead of N(0, I).\n"
+    )
 
 
 def _recommended_sampling(config: TrainConfig) -> dict:
@@ -163,7 +174,7 @@ and `recipes/generate_docs.py` start from it (arguments and flags override it):
 
 ```yaml
 {yaml.safe_dump(_recommended_sampling(config), sort_keys=True)}```
-
+{_fitted_prior_note(config, levels)}
 ## Final validation metrics
 
 {format_report(metrics, "Validation") if "definitions" in metrics else metrics}

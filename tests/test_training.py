@@ -174,6 +174,7 @@ def test_resume_continues_exactly_across_an_epoch_boundary(tmp_path, prepared):
     # The config's recommended sampling (here: latent guidance, also used for the end-of-training samples) is on the card.
     recommended = (final / "README.md").read_text().split("## Recommended sampling")[1].split("##")[0]
     assert "guidance:\n  document: 2.0" in recommended and "top_p: 0.95" in recommended
+    assert "document_prior: fitted" in recommended and f"`{FILE}` is a Gaussian mixture" in recommended
     card = ModelCard.load(final / "README.md")
     assert card.data.library_name == "doc_hvae" and card.data.license == "apache-2.0"
     perplexity = next(r for r in card.data.eval_results if r.metric_type == "perplexity")
