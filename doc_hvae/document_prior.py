@@ -108,11 +108,10 @@ def fit_document_prior(
     if latents.ndim != 2 or latents.shape[0] < 2:
         raise ValueError(f"fitting a document prior needs z_doc points [N >= 2, D]; got {tuple(latents.shape)}")
     points = latents.double().numpy()
-    tried = [k for k in components if k >= 1 and k <= max(1, len(points) // 10)]
+    most = max(1, len(points) // 10)
+    tried = [k for k in components if 1 <= k <= most]
     if not tried:
-        raise ValueError(
-            f"components={list(components)}; give at least one count between 1 and {max(1, len(points) // 10)}"
-        )
+        raise ValueError(f"components={list(components)}; give at least one count between 1 and {most}")
     fits, bic = {}, {}
     for k in tried:
         fits[k] = GaussianMixture(k, covariance_type="diag", random_state=seed, reg_covar=1e-4).fit(points)

@@ -60,7 +60,8 @@ def export(
         (final / "train_config.yaml").write_text(dump_config(exported))
         if unwrapped.fitted_document_prior is not None:
             unwrapped.fitted_document_prior.save_pretrained(final)
-        model_card(exported, corpus, metrics, unwrapped.config).save(final / "README.md")
+        card = model_card(exported, corpus, metrics, unwrapped.config, unwrapped.fitted_document_prior)
+        card.save(final / "README.md")
         if config.training.push_to_hub:
             url = push_export(final, config.training.push_to_hub, private=config.training.hub_private)
             accelerator.print(f"Pushed {final} to {url}")
@@ -75,13 +76,13 @@ def push_export(folder: Path, repo_id: str, private: bool = True) -> str:
     return f"https://huggingface.co/{repo_id}"
 
 
-def _fitted_prior_note(config: TrainConfig, levels: list[str]) -> str:
-    """What the folder's fitted document prior is, for a model that has one (doc_hvae.document_prior)."""
-    if not (config.training.fit_document_prior and "document" in levels):
+def _fitted_prior_note(document_prior) -> str:
+    """What the folder's fitted document prior (doc_hvae.document_prior) is, where the export saved one."""
+    if document_prior is None:
         return ""
     return (
-        f"\n`{DOCUMENT_PRIOR_FILE}` is a Gaussian mixture fitted to the training windows' z_doc: sampling with "
-        "`document_prior: fitted` draws prior samples' z_doc from it instead of N(0, I).\n"
+        f"\n`{DOCUMENT_PRIOR_FILE}` is a Gaussian mixture ({document_prior.num_components} components) fitted to the "
+        "training windows' z_doc: sampling with `document_prior: fitted` draws prior samples' z_doc from it instead of N(0, I).\n"
     )
 
 
@@ -91,14 +92,17 @@ def _recommended_sampling(config: TrainConfig) -> dict:
     return {name: value for name, value in settings.items() if name != "logits_processors"}
 
 
-def model_card(config: TrainConfig, corpus: PreparedCorpus, metrics: dict, model_config) -> ModelCard:
+def model_card(
+    config: TrainConfig, corpus: PreparedCorpus, metrics: dict, model_config, document_prior=None
+) -> ModelCard:
     """A Hugging Face model card: metadata (library, license, datasets, base model, validation
     perplexity and information use as model-index results), the data, the metrics and the config."""
     source = config.data.prepare.source if config.data.prepare is not None else None
     dataset = (source.path or source.reader) if source is not None else Path(config.data.prepared_dir).name
     dataset = Path(dataset).name or dataset
     data = _card_metadata(config, metrics, model_config, dataset)
-    return ModelCard(f"---\n{data.to_yaml()}\n---\n{_card_body(config, corpus, metrics, model_config)}")
+    body = _card_body(config, corpus, metrics, model_config, document_prior)
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
 
 
 def _card_metadata(config: TrainConfig, metrics: dict, model_config, dataset: str) -> ModelCardData:
@@ -139,7 +143,7 @@ def _card_metadata(config: TrainConfig, metrics: dict, model_config, dataset: st
     )
 
 
-def _card_body(config: TrainConfig, corpus: PreparedCorpus, metrics: dict, model_config) -> str:
+def _card_body(config: TrainConfig, corpus: PreparedCorpus, metrics: dict, model_config, document_prior) -> str:
     levels = list(model_config.levels)
     base_model = getattr(model_config, "decoder_init_from", None)
     stats = corpus.statistics.get("splits", {})
@@ -174,7 +178,7 @@ and `recipes/generate_docs.py` start from it (arguments and flags override it):
 
 ```yaml
 {yaml.safe_dump(_recommended_sampling(config), sort_keys=True)}```
-{_fitted_prior_note(config, levels)}
+{_fitted_prior_note(document_prior)}
 ## Final validation metrics
 
 {format_report(metrics, "Validation") if "definitions" in metrics else metrics}
