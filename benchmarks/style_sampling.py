@@ -82,6 +82,11 @@ COLUMNS = [
     ("within-doc by char: prior", "prior_char_within_document_consistency"),
     ("TF-IDF retrieval: style", "style_tfidf_retrieval_accuracy"),
     ("TF-IDF retrieval: ceiling", "references_half_tfidf_retrieval_accuracy"),
+    # The reference values at the samples' length (doc_hvae.style.cut_to_shape): real text judged as long as the samples.
+    ("agreement: real at the samples' length", "references_matched_label_agreement"),
+    ("agreement by char: real at the samples' length", "references_matched_char_label_agreement"),
+    ("within-doc: real at the samples' length", "references_matched_within_document_consistency"),
+    ("TF-IDF retrieval: ceiling at the samples' length", "references_matched_half_tfidf_retrieval_accuracy"),
     ("distinct-2: style", "style_distinct_2"),
     ("distinct-2: prior", "prior_distinct_2"),
     ("self-BLEU: style", "style_self_bleu"),

@@ -17,7 +17,10 @@ in order, are the chance baseline reported beside every number. The judges, one 
   - fluency: perplexity of the texts under a separately trained flat LM of the same tokenizer.
 Ceilings from real text: each reference is cut in half by paragraphs (a one-paragraph reference by
 its sentences), and its second half looks for its own first half among the first halves (new text
-from the same source), by z_doc and by TF-IDF; the references' own diversity, fluency and consistency sit beside the samples'. Where
+from the same source), by z_doc and by TF-IDF; the references' own diversity, fluency and consistency sit beside the samples'.
+A judge's verdict depends on how much text it reads, and the samples are shorter than the references: so the
+label judges and TF-IDF retrieval also score real text at the samples' length ("matched": each reference, or its
+second half, cut to the paragraph lengths of each of its style samples, `cut_to_shape`). Where
 references share a label, a retrieval miss may still land on the right label: the share of
 nearest references with the owner's label is reported beside each retrieval.
 """
@@ -65,6 +68,9 @@ JUDGES = {
     "within-document consistency": "per classifier: the share of a document's parts (its paragraphs; a one-paragraph "
     "document's two halves of sentences) whose predicted label is the document's majority part label (the real "
     "references give the ceiling)",
+    "matched ceilings": "the reference values at the samples' length: each style sample's reference (for TF-IDF "
+    "retrieval: its second half, finding its first half) cut to the sample's paragraph lengths in tokens, then judged "
+    "like the samples (label agreement, within-document consistency, TF-IDF retrieval)",
     "diversity": "distinct-2 (distinct word bigrams / bigrams) and self-BLEU (0-100) of at most 50 texts per set, the same "
     "number for style samples, prior samples and references, drawn with a fixed seed",
     "fluency": "perplexity exp(sum NLL / sum tokens) of the texts under a flat LM trained on the same corpus and tokenizer "
@@ -146,6 +152,29 @@ def judged_parts(paragraphs: list) -> list:
         first, second = in_two(paragraphs)
         return first + second
     return paragraphs
+
+
+def paragraph_lengths(document: GeneratedDocument) -> list[int]:
+    """Content tokens of each paragraph of a document (boundaries not counted), its shape for `cut_to_shape`."""
+    return [sum(len(sentence) for sentence in paragraph) for paragraph in document.paragraphs]
+
+
+def cut_to_shape(paragraphs: list, shape: Sequence[int]) -> list:
+    """Real text as long as a generated document: the first len(shape) paragraphs, the i-th cut to its first
+    shape[i] tokens (whole sentences while they fit, then the start of the next), empty ones left out. A judge
+    reads less text in a sample than in a whole reference; cut this way, the reference gives the judge's value
+    at the samples' length."""
+    cut = []
+    for paragraph, budget in zip(paragraphs, shape):
+        sentences = []
+        for sentence in paragraph:
+            if budget <= 0:
+                break
+            sentences.append(sentence[:budget])
+            budget -= len(sentence)
+        if sentences:
+            cut.append(sentences)
+    return cut
 
 
 def halves(row: dict) -> tuple[dict, dict]:
@@ -310,18 +339,39 @@ def style_consistency(
     texts["references"] = [row_text(row, tokenizer) for row in references]
     halved = [i for i, row in enumerate(references) if can_halve(row["paragraphs"])]
     split = [halves(references[i]) for i in halved]
+    # Real text at the samples' length: each style sample's reference (and its second half) cut to its shape.
+    lengths = [paragraph_lengths(doc) for doc in documents["style"]]
+    shapes = list(zip(owner.tolist(), lengths))
+    matched = [cut_to_shape(references[r]["paragraphs"], shape) for r, shape in shapes]
+    half_of = {r: j for j, r in enumerate(halved)}
+    matched_second = [
+        (
+            half_of[r],
+            document_text(GeneratedDocument(cut_to_shape(split[half_of[r]][1]["paragraphs"], shape)), tokenizer),
+        )
+        for r, shape in shapes
+        if r in half_of
+    ]
 
     result = {"definition": DEFINITION, "references": R, "per_reference": per_reference, "chance": 1.0 / R}
     result.update(_decoding_speed(documents, decoding_seconds))
+    result["style_paragraphs_mean"] = float(np.mean([len(shape) for shape in lengths]))
+    result["style_paragraph_tokens_mean"] = float(np.mean([n for shape in lengths for n in shape] or [0]))
     if labelled:
         result["reference_labels"] = len(set(labels))
     result["references_halved"] = len(halved)
     result["references_too_short_to_halve"] = R - len(halved)  # single-sentence references: not in the ceilings
     result.update(_latent_retrieval(model, references, collator, documents, owner, split, labels if labelled else None))
     half_texts = [[row_text(half, tokenizer) for half in pair] for pair in split]
-    result.update(_tfidf_retrieval(texts, half_texts, owner, labels if labelled else None, halved, retrieval_fit_texts))
+    result.update(
+        _tfidf_retrieval(
+            texts, half_texts, owner, labels if labelled else None, halved, retrieval_fit_texts, matched_second
+        )
+    )
     if labelled and judges:
-        result.update(_label_judges(judges, texts, _judged_part_texts(documents, references, tokenizer), owner, labels))
+        matched_texts = [document_text(GeneratedDocument(paragraphs), tokenizer) for paragraphs in matched]
+        parts = _judged_part_texts(documents, references, matched, tokenizer)
+        result.update(_label_judges(judges, {**texts, "references_matched": matched_texts}, parts, owner, labels))
     result.update(_diversity_judges(texts))
     if fluency_model is not None:
         result.update(_fluency_judges(fluency_model, documents, references))
@@ -368,11 +418,13 @@ def _check_style_references(model: DocHVAE, references: Sequence[dict]) -> None:
 
 
 def _judged_part_texts(
-    documents: dict[str, list[GeneratedDocument]], references: Sequence[dict], tokenizer
+    documents: dict[str, list[GeneratedDocument]], references: Sequence[dict], matched: list, tokenizer
 ) -> dict[str, list[list[str]]]:
-    """The texts of the judged parts (`judged_parts`) of every generated document, by kind, and of the references."""
+    """The texts of the judged parts (`judged_parts`) of every generated document, by kind, of the references
+    and of the references cut to the style samples' shapes (`matched`, paragraphs of token ids)."""
     rows = {name: [doc.paragraphs for doc in docs] for name, docs in documents.items()}
     rows["references"] = [row["paragraphs"] for row in references]
+    rows["references_matched"] = matched
     return {
         name: [paragraph_texts(GeneratedDocument(judged_parts(paragraphs)), tokenizer) for paragraphs in listed]
         for name, listed in rows.items()
@@ -431,8 +483,9 @@ def _latent_retrieval(model, references, collator, documents, owner, split, labe
     return result
 
 
-def _tfidf_retrieval(texts, split_texts, owner, labels, halved, fit_texts) -> dict:
-    """TF-IDF retrieval of each set of generated texts among the references' texts, and its real-halves ceiling."""
+def _tfidf_retrieval(texts, split_texts, owner, labels, halved, fit_texts, matched_second=()) -> dict:
+    """TF-IDF retrieval of each set of generated texts among the references' texts, and its real-halves ceiling,
+    whole and at the samples' length (`matched_second`: (half index, second half cut to a style sample's shape))."""
     fit = texts["references"] if fit_texts is None else fit_texts
     result = {}
     for name in ("style", "prior"):
@@ -444,6 +497,12 @@ def _tfidf_retrieval(texts, split_texts, owner, labels, halved, fit_texts) -> di
         first, second = zip(*split_texts)
         nearest, own = tfidf_nearest(second, first, fit), np.arange(len(split_texts))
         result["references_half_tfidf_retrieval_accuracy"] = float(np.mean(nearest == own))
+        if matched_second:
+            own_half, queries = zip(*matched_second)
+            nearest_half = tfidf_nearest(queries, first, fit)
+            result["references_matched_half_tfidf_retrieval_accuracy"] = float(
+                np.mean(nearest_half == np.asarray(own_half))
+            )
         if labels:
             result["references_half_tfidf_retrieval_same_label"] = label_match_rate(
                 nearest, own, [labels[i] for i in halved]
@@ -459,11 +518,11 @@ def _label_judges(
     result = {"majority_label_rate": float(max(np.mean(expected == label) for label in set(labels)))}
     for kind, judge in judges.items():
         scores = {f"{kind}_classifier_accuracy_on_references": judge.accuracy(texts["references"], labels)}
-        for name in ("style", "prior"):
+        for name in ("style", "prior", "references_matched"):
             scores[f"{name}_{kind}_label_agreement"] = float(
                 np.mean(np.asarray(judge.predict(texts[name]), dtype=object) == expected)
             )
-        for name in ("style", "prior", "references"):
+        for name in ("style", "prior", "references", "references_matched"):
             scores[f"{name}_{kind}_within_document_consistency"] = within_document_consistency(judge, paragraphs[name])
         result.update(scores)
         if kind == "word":  # the unprefixed keys, as before there were several classifiers, are the word classifier's

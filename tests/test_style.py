@@ -11,17 +11,19 @@ from datasets import Dataset
 from doc_hvae.config import DocHVAEConfig, default_decoder_config, default_encoder_config
 from doc_hvae.data.batching import DocCollator
 from doc_hvae.data.tokenizer import train_bpe_tokenizer
-from doc_hvae.generation import SamplingConfig, row_text, seeded_generator
+from doc_hvae.generation import GeneratedDocument, SamplingConfig, row_text, seeded_generator
 from doc_hvae.modeling import DocHVAE
 from doc_hvae.style import (
     DIVERSITY_TEXTS,
     LabelClassifier,
     can_halve,
+    cut_to_shape,
     diversity,
     fluency_ppl,
     halves,
     judged_parts,
     label_match_rate,
+    paragraph_lengths,
     retrieval_accuracy,
     same_label_rate,
     spread_references,
@@ -49,6 +51,18 @@ MARKETS = [
 @pytest.fixture(scope="module")
 def classifier():
     return LabelClassifier(SPORT * 3 + MARKETS * 3, ["sport"] * 12 + ["markets"] * 12)
+
+
+def test_cut_to_shape_gives_real_text_the_length_of_a_sample():
+    paragraphs = [[[1, 2, 3], [4, 5]], [[6, 7, 8, 9]], [[10], [11]]]
+    assert paragraph_lengths(GeneratedDocument(paragraphs)) == [5, 4, 2]
+    # Whole sentences while they fit, then the start of the next; a paragraph per entry of the shape.
+    assert cut_to_shape(paragraphs, [4, 2]) == [[[1, 2, 3], [4]], [[6, 7]]]
+    assert cut_to_shape(paragraphs, [3, 9, 1, 5]) == [[[1, 2, 3]], [[6, 7, 8, 9]], [[10]]]
+    # An empty generated paragraph takes no real one; nothing generated, nothing kept.
+    assert cut_to_shape(paragraphs, [0, 1]) == [[[6]]]
+    assert cut_to_shape(paragraphs, []) == []
+    assert cut_to_shape(paragraphs, paragraph_lengths(GeneratedDocument(paragraphs))) == paragraphs  # its own shape
 
 
 def test_within_document_consistency_is_the_mean_majority_share(classifier):
@@ -232,6 +246,45 @@ def test_style_consistency_reports_every_judge_in_range(tiny):
     # An untrained flat LM is near-uniform over the vocabulary, on real and generated text alike.
     assert result["references_fluency_ppl"] == pytest.approx(len(tiny["tokenizer"]), rel=0.5)
     assert "TF-IDF retrieval" in result["definition"] and "the model's own view" in result["definition"]
+    # The matched ceilings: the references cut to the style samples' lengths, judged like the samples. Cut to a
+    # sample of a few tokens, a pure reference stays pure but can lose its label and its first-half match.
+    for kind in ("word", "char"):
+        assert 0.0 <= result[f"references_matched_{kind}_label_agreement"] <= 1.0
+        value = result[f"references_matched_{kind}_within_document_consistency"]
+        assert math.isnan(value) or value == 1.0
+    assert 0.0 <= result["references_matched_half_tfidf_retrieval_accuracy"] <= 1.0
+
+
+def test_the_matched_ceilings_judge_the_references_at_the_samples_length(tiny, monkeypatch):
+    """With samples that copy their reference the matched ceilings are the whole references' values; with empty
+    samples the references are cut to nothing and keep their label only by the classifier's guess on no text."""
+    import doc_hvae.style as style
+
+    classifier = LabelClassifier(TEXTS * 3, (["sport"] * 4 + ["markets"] * 4) * 3)
+    references, per_reference = tiny["references"], 2
+
+    def judged(paragraphs_of):
+        samples = [GeneratedDocument(paragraphs_of(row)) for row in references for _ in range(per_reference)]
+        monkeypatch.setattr(style, "_timed_generation", lambda *args: ({"style": samples, "prior": samples}, 1.0))
+        return style_consistency(
+            tiny["model"], references, tiny["collator"], tiny["tokenizer"], per_reference, tiny["sampling"],
+            classifier=classifier,
+        )  # fmt: skip
+
+    copied = judged(lambda row: row["paragraphs"])
+    assert copied["style_paragraphs_mean"] == np.mean([len(row["paragraphs"]) for row in references])
+    assert copied["references_matched_label_agreement"] == copied["style_label_agreement"] == 1.0
+    assert copied["references_matched_within_document_consistency"] == copied["references_within_document_consistency"]
+    assert (
+        copied["references_matched_half_tfidf_retrieval_accuracy"]
+        == copied["references_half_tfidf_retrieval_accuracy"]
+        == 1.0
+    )
+    empty = judged(lambda row: [[[]] for _ in row["paragraphs"]])
+    guess = classifier.predict([""])[0]
+    assert empty["references_matched_label_agreement"] == np.mean([row["label"] == guess for row in references]) == 0.5
+    assert math.isnan(empty["references_matched_within_document_consistency"])  # no paragraph left to judge
+    assert empty["references_matched_half_tfidf_retrieval_accuracy"] == 0.0  # no word: a miss
 
 
 def test_a_fluency_model_of_another_vocabulary_is_refused_before_generating(tiny):
