@@ -158,7 +158,7 @@ def fit_to_windows(
     mean log density of their z_doc under the fitted and the trained prior (higher: nearer where
     documents are) and the median distance to the nearest training z_doc of the held-out windows, of
     the fitted prior's draws and of N(0, I)'s."""
-    from .style import document_latents  # the encoder pass; style imports generation, which imports this module
+    from .generation import document_latents  # the encoder pass; generation imports this module
 
     if "document" not in model.config.levels:
         raise ValueError(f"a document prior needs a document level; this model's levels are {model.config.levels}")

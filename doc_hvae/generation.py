@@ -29,7 +29,7 @@ from transformers.generation import (
 )
 
 from .config import LEVELS
-from .data.batching import DocBatch
+from .data.batching import DocBatch, DocCollator
 from .document_prior import check_fitted_document_prior
 from .guidance import LatentGuidance, validate_guidance
 from .modeling import DocHVAE
@@ -42,6 +42,7 @@ NUMBER_FIELDS = {
     "max_paragraphs": int,
     "max_sentences": int,
     "max_tokens": int,
+    "candidates": int,
 }
 
 
@@ -72,6 +73,10 @@ class SamplingConfig:
     # Where a z_doc that no plan fixes comes from: "trained" (the model's prior, N(0, I)) or "fitted"
     # (the mixture fitted to the training windows and saved beside the model; doc_hvae.document_prior).
     document_prior: str = "trained"
+    # Best of N by the model's own encoder: decode this many documents per z_doc and keep the one whose
+    # re-encoded z_doc (posterior mean) is nearest the z_doc it was written from; 1 = off. Style and prior
+    # samples only (plans that fix nothing below z_doc); N times the decoding.
+    candidates: int = 1
 
     def __post_init__(self):
         problems = []
@@ -103,7 +108,7 @@ class SamplingConfig:
             problems.append(f"temperature={self.temperature}; use >= 0 (0 = greedy)")
         if self.top_k < 0 or not 0 < self.top_p <= 1:
             problems.append(f"top_k={self.top_k}, top_p={self.top_p}; use top_k >= 0 and 0 < top_p <= 1")
-        for name in ("max_paragraphs", "max_sentences", "max_tokens"):
+        for name in ("max_paragraphs", "max_sentences", "max_tokens", "candidates"):
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)}; use a positive bound")
         problems += validate_guidance(self.guidance, self.guidance_null, self.guidance_plausibility)
@@ -523,6 +528,8 @@ def decode_documents(
 ) -> list[GeneratedDocument]:
     """Ancestral decoding of `plan.num_documents` documents (see the module docstring)."""
     _check_decoding_request(model, plan, sampling, generator)
+    if sampling.candidates > 1:
+        return _best_of_candidates(model, plan, sampling, generator, use_cache)
     config = model.config
     device = model.device
     B = plan.num_documents
@@ -569,6 +576,54 @@ def decode_documents(
         _stop_after_paragraph(model, plan, sampling, active, index, given, j, z_doc, z_par_all, generator)
     _attach_latents(documents, config, z_doc, z_par_all, given, drawn_sentences)
     return documents
+
+
+def _best_of_candidates(
+    model: DocHVAE, plan: LatentPlan, sampling: SamplingConfig, generator, use_cache: bool
+) -> list[GeneratedDocument]:
+    """`sampling.candidates` documents decoded from each document's z_doc (the plan's, or one prior draw shared
+    by its candidates), and of each document the candidate the encoder puts nearest that z_doc."""
+    _check_candidates_request(model, plan, sampling)
+    N = sampling.candidates
+    z_doc = _document_latent(model, plan, sampling, generator)  # [B, D]
+    expanded = LatentPlan(num_documents=plan.num_documents * N, document=z_doc.repeat_interleave(N, dim=0))
+    decoded = decode_documents(model, expanded, replace(sampling, candidates=1), generator, use_cache)
+    encoded = document_latents(model, [document.as_row() for document in decoded]).view(plan.num_documents, N, -1)
+    best = (encoded - z_doc.cpu().unsqueeze(1)).norm(dim=-1).argmin(dim=1)  # [B]
+    return [decoded[b * N + int(n)] for b, n in enumerate(best)]
+
+
+def _check_candidates_request(model: DocHVAE, plan: LatentPlan, sampling: SamplingConfig) -> None:
+    """Best of N compares re-encoded z_doc: a document level, the decoder's tokens readable by the encoder,
+    and a plan that fixes nothing below z_doc (style and prior samples, document-level interpolation)."""
+    config = model.config
+    problems = []
+    if "document" not in config.levels:
+        problems.append(f"this model has no document level (levels {config.levels})")
+    if config.own_encoder_tokenizer:
+        problems.append("this model's sentence encoder has its own tokenizer and cannot re-read generated tokens")
+    fixed = [name for name in ("paragraphs", "sentences", "num_paragraphs", "given_paragraphs") if getattr(plan, name)]
+    if fixed:
+        problems.append(f"the plan fixes {fixed} (reconstruction, continuation, swap); only z_doc may be fixed")
+    if problems:
+        raise ValueError(
+            f"candidates={sampling.candidates} (best of N by z_doc): " + "; ".join(problems) + "; use candidates=1"
+        )
+
+
+@torch.no_grad()
+@in_eval_mode
+def document_latents(
+    model: DocHVAE, rows: list[dict], collator: DocCollator | None = None, batch_documents: int = 16
+) -> torch.Tensor:
+    """Posterior means of z_doc [N, D] (on the CPU) for prepared rows (the encoder alone: the decoder is not run)."""
+    collator = collator or DocCollator.for_model(model.config)
+    parts = []
+    for i in range(0, len(rows), batch_documents):
+        batch = collator(rows[i : i + batch_documents]).to(model.device)
+        latents = model.infer_latents(batch, model.encoder(batch), latent_mode="mean", down_to="document")
+        parts.append(latents["document"].z.cpu())
+    return torch.cat(parts)
 
 
 def _check_decoding_request(

@@ -237,6 +237,7 @@ class DocHVAEPipeline:
         """Documents from the prior. `sampling`: SamplingConfig fields over the pipeline's `sampling`
         (temperature, top_p, latent_temperature={"document": 0.8}, guidance={"document": 3.0},
         document_prior="fitted" (z_doc from the mixture saved beside the model: doc_hvae.document_prior),
+        candidates=4 (best of 4: the document the encoder puts nearest its z_doc; prior and style samples),
         logits_processors=[...], max_paragraphs, ...), in every generation method, and two of
         transformers' names: `num_return_sequences` (here: num_documents) and `max_new_tokens` (at
         most this many tokens in a whole document: no stream is decoded longer, and the document is

@@ -42,6 +42,7 @@ from .evaluation import EvalSettings, document_nll, perplexity
 from .generation import (
     GeneratedDocument,
     SamplingConfig,
+    document_latents,
     document_text,
     generate_in_style,
     paragraph_texts,
@@ -50,7 +51,6 @@ from .generation import (
 )
 from .metrics import generation_diversity
 from .modeling import DocHVAE
-from .modeling.modeling_doc_hvae import in_eval_mode
 
 JUDGES = {
     "baseline": "every judge also scores documents sampled from the prior, assigned to the references in order (chance "
@@ -78,21 +78,6 @@ JUDGES = {
 }
 DEFINITION = "\n".join(f"{name}: {line}" for name, line in JUDGES.items())
 DIVERSITY_TEXTS = 50  # self-BLEU is quadratic in the number of texts
-
-
-@torch.no_grad()
-@in_eval_mode
-def document_latents(
-    model: DocHVAE, rows: Sequence[dict], collator: DocCollator, batch_documents: int = 16
-) -> torch.Tensor:
-    """Posterior means of z_doc [N, D] for prepared rows (the encoder alone: the decoder is not run)."""
-    device = model.device
-    parts = []
-    for i in range(0, len(rows), batch_documents):
-        batch = collator(rows[i : i + batch_documents]).to(device)
-        latents = model.infer_latents(batch, model.encoder(batch), latent_mode="mean", down_to="document")
-        parts.append(latents["document"].z.cpu())
-    return torch.cat(parts)
 
 
 def nearest_reference(generated: torch.Tensor, references: torch.Tensor) -> torch.Tensor:

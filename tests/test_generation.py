@@ -8,6 +8,7 @@ library is patched.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -24,6 +25,7 @@ from doc_hvae.generation import (
     LatentPlan,
     SamplingConfig,
     decode_documents,
+    document_latents,
     document_text,
     generate_in_style,
     interpolate,
@@ -354,6 +356,41 @@ def test_generate_in_style_rejects_a_model_without_document_level_and_bad_counts
         generate_in_style(model, batch_of(model, make_rows()[:1]), 0, SamplingConfig(**SMALL))
 
 
+def test_candidates_keep_of_each_document_the_one_the_encoder_puts_nearest_its_z_doc():
+    """Best of N: the candidates are the documents decoded from each z_doc repeated N times (same seed), and the
+    one kept has the smallest distance between its re-encoded z_doc and the z_doc it was written from."""
+    model = lively_model()
+    references = batch_of(model, make_rows()[:2])
+    sampling = SamplingConfig(temperature=1.0, **SMALL)
+    best = generate_in_style(model, references, 2, replace(sampling, candidates=3), generator=seeded_generator(0))
+    z_doc = posterior_latents(model, references)["document"].repeat_interleave(2, dim=0)  # [4, D]
+    plan = LatentPlan(num_documents=12, document=z_doc.repeat_interleave(3, dim=0))
+    candidates = decode_documents(model, plan, sampling, seeded_generator(0))
+    distance = (document_latents(model, [d.as_row() for d in candidates]).view(4, 3, -1) - z_doc.unsqueeze(1)).norm(
+        dim=-1
+    )
+    assert len({tuple(map(tuple, sum(d.paragraphs, []))) for d in candidates}) > 4  # the candidates differ
+    kept = [candidates[3 * b + int(n)] for b, n in enumerate(distance.argmin(dim=1))]
+    assert [d.paragraphs for d in sum(best, [])] == [d.paragraphs for d in kept]
+    assert [d.paragraphs for d in sum(best, [])] != [
+        candidates[3 * b + int(n)].paragraphs for b, n in enumerate(distance.argmax(dim=1))
+    ]
+    # Prior samples: the candidates of a document share one z_doc draw.
+    prior = sample_prior(model, 2, replace(sampling, candidates=3), seeded_generator(0))
+    assert len(prior) == 2 and not torch.equal(prior[0].latents["document"], prior[1].latents["document"])
+
+
+def test_candidates_refuse_plans_and_models_they_cannot_rank():
+    model = tiny_model()
+    rows = make_rows()[:2]
+    best_of_two = SamplingConfig(candidates=2, **SMALL)
+    with pytest.raises(ValueError, match=r"candidates=2 .*fixes \['paragraphs', 'sentences', 'num_paragraphs'\]"):
+        reconstruct(model, batch_of(model, rows), best_of_two)
+    no_document = tiny_model(["paragraph", "sentence"])
+    with pytest.raises(ValueError, match="no document level"):
+        sample_prior(no_document, 1, best_of_two)
+
+
 @pytest.mark.parametrize("level", THREE_LEVELS)
 def test_interpolate_returns_steps_documents_between_the_two_endpoints(level, monkeypatch):
     model = tiny_model()
@@ -438,6 +475,7 @@ def test_swap_needs_a_document_level():
         ({"max_paragraphs": 0}, "max_paragraphs=0"),
         ({"max_sentences": 0}, "max_sentences=0"),
         ({"max_tokens": -3}, "max_tokens=-3"),
+        ({"candidates": 0}, "candidates=0"),
     ],
 )
 def test_sampling_config_rejects_bad_values(bad, named):

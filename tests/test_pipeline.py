@@ -84,6 +84,11 @@ def test_generation_returns_text_and_the_latents_it_was_decoded_from(three_level
     assert [generated.step for generated in path] == [0, 1, 2]
     assert torch.allclose(path[1].latents["document"], latents.document.mean(0), atol=1e-6)
     assert len(pipe.sample(3, seed=0, max_paragraphs=1, max_tokens=8)) == 3
+    # Best of N keeps the reference's z_doc and one document per request; reconstruction has nothing to choose.
+    best = pipe.generate_in_style(latents, per_text=1, seed=0, max_paragraphs=2, max_tokens=12, candidates=3)
+    assert [g.reference for g in best] == [0, 1] and torch.equal(best[1].latents["document"], latents.document[1])
+    with pytest.raises(ValueError, match="candidates=3"):
+        pipe.reconstruct(TEXTS, seed=0, max_tokens=12, candidates=3)
 
 
 class BanTokens(LogitsProcessor):

@@ -10,6 +10,7 @@
     python recipes/generate_docs.py --model M --mode style-consistency --references-count 20 --per-reference 5
     python recipes/generate_docs.py --model M --mode style --references 0 --guidance document=3   (latent guidance)
     python recipes/generate_docs.py --model M --mode prior --document-prior fitted   (z_doc where the documents are)
+    python recipes/generate_docs.py --model M --mode style --references 0 --candidates 4   (best of 4 by z_doc)
     python recipes/generate_docs.py --config recipes/configs/generate_style.yaml --model M --temperature 0.7
 
 Every flag can also come from a YAML file (--config; keys are the flags' names), which flags override.
@@ -62,6 +63,7 @@ SAMPLING_FLAGS = (
     "guidance_null",
     "guidance_plausibility",
     "document_prior",
+    "candidates",
     "max_paragraphs",
     "max_sentences",
     "max_tokens",
@@ -148,6 +150,13 @@ def _add_sampling_flags(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="where prior samples' z_doc comes from: trained (N(0, I), the default) or fitted (the mixture that "
         "training or recipes/fit_prior.py saved beside the model)",
+    )
+    parser.add_argument(
+        "--candidates",
+        type=int,
+        default=None,
+        help="best of N: decode N documents per z_doc and keep the one the encoder puts nearest it (prior and style "
+        "modes; N times the decoding; default 1)",
     )
 
 
