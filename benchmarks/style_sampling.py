@@ -65,7 +65,9 @@ SETTINGS = {
     # Prior samples' z_doc from the mixture fitted to the training windows (doc_hvae.document_prior); style
     # samples take the reference's z_doc either way, so only the prior columns can move.
     "prior_fitted": {"document_prior": "fitted"},
-    **{f"guidance_{g}_prior_fitted": {"guidance": {"document": g}, "document_prior": "fitted"} for g in (1.5, 2.0, 3.0)},
+    **{
+        f"guidance_{g}_prior_fitted": {"guidance": {"document": g}, "document_prior": "fitted"} for g in (1.5, 2.0, 3.0)
+    },
     # Best of N by the model's own encoder: of N documents decoded per z_doc, the one whose re-encoded z_doc is nearest.
     **{
         f"guidance_2.0_prior_fitted_best_of_{n}": {

@@ -324,19 +324,8 @@ def style_consistency(
     texts["references"] = [row_text(row, tokenizer) for row in references]
     halved = [i for i, row in enumerate(references) if can_halve(row["paragraphs"])]
     split = [halves(references[i]) for i in halved]
-    # Real text at the samples' length: each style sample's reference (and its second half) cut to its shape.
     lengths = [paragraph_lengths(doc) for doc in documents["style"]]
-    shapes = list(zip(owner.tolist(), lengths))
-    matched = [cut_to_shape(references[r]["paragraphs"], shape) for r, shape in shapes]
-    half_of = {r: j for j, r in enumerate(halved)}
-    matched_second = [
-        (
-            half_of[r],
-            document_text(GeneratedDocument(cut_to_shape(split[half_of[r]][1]["paragraphs"], shape)), tokenizer),
-        )
-        for r, shape in shapes
-        if r in half_of
-    ]
+    matched, matched_second = _matched_references(references, split, halved, owner, lengths, tokenizer)
 
     result = {"definition": DEFINITION, "references": R, "per_reference": per_reference, "chance": 1.0 / R}
     result.update(_decoding_speed(documents, decoding_seconds))
@@ -362,6 +351,26 @@ def style_consistency(
         result.update(_fluency_judges(fluency_model, documents, references))
     result["samples"] = _samples(references, labels, texts["style"], per_reference)
     return result
+
+
+def _matched_references(
+    references: Sequence[dict], split: list, halved: list[int], owner: torch.Tensor, lengths: list, tokenizer
+) -> tuple[list, list[tuple[int, str]]]:
+    """Real text at the samples' length: each style sample's reference cut to the sample's paragraph `lengths`
+    (paragraphs of token ids, one per sample), and its reference's second half so cut, with the half's index
+    (half index, text; samples of references too short to halve have none)."""
+    shapes = list(zip(owner.tolist(), lengths))
+    matched = [cut_to_shape(references[r]["paragraphs"], shape) for r, shape in shapes]
+    half_of = {r: j for j, r in enumerate(halved)}
+    second = [
+        (
+            half_of[r],
+            document_text(GeneratedDocument(cut_to_shape(split[half_of[r]][1]["paragraphs"], shape)), tokenizer),
+        )
+        for r, shape in shapes
+        if r in half_of
+    ]
+    return matched, second
 
 
 def _timed_generation(
