@@ -38,6 +38,7 @@ from doc_hvae.style import (  # noqa: E402
     cut_to_shape,
     in_two,
     judged_parts,
+    paragraph_lengths,
     tfidf_nearest,
     train_label_classifiers,
     within_document_consistency,
@@ -71,20 +72,18 @@ def ceilings(rows, classifiers, tokenizer, shape, group_size: int) -> dict:
     parts = [paragraph_texts(GeneratedDocument(judged_parts(doc.paragraphs)), tokenizer) for doc in documents]
     result = {
         "windows": len(rows),
-        "tokens_mean": float(np.mean([sum(map(len, sum(d.paragraphs, []))) for d in documents])),
+        "tokens_mean": float(np.mean([sum(paragraph_lengths(doc)) for doc in documents])),
     }
     for kind, judge in classifiers.items():
         result[f"{kind}_label_agreement"] = judge.accuracy(texts, labels)
         result[f"{kind}_within_document_consistency"] = within_document_consistency(judge, parts)
-    halved = [row for row in rows if can_halve(row["paragraphs"])]
-    groups = max(1, len(halved) // group_size)
+    halves = [in_two(row["paragraphs"]) for row in rows if can_halve(row["paragraphs"])]
+    groups = max(1, len(halves) // group_size)
     hits = []
     for g in range(groups):
-        group = halved[g::groups][:group_size]  # every groups-th window: spread over the split
-        firsts = [document_text(GeneratedDocument(in_two(row["paragraphs"])[0]), tokenizer) for row in group]
-        seconds = [
-            document_text(GeneratedDocument(cut(in_two(row["paragraphs"])[1], shape)), tokenizer) for row in group
-        ]
+        group = halves[g::groups][:group_size]  # every groups-th window: spread over the split
+        firsts = [document_text(GeneratedDocument(first), tokenizer) for first, _ in group]
+        seconds = [document_text(GeneratedDocument(cut(second, shape)), tokenizer) for _, second in group]
         hits.append(float(np.mean(tfidf_nearest(seconds, firsts) == np.arange(len(group)))))
     result["tfidf_retrieval_accuracy"] = float(np.mean(hits))
     result["tfidf_retrieval_groups"] = groups
