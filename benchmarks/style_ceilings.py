@@ -3,7 +3,7 @@
 
     python benchmarks/style_ceilings.py --model outputs/gutenberg_style/final --shapes 3x80 3x120 full
 
-Style samples (docs/findings.md#tables-latent-guidance) are 3 paragraphs of about 80 tokens, while the references they
+Style samples (docs/findings.md#tables-latent-guidance) are 3 paragraphs of about 60 tokens, while the references they
 are judged beside are whole windows of up to 6 paragraphs and 1,024 tokens, and a classifier is surer of a longer
 text. `doc_hvae.style.style_consistency` reports the references cut to each sample's shape ("matched"), but on 20
 references; this scores every window of a split cut to a fixed shape (P paragraphs of at most T tokens each,
