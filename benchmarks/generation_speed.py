@@ -18,6 +18,12 @@ at batch `--batch`, side by side in one process:
                       (two branches: 2 x batch rows in each decoder call), and document g = 3 with
                       paragraph g = 2 (three branches), compared with the unguided cached loop.
 
+With `--model PATH` (a trained export) it times what a user decodes instead: `--documents` prior
+samples of at most `--max-paragraphs` paragraphs of `--max-tokens` tokens (the style sweep's bounds),
+the model's recommended sampling (DEFAULT_SAMPLING under its config's `sampling`, with its fitted
+document prior) unguided against guided at each `--guidance` scale on z_doc. Trained streams end far
+apart, where random weights make every stream run to the bound.
+
 Our loop stops a stream at end-of-paragraph, so it counts the tokens it actually generated
 (an untrained model emits it with probability about 1/vocab per step); generate() always
 makes batch x N. Time is the median of `--repeats` runs after one warm-up run; the methods take
@@ -26,6 +32,8 @@ turns run by run, so load from elsewhere on a shared machine hits them alike.
 Usage:
     python benchmarks/generation_speed.py [--layers 4 --width 256 --vocab 8000 --batch 8
         --new-tokens 128 --repeats 3 --threads 2] [--output results.json] [--profile]
+    python benchmarks/generation_speed.py --model outputs/gutenberg_style/final [--guidance 1.5 2
+        --documents 40 --max-paragraphs 3 --max-tokens 120 --repeats 3]
 
 Prints a Markdown table (tokens/s and the ratio to generate() of the same model) and writes
 the numbers as JSON with --output. --profile adds a per-operator breakdown of one cached run
@@ -40,6 +48,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -51,8 +60,16 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 
 from doc_hvae.config import DocHVAEConfig, default_decoder_config, default_encoder_config  # noqa: E402
-from doc_hvae.generation import LatentPlan, SamplingConfig, decode_documents, seeded_generator  # noqa: E402
+from doc_hvae.generation import (  # noqa: E402
+    LatentPlan,
+    SamplingConfig,
+    decode_documents,
+    recommended_sampling_config,
+    sample_prior,
+    seeded_generator,
+)
 from doc_hvae.modeling import DocHVAE  # noqa: E402
+from doc_hvae.modeling.loading import load_model, recommended_sampling  # noqa: E402
 
 MODELS = {"flat LM": [], "three-level": ["document", "paragraph", "sentence"]}
 
@@ -114,6 +131,27 @@ def run_ours(model: DocHVAE, args, use_cache: bool, seed: int, guidance: dict | 
     return sum(min(sum(len(s) + 1 for s in p), args.new_tokens) for d in documents for p in d.paragraphs)
 
 
+def trained_model_methods(args) -> tuple[str, dict]:
+    """The trained model's prior samples, unguided and at each --guidance scale on z_doc: (model name, methods)."""
+    model = load_model(args.model).to(args.device).eval()
+    recommended = recommended_sampling_config(recommended_sampling(args.model))
+    bounds = dict(max_paragraphs=args.max_paragraphs, max_tokens=args.max_tokens)
+    if recommended.document_prior == "fitted" and model.fitted_document_prior is None:
+        bounds["document_prior"] = "trained"  # an export without its fit: N(0, I), said in the table's title
+    scales = {"unguided": {}, **{f"guided (document {g:g})": {"document": g} for g in args.guidance}}
+
+    def prior_samples(guidance: dict) -> int:
+        sampling = replace(recommended, **bounds, guidance=guidance)
+        documents = sample_prior(model, args.documents, sampling, seeded_generator(args.seed, args.device))
+        return sum(document.num_tokens for document in documents)
+
+    name = f"{Path(args.model).name if Path(args.model).name != 'final' else Path(args.model).parent.name}"
+    prior = bounds.get("document_prior", recommended.document_prior)
+    return f"{name} (z_doc prior: {prior})", {
+        method: (lambda guidance=guidance: prior_samples(guidance)) for method, guidance in scales.items()
+    }
+
+
 def timed_interleaved(methods: dict, repeats: int) -> dict[str, tuple[float, int, list[float]]]:
     """Median-time run of each method: (seconds, tokens it made, all run times).
 
@@ -139,6 +177,33 @@ def timed_interleaved(methods: dict, repeats: int) -> dict[str, tuple[float, int
     return result
 
 
+def rated(model_name: str, timed: dict, reference: str | None, unguided: str) -> list[dict]:
+    """One result row per timed method, with its ratios to the `reference` method (None: no column) and
+    to the `unguided` one; each row is printed as it comes."""
+    rates = {method: tokens / seconds for method, (seconds, tokens, _) in timed.items()}
+    rows = []
+    for method, (seconds, tokens, all_seconds) in timed.items():
+        rate = rates[method]
+        rows.append(
+            {
+                "model": model_name,
+                "method": method,
+                "tokens": tokens,
+                "seconds": seconds,
+                "tokens_per_second": rate,
+                "ratio_to_generate": rate / rates[reference] if reference else None,
+                "ratio_to_unguided": rate / rates[unguided] if unguided in rates else None,
+                "all_seconds": all_seconds,
+            }
+        )
+        print(
+            f"{model_name:12s} {method:16s} {tokens:6d} tokens  {seconds:7.3f} s  {rate:9.1f} tokens/s",
+            file=sys.stderr,
+            flush=True,
+        )
+    return rows
+
+
 def profile(name: str, fn, rows: int = 12) -> str:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
@@ -150,7 +215,7 @@ def profile(name: str, fn, rows: int = 12) -> str:
     return f"### {name}\n\n```\n{table}\n```"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -172,13 +237,24 @@ def main() -> None:
         "--profile", action="store_true", help="print a torch.profiler breakdown of ours and generate()"
     )
     parser.add_argument("--output", type=Path, help="write the results as JSON here")
-    args = parser.parse_args()
+    trained = parser.add_argument_group("a trained model (instead of the random-weight models)")
+    trained.add_argument("--model", help="a trained export folder: time its prior samples, unguided and guided")
+    trained.add_argument("--guidance", type=float, nargs="+", default=[1.5, 2.0], help="scales g on z_doc")
+    trained.add_argument("--documents", type=int, default=40, help="prior samples per run (the style sweep's batch)")
+    trained.add_argument("--max-paragraphs", type=int, default=3)
+    trained.add_argument(
+        "--max-tokens", type=int, default=120, help="per paragraph (per sentence with sentence streams)"
+    )
+    args = parser.parse_args(argv)
     if args.device == "cpu":
         torch.set_num_threads(args.threads)
 
     results = []
     profiles = []
-    for model_name, levels in MODELS.items():
+    if args.model:
+        model_name, methods = trained_model_methods(args)
+        results += rated(model_name, timed_interleaved(methods, args.repeats), None, "unguided")
+    for model_name, levels in ({} if args.model else MODELS).items():
         model = build_model(levels, args)
 
         def baseline(model=model):
@@ -191,28 +267,7 @@ def main() -> None:
         if levels:
             for name, guidance in GUIDED.items():
                 methods[name] = lambda model=model, guidance=guidance: run_ours(model, args, True, args.seed, guidance)
-        reference = unguided = None
-        for method, (seconds, tokens, all_seconds) in timed_interleaved(methods, args.repeats).items():
-            rate = tokens / seconds
-            reference = rate if method == "generate()" else reference
-            unguided = rate if method == "ours, KV cache" else unguided
-            results.append(
-                {
-                    "model": model_name,
-                    "method": method,
-                    "tokens": tokens,
-                    "seconds": seconds,
-                    "tokens_per_second": rate,
-                    "ratio_to_generate": rate / reference,
-                    "ratio_to_unguided": rate / unguided if unguided else None,
-                    "all_seconds": all_seconds,
-                }
-            )
-            print(
-                f"{model_name:12s} {method:16s} {tokens:6d} tokens  {seconds:7.3f} s  {rate:9.1f} tokens/s",
-                file=sys.stderr,
-                flush=True,
-            )
+        results += rated(model_name, timed_interleaved(methods, args.repeats), "generate()", "ours, KV cache")
         if args.profile:
             profiles.append(profile(f"{model_name}: ours, KV cache", methods["ours, KV cache"]))
             profiles.append(profile(f"{model_name}: generate()", baseline))
@@ -229,19 +284,28 @@ def main() -> None:
     }
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
 
+    if args.model:
+        what = (
+            f"{args.documents} prior samples of {args.model} (at most {args.max_paragraphs} paragraphs of "
+            f"{args.max_tokens} tokens, its recommended sampling)"
+        )
+    else:
+        what = (
+            f"GPT-2 {args.layers} x {args.width}, vocab {args.vocab}, batch {args.batch}, "
+            f"{args.new_tokens} new tokens per stream"
+        )
     lines = [
-        f"Decoding speed: GPT-2 {args.layers} x {args.width}, vocab {args.vocab}, batch {args.batch}, "
-        f"{args.new_tokens} new tokens per stream, {environment['threads']} threads on {args.device} "
+        f"Decoding speed: {what}, {environment['threads']} threads on {args.device} "
         f"(median of {args.repeats}; torch {environment['torch']}, transformers {environment['transformers']})",
         "",
-        "| model | method | tokens | seconds | tokens/s | ratio to generate() | ratio to ours, KV cache |",
+        "| model | method | tokens | seconds | tokens/s | ratio to generate() | ratio to unguided |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        unguided = f"{r['ratio_to_unguided']:.2f}x" if r["ratio_to_unguided"] is not None else "-"
+        ratios = [f"{r[key]:.2f}x" if r[key] is not None else "-" for key in ("ratio_to_generate", "ratio_to_unguided")]
         lines.append(
             f"| {r['model']} | {r['method']} | {r['tokens']} | {r['seconds']:.3f} | {r['tokens_per_second']:,.0f} | "
-            f"{r['ratio_to_generate']:.2f}x | {unguided} |"
+            f"{ratios[0]} | {ratios[1]} |"
         )
     print("\n".join(lines))
     for block in profiles:
@@ -252,6 +316,7 @@ def main() -> None:
             json.dumps({"settings": settings, "environment": environment, "results": results}, indent=2) + "\n"
         )
         print(f"\nwrote {args.output}", file=sys.stderr)
+    return results
 
 
 if __name__ == "__main__":

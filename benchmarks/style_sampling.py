@@ -66,7 +66,8 @@ SETTINGS = {
     # samples take the reference's z_doc either way, so only the prior columns can move.
     "prior_fitted": {"document_prior": "fitted"},
     **{
-        f"guidance_{g}_prior_fitted": {"guidance": {"document": g}, "document_prior": "fitted"} for g in (1.5, 2.0, 3.0)
+        f"guidance_{g}_prior_fitted": {"guidance": {"document": g}, "document_prior": "fitted"}
+        for g in (1.5, 1.75, 2.0, 3.0)
     },
     # Best of N by the model's own encoder: of N documents decoded per z_doc, the one whose re-encoded z_doc is nearest.
     **{

@@ -310,6 +310,8 @@ def decode_streams(
                       another paragraph (document context; at most `max_paragraphs` in all).
     With latent guidance (`sampler.guidance`) the decoder runs its branches as extra rows of the
     same call and cache ([branches * A]), and tokens come from the combined log-probabilities.
+    Finished streams leave the decoder's rows (and its cache) as they accumulate, so a batch pays for
+    the streams that still write, not for its longest one (what each stream is drawn from is unchanged).
     `max_tokens` and `max_sentences` bound each paragraph; a paragraph cut by `max_tokens` ends
     its stream. Returns each stream's paragraphs (lists of sentences of token ids) and whether its
     last paragraph ended ([A] bool: emitted end-of-paragraph, or hit a bound).
@@ -317,21 +319,22 @@ def decode_streams(
     config, decoder = model.config, model.decoder
     device = decoder.lm.get_input_embeddings().weight.device
     one_sentence = on_sentence_end is None
-    rows = _DecoderRows(decoder, sampler.guidance, num_streams)
+    rows = _DecoderRows(decoder, sampler.guidance)
     bos = torch.full((num_streams,), config.bos_token_id, device=device)
     inputs, layer_inputs = rows.first_inputs(bos, latents, memory_latents)
     max_steps = _step_budget(decoder, max_tokens * max_paragraphs, first_positions=inputs.shape[1])
     cache = DynamicCache() if use_cache else None
     progress = _StreamProgress.start(num_streams, device)
+    live = torch.arange(num_streams, device=device)  # the streams the decoder still runs (finished ones drop out)
     emitted = []
     for _ in range(max_steps):
-        positions = _step_positions(cache, inputs.shape[1], rows.count, device)
-        logits = decoder.step(inputs, positions, layer_inputs, cache)  # [rows, V]
+        positions = _step_positions(cache, inputs.shape[1], inputs.shape[0], device)
+        logits = decoder.step(inputs, positions, layer_inputs, cache)  # [branches * live, V]
         # The last allowed sentence may only end the paragraph.
-        at_limit = None if one_sentence else rows.expand(progress.sentences_done + 1 >= max_sentences)
-        tokens = _next_tokens(
-            logits, sampler, config, at_limit, [bos, *emitted] if sampler.processors else None, progress.finished
-        )
+        at_limit = None if one_sentence else rows.expand((progress.sentences_done + 1 >= max_sentences)[live])
+        history = torch.stack([bos, *emitted], dim=1)[live] if sampler.processors else None
+        tokens = torch.full_like(bos, config.pad_token_id)  # finished streams emit <pad>
+        tokens[live] = _next_tokens(logits, sampler, config, at_limit, history, progress.finished[live])
         emitted.append(tokens)
         ends_sentence = progress.advance(tokens, config, max_tokens, on_paragraph_end, one_sentence)
         if bool(progress.finished.all()):
@@ -339,10 +342,34 @@ def decode_streams(
         if not one_sentence and bool(ends_sentence.any()):
             progress.sentences_done += ends_sentence.long()
             latents = _switched(latents, on_sentence_end(ends_sentence), ends_sentence)
-        inputs, layer_inputs = _next_step_inputs(rows, tokens, latents, inputs, layer_inputs, use_cache)
+        live, inputs, layer_inputs = _drop_finished(rows, live, progress.finished, inputs, layer_inputs, cache)
+        inputs, layer_inputs = _next_step_inputs(
+            rows, tokens[live], _rows_of(latents, live), inputs, layer_inputs, use_cache
+        )
     progress.ended_paragraph |= ~progress.finished  # cut by the position table: the paragraph ends here
     result = [split_stream(row, config, one_sentence) for row in torch.stack(emitted, dim=1).tolist()]
     return result, progress.ended_paragraph
+
+
+def _drop_finished(
+    rows: _DecoderRows,
+    live: torch.Tensor,
+    finished: torch.Tensor,
+    inputs: torch.Tensor,
+    layer_inputs: torch.Tensor | None,
+    cache: DynamicCache | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Take finished streams out of the decoder's rows (its cache, or its inputs so far without one) once they
+    are a quarter of the live ones: a batch otherwise runs every stream until its longest ends, and sampled
+    streams end far apart (most of the decoder's work went to padding; docs/findings.md#decoding-waste).
+    Returns the live streams [L'] and the decoder's inputs of those rows."""
+    done = finished[live]
+    if int(done.sum()) * 4 < live.numel():
+        return live, inputs, layer_inputs
+    keep = rows.expand_index((~done).nonzero().squeeze(-1), live.numel())
+    if cache is not None:
+        cache.batch_select_indices(keep)
+    return live[~done], inputs[keep], layer_inputs[keep] if layer_inputs is not None else None
 
 
 def _step_positions(cache: DynamicCache | None, width: int, num_rows: int, device) -> torch.Tensor:
@@ -382,11 +409,15 @@ def _switched(
 
 
 class _DecoderRows:
-    """The rows of `decode_streams`' decoder calls: every stream once per guidance branch (once, unguided)."""
+    """The rows of `decode_streams`' decoder calls: every live stream once per guidance branch (once, unguided)."""
 
-    def __init__(self, decoder, guidance: LatentGuidance | None, num_streams: int):
+    def __init__(self, decoder, guidance: LatentGuidance | None):
         self.decoder, self.guidance = decoder, guidance
-        self.count = num_streams * (guidance.branches if guidance is not None else 1)
+        self.branches = guidance.branches if guidance is not None else 1
+
+    def expand_index(self, streams: torch.Tensor, num_live: int) -> torch.Tensor:
+        """The decoder rows [branches * n] of the live streams at positions `streams` [n], of `num_live`."""
+        return torch.cat([streams + branch * num_live for branch in range(self.branches)])
 
     def expand(self, per_stream: torch.Tensor) -> torch.Tensor:
         """[A, ...] -> [rows, ...]: every branch decodes the same streams."""
@@ -435,13 +466,13 @@ def _next_tokens(
     sampler: TokenSampler,
     config,
     at_limit: torch.Tensor | None,
-    history: list[torch.Tensor] | None,
+    history: torch.Tensor | None,
     finished: torch.Tensor,
 ) -> torch.Tensor:
     """The next token [A] of every stream from the decoder's logits [rows, V] (changed in place).
 
-    `at_limit` [rows] bool (None: no sentence limit): streams whose end-of-sentence is forbidden; `history`:
-    the tokens so far, for user processors (None without them); finished streams get <pad>.
+    `at_limit` [rows] bool (None: no sentence limit): streams whose end-of-sentence is forbidden; `history`
+    [A, t]: the tokens so far, for user processors (None without them); finished streams get <pad>.
     """
     logits[:, [config.bos_token_id, config.pad_token_id, config.unk_token_id]] = float(
         "-inf"
@@ -450,8 +481,7 @@ def _next_tokens(
         logits[at_limit, config.sentence_end_token_id] = float("-inf")
     if sampler.guidance is not None:
         logits = sampler.guidance.combine(logits)  # [A, V] guided log-probabilities
-    input_ids = torch.stack(history, dim=1) if history is not None else None  # [A, t] for user processors
-    return sampler(logits, input_ids).masked_fill(finished, config.pad_token_id)
+    return sampler(logits, history).masked_fill(finished, config.pad_token_id)
 
 
 @dataclass
@@ -865,20 +895,35 @@ def _decode_sentence_streams(
         min(sampling.max_sentences, len(f)) if f is not None and len(f) else sampling.max_sentences for f in fixed
     ]
     for i in range(sampling.max_sentences):
+        index = going.nonzero().squeeze(-1)  # only the paragraphs still going write a sentence
         memory = {**upper, "sentence": z_sen} if config.memory_levels else None
         sentences, ended = decode_streams(
-            model, streams, memory, position_latents(z_sen), None, sampler, sampling.max_tokens, 1, use_cache
+            model,
+            index.numel(),
+            _rows_of(memory, index),
+            _rows_of(position_latents(z_sen), index),
+            None,
+            sampler,
+            sampling.max_tokens,
+            1,
+            use_cache,
         )
-        for a in range(streams):
-            if going[a]:
-                paragraphs[a].extend(sentences[a][0][:1] or [[]])
-                if bool(ended[a]) or i + 1 >= limits[a]:
-                    going[a] = False
+        for k, a in enumerate(index.tolist()):
+            paragraphs[a].extend(sentences[k][0][:1] or [[]])
+            if bool(ended[k]) or i + 1 >= limits[a]:
+                going[a] = False
         if not bool(going.any()):
             break
         if sentence_latents is not None:
             z_sen = sentence_latents.next(going.to(z_sen.device))
     return paragraphs
+
+
+def _rows_of(latents: dict[str, torch.Tensor | None] | None, index: torch.Tensor) -> dict | None:
+    """Per level [A, D] -> [n, D]: the rows `index` [n] (None stays None)."""
+    if latents is None:
+        return None
+    return {level: z[index.to(z.device)] if z is not None else None for level, z in latents.items()}
 
 
 # ---------------------------------------------------------------------------------------------

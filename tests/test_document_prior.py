@@ -9,6 +9,7 @@ import pytest
 import torch
 from test_generation import tiny_model
 
+import doc_hvae
 from conftest import export_folder
 from doc_hvae.data.batching import DocCollator
 from doc_hvae.data.prepare import PreparedCorpus
@@ -132,6 +133,8 @@ def export(tmp_path_factory):
 
 def test_fit_recipe_writes_the_prior_that_load_model_and_generation_read(export, tmp_path, capsys):
     assert load_model(export).fitted_document_prior is None
+    with pytest.raises(ValueError, match="fit one with `doc-hvae-fit-prior --model FOLDER`.*doc_hvae.load_model"):
+        sample_prior(load_model(export), 1, SamplingConfig(document_prior="fitted", max_tokens=4))
     report = fit_prior.main(["--model", export, "--components", "1", "2"])
     out = capsys.readouterr().out
     assert report["path"] == f"{export}/{FILE}" and f"Wrote {export}/{FILE}" in out
@@ -143,7 +146,7 @@ def test_fit_recipe_writes_the_prior_that_load_model_and_generation_read(export,
     assert np.isfinite(report["held_out_log_density"]) and np.isfinite(report["held_out_log_density_trained_prior"])
     assert report["drawn_nearest_training_distance"] > 0 and report["held_out_nearest_training_distance"] > 0
     assert report["trained_prior_nearest_training_distance"] > 0
-    model = load_model(export)
+    model = doc_hvae.load_model(export)  # the loader the error above names
     assert model.fitted_document_prior.num_components == report["components"]
     # The recipe's fit is the library's on the same windows, also from a model left in training mode
     # (as the trainer's is): the encoder runs without dropout, and the mode is given back.

@@ -200,6 +200,35 @@ def test_cached_decoding_matches_decoding_without_cache(levels, context, injecti
     assert any(content_tokens(paragraph) > 2 for paragraph in paragraphs)
 
 
+@pytest.mark.parametrize("context", ["paragraph", "sentence"])
+@pytest.mark.parametrize("guidance", [{}, {"document": 3.0, "paragraph": 2.0}], ids=["unguided", "guided"])
+def test_a_document_decodes_the_same_in_a_batch_as_alone(context, guidance, monkeypatch):
+    """Finished streams leave the decoder's rows (and its KV cache) mid-batch. Greedy, with every latent fixed
+    (z_doc by the plan, the levels below at their prior means), each document of a batch must be what it is
+    decoded alone: fails if a remaining row takes another stream's cache or latents, or another branch's."""
+    model = lively_model(decoder_context=context)
+    set_output_bias(model, {SENTENCE_END: 10.0, PARAGRAPH_END: 20.0})  # streams that end far apart
+    calls = []  # (rows, positions already cached) of every decoder call
+    step = model.decoder.step
+
+    def recording(inputs, positions, *args):
+        calls.append((inputs.shape[0], int(positions[0, 0])))
+        return step(inputs, positions, *args)
+
+    monkeypatch.setattr(model.decoder, "step", recording)
+    sampling = SamplingConfig(
+        temperature=0.0, latent_temperature=0.0, guidance=guidance, max_tokens=16, max_paragraphs=2, max_sentences=4
+    )
+    z_doc = 2 * torch.randn(6, 8, generator=torch.Generator().manual_seed(0))
+    batched = decode_documents(model, LatentPlan(num_documents=6, document=z_doc), sampling)
+    alone = [
+        decode_documents(model, LatentPlan(num_documents=1, document=z_doc[b : b + 1]), sampling)[0] for b in range(6)
+    ]
+    assert batched == alone
+    # Not vacuous: the batch dropped rows in the middle of a stream (a call after the first with fewer rows).
+    assert any(rows < before and cached > 0 for (before, _), (rows, cached) in zip(calls, calls[1:]))
+
+
 # ---------------------------------------------------------------------------------------------
 # Bounds
 

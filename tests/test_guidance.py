@@ -153,15 +153,15 @@ def test_guided_decoding_is_the_same_with_and_without_the_kv_cache(levels, conte
     sampling = SamplingConfig(
         temperature=1.0, guidance=guided, guidance_plausibility=0.05, max_tokens=12, max_paragraphs=3, max_sentences=3
     )
-    cached = decode_documents(model, document_plan(model), sampling, seeded_generator(0), use_cache=True)
-    assert cached == decode_documents(model, document_plan(model), sampling, seeded_generator(0), use_cache=False)
-    plain = decode_documents(
-        model,
-        document_plan(model),
-        SamplingConfig(temperature=1.0, max_tokens=12, max_paragraphs=3, max_sentences=3),
-        seeded_generator(0),
-    )
-    assert cached != plain, "guidance at g = 3 should change what the decoder writes"
+    plain = SamplingConfig(temperature=1.0, max_tokens=12, max_paragraphs=3, max_sentences=3)
+    changed = []
+    for seed in range(3):
+        cached = decode_documents(model, document_plan(model), sampling, seeded_generator(seed), use_cache=True)
+        assert cached == decode_documents(
+            model, document_plan(model), sampling, seeded_generator(seed), use_cache=False
+        )
+        changed.append(cached != decode_documents(model, document_plan(model), plain, seeded_generator(seed)))
+    assert any(changed), "guidance at g = 3 should change what the decoder writes"
 
 
 def test_generate_in_style_takes_the_guidance_of_its_sampling_config():
