@@ -35,7 +35,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--data", default=None, help="prepared corpus folder (default: the one the model was trained on)"
     )
-    parser.add_argument("--split", default="test", help="dataset split (default: test)")
+    parser.add_argument("--split", default="test", help="dataset split")
     parser.add_argument(
         "--k", type=int, default=100, help="importance samples for the IW NLL (0 skips it; default 100)"
     )
