@@ -145,7 +145,8 @@ def trained_model_methods(args) -> tuple[str, dict]:
         documents = sample_prior(model, args.documents, sampling, seeded_generator(args.seed, args.device))
         return sum(document.num_tokens for document in documents)
 
-    name = f"{Path(args.model).name if Path(args.model).name != 'final' else Path(args.model).parent.name}"
+    path = Path(args.model)
+    name = path.parent.name if path.name == "final" else path.name  # the run's folder, not "final"
     prior = bounds.get("document_prior", recommended.document_prior)
     return f"{name} (z_doc prior: {prior})", {
         method: (lambda guidance=guidance: prior_samples(guidance)) for method, guidance in scales.items()
